@@ -1,0 +1,138 @@
+//! The command line (clap derive). Flag names follow curl's where curl has one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "preflight",
+    version,
+    about = "Checks that an API-gateway data plane node can reach everything it needs: DNS, TCP and TLS to every control-plane, telemetry, API and portal endpoint, with the reason and the fix for each that fails."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run checks: targets given here and the endpoints of profiles.
+    Check(Box<CheckArgs>),
+    /// List the built-in profiles, or show one.
+    Profiles(ProfilesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    #[command(subcommand)]
+    pub action: Option<ProfilesAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesAction {
+    /// Show a profile's variables (with allowed values) and endpoints.
+    Show {
+        /// A built-in profile's name, or a path to a profile file.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, or HOST:PORT (tcp). IPv6 in brackets.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// A built-in profile's name or a profile file's path; may be repeated.
+    #[arg(long = "profile", short = 'p', value_name = "NAME|PATH")]
+    pub profiles: Vec<String>,
+
+    /// A profile variable, e.g. --set region=us; may be repeated.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Write the report to FILE (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Time limit of each phase (DNS, connect, TLS handshake): 500ms, 2s, 1m.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Time limit of the whole run; checks still running then fail with `deadline`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+
+    /// Connections in flight at once [default: 512, or less under a low open-file limit].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+
+    /// Ask this DNS server instead of the system's resolvers: IP or IP:PORT ([v6]:PORT).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns_server: Option<String>,
+
+    /// Use ADDR for HOST:PORT instead of DNS, as curl's --resolve; ADDR may be a comma list.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
+    /// Also trust the CA certificates of this PEM file.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Use IPv4 addresses only.
+    #[arg(long, short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses only.
+    #[arg(long, short = '6')]
+    pub ipv6: bool,
+
+    /// Keep only profile endpoints of these roles (platform, api, control-plane, telemetry,
+    /// portal, mesh, internal, external).
+    #[arg(long, value_name = "ROLE[,ROLE]", value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+/// Parses `500ms`, `2s`, `1m` (and humantime's other forms); zero is refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e}; write a number with a unit: 500ms, 2s, 1m"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("5").unwrap_err().contains("unit"));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,45 @@
+//! Input errors: everything that stops a run before anything is probed (exit code 2).
+
+use std::path::PathBuf;
+
+/// A problem with what the user asked for. Displayed as one line naming the flag, file, line
+/// or variable to change.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{flag} {value}: {reason}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("target `{target}`: {reason}")]
+    Target { target: String, reason: String },
+    #[error(
+        "unknown profile `{name}` (built-in profiles: {known}); a path to a profile file must end in .toml or contain a /"
+    )]
+    UnknownProfile { name: String, known: String },
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{path}, line {line}: {reason}")]
+    FileLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("profile {profile}: {reason}")]
+    Variable { profile: String, reason: String },
+    #[error(
+        "nothing to check: give a target (tcp://HOST:PORT, tls://HOST:PORT, dns://HOST) or --profile NAME"
+    )]
+    NothingToCheck,
+}
+
+impl InputError {
+    pub fn flag(flag: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        InputError::Flag {
+            flag,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! preflight: network reachability preflight checks for API-gateway data plane nodes.
+//!
+//! Data flows one way: `cli` → `settings` → `plan` (profiles + targets → checks) → `runner`
+//! (probes: dns → tcp → tls) → `report` → `render`.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod plan;
+pub mod probe;
+pub mod profile;
+pub mod render;
+pub mod report;
+pub mod runner;
+pub mod settings;
+pub mod target;

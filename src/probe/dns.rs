@@ -1,0 +1,273 @@
+//! Name resolution with hickory-resolver: the system's resolv.conf and /etc/hosts, or
+//! `--dns-server`; `--resolve` pins first; each host resolved once however many checks use it.
+//! All hickory calls live in this module.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use super::{Budget, Failure, FailureKind, Peer, Phase};
+
+/// Which address families to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn allows(self, ip: &IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+}
+
+/// A `--resolve HOST:PORT:ADDR[,ADDR]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// How the resolver is set up.
+#[derive(Debug, Clone, Default)]
+pub struct DnsConfig {
+    /// `--dns-server`; `None` means the system's configuration.
+    pub server: Option<SocketAddr>,
+    pub family: Family,
+    pub pins: Vec<Pin>,
+    /// The per-query timeout handed to the resolver (the phase timeout).
+    pub timeout: Duration,
+}
+
+/// Where a check's addresses came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The target was an IP address.
+    Literal,
+    /// `--resolve`.
+    Pinned,
+    /// A DNS lookup (or /etc/hosts).
+    Dns,
+}
+
+/// The outcome of resolving one host.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub addrs: Result<Vec<IpAddr>, Failure>,
+    pub source: Source,
+    /// Time spent in the lookup (zero for literals and pins).
+    pub elapsed: Duration,
+}
+
+/// The shared resolver: built on first use, one lookup per host.
+pub struct Dns {
+    config: DnsConfig,
+    resolver: OnceCell<Result<TokioResolver, String>>,
+    lookups: Mutex<HashMap<String, Arc<OnceCell<Resolution>>>>,
+}
+
+impl Dns {
+    pub fn new(config: DnsConfig) -> Self {
+        Dns {
+            config,
+            resolver: OnceCell::new(),
+            lookups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The addresses of `host` for a check on `port`, from a pin, or DNS (once per host).
+    pub async fn resolve(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
+        if let Some(pin) = self
+            .config
+            .pins
+            .iter()
+            .find(|pin| pin.host == host && port.is_none_or(|p| p == pin.port))
+        {
+            let addrs: Vec<IpAddr> = pin
+                .addrs
+                .iter()
+                .copied()
+                .filter(|ip| self.config.family.allows(ip))
+                .collect();
+            let addrs = if addrs.is_empty() {
+                Err(Failure::new(
+                    FailureKind::NoRecords,
+                    Phase::Dns,
+                    format!("--resolve gives {host} no address of the family asked for"),
+                    peer(host, port),
+                ))
+            } else {
+                Ok(addrs)
+            };
+            return Resolution {
+                addrs,
+                source: Source::Pinned,
+                elapsed: Duration::ZERO,
+            };
+        }
+        let cell = {
+            let mut lookups = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+            lookups.entry(host.to_string()).or_default().clone()
+        };
+        cell.get_or_init(|| self.lookup(host, port, budget))
+            .await
+            .clone()
+    }
+
+    async fn lookup(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
+        let start = Instant::now();
+        let addrs = match budget.limit(self.query(host, port)).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(Failure::new(
+                elapsed.kind(Phase::Dns),
+                Phase::Dns,
+                format!(
+                    "no DNS answer for {host} within {}",
+                    humantime::format_duration(budget.timeout)
+                ),
+                peer(host, port),
+            )),
+        };
+        Resolution {
+            addrs,
+            source: Source::Dns,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    async fn query(&self, host: &str, port: Option<u16>) -> Result<Vec<IpAddr>, Failure> {
+        let resolver = self
+            .resolver
+            .get_or_init(|| async { self.build_resolver() })
+            .await
+            .as_ref()
+            .map_err(|reason| {
+                Failure::new(
+                    FailureKind::DnsError,
+                    Phase::Dns,
+                    reason.clone(),
+                    peer(host, port),
+                )
+            })?;
+        match resolver.lookup_ip(host).await {
+            Ok(lookup) => {
+                let addrs: Vec<IpAddr> = lookup
+                    .iter()
+                    .filter(|ip| self.config.family.allows(ip))
+                    .collect();
+                if addrs.is_empty() {
+                    Err(Failure::new(
+                        FailureKind::NoRecords,
+                        Phase::Dns,
+                        format!("{host} has no {} records", self.record_types()),
+                        peer(host, port),
+                    ))
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(err) => Err(self.classify(host, port, &err)),
+        }
+    }
+
+    fn record_types(&self) -> &'static str {
+        match self.config.family {
+            Family::Any => "A or AAAA",
+            Family::V4 => "A",
+            Family::V6 => "AAAA",
+        }
+    }
+
+    fn classify(&self, host: &str, port: Option<u16>, err: &NetError) -> Failure {
+        let server = match self.config.server {
+            Some(addr) => format!("DNS server {addr}"),
+            None => "the system's DNS servers".to_string(),
+        };
+        let (kind, message) = match err {
+            NetError::Dns(DnsError::NoRecordsFound(none))
+                if none.response_code == ResponseCode::NXDomain =>
+            {
+                (
+                    FailureKind::Nxdomain,
+                    format!("{host} does not exist (NXDOMAIN from {server})"),
+                )
+            }
+            NetError::Dns(DnsError::NoRecordsFound(_)) => (
+                FailureKind::NoRecords,
+                format!("{host} exists but has no {} records", self.record_types()),
+            ),
+            NetError::Dns(DnsError::ResponseCode(code)) => (
+                FailureKind::DnsError,
+                format!("{server} answered {code} for {host}"),
+            ),
+            NetError::Timeout => (
+                FailureKind::DnsTimeout,
+                format!("{server} did not answer for {host}"),
+            ),
+            other => (
+                FailureKind::DnsError,
+                format!("resolving {host} with {server} failed: {other}"),
+            ),
+        };
+        Failure::new(kind, Phase::Dns, message, peer(host, port))
+    }
+
+    fn build_resolver(&self) -> Result<TokioResolver, String> {
+        let mut builder = match self.config.server {
+            Some(addr) => {
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                for connection in &mut server.connections {
+                    connection.port = addr.port();
+                }
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![server]),
+                    TokioRuntimeProvider::default(),
+                )
+            }
+            None => TokioResolver::builder_tokio()
+                .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?,
+        };
+        let options = builder.options_mut();
+        // The phase timeout bounds the whole lookup; one attempt per server keeps it honest.
+        options.attempts = 1;
+        options.timeout = self.config.timeout;
+        options.cache_size = 0;
+        options.ip_strategy = match self.config.family {
+            Family::Any => LookupIpStrategy::Ipv4AndIpv6,
+            Family::V4 => LookupIpStrategy::Ipv4Only,
+            Family::V6 => LookupIpStrategy::Ipv6Only,
+        };
+        if self.config.server.is_some() {
+            // An explicit server is asked directly, as dig @server would.
+            options.use_hosts_file = ResolveHosts::Never;
+        }
+        builder
+            .build()
+            .map_err(|e| format!("cannot set up the DNS resolver: {e}"))
+    }
+}
+
+fn peer(host: &str, port: Option<u16>) -> Peer<'_> {
+    Peer {
+        host,
+        port,
+        ip: None,
+    }
+}

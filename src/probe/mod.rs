@@ -1,0 +1,269 @@
+//! Probes: DNS, TCP and TLS, each bounded by a timeout per phase and by the run's deadline.
+//! A failed probe is data (`Failure`), never an error that ends the run.
+
+pub mod dns;
+pub mod tcp;
+pub mod tls;
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// The stable identifiers of what went wrong. Their serialized names are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The name does not exist (NXDOMAIN).
+    Nxdomain,
+    /// The name exists but has no address records of the family asked for.
+    NoRecords,
+    /// No DNS answer within the timeout.
+    DnsTimeout,
+    /// The DNS server answered with an error (SERVFAIL, REFUSED …) or could not be asked.
+    DnsError,
+    /// The host answered the connection with a reset: nothing listens there, or a firewall rejects.
+    Refused,
+    /// The connection attempt got no answer: something drops the packets.
+    Timeout,
+    /// No route to the host or network, or an ICMP unreachable from a firewall.
+    Unreachable,
+    /// The connection was reset after it was established.
+    Reset,
+    /// The TLS handshake did not finish within the timeout.
+    TlsTimeout,
+    /// The peer does not speak TLS, or aborted the handshake.
+    TlsHandshake,
+    /// The certificate chain does not lead to a trusted root.
+    CertUntrusted,
+    /// The certificate has expired.
+    CertExpired,
+    /// The certificate is not valid yet.
+    CertNotYetValid,
+    /// The certificate is not valid for the name asked for.
+    CertNameMismatch,
+    /// The run's `--deadline` passed before the check finished.
+    Deadline,
+    /// The local system refused to make the connection (out of file descriptors, a local policy).
+    LocalError,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Nxdomain => "nxdomain",
+            FailureKind::NoRecords => "no_records",
+            FailureKind::DnsTimeout => "dns_timeout",
+            FailureKind::DnsError => "dns_error",
+            FailureKind::Refused => "refused",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Reset => "reset",
+            FailureKind::TlsTimeout => "tls_timeout",
+            FailureKind::TlsHandshake => "tls_handshake",
+            FailureKind::CertUntrusted => "cert_untrusted",
+            FailureKind::CertExpired => "cert_expired",
+            FailureKind::CertNotYetValid => "cert_not_yet_valid",
+            FailureKind::CertNameMismatch => "cert_name_mismatch",
+            FailureKind::Deadline => "deadline",
+            FailureKind::LocalError => "local_error",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in a check a failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for a free connection slot (`--concurrency`).
+    Queued,
+    Dns,
+    Tcp,
+    Tls,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Dns => "dns",
+            Phase::Tcp => "tcp",
+            Phase::Tls => "tls",
+        }
+    }
+
+    /// The failure kind of this phase running out of time.
+    fn timeout_kind(self) -> FailureKind {
+        match self {
+            Phase::Dns => FailureKind::DnsTimeout,
+            Phase::Tls => FailureKind::TlsTimeout,
+            Phase::Queued | Phase::Tcp => FailureKind::Timeout,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong in one check (or at one address), and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub phase: Phase,
+    pub message: String,
+    pub hint: String,
+}
+
+/// The endpoint a failure is about, for messages and hints.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Peer<'_> {
+    fn port_text(&self) -> String {
+        self.port.map_or_else(String::new, |p| format!(" port {p}"))
+    }
+
+    fn address(&self) -> String {
+        match (self.ip, self.port) {
+            (Some(IpAddr::V6(ip)), Some(port)) => format!("[{ip}]:{port}"),
+            (Some(ip), Some(port)) => format!("{ip}:{port}"),
+            (Some(ip), None) => ip.to_string(),
+            (None, Some(port)) => format!("{}:{port}", self.host),
+            (None, None) => self.host.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    /// A failure with the standard hint for its kind.
+    pub fn new(
+        kind: FailureKind,
+        phase: Phase,
+        message: impl Into<String>,
+        peer: Peer<'_>,
+    ) -> Self {
+        Failure {
+            kind,
+            phase,
+            message: message.into(),
+            hint: hint(kind, phase, peer),
+        }
+    }
+}
+
+/// The concrete next step for each kind: what to open, fix or ask for.
+fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
+    let host = peer.host;
+    let port = peer.port_text();
+    let addr = peer.address();
+    match kind {
+        FailureKind::Nxdomain => format!(
+            "The name {host} does not exist in DNS as this host sees it: check the spelling and the profile variables; if it exists publicly, ask the DNS team why the internal resolver (or a split-horizon zone) does not forward it."
+        ),
+        FailureKind::NoRecords => format!(
+            "{host} exists but has no address of the family asked for: try without --ipv4/--ipv6, or ask the DNS team for the missing A/AAAA records."
+        ),
+        FailureKind::DnsTimeout => format!(
+            "The DNS server did not answer for {host}: check /etc/resolv.conf (or --dns-server) and that UDP and TCP port 53 to it are open."
+        ),
+        FailureKind::DnsError => format!(
+            "The DNS server refused or failed to resolve {host}: ask the DNS team to allow resolution of this name, or point --dns-server at a resolver that forwards it."
+        ),
+        FailureKind::Refused => format!(
+            "Something at {addr} actively refused the connection: either nothing listens on{port} there, or a firewall rejects it. Check the service, then ask the network team to allow TCP{port} to {host}."
+        ),
+        FailureKind::Timeout => format!(
+            "Packets to {addr} get no answer: a firewall silently drops them. Ask the network team to allow outbound TCP{port} from this host to {host}."
+        ),
+        FailureKind::Unreachable => format!(
+            "There is no route to {addr}, or a firewall answers with ICMP unreachable: ask the network team for a route and an allow rule for TCP{port} to {host}."
+        ),
+        FailureKind::Reset => format!(
+            "The connection to {addr} was reset after it opened: a firewall, load balancer or inspection device in the path cut it. Ask the network team to allow the full session to {host}{port}, without inspection."
+        ),
+        FailureKind::TlsTimeout => format!(
+            "{addr} accepted the connection but did not complete a TLS handshake: check that the port serves TLS and that no device in the path holds the handshake."
+        ),
+        FailureKind::TlsHandshake => format!(
+            "{addr} does not speak TLS as expected or aborted the handshake: check that this is the TLS port, and whether a proxy or inspection device answers instead of {host}."
+        ),
+        FailureKind::CertUntrusted => format!(
+            "The certificate of {host} is not signed by a trusted authority: if a TLS inspection proxy re-signs traffic, ask for {host} to be exempt from inspection; for a private CA, pass its certificate with --ca-file."
+        ),
+        FailureKind::CertExpired => format!(
+            "The certificate served by {host} has expired: renew it on the server (or whatever terminates TLS in front of it)."
+        ),
+        FailureKind::CertNotYetValid => format!(
+            "The certificate served by {host} is not valid yet: check this host's clock (NTP), or the certificate's start date."
+        ),
+        FailureKind::CertNameMismatch => format!(
+            "The certificate served at {addr} does not name {host}: check that the name points at the right server, or that a device in the path is not answering in its place."
+        ),
+        FailureKind::Deadline => format!(
+            "The run's --deadline passed during the {phase} phase: raise --deadline, or lower --timeout so that each phase fails sooner."
+        ),
+        FailureKind::LocalError => {
+            "This host refused to open the connection itself: check the open-file limit (ulimit -n), lower --concurrency, and look for a local firewall or policy.".to_string()
+        }
+    }
+}
+
+/// The time limits of one check: each phase gets `timeout`, and none goes past `deadline`.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub timeout: Duration,
+    pub deadline: Instant,
+}
+
+/// Why a bounded wait ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elapsed {
+    /// The phase's own timeout ran out.
+    Timeout,
+    /// The run's deadline came first.
+    Deadline,
+}
+
+impl Elapsed {
+    /// The failure kind for `phase` running out of time this way.
+    pub fn kind(self, phase: Phase) -> FailureKind {
+        match self {
+            Elapsed::Timeout => phase.timeout_kind(),
+            Elapsed::Deadline => FailureKind::Deadline,
+        }
+    }
+}
+
+impl Budget {
+    /// Runs `fut` for at most this phase's timeout, and not past the deadline.
+    pub async fn limit<F: Future>(&self, fut: F) -> Result<F::Output, Elapsed> {
+        let phase_end = Instant::now() + self.timeout;
+        let (end, why) = if self.deadline < phase_end {
+            (self.deadline, Elapsed::Deadline)
+        } else {
+            (phase_end, Elapsed::Timeout)
+        };
+        tokio::time::timeout_at(end, fut).await.map_err(|_| why)
+    }
+}
+
+/// Milliseconds, rounded to a hundredth, for reports.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}

@@ -1,0 +1,78 @@
+//! TCP connect to one address, bounded by the phase timeout, with the OS's answer named.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Budget, Failure, FailureKind, Peer, Phase};
+
+/// Opens a TCP connection to `addr`; on success returns the stream and the connect time.
+pub async fn connect(
+    host: &str,
+    addr: SocketAddr,
+    budget: Budget,
+) -> Result<(TcpStream, Duration), Failure> {
+    let peer = Peer {
+        host,
+        port: Some(addr.port()),
+        ip: Some(addr.ip()),
+    };
+    let start = Instant::now();
+    match budget.limit(TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            // Small writes (a ClientHello) should leave at once.
+            let _ = stream.set_nodelay(true);
+            Ok((stream, start.elapsed()))
+        }
+        Ok(Err(err)) => Err(classify(&err, addr, peer)),
+        Err(elapsed) => Err(Failure::new(
+            elapsed.kind(Phase::Tcp),
+            Phase::Tcp,
+            format!(
+                "no answer from {addr} within {}",
+                humantime::format_duration(budget.timeout)
+            ),
+            peer,
+        )),
+    }
+}
+
+/// Names an OS error from `connect`.
+pub fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Failure {
+    let (kind, what) = io_kind(err);
+    Failure::new(
+        kind,
+        Phase::Tcp,
+        format!("{what}: {addr} ({})", os_text(err)),
+        peer,
+    )
+}
+
+/// The failure kind of an I/O error on a socket, and a few words for it.
+pub fn io_kind(err: &io::Error) -> (FailureKind, &'static str) {
+    use io::ErrorKind as K;
+    match err.kind() {
+        K::ConnectionRefused => (FailureKind::Refused, "connection refused"),
+        K::TimedOut => (FailureKind::Timeout, "timed out"),
+        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
+            (FailureKind::Unreachable, "unreachable")
+        }
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            (FailureKind::Reset, "connection reset")
+        }
+        // EPERM/EACCES come from a local firewall rule or policy on this host.
+        K::PermissionDenied => (FailureKind::Unreachable, "blocked on this host"),
+        _ => (FailureKind::LocalError, "local error"),
+    }
+}
+
+/// The OS's own words for an error, without repeating Rust's wrapper text.
+pub fn os_text(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => format!("os error {code}"),
+        None => err.to_string(),
+    }
+}

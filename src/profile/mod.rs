@@ -1,0 +1,354 @@
+//! Profiles: TOML descriptions of the endpoints a product's data plane needs, built in or
+//! loaded by path; their variables and host templates.
+
+mod template;
+mod variables;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+use crate::target::Probe;
+pub use template::Template;
+pub use variables::{Assignments, bind};
+
+/// The profiles compiled into the binary: (name, file text).
+const BUILTIN: &[(&str, &str)] = &[
+    ("konnect", include_str!("../../profiles/konnect.toml")),
+    (
+        "konnect-kic",
+        include_str!("../../profiles/konnect-kic.toml"),
+    ),
+    (
+        "konnect-mesh",
+        include_str!("../../profiles/konnect-mesh.toml"),
+    ),
+    (
+        "kong-hybrid",
+        include_str!("../../profiles/kong-hybrid.toml"),
+    ),
+    ("kgateway", include_str!("../../profiles/kgateway.toml")),
+    (
+        "apigee-hybrid",
+        include_str!("../../profiles/apigee-hybrid.toml"),
+    ),
+];
+
+/// What an endpoint is for; `--only` selects by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Platform,
+    Api,
+    ControlPlane,
+    Telemetry,
+    Portal,
+    Mesh,
+    Internal,
+    External,
+    /// A target given on the command line.
+    Target,
+}
+
+impl Role {
+    pub const ALL: [Role; 9] = [
+        Role::Platform,
+        Role::Api,
+        Role::ControlPlane,
+        Role::Telemetry,
+        Role::Portal,
+        Role::Mesh,
+        Role::Internal,
+        Role::External,
+        Role::Target,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Platform => "platform",
+            Role::Api => "api",
+            Role::ControlPlane => "control-plane",
+            Role::Telemetry => "telemetry",
+            Role::Portal => "portal",
+            Role::Mesh => "mesh",
+            Role::Internal => "internal",
+            Role::External => "external",
+            Role::Target => "target",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A variable a profile's host templates use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    pub name: String,
+    pub help: String,
+    #[serde(default)]
+    pub required: bool,
+    pub default: Option<String>,
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// A regular expression the whole value must match.
+    pub pattern: Option<String>,
+}
+
+/// One endpoint of a profile, as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub key: String,
+    pub name: String,
+    pub role: Role,
+    pub host: Template,
+    pub port: Option<u16>,
+    pub probe: Probe,
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Where the vendor documents this endpoint, and anything to know about it.
+    pub note: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    description: String,
+    #[serde(default)]
+    source: Vec<String>,
+    #[serde(default)]
+    variables: Vec<toml::Spanned<Variable>>,
+    endpoints: Vec<toml::Spanned<Endpoint>>,
+}
+
+/// A loaded, validated profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// The vendor pages this profile follows.
+    pub source: Vec<String>,
+    pub variables: Vec<Variable>,
+    pub endpoints: Vec<Endpoint>,
+    /// Where it came from: `builtin:NAME` or the file's path.
+    pub origin: PathBuf,
+}
+
+impl Profile {
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+}
+
+/// The names of the built-in profiles.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(name, _)| *name)
+}
+
+/// Loads every built-in profile.
+pub fn builtins() -> Result<Vec<Profile>, InputError> {
+    BUILTIN
+        .iter()
+        .map(|(name, text)| parse(text, Path::new(&format!("builtin:{name}"))))
+        .collect()
+}
+
+/// Loads a profile by built-in name, or from a file when `spec` ends in `.toml` or has a `/`.
+pub fn load(spec: &str) -> Result<Profile, InputError> {
+    if spec.ends_with(".toml") || spec.contains('/') {
+        let path = Path::new(spec);
+        let text = std::fs::read_to_string(path).map_err(|e| InputError::File {
+            path: path.to_path_buf(),
+            reason: format!("cannot read the profile: {e}"),
+        })?;
+        return parse(&text, path);
+    }
+    match BUILTIN.iter().find(|(name, _)| *name == spec) {
+        Some((name, text)) => parse(text, Path::new(&format!("builtin:{name}"))),
+        None => Err(InputError::UnknownProfile {
+            name: spec.to_string(),
+            known: builtin_names().collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// Parses and validates a profile's text; errors name `path` and the line.
+pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
+    let at = |offset: usize, reason: String| InputError::FileLine {
+        path: path.to_path_buf(),
+        line: line_of(text, offset),
+        reason,
+    };
+    let file: ProfileFile = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        at(offset, e.message().trim().to_string())
+    })?;
+    if file.name.is_empty() {
+        return Err(at(0, "the profile's `name` is empty".into()));
+    }
+    let mut variables = Vec::new();
+    let mut names = HashSet::new();
+    for spanned in file.variables {
+        let offset = spanned.span().start;
+        let var = spanned.into_inner();
+        if !names.insert(var.name.clone()) {
+            return Err(at(
+                offset,
+                format!("variable `{}` is declared twice", var.name),
+            ));
+        }
+        variables::check_declaration(&var).map_err(|reason| at(offset, reason))?;
+        variables.push(var);
+    }
+    if file.endpoints.is_empty() {
+        return Err(at(0, "the profile has no [[endpoints]]".into()));
+    }
+    let mut endpoints = Vec::new();
+    let mut keys = HashSet::new();
+    for spanned in file.endpoints {
+        let offset = spanned.span().start;
+        let ep = spanned.into_inner();
+        let fail = |reason: String| at(offset, format!("endpoint `{}`: {reason}", ep.key));
+        if !keys.insert(ep.key.clone()) {
+            return Err(fail("the key is used twice".into()));
+        }
+        if let Some(unknown) = ep.host.variables().find(|v| !names.contains(*v)) {
+            return Err(fail(format!(
+                "the host uses {{{unknown}}}, which is not a declared variable"
+            )));
+        }
+        match (ep.probe, ep.port) {
+            (Probe::Dns, _) => {}
+            (_, None) => return Err(fail(format!("a {} probe needs a `port`", ep.probe))),
+            (_, Some(0)) => return Err(fail("port 0 is out of range (1 to 65535)".into())),
+            _ => {}
+        }
+        endpoints.push(ep);
+    }
+    Ok(Profile {
+        name: file.name,
+        description: file.description,
+        source: file.source,
+        variables,
+        endpoints,
+        origin: path.to_path_buf(),
+    })
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_loads() {
+        let profiles = builtins().expect("built-in profiles load");
+        let names: Vec<_> = profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, builtin_names().collect::<Vec<_>>());
+        for p in &profiles {
+            assert!(!p.endpoints.is_empty(), "{}", p.name);
+            assert!(!p.source.is_empty(), "{} cites no source", p.name);
+            for ep in &p.endpoints {
+                assert!(!ep.note.is_empty(), "{}.{} has no note", p.name, ep.key);
+            }
+        }
+    }
+
+    #[test]
+    fn konnect_has_the_documented_variables() {
+        let konnect = load("konnect").unwrap();
+        let names: Vec<_> = konnect.variables.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["region", "cp_prefix", "portal_id"]);
+        assert_eq!(
+            konnect.variable("region").unwrap().allowed,
+            ["au", "eu", "me", "in", "us"]
+        );
+    }
+
+    #[test]
+    fn unknown_profile_lists_the_builtins() {
+        let err = load("nope").unwrap_err().to_string();
+        assert!(err.contains("unknown profile `nope`"), "{err}");
+        assert!(err.contains("konnect, konnect-kic"), "{err}");
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, Path::new("p.toml")).unwrap_err().to_string()
+    }
+
+    const HEAD: &str = "name = \"t\"\ndescription = \"d\"\n";
+
+    #[test]
+    fn malformed_toml_names_file_and_line() {
+        let err = parse_err(&format!("{HEAD}[[endpoints]]\nkey = \n"));
+        assert!(err.starts_with("p.toml, line 4:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_names_its_line() {
+        let text = format!(
+            "{HEAD}[[endpoints]]\nkey = \"a\"\nname = \"A\"\nrole = \"api\"\nhost = \"x\"\nport = 1\nprobe = \"tcp\"\nnote = \"n\"\nprot = 3\n"
+        );
+        let err = parse_err(&text);
+        assert!(err.contains("line 11") && err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_endpoint_and_line() {
+        let ep = "[[endpoints]]\nkey = \"a\"\nname = \"A\"\nrole = \"api\"\nnote = \"n\"\n";
+        let err = parse_err(&format!(
+            "{HEAD}{ep}host = \"{{nope}}.x\"\nport = 1\nprobe = \"tcp\"\n"
+        ));
+        assert!(err.contains("line 3") && err.contains("{nope}"), "{err}");
+        let err = parse_err(&format!("{HEAD}{ep}host = \"x\"\nprobe = \"tls\"\n"));
+        assert!(err.contains("needs a `port`"), "{err}");
+        let err = parse_err(&format!(
+            "{HEAD}{ep}host = \"x\"\nport = 70000\nprobe = \"tls\"\n"
+        ));
+        assert!(err.contains("line 9"), "{err}");
+        let err = parse_err(&format!(
+            "{HEAD}{ep}host = \"x\"\nport = 1\nprobe = \"ftp\"\n"
+        ));
+        assert!(err.contains("ftp"), "{err}");
+        let web = ep.replace("\"api\"", "\"web\"");
+        let err = parse_err(&format!(
+            "{HEAD}{web}host = \"x\"\nport = 1\nprobe = \"tcp\"\n"
+        ));
+        assert!(err.contains("line 6") && err.contains("web"), "{err}");
+    }
+
+    #[test]
+    fn bad_variable_declarations_are_refused() {
+        let ep = "[[endpoints]]\nkey = \"a\"\nname = \"A\"\nrole = \"api\"\nnote = \"n\"\nhost = \"{v}\"\nport = 1\nprobe = \"tcp\"\n";
+        let var = "[[variables]]\nname = \"v\"\nhelp = \"h\"\n";
+        let err = parse_err(&format!("{HEAD}{var}pattern = \"([a-z\"\n{ep}"));
+        assert!(err.contains("line 3") && err.contains("pattern"), "{err}");
+        let err = parse_err(&format!(
+            "{HEAD}{var}allowed = [\"a\"]\ndefault = \"b\"\n{ep}"
+        ));
+        assert!(err.contains("default `b`"), "{err}");
+        let err = parse_err(&format!("{HEAD}{var}{var}{ep}"));
+        assert!(err.contains("declared twice"), "{err}");
+    }
+}

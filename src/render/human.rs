@@ -1,0 +1,183 @@
+//! The report for a person at a terminal or reading a CI log: checks grouped by role, one line
+//! each, then what failed and what to do about it.
+
+use std::io::{self, Write};
+
+use crate::profile::Role;
+use crate::report::{AddressStatus, CheckResult, Report, Status};
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn status(&self, status: Status) -> String {
+        match status {
+            Status::Ok => self.wrap("32", "[ ok ]"),
+            Status::Warn => self.wrap("33", "[warn]"),
+            Status::Fail => self.wrap("1;31", "[FAIL]"),
+            Status::Skipped => self.wrap("2", "[skip]"),
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.wrap("1", text)
+    }
+
+    fn dim(&self, text: &str) -> String {
+        self.wrap("2", text)
+    }
+}
+
+pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let paint = Paint { on: color };
+    let what = if report.profiles.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", report.profiles.join(", "))
+    };
+    writeln!(
+        out,
+        "{}{what}: {} checks in {}",
+        paint.bold(&format!("preflight {}", report.version)),
+        report.summary.total,
+        seconds(report.duration_ms)
+    )?;
+    let name_width = report
+        .checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let target_width = report
+        .checks
+        .iter()
+        .map(|c| c.target.len())
+        .max()
+        .unwrap_or(0);
+    for role in Role::ALL {
+        let checks: Vec<&CheckResult> = report.checks.iter().filter(|c| c.role == role).collect();
+        if checks.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{}", paint.bold(role.as_str()))?;
+        for check in checks {
+            line(check, name_width, target_width, &paint, out)?;
+        }
+    }
+    let failed: Vec<&CheckResult> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Warn))
+        .collect();
+    if !failed.is_empty() {
+        writeln!(out, "\n{}", paint.bold("What to do"))?;
+        for check in failed {
+            let Some(error) = &check.error else { continue };
+            let weight = if check.required {
+                "required"
+            } else {
+                "optional"
+            };
+            writeln!(
+                out,
+                "  {} {} ({weight}): {} in the {} phase",
+                paint.status(check.status),
+                check.id,
+                error.kind,
+                error.phase
+            )?;
+            writeln!(out, "         {}", error.message)?;
+            writeln!(out, "         {} {}", paint.bold("fix:"), error.hint)?;
+        }
+    }
+    let s = &report.summary;
+    let required = report.required_failures().count();
+    writeln!(
+        out,
+        "\n{} ok, {} warn, {} failed ({required} required), {} skipped",
+        s.ok, s.warn, s.fail, s.skipped
+    )?;
+    Ok(())
+}
+
+fn line(
+    check: &CheckResult,
+    name_width: usize,
+    target_width: usize,
+    paint: &Paint,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let detail = match check.status {
+        Status::Skipped => paint.dim(check.reason.as_deref().unwrap_or("skipped")),
+        Status::Fail | Status::Warn => match &check.error {
+            Some(e) => format!("{} ({})", e.kind, e.phase),
+            None => String::new(),
+        },
+        Status::Ok => ok_detail(check),
+    };
+    writeln!(
+        out,
+        "  {} {:name_width$}  {:target_width$}  {detail}",
+        paint.status(check.status),
+        check.name,
+        check.target,
+    )?;
+    // An address that failed while another worked (say IPv6 while IPv4 works) is worth a line.
+    if check.status == Status::Ok {
+        for addr in check
+            .addresses
+            .iter()
+            .filter(|a| a.status == AddressStatus::Fail)
+        {
+            if let Some(e) = &addr.error {
+                writeln!(
+                    out,
+                    "         {}",
+                    paint.dim(&format!("but {}: {} ({})", addr.ip, e.kind, e.message))
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ok_detail(check: &CheckResult) -> String {
+    let mut parts = Vec::new();
+    if let Some(addr) = check.address_used() {
+        parts.push(addr.ip.to_string());
+    } else if !check.addresses.is_empty() {
+        let ips: Vec<String> = check.addresses.iter().map(|a| a.ip.to_string()).collect();
+        parts.push(ips.join(", "));
+    }
+    let t = &check.timings_ms;
+    for (label, value) in [("dns", t.dns), ("tcp", t.connect), ("tls", t.tls)] {
+        if let Some(ms) = value {
+            parts.push(format!("{label} {}", ms_text(ms)));
+        }
+    }
+    if let Some(tls) = &check.tls {
+        parts.push(tls.version.clone());
+    }
+    parts.join("  ")
+}
+
+fn ms_text(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{ms:.1}ms")
+    }
+}
+
+fn seconds(ms: f64) -> String {
+    format!("{:.2}s", ms / 1000.0)
+}

@@ -1,0 +1,216 @@
+//! Settings: the checked, typed form of the command line that the runner and renderers use.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::cli::{CheckArgs, Format};
+use crate::error::InputError;
+use crate::plan::{self, Plan};
+use crate::probe::dns::{DnsConfig, Family, Pin};
+use crate::probe::tls::load_ca_file;
+use crate::profile::{self, Assignments, Role};
+use crate::target::{Host, Target, parse_port};
+
+/// The default connections in flight, when the open-file limit allows it.
+const DEFAULT_CONCURRENCY: u64 = 512;
+
+#[derive(Debug)]
+pub struct Settings {
+    pub timeout: Duration,
+    pub deadline: Option<Duration>,
+    pub concurrency: usize,
+    pub dns: DnsConfig,
+    pub ca_certs: Vec<CertificateDer<'static>>,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Checks every flag and builds the plan; nothing touches the network.
+    pub fn from_args(args: &CheckArgs) -> Result<(Settings, Plan), InputError> {
+        let targets = args
+            .targets
+            .iter()
+            .map(|t| {
+                Target::parse(t).map_err(|reason| InputError::Target {
+                    target: t.clone(),
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let profiles = args
+            .profiles
+            .iter()
+            .map(|p| profile::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let only = args
+            .only
+            .iter()
+            .map(|r| {
+                Role::parse(r.trim()).ok_or_else(|| {
+                    let roles: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                    InputError::flag(
+                        "--only",
+                        r,
+                        format!("unknown role; roles: {}", roles.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let family = match (args.ipv4, args.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        };
+        let set = Assignments::parse(&args.set)?;
+        let plan = plan::build(&profiles, &set, &targets, &only, family)?;
+
+        let server = args
+            .dns_server
+            .as_deref()
+            .map(parse_dns_server)
+            .transpose()?;
+        let pins = args
+            .resolve
+            .iter()
+            .map(|r| parse_resolve(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ca_certs = match &args.ca_file {
+            Some(path) => load_ca_file(path).map_err(|reason| InputError::File {
+                path: path.clone(),
+                reason: format!("--ca-file {reason}"),
+            })?,
+            None => Vec::new(),
+        };
+        let settings = Settings {
+            timeout: args.timeout,
+            deadline: args.deadline,
+            concurrency: args
+                .concurrency
+                .map_or_else(default_concurrency, |n| n as usize),
+            dns: DnsConfig {
+                server,
+                family,
+                pins,
+                timeout: args.timeout,
+            },
+            ca_certs,
+            format: args.format,
+            output: args.output.clone(),
+        };
+        Ok((settings, plan))
+    }
+}
+
+/// Raises the open-file soft limit to the hard one and keeps connections well below it.
+fn default_concurrency() -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    // Each connection is one descriptor; leave room for DNS sockets, stdio and the runtime.
+    let room = limit.saturating_sub(64) / 2;
+    room.clamp(1, DEFAULT_CONCURRENCY) as usize
+}
+
+/// `IP` or `IP:PORT`; an IPv6 address with a port in brackets.
+pub fn parse_dns_server(text: &str) -> Result<SocketAddr, InputError> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(InputError::flag(
+        "--dns-server",
+        text,
+        "expected an IP address with an optional port: 10.0.0.2, 10.0.0.2:5353, [fd00::2]:53",
+    ))
+}
+
+/// `HOST:PORT:ADDR[,ADDR…]`, as curl's --resolve; IPv6 addresses may be bracketed.
+pub fn parse_resolve(text: &str) -> Result<Pin, InputError> {
+    let bad = |reason: String| InputError::flag("--resolve", text, reason);
+    let mut parts = text.splitn(3, ':');
+    let (Some(host), Some(port), Some(addrs)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad(
+            "expected HOST:PORT:ADDR, e.g. abc.us.cp0.konghq.com:443:10.0.0.7".into(),
+        ));
+    };
+    let host = match Host::parse(host).map_err(&bad)? {
+        Host::Name(name) => name,
+        Host::Ip(_) => return Err(bad("HOST is a name to pin, not an address".into())),
+    };
+    let port = parse_port(port).map_err(&bad)?;
+    let addrs = addrs
+        .split(',')
+        .map(|a| {
+            let a = a.trim();
+            a.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .map_err(|_| bad(format!("`{a}` is not an IP address")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Pin { host, port, addrs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_server_forms() {
+        assert_eq!(
+            parse_dns_server("10.0.0.2").unwrap(),
+            "10.0.0.2:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("[::1]:53").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("::1").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
+        let err = parse_dns_server("dns.example").unwrap_err().to_string();
+        assert!(err.starts_with("--dns-server dns.example:"), "{err}");
+    }
+
+    #[test]
+    fn resolve_forms() {
+        let pin = parse_resolve("Api.Example.com:443:127.0.0.1,[::1]").unwrap();
+        assert_eq!(pin.host, "api.example.com");
+        assert_eq!(pin.port, 443);
+        assert_eq!(
+            pin.addrs,
+            [
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        let pin = parse_resolve("h.example:8443:::1").unwrap();
+        assert_eq!(pin.addrs, ["::1".parse::<IpAddr>().unwrap()]);
+        for (bad, why) in [
+            ("h.example:443", "expected HOST:PORT:ADDR"),
+            ("h.example:x:1.2.3.4", "not a number"),
+            ("h.example:0:1.2.3.4", "out of range"),
+            ("h.example:443:nope", "not an IP"),
+            ("1.2.3.4:443:1.2.3.4", "not an address"),
+        ] {
+            let err = parse_resolve(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("--resolve {bad}:")) && err.contains(why),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Targets: what one check connects to (`tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST`),
+//! and the host-name rules shared with profiles.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// What a check does once the name is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Probe {
+    /// Resolve the name only.
+    Dns,
+    /// Resolve, then open a TCP connection.
+    Tcp,
+    /// Resolve, connect, then complete a TLS handshake and verify the certificate.
+    Tls,
+}
+
+impl Probe {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Probe::Dns => "dns",
+            Probe::Tcp => "tcp",
+            Probe::Tls => "tls",
+        }
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host as the user wrote it: a DNS name (lower-cased) or an IP literal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    Name(String),
+    Ip(IpAddr),
+}
+
+impl Host {
+    /// Parses a host name, an IPv4 address, or a bracketed IPv6 address (`[::1]`).
+    pub fn parse(text: &str) -> Result<Host, String> {
+        if let Some(inner) = text.strip_prefix('[') {
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or_else(|| format!("`{text}` opens a bracket it does not close"))?;
+            return match inner.parse::<IpAddr>() {
+                Ok(ip @ IpAddr::V6(_)) => Ok(Host::Ip(ip)),
+                _ => Err(format!("`{inner}` in brackets is not an IPv6 address")),
+            };
+        }
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return match ip {
+                IpAddr::V4(_) => Ok(Host::Ip(ip)),
+                IpAddr::V6(_) => Err(format!("write the IPv6 address in brackets: [{text}]")),
+            };
+        }
+        validate_name(text).map(|()| Host::Name(text.to_ascii_lowercase()))
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(name) => f.write_str(name),
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            Host::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Checks a DNS name against the rules of RFC 1123: labels of letters, digits, `-` and `_`,
+/// 1 to 63 characters each, 253 in all; one trailing dot allowed.
+fn validate_name(name: &str) -> Result<(), String> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() {
+        return Err("the host is empty".into());
+    }
+    if bare.len() > 253 {
+        return Err(format!(
+            "the host name is {} characters long; at most 253",
+            bare.len()
+        ));
+    }
+    for label in bare.split('.') {
+        if label.is_empty() {
+            return Err(format!("`{name}` has an empty label (two dots in a row)"));
+        }
+        if label.len() > 63 {
+            return Err(format!("`{name}` has a label longer than 63 characters"));
+        }
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "`{name}` is not a host name: `{bad}` is not allowed in it"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("`{name}` has a label that starts or ends with `-`"));
+        }
+    }
+    Ok(())
+}
+
+/// One thing to check: a probe, a host and (except for `dns`) a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub probe: Probe,
+    pub host: Host,
+    /// `None` only for `dns` targets.
+    pub port: Option<u16>,
+}
+
+impl Target {
+    /// Parses `tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST` or a bare `HOST:PORT` (tcp).
+    pub fn parse(text: &str) -> Result<Target, String> {
+        let (probe, rest) = match text.split_once("://") {
+            Some(("tcp", rest)) => (Probe::Tcp, rest),
+            Some(("tls", rest)) => (Probe::Tls, rest),
+            Some(("dns", rest)) => (Probe::Dns, rest),
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "unknown scheme `{scheme}://` (use tcp://, tls:// or dns://)"
+                ));
+            }
+            None => (Probe::Tcp, text),
+        };
+        if rest.contains('/') {
+            return Err("a target has no path: write SCHEME://HOST:PORT".into());
+        }
+        if probe == Probe::Dns {
+            if let Some((host, port)) = split_port(rest) {
+                parse_port(port)?;
+                return Ok(Target {
+                    probe,
+                    host: Host::parse(host)?,
+                    port: None,
+                });
+            }
+            return Ok(Target {
+                probe,
+                host: Host::parse(rest)?,
+                port: None,
+            });
+        }
+        let Some((host, port)) = split_port(rest) else {
+            if rest.starts_with('[') {
+                Host::parse(rest)?;
+            }
+            if rest.parse::<std::net::Ipv6Addr>().is_ok() {
+                return Err(format!(
+                    "write the IPv6 address in brackets, with a port: {probe}://[{rest}]:PORT"
+                ));
+            }
+            return Err(format!("missing port: write {probe}://HOST:PORT"));
+        };
+        Ok(Target {
+            probe,
+            host: Host::parse(host)?,
+            port: Some(parse_port(port)?),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.probe, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host:port` or `[v6]:port`; `None` when there is no port.
+fn split_port(text: &str) -> Option<(&str, &str)> {
+    if text.starts_with('[') {
+        let end = text.find(']')?;
+        let port = text[end + 1..].strip_prefix(':')?;
+        return Some((&text[..=end], port));
+    }
+    let (host, port) = text.rsplit_once(':')?;
+    // A bare IPv6 address has several colons; it has no port (and Host::parse says why).
+    if host.contains(':') {
+        return None;
+    }
+    Some((host, port))
+}
+
+/// Parses a TCP/UDP port, 1 to 65535.
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u32>() {
+        Ok(port @ 1..=65535) => Ok(port as u16),
+        Ok(port) => Err(format!("port {port} is out of range (1 to 65535)")),
+        Err(_) => Err(format!("port `{text}` is not a number (1 to 65535)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Target {
+        Target::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn parses_each_scheme() {
+        assert_eq!(ok("tcp://example.com:443").probe, Probe::Tcp);
+        assert_eq!(ok("tls://example.com:443").probe, Probe::Tls);
+        let dns = ok("dns://Example.COM");
+        assert_eq!((dns.probe, dns.port), (Probe::Dns, None));
+        assert_eq!(dns.host, Host::Name("example.com".into()));
+        let bare = ok("10.0.0.5:9042");
+        assert_eq!(bare.probe, Probe::Tcp);
+        assert_eq!(bare.host, Host::Ip("10.0.0.5".parse().unwrap()));
+        assert_eq!(bare.port, Some(9042));
+    }
+
+    #[test]
+    fn parses_bracketed_ipv6() {
+        let t = ok("tls://[::1]:8443");
+        assert_eq!(t.host, Host::Ip("::1".parse().unwrap()));
+        assert_eq!(t.port, Some(8443));
+        assert_eq!(t.to_string(), "tls://[::1]:8443");
+    }
+
+    #[test]
+    fn round_trips_through_display() {
+        for text in [
+            "tcp://a.b.c:1",
+            "tls://x.us.cp0.konghq.com:443",
+            "dns://cloud.konghq.com",
+        ] {
+            assert_eq!(ok(text).to_string(), text);
+        }
+        assert_eq!(ok("host:80").to_string(), "tcp://host:80");
+    }
+
+    #[test]
+    fn rejects_bad_targets_with_a_reason() {
+        let cases = [
+            ("tcp://example.com", "missing port"),
+            ("tcp://example.com:0", "out of range"),
+            ("tcp://example.com:65536", "out of range"),
+            ("tcp://example.com:https", "not a number"),
+            ("ftp://example.com:21", "unknown scheme"),
+            ("tcp://::1:80", "brackets"),
+            ("tcp://[::1:80", "does not close"),
+            ("tcp://[10.0.0.1]:80", "not an IPv6"),
+            ("tcp://bad_host!:80", "not allowed"),
+            ("tcp://a..b:80", "empty label"),
+            ("tcp://-a.b:80", "starts or ends"),
+            ("tcp://:80", "empty"),
+            ("tls://example.com:443/path", "no path"),
+            ("::1", "brackets"),
+        ];
+        for (text, expected) in cases {
+            let err = Target::parse(text).expect_err(text);
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_overlong_names() {
+        let label = "a".repeat(64);
+        assert!(Host::parse(&format!("{label}.com")).is_err());
+        let long = vec!["abcdefgh"; 30].join(".");
+        assert!(Host::parse(&long).unwrap_err().contains("253"));
+        assert!(Host::parse("trailing.dot.").is_ok());
+    }
+}
