@@ -1,0 +1,348 @@
+//! Checks against loopback servers: a whole Konnect world that passes, and every failure kind
+//! a loopback peer can produce, named right in the JSON.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+
+use crate::world::{Behaviour, Validity, World, check, check_json, kind, lo, loopback_block, run};
+
+/// The Konnect endpoints for region `us`, cp_prefix `x`, portal_id `p1`: (check key, host).
+const KONNECT: [(&str, &str); 6] = [
+    ("platform", "cloud.konghq.com"),
+    ("global-api", "global.api.konghq.com"),
+    ("regional-api", "us.api.konghq.com"),
+    ("portal", "p1.us.portal.konghq.com"),
+    ("control-plane", "x.us.cp0.konghq.com"),
+    ("telemetry", "x.us.tp0.konghq.com"),
+];
+
+/// Serves every Konnect host with TLS on port 443 of its own loopback address (plus the
+/// audit-log port 8071 on the cp0 address) and a DNS server for konghq.com. `None`, with a
+/// note on stderr, where binding port 443 is not allowed (not root).
+fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
+    let block = loopback_block();
+    let mut records = Vec::new();
+    for (i, (_, host)) in KONNECT.iter().enumerate() {
+        let ip = lo(block, i as u8 + 1);
+        let tls = Behaviour::Tls(world.ca.server(&[host], Validity::Current));
+        match world.serve(SocketAddr::new(ip, 443), tls) {
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                eprintln!("skipping the Konnect world: binding port 443 needs root ({e})");
+                return None;
+            }
+            bound => bound.expect("bind a loopback 443"),
+        };
+        records.push((*host, ip));
+    }
+    world
+        .serve(SocketAddr::new(lo(block, 5), 8071), Behaviour::Accept)
+        .unwrap();
+    Some((world.dns(&["konghq.com"], &records, &[], &[]), block))
+}
+
+fn konnect_args<'a>(dns: &'a str, ca: &'a str) -> Vec<&'a str> {
+    vec![
+        "--profile",
+        "konnect",
+        "--set",
+        "region=us",
+        "--set",
+        "cp_prefix=x",
+        "--set",
+        "portal_id=p1",
+        "--dns-server",
+        dns,
+        "--ca-file",
+        ca,
+        "--timeout",
+        "3s",
+    ]
+}
+
+#[test]
+fn konnect_profile_passes_against_a_loopback_world_in_json() {
+    let world = World::new();
+    let Some((dns, block)) = konnect_world(&world) else {
+        return;
+    };
+    let dns = dns.to_string();
+    let (code, report) = check_json(&konnect_args(&dns, world.ca_file()));
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["tool"], "preflight");
+    assert_eq!(report["profiles"], serde_json::json!(["konnect"]));
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"total": 7, "ok": 7, "warn": 0, "fail": 0, "skipped": 0})
+    );
+    for (i, (key, host)) in KONNECT.iter().enumerate() {
+        let c = check(&report, &format!("konnect.{key}"));
+        assert_eq!(c["status"], "ok", "{c:#}");
+        assert_eq!(c["target"], format!("tls://{host}:443"));
+        assert_eq!(c["addresses"][0]["ip"], lo(block, i as u8 + 1).to_string());
+        assert_eq!(c["tls"]["version"], "TLSv1.3");
+        assert!(c["timings_ms"]["dns"].as_f64().is_some(), "{c:#}");
+        assert!(c["timings_ms"]["tls"].as_f64().is_some(), "{c:#}");
+    }
+    let audit = check(&report, "konnect.audit-log");
+    assert_eq!(audit["status"], "ok");
+    assert_eq!(audit["target"], "tcp://x.us.cp0.konghq.com:8071");
+    assert!(audit["tls"].is_null());
+
+    // cp0 serves two endpoints (443 and 8071) but is looked up once: one A and one AAAA query.
+    let queries = world.dns_queries.lock().unwrap();
+    assert_eq!(queries.get("x.us.cp0.konghq.com"), Some(&2), "{queries:?}");
+}
+
+#[test]
+fn konnect_profile_passes_against_a_loopback_world_in_human_form() {
+    let world = World::new();
+    let Some((dns, _)) = konnect_world(&world) else {
+        return;
+    };
+    let dns = dns.to_string();
+    let mut args = vec!["check"];
+    args.extend(konnect_args(&dns, world.ca_file()));
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("7 ok, 0 warn, 0 failed (0 required), 0 skipped"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    for role in ["platform", "api", "portal", "control-plane", "telemetry"] {
+        assert!(
+            stdout.lines().any(|l| l == role),
+            "no {role} group in\n{stdout}"
+        );
+    }
+    let cp = stdout
+        .lines()
+        .find(|l| l.contains("Control plane (configuration)"))
+        .unwrap();
+    assert!(
+        cp.contains("[ ok ]") && cp.contains("tls://x.us.cp0.konghq.com:443"),
+        "{cp}"
+    );
+    assert!(cp.contains("TLSv1.3"), "{cp}");
+    // Not a terminal: no colour codes.
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn each_failure_kind_is_named_and_all_fail_within_one_timeout() {
+    let world = World::new();
+    let dns = world.dns(&["test"], &[], &["txt.test"], &["slow.test"]);
+    let tls = |names: &[&str], validity| Behaviour::Tls(world.ca.server(names, validity));
+    let servers = [
+        (
+            "untrusted.test",
+            Behaviour::Tls(crate::world::self_signed_server(&["untrusted.test"])),
+        ),
+        ("expired.test", tls(&["expired.test"], Validity::Expired)),
+        ("future.test", tls(&["future.test"], Validity::NotYetValid)),
+        (
+            "mismatch.test",
+            tls(&["somewhere-else.test"], Validity::Current),
+        ),
+        ("silent.test", Behaviour::Silent),
+        ("ssh.test", Behaviour::NotTls),
+        ("reset.test", Behaviour::Reset),
+    ];
+    let mut args = vec![
+        "--timeout".to_string(),
+        "1s".to_string(),
+        "--dns-server".to_string(),
+        dns.to_string(),
+        "--ca-file".to_string(),
+        world.ca_file().to_string(),
+        "dns://missing.test".to_string(),
+        "dns://txt.test".to_string(),
+        "dns://outside.example".to_string(),
+        "dns://slow.test".to_string(),
+        format!("tls://127.0.0.1:{}", closed_port()),
+    ];
+    let mut expected = vec![
+        ("dns://missing.test".to_string(), "nxdomain", "dns"),
+        ("dns://txt.test".to_string(), "no_records", "dns"),
+        ("dns://outside.example".to_string(), "dns_error", "dns"),
+        ("dns://slow.test".to_string(), "dns_timeout", "dns"),
+        (args[10].clone(), "refused", "tcp"),
+    ];
+    let kinds = [
+        "cert_untrusted",
+        "cert_expired",
+        "cert_not_yet_valid",
+        "cert_name_mismatch",
+        "tls_timeout",
+        "tls_handshake",
+        "reset",
+    ];
+    for ((host, behaviour), kind) in servers.into_iter().zip(kinds) {
+        let addr = world.serve_any(behaviour);
+        args.push("--resolve".into());
+        args.push(format!("{host}:{}:127.0.0.1", addr.port()));
+        let target = format!("tls://{host}:{}", addr.port());
+        args.push(target.clone());
+        expected.push((target, kind, "tls"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, report) = check_json(&args);
+    assert_eq!(code, 1);
+    for (id, expected_kind, phase) in &expected {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "fail", "{c:#}");
+        assert_eq!(kind(&report, id), *expected_kind, "{c:#}");
+        assert_eq!(c["error"]["phase"], *phase, "{c:#}");
+        assert!(!c["error"]["hint"].as_str().unwrap().is_empty());
+        assert!(!c["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(report["summary"]["fail"], expected.len());
+    // Twelve checks, two of which wait out the 1 s timeout: run at once, about one timeout.
+    let took = report["duration_ms"].as_f64().unwrap();
+    assert!(took < 2000.0, "took {took} ms");
+}
+
+#[test]
+fn deadline_ends_checks_that_are_still_running() {
+    let world = World::new();
+    let silent = world.serve_any(Behaviour::Silent);
+    let target = format!("tls://{silent}");
+    let (code, report) = check_json(&["--timeout", "10s", "--deadline", "1s", &target]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&report, &target), "deadline");
+    assert_eq!(check(&report, &target)["error"]["phase"], "tls");
+    assert!(report["duration_ms"].as_f64().unwrap() < 5000.0);
+}
+
+#[test]
+fn an_address_family_that_fails_is_shown_while_the_other_works() {
+    let world = World::new();
+    let up = world.serve_any(Behaviour::Accept);
+    let pin = format!("dual.test:{}:127.0.0.1,[::1]", up.port());
+    let target = format!("tcp://dual.test:{}", up.port());
+    let (code, report) = check_json(&["--resolve", &pin, &target]);
+    assert_eq!(code, 0, "{report:#}");
+    let c = check(&report, &target);
+    assert_eq!(c["status"], "ok");
+    let addrs = c["addresses"].as_array().unwrap();
+    assert_eq!(addrs.len(), 2, "{c:#}");
+    assert_eq!(addrs[0]["ip"], "127.0.0.1");
+    assert_eq!(addrs[0]["status"], "ok");
+    assert_eq!(addrs[1]["ip"], "::1");
+    assert_eq!(addrs[1]["status"], "fail");
+    assert!(addrs[1]["error"]["kind"].is_string());
+
+    let (code, stdout, _) = run(&["check", "--resolve", &pin, &target]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("but ::1:"), "{stdout}");
+
+    // --ipv4 leaves the IPv6 address out.
+    let (_, report) = check_json(&["--ipv4", "--resolve", &pin, &target]);
+    assert_eq!(
+        check(&report, &target)["addresses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn optional_endpoints_fail_without_failing_the_run_and_unset_ones_are_skipped() {
+    let world = World::new();
+    let up = world.serve_any(Behaviour::Accept);
+    let profile = world.dir.path().join("site.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"name = "site"
+description = "a site's own endpoints"
+[[variables]]
+name = "extra"
+help = "an optional host"
+[[endpoints]]
+key = "up"
+name = "Up"
+role = "internal"
+host = "127.0.0.1"
+port = {up}
+probe = "tcp"
+note = "listens"
+[[endpoints]]
+key = "down"
+name = "Down"
+role = "external"
+host = "127.0.0.1"
+port = {down}
+probe = "tcp"
+required = false
+note = "nothing listens"
+[[endpoints]]
+key = "extra"
+name = "Extra"
+role = "external"
+host = "{{extra}}"
+port = 1
+probe = "tcp"
+note = "only with --set extra"
+"#,
+            up = up.port(),
+            down = closed_port()
+        ),
+    )
+    .unwrap();
+    let path = profile.to_str().unwrap();
+    let (code, report) = check_json(&["--profile", path]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"total": 3, "ok": 1, "warn": 0, "fail": 1, "skipped": 1})
+    );
+    assert_eq!(kind(&report, "site.down"), "refused");
+    assert_eq!(check(&report, "site.down")["required"], false);
+    let extra = check(&report, "site.extra");
+    assert_eq!(extra["status"], "skipped");
+    assert!(
+        extra["reason"].as_str().unwrap().contains("--set extra="),
+        "{extra:#}"
+    );
+
+    // --only keeps the roles asked for.
+    let (_, report) = check_json(&["--profile", path, "--only", "internal"]);
+    assert_eq!(report["summary"]["total"], 1);
+    assert_eq!(report["checks"][0]["id"], "site.up");
+}
+
+#[test]
+fn output_file_gets_the_report_and_the_terminal_the_summary() {
+    let world = World::new();
+    let up = world.serve_any(Behaviour::Accept);
+    let out = world.dir.path().join("report.json");
+    let target = format!("tcp://{up}");
+    let (code, stdout, _) = run(&[
+        "check",
+        "--format",
+        "json",
+        "--output",
+        out.to_str().unwrap(),
+        &target,
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("1 ok, 0 warn, 0 failed"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(check(&report, &target)["status"], "ok");
+    let leftovers: Vec<_> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

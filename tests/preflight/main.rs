@@ -1,0 +1,8 @@
+//! Integration tests: the real binary against servers on loopback and firewalls in private
+//! network namespaces. No traffic leaves the machine.
+
+mod checks;
+mod firewall;
+mod inputs;
+mod profiles;
+mod world;

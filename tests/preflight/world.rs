@@ -1,0 +1,344 @@
+//! A loopback world for the tests: a CA and certificates (rcgen), TLS servers (rustls), servers
+//! that misbehave on purpose, a DNS server (hickory-server), and the binary to run against them.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::rr::rdata::{A, AAAA, SOA, TXT};
+use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, date_time_ymd,
+};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::runtime::Runtime;
+
+/// The binary under test.
+pub fn preflight() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_preflight"))
+}
+
+/// Runs the binary; returns the exit code, stdout and stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = preflight().args(args).output().expect("run preflight");
+    split(out)
+}
+
+pub fn split(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `preflight check --format json ARGS` and parses the report.
+pub fn check_json(args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["check", "--format", "json"];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = run(&all);
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}\n{stdout}"));
+    (code, report)
+}
+
+/// The check with `id` in a report.
+pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+/// The failure kind of the check with `id` ("" when it has none).
+pub fn kind<'a>(report: &'a Value, id: &str) -> &'a str {
+    check(report, id)["error"]["kind"].as_str().unwrap_or("")
+}
+
+/// A block of loopback addresses, 127.N.0.x, for one test to bind its "hosts" on. Tests in
+/// one process get different blocks, so they can bind the same ports side by side.
+pub fn loopback_block() -> u8 {
+    static NEXT: AtomicU8 = AtomicU8::new(10);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn lo(block: u8, host: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, block, 0, host))
+}
+
+/// How a test certificate's validity lies relative to now.
+#[derive(Clone, Copy)]
+pub enum Validity {
+    Current,
+    Expired,
+    NotYetValid,
+}
+
+/// A test certificate authority whose certificate is written to `pem` for --ca-file.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    pub pem: PathBuf,
+}
+
+impl Ca {
+    pub fn new(dir: &Path) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "preflight test CA");
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let pem = dir.join("ca.pem");
+        std::fs::write(&pem, issuer.pem()).unwrap();
+        Ca { issuer, pem }
+    }
+
+    /// A server configuration with a certificate for `names`, signed by this CA.
+    pub fn server(&self, names: &[&str], validity: Validity) -> Arc<ServerConfig> {
+        let key = KeyPair::generate().unwrap();
+        let params = leaf_params(names, validity);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        server_config(cert.der().clone(), &key)
+    }
+}
+
+fn leaf_params(names: &[&str], validity: Validity) -> CertificateParams {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "preflight test server");
+    let (from, until) = match validity {
+        Validity::Current => (date_time_ymd(2020, 1, 1), date_time_ymd(2090, 1, 1)),
+        Validity::Expired => (date_time_ymd(2020, 1, 1), date_time_ymd(2021, 1, 1)),
+        Validity::NotYetValid => (date_time_ymd(2090, 1, 1), date_time_ymd(2091, 1, 1)),
+    };
+    params.not_before = from;
+    params.not_after = until;
+    params
+}
+
+/// A server configuration with a self-signed certificate no CA vouches for.
+pub fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf_params(names, Validity::Current)
+        .self_signed(&key)
+        .unwrap();
+    server_config(cert.der().clone(), &key)
+}
+
+fn server_config(cert: CertificateDer<'static>, key: &KeyPair) -> Arc<ServerConfig> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// What a loopback server does with each connection.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Completes a TLS handshake with this configuration.
+    Tls(Arc<ServerConfig>),
+    /// Accepts and holds the connection without a word.
+    Silent,
+    /// Speaks another protocol (an SSH banner).
+    NotTls,
+    /// Reads the client's first bytes (a ClientHello), then resets the connection, as a
+    /// firewall that filters on the TLS server name does.
+    Reset,
+    /// Accepts and keeps the connection open (a plain TCP service).
+    Accept,
+}
+
+/// Servers, a DNS server and temporary files, alive as long as the world.
+pub struct World {
+    pub rt: Runtime,
+    pub dir: tempfile::TempDir,
+    pub ca: Ca,
+    pub dns_queries: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::new(dir.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        World {
+            rt,
+            dir,
+            ca,
+            dns_queries: Arc::default(),
+        }
+    }
+
+    pub fn ca_file(&self) -> &str {
+        self.ca.pem.to_str().unwrap()
+    }
+
+    /// Binds `addr` (port 0 for any) and serves `behaviour`; returns the bound address.
+    pub fn serve(&self, addr: SocketAddr, behaviour: Behaviour) -> io::Result<SocketAddr> {
+        let listener = self.rt.block_on(TcpListener::bind(addr))?;
+        let bound = listener.local_addr()?;
+        self.rt.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(handle(stream, behaviour.clone()));
+            }
+        });
+        Ok(bound)
+    }
+
+    /// Serves on any free port of 127.0.0.1.
+    pub fn serve_any(&self, behaviour: Behaviour) -> SocketAddr {
+        self.serve("127.0.0.1:0".parse().unwrap(), behaviour)
+            .unwrap()
+    }
+
+    /// Starts a DNS server on 127.0.0.1 authoritative for the zones of `records`' names
+    /// (`zones`), answering A/AAAA from `records` and TXT for `txt_only` names, and never
+    /// answering for `silent` names. Names outside the zones get REFUSED.
+    pub fn dns(
+        &self,
+        zones: &[&str],
+        records: &[(&str, IpAddr)],
+        txt_only: &[&str],
+        silent: &[&str],
+    ) -> SocketAddr {
+        let mut catalog = Catalog::new();
+        for zone in zones {
+            let origin = Name::from_str(&format!("{zone}.")).unwrap();
+            let mut handler = InMemoryZoneHandler::<
+                hickory_server::net::runtime::TokioRuntimeProvider,
+            >::empty(
+                origin.clone(), ZoneType::Primary, AxfrPolicy::Deny
+            );
+            let soa = SOA::new(
+                Name::from_str(&format!("ns.{zone}.")).unwrap(),
+                Name::from_str(&format!("admin.{zone}.")).unwrap(),
+                1,
+                3600,
+                600,
+                86400,
+                60,
+            );
+            handler.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+            for (name, ip) in records.iter().filter(|(n, _)| in_zone(n, zone)) {
+                let name = Name::from_str(&format!("{name}.")).unwrap();
+                let rdata = match ip {
+                    IpAddr::V4(v4) => RData::A(A(*v4)),
+                    IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+                };
+                handler.upsert_mut(Record::from_rdata(name, 60, rdata), 1);
+            }
+            for name in txt_only.iter().filter(|n| in_zone(n, zone)) {
+                let name = Name::from_str(&format!("{name}.")).unwrap();
+                let txt = RData::TXT(TXT::new(vec!["no address here".to_string()]));
+                handler.upsert_mut(Record::from_rdata(name, 60, txt), 1);
+            }
+            catalog.upsert(LowerName::new(&origin), vec![Arc::new(handler)]);
+        }
+        let handler = TestDns {
+            catalog,
+            silent: silent
+                .iter()
+                .map(|n| LowerName::new(&Name::from_str(&format!("{n}.")).unwrap()))
+                .collect(),
+            queries: self.dns_queries.clone(),
+        };
+        let socket = self.rt.block_on(UdpSocket::bind("127.0.0.1:0")).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut server = Server::new(handler);
+        let _guard = self.rt.enter();
+        server.register_socket(socket);
+        self.rt.spawn(async move {
+            let _ = server.block_until_done().await;
+        });
+        addr
+    }
+}
+
+fn in_zone(name: &str, zone: &str) -> bool {
+    name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+async fn handle(mut stream: TcpStream, behaviour: Behaviour) {
+    match behaviour {
+        Behaviour::Tls(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            if let Ok(mut tls) = acceptor.accept(stream).await {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = tls.shutdown().await;
+            }
+        }
+        Behaviour::Silent | Behaviour::Accept => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Behaviour::NotTls => {
+            let _ = stream
+                .write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        Behaviour::Reset => {
+            let mut first = [0u8; 16];
+            let _ = stream.read(&mut first).await;
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
+    }
+}
+
+/// The DNS handler: a catalog, names it never answers, and a count of queries per name.
+struct TestDns {
+    catalog: Catalog,
+    silent: Vec<LowerName>,
+    queries: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for TestDns {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        if let Ok(info) = request.request_info() {
+            let name = info.query.name().to_string();
+            *self
+                .queries
+                .lock()
+                .unwrap()
+                .entry(name.trim_end_matches('.').to_string())
+                .or_default() += 1;
+            if self.silent.contains(info.query.name()) {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+        self.catalog
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
