@@ -1,1 +1,98 @@
+//! Firewall behaviour that only a real packet filter produces: a drop that makes a connect time
+//! out, an ICMP reject, a TCP reset. Each test runs the binary inside a private network
+//! namespace (`unshare --net`) with its own nftables rules, and skips, saying why, where it
+//! cannot make one (not root, no nft). `.ci/run` installs nftables so CI always runs them.
 
+use std::io::Write;
+use std::process::Command;
+
+use crate::world::split;
+
+const RULES: &str = "
+table inet preflight_test {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 4001 drop
+        tcp dport 4002 reject with icmpx type host-unreachable
+        tcp dport 4003 reject with tcp reset
+    }
+}
+";
+
+/// Runs `preflight ARGS` in a new network namespace with `RULES` loaded; `None` if it can't.
+fn in_namespace(args: &[&str]) -> Option<(i32, String, String)> {
+    let probe = Command::new("unshare")
+        .args(["--net", "sh", "-c", "command -v nft >/dev/null && command -v ip >/dev/null"])
+        .status();
+    if !matches!(probe, Ok(s) if s.success()) {
+        eprintln!("skipping firewall test: needs root, unshare, nft and ip (apt-get install nftables iproute2)");
+        return None;
+    }
+    let mut rules = tempfile::NamedTempFile::new().unwrap();
+    rules.write_all(RULES.as_bytes()).unwrap();
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", r#"ip link set lo up && nft -f "$1" && shift && exec "$@""#, "sh"])
+        .arg(rules.path())
+        .arg(env!("CARGO_BIN_EXE_preflight"))
+        .args(args)
+        .output()
+        .expect("run unshare");
+    Some(split(out))
+}
+
+#[test]
+fn drop_times_out_reject_is_unreachable_reset_is_refused() {
+    let Some((code, stdout, stderr)) = in_namespace(&[
+        "check",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "tcp://127.0.0.1:4001",
+        "tls://127.0.0.1:4001",
+        "tcp://127.0.0.1:4002",
+        "tcp://[::1]:4002",
+        "tcp://127.0.0.1:4003",
+    ]) else {
+        return;
+    };
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+    let expect = [
+        ("tcp://127.0.0.1:4001", "timeout"),
+        ("tls://127.0.0.1:4001", "timeout"),
+        ("tcp://127.0.0.1:4002", "unreachable"),
+        ("tcp://[::1]:4002", "unreachable"),
+        ("tcp://127.0.0.1:4003", "refused"),
+    ];
+    for (id, kind) in expect {
+        assert_eq!(crate::world::kind(&report, id), kind, "{id}: {report:#}");
+        assert_eq!(crate::world::check(&report, id)["error"]["phase"], "tcp");
+    }
+    // Every check ran at once: the drops cost one timeout, not two.
+    let took = report["duration_ms"].as_f64().unwrap();
+    assert!(took < 2000.0, "took {took} ms");
+    let hint = crate::world::check(&report, "tcp://127.0.0.1:4001")["error"]["hint"]
+        .as_str()
+        .unwrap();
+    assert!(hint.contains("drops") && hint.contains("TCP port 4001"), "{hint}");
+}
+
+#[test]
+fn deadline_cuts_a_dropped_connect_short() {
+    let Some((code, stdout, stderr)) = in_namespace(&[
+        "check",
+        "--format",
+        "json",
+        "--timeout",
+        "10s",
+        "--deadline",
+        "1s",
+        "tcp://127.0.0.1:4001",
+    ]) else {
+        return;
+    };
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+    assert_eq!(crate::world::kind(&report, "tcp://127.0.0.1:4001"), "deadline");
+}
