@@ -22,16 +22,29 @@ table inet preflight_test {
 /// Runs `preflight ARGS` in a new network namespace with `RULES` loaded; `None` if it can't.
 fn in_namespace(args: &[&str]) -> Option<(i32, String, String)> {
     let probe = Command::new("unshare")
-        .args(["--net", "sh", "-c", "command -v nft >/dev/null && command -v ip >/dev/null"])
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "command -v nft >/dev/null && command -v ip >/dev/null",
+        ])
         .status();
     if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!("skipping firewall test: needs root, unshare, nft and ip (apt-get install nftables iproute2)");
+        eprintln!(
+            "skipping firewall test: needs root, unshare, nft and ip (apt-get install nftables iproute2)"
+        );
         return None;
     }
     let mut rules = tempfile::NamedTempFile::new().unwrap();
     rules.write_all(RULES.as_bytes()).unwrap();
     let out = Command::new("unshare")
-        .args(["--net", "sh", "-c", r#"ip link set lo up && nft -f "$1" && shift && exec "$@""#, "sh"])
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            r#"ip link set lo up && nft -f "$1" && shift && exec "$@""#,
+            "sh",
+        ])
         .arg(rules.path())
         .arg(env!("CARGO_BIN_EXE_preflight"))
         .args(args)
@@ -75,7 +88,10 @@ fn drop_times_out_reject_is_unreachable_reset_is_refused() {
     let hint = crate::world::check(&report, "tcp://127.0.0.1:4001")["error"]["hint"]
         .as_str()
         .unwrap();
-    assert!(hint.contains("drops") && hint.contains("TCP port 4001"), "{hint}");
+    assert!(
+        hint.contains("drops") && hint.contains("TCP port 4001"),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -94,5 +110,8 @@ fn deadline_cuts_a_dropped_connect_short() {
     };
     assert_eq!(code, 1, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
-    assert_eq!(crate::world::kind(&report, "tcp://127.0.0.1:4001"), "deadline");
+    assert_eq!(
+        crate::world::kind(&report, "tcp://127.0.0.1:4001"),
+        "deadline"
+    );
 }

@@ -12,35 +12,73 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
     let target = format!("tcp://{}", listener.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let bad_toml = dir.path().join("bad.toml");
-    std::fs::write(&bad_toml, "name = \"bad\"\ndescription = \"x\"\n[[endpoints]]\nkey = \n").unwrap();
+    std::fs::write(
+        &bad_toml,
+        "name = \"bad\"\ndescription = \"x\"\n[[endpoints]]\nkey = \n",
+    )
+    .unwrap();
     let bad_toml = bad_toml.to_str().unwrap().to_string();
     let empty_pem = dir.path().join("empty.pem");
     std::fs::write(&empty_pem, "not a certificate\n").unwrap();
     let empty_pem = empty_pem.to_str().unwrap().to_string();
 
     let cases: &[(&[&str], &str)] = &[
-        (&["--profile", "kong-classic"], "unknown profile `kong-classic`"),
-        (&["--profile", "konnect", "--set", "cp_prefix=x"], "`region` is required"),
         (
-            &["--profile", "konnect", "--set", "region=mars", "--set", "cp_prefix=x"],
+            &["--profile", "kong-classic"],
+            "unknown profile `kong-classic`",
+        ),
+        (
+            &["--profile", "konnect", "--set", "cp_prefix=x"],
+            "`region` is required",
+        ),
+        (
+            &[
+                "--profile",
+                "konnect",
+                "--set",
+                "region=mars",
+                "--set",
+                "cp_prefix=x",
+            ],
             "--set region=mars is not allowed (allowed: au, eu, me, in, us)",
         ),
-        (&["--profile", "konnect", "--set", "region"], "--set region: expected KEY=VALUE"),
-        (&["--set", "region=us"], "--set region: no profile has this variable"),
+        (
+            &["--profile", "konnect", "--set", "region"],
+            "--set region: expected KEY=VALUE",
+        ),
+        (
+            &["--set", "region=us"],
+            "--set region: no profile has this variable",
+        ),
         (&["--profile", &bad_toml], "bad.toml, line 4"),
-        (&["--profile", "/nonexistent/site.toml"], "/nonexistent/site.toml: cannot read"),
+        (
+            &["--profile", "/nonexistent/site.toml"],
+            "/nonexistent/site.toml: cannot read",
+        ),
         (&["tcp://example.test"], "missing port"),
         (&["tcp://example.test:70000"], "port 70000 is out of range"),
         (&["udp://example.test:53"], "unknown scheme"),
         (&["--timeout", "5x"], "'--timeout <DURATION>'"),
         (&["--deadline", "soon"], "'--deadline <DURATION>'"),
         (&["--concurrency", "0"], "'--concurrency <N>'"),
-        (&["--resolve", "example.test:443"], "--resolve example.test:443: expected HOST:PORT:ADDR"),
-        (&["--resolve", "example.test:443:nowhere"], "`nowhere` is not an IP address"),
+        (
+            &["--resolve", "example.test:443"],
+            "--resolve example.test:443: expected HOST:PORT:ADDR",
+        ),
+        (
+            &["--resolve", "example.test:443:nowhere"],
+            "`nowhere` is not an IP address",
+        ),
         (&["--dns-server", "dns.example"], "--dns-server dns.example"),
-        (&["--ca-file", "/nonexistent/ca.pem"], "/nonexistent/ca.pem: --ca-file cannot read it"),
+        (
+            &["--ca-file", "/nonexistent/ca.pem"],
+            "/nonexistent/ca.pem: --ca-file cannot read it",
+        ),
         (&["--ca-file", &empty_pem], "holds no PEM certificate"),
-        (&["--only", "web", "--profile", "konnect"], "--only web: unknown role"),
+        (
+            &["--only", "web", "--profile", "konnect"],
+            "--only web: unknown role",
+        ),
         (&["--ipv4", "--ipv6"], "cannot be used with"),
         (&["--format", "xml"], "'--format <FORMAT>'"),
     ];
@@ -53,9 +91,15 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
         assert!(stdout.is_empty(), "{args:?} printed {stdout}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("preflight: "), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: expected `{expected}` in {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected `{expected}` in {stderr}"
+        );
     }
-    assert!(listener.accept().is_err(), "a bad input still probed the target");
+    assert!(
+        listener.accept().is_err(),
+        "a bad input still probed the target"
+    );
 
     let (code, _, stderr) = run(&["check"]);
     assert_eq!(code, 2);

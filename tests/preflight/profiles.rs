@@ -28,12 +28,18 @@ fn show_gives_variables_with_allowed_values_and_endpoints() {
         let (code, stdout, stderr) = run(&["profiles", "show", name]);
         assert_eq!(code, 0, "{name}: {stderr}");
         assert!(stdout.starts_with(&format!("{name}: ")), "{stdout}");
-        assert!(stdout.contains("\nvariables (--set NAME=VALUE):\n"), "{stdout}");
+        assert!(
+            stdout.contains("\nvariables (--set NAME=VALUE):\n"),
+            "{stdout}"
+        );
         assert!(stdout.contains("\nendpoints:\n"), "{stdout}");
         assert!(stdout.contains("source: https://"), "{stdout}");
     }
     let (_, konnect, _) = run(&["profiles", "show", "konnect"]);
-    assert!(konnect.contains("region  [required; allowed: au, eu, me, in, us]"), "{konnect}");
+    assert!(
+        konnect.contains("region  [required; allowed: au, eu, me, in, us]"),
+        "{konnect}"
+    );
     for line in [
         "tls://cloud.konghq.com:443",
         "tls://global.api.konghq.com:443",
@@ -47,19 +53,32 @@ fn show_gives_variables_with_allowed_values_and_endpoints() {
     }
     let (_, mesh, _) = run(&["profiles", "show", "konnect-mesh"]);
     assert!(mesh.contains("allowed: au, eu, us, global"), "{mesh}");
-    assert!(mesh.contains("tls://{geo}.mesh.sync.konghq.com:443"), "{mesh}");
+    assert!(
+        mesh.contains("tls://{geo}.mesh.sync.konghq.com:443"),
+        "{mesh}"
+    );
     let (_, kong, _) = run(&["profiles", "show", "kong-hybrid"]);
-    assert!(kong.contains("{cp_host}:8005") && kong.contains("{cp_host}:8006"), "{kong}");
+    assert!(
+        kong.contains("{cp_host}:8005") && kong.contains("{cp_host}:8006"),
+        "{kong}"
+    );
     let (_, kgw, _) = run(&["profiles", "show", "kgateway"]);
-    for port in [":443", ":9976", ":9977", ":9988", ":9979", ":9966", ":8080", ":8443", ":19000", ":8083"] {
+    for port in [
+        ":443", ":9976", ":9977", ":9988", ":9979", ":9966", ":8080", ":8443", ":19000", ":8083",
+    ] {
         assert!(kgw.contains(port), "kgateway lacks {port}");
     }
     assert!(kgw.contains("namespace  [default gloo-system"), "{kgw}");
     let (_, apigee, _) = run(&["profiles", "show", "apigee-hybrid"]);
-    for port in [":9042", ":7001", ":7000", ":8443", ":20001", ":7070", ":8843"] {
+    for port in [
+        ":9042", ":7001", ":7000", ":8443", ":20001", ":7070", ":8843",
+    ] {
         assert!(apigee.contains(port), "apigee-hybrid lacks {port}");
     }
-    assert!(apigee.contains("tls://apigee.googleapis.com:443"), "{apigee}");
+    assert!(
+        apigee.contains("tls://apigee.googleapis.com:443"),
+        "{apigee}"
+    );
 }
 
 #[test]
@@ -67,5 +86,8 @@ fn show_of_an_unknown_profile_exits_2() {
     let (code, stdout, stderr) = run(&["profiles", "show", "kong-classic"]);
     assert_eq!(code, 2);
     assert!(stdout.is_empty());
-    assert!(stderr.contains("unknown profile `kong-classic`"), "{stderr}");
+    assert!(
+        stderr.contains("unknown profile `kong-classic`"),
+        "{stderr}"
+    );
 }
