@@ -2,7 +2,7 @@
 //! a loopback peer can produce, named right in the JSON.
 
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::world::{Behaviour, Validity, World, check, check_json, kind, lo, loopback_block, run};
 
@@ -18,26 +18,34 @@ const KONNECT: [(&str, &str); 6] = [
 
 /// Serves every Konnect host with TLS on port 443 of its own loopback address (plus the
 /// audit-log port 8071 on the cp0 address) and a DNS server for konghq.com. `None`, with a
-/// note on stderr, where binding port 443 is not allowed (not root).
+/// note on stderr, where binding port 443 is not allowed (not root). A block of addresses that
+/// another test process holds is passed over for the next.
 fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
-    let block = loopback_block();
-    let mut records = Vec::new();
-    for (i, (_, host)) in KONNECT.iter().enumerate() {
-        let ip = lo(block, i as u8 + 1);
-        let tls = Behaviour::Tls(world.ca.server(&[host], Validity::Current));
-        match world.serve(SocketAddr::new(ip, 443), tls) {
+    for _ in 0..64 {
+        let block = loopback_block();
+        match konnect_hosts(world, block) {
+            Ok(records) => return Some((world.dns(&["konghq.com"], &records, &[], &[]), block)),
+            Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
                 eprintln!("skipping the Konnect world: binding port 443 needs root ({e})");
                 return None;
             }
-            bound => bound.expect("bind a loopback 443"),
-        };
+            Err(e) => panic!("cannot bind the Konnect world: {e}"),
+        }
+    }
+    panic!("no free block of loopback addresses for the Konnect world");
+}
+
+fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str, IpAddr)>> {
+    let mut records = Vec::new();
+    for (i, (_, host)) in KONNECT.iter().enumerate() {
+        let ip = lo(block, i as u8 + 1);
+        let tls = Behaviour::Tls(world.ca.server(&[host], Validity::Current));
+        world.serve(SocketAddr::new(ip, 443), tls)?;
         records.push((*host, ip));
     }
-    world
-        .serve(SocketAddr::new(lo(block, 5), 8071), Behaviour::Accept)
-        .unwrap();
-    Some((world.dns(&["konghq.com"], &records, &[], &[]), block))
+    world.serve(SocketAddr::new(lo(block, 5), 8071), Behaviour::Accept)?;
+    Ok(records)
 }
 
 fn konnect_args<'a>(dns: &'a str, ca: &'a str) -> Vec<&'a str> {

@@ -59,8 +59,10 @@ fn drop_times_out_reject_is_unreachable_reset_is_refused() {
         "check",
         "--format",
         "json",
+        // Longer than the first SYN retransmit (1 s): an ICMP reject that reaches the socket
+        // while connect() still holds its lock is a soft error until the retransmit's reject.
         "--timeout",
-        "1s",
+        "3s",
         "tcp://127.0.0.1:4001",
         "tls://127.0.0.1:4001",
         "tcp://127.0.0.1:4002",
@@ -82,9 +84,9 @@ fn drop_times_out_reject_is_unreachable_reset_is_refused() {
         assert_eq!(crate::world::kind(&report, id), kind, "{id}: {report:#}");
         assert_eq!(crate::world::check(&report, id)["error"]["phase"], "tcp");
     }
-    // Every check ran at once: the drops cost one timeout, not two.
+    // Every check ran at once: the two drops cost one timeout (3 s), not two.
     let took = report["duration_ms"].as_f64().unwrap();
-    assert!(took < 2000.0, "took {took} ms");
+    assert!(took < 5000.0, "took {took} ms");
     let hint = crate::world::check(&report, "tcp://127.0.0.1:4001")["error"]["hint"]
         .as_str()
         .unwrap();

@@ -74,7 +74,8 @@ pub fn kind<'a>(report: &'a Value, id: &str) -> &'a str {
 /// one process get different blocks, so they can bind the same ports side by side.
 pub fn loopback_block() -> u8 {
     static NEXT: AtomicU8 = AtomicU8::new(10);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    // Wraps within 10..=249 so a long run of retries never reaches 127.0.x or 127.255.x.
+    10 + NEXT.fetch_add(1, Ordering::Relaxed) % 240
 }
 
 pub fn lo(block: u8, host: u8) -> IpAddr {
