@@ -105,12 +105,18 @@ pub struct CheckArgs {
     pub only: Vec<String>,
 }
 
-/// Parses `500ms`, `2s`, `1m` (and humantime's other forms); zero is refused.
+/// The longest timeout or deadline accepted: a day is already more than any check needs.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses `500ms`, `2s`, `1m` (and humantime's other forms); zero and over a day are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("{e}; write a number with a unit: 500ms, 2s, 1m"))?;
     if d.is_zero() {
         return Err("must be longer than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err("must be at most 24h".into());
     }
     Ok(d)
 }
@@ -128,6 +134,12 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("0s").unwrap_err().contains("zero"));
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
+        assert!(
+            parse_duration("100000years")
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 
     #[test]

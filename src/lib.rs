@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod files;
 pub mod plan;
 pub mod probe;
 pub mod profile;

@@ -85,12 +85,13 @@ impl Settings {
             })?,
             None => Vec::new(),
         };
+        let room = raise_open_file_limit();
         let settings = Settings {
             timeout: args.timeout,
             deadline: args.deadline,
             concurrency: args
                 .concurrency
-                .map_or_else(default_concurrency, |n| n as usize),
+                .map_or(room.clamp(1, DEFAULT_CONCURRENCY) as usize, |n| n as usize),
             dns: DnsConfig {
                 server,
                 family,
@@ -105,12 +106,11 @@ impl Settings {
     }
 }
 
-/// Raises the open-file soft limit to the hard one and keeps connections well below it.
-fn default_concurrency() -> usize {
+/// Raises the open-file soft limit to the hard one; returns how many connections fit well
+/// below it (each is one descriptor; DNS sockets, stdio and the runtime need the rest).
+fn raise_open_file_limit() -> u64 {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    // Each connection is one descriptor; leave room for DNS sockets, stdio and the runtime.
-    let room = limit.saturating_sub(64) / 2;
-    room.clamp(1, DEFAULT_CONCURRENCY) as usize
+    limit.saturating_sub(64) / 2
 }
 
 /// `IP` or `IP:PORT`; an IPv6 address with a port in brackets.

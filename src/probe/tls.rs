@@ -29,7 +29,7 @@ pub struct TlsInfo {
 
 /// Reads the certificates of a PEM file for `--ca-file`.
 pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let bytes = crate::files::read_capped(path).map_err(|e| format!("cannot read it: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("not a PEM certificate file: {e}"))?;
