@@ -47,7 +47,8 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, or HOST:PORT (tcp). IPv6 in brackets.
+    /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, HOST:PORT (tcp), http(s)://HOST[:PORT][/PATH],
+    /// ws(s)://HOST[:PORT][/PATH]. IPv6 in brackets.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -98,6 +99,36 @@ pub struct CheckArgs {
     /// Use IPv6 addresses only.
     #[arg(long, short = '6')]
     pub ipv6: bool,
+
+    /// Warn when a certificate expires within N days.
+    #[arg(long, value_name = "N", default_value_t = 14)]
+    pub cert_warn_days: u32,
+
+    /// Treat warnings (an expiring certificate, a missing client certificate …) as failures.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Client certificate (PEM) for mutual TLS, e.g. the node's cluster_cert.
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --client-cert, e.g. cluster_cert_key.
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// TLS server name (SNI, and the name verified) for every TLS check, as Kong's
+    /// cluster_server_name.
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+
+    /// ALPN protocols to offer on every TLS check, e.g. h2,http/1.1.
+    #[arg(long, value_name = "PROTO[,PROTO]", value_delimiter = ',')]
+    pub alpn: Vec<String>,
+
+    /// HTTP statuses that count as reachable: 200, 200-299, 2xx, comma-separated
+    /// [default: any below 500].
+    #[arg(long, value_name = "STATUS[,STATUS]", value_parser = crate::probe::http::Expect::parse)]
+    pub expect_status: Option<crate::probe::http::Expect>,
 
     /// Keep only profile endpoints of these roles (platform, api, control-plane, telemetry,
     /// portal, mesh, internal, external).

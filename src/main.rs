@@ -97,7 +97,7 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
             out.flush()?;
         }
     }
-    Ok(report.exit_code())
+    Ok(report.exit_code(settings.strict))
 }
 
 /// Writes next to `path`, then renames: a reader never sees half a report.

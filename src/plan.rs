@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::error::InputError;
 use crate::probe::dns::Family;
 use crate::profile::{Assignments, Profile, Role, bind};
-use crate::target::{Host, Probe, Target};
+use crate::target::{Host, Probe, Target, format_target};
 
 /// One check to run, or to report as skipped.
 #[derive(Debug, Clone)]
@@ -27,19 +27,25 @@ pub struct CheckSpec {
     pub note: Option<String>,
     /// Why this check is not run.
     pub skip: Option<String>,
+    /// The request path of HTTP and WebSocket probes.
+    pub path: Option<String>,
+    /// The TLS server name, when it is not the host.
+    pub server_name: Option<String>,
+    pub alpn: Vec<String>,
+    /// The endpoint requires a client certificate.
+    pub client_cert: bool,
+    /// The endpoint presents a publicly trusted certificate.
+    pub public_ca: bool,
 }
 
 impl CheckSpec {
-    /// The target as the report shows it: `tls://host:443`.
+    /// The target as the report shows it: `tls://host:443`, `https://host/path`.
     pub fn target(&self) -> String {
         let host = match self.ip {
             Some(IpAddr::V6(ip)) => format!("[{ip}]"),
             _ => self.host.clone(),
         };
-        match self.port {
-            Some(port) => format!("{}://{host}:{port}", self.probe),
-            None => format!("{}://{host}", self.probe),
-        }
+        format_target(self.probe, &host, self.port, self.path.as_deref())
     }
 }
 
@@ -86,10 +92,19 @@ pub fn build(
                 probe: ep.probe,
                 host: ep.host.as_str().to_string(),
                 ip: None,
-                port: ep.port,
+                port: ep.port.or(ep.probe.default_port()),
                 note: Some(ep.note.clone()),
                 skip: None,
+                path: ep
+                    .path
+                    .clone()
+                    .or_else(|| ep.probe.uses_http().then(|| "/".to_string())),
+                server_name: None,
+                alpn: ep.alpn.clone(),
+                client_cert: ep.client_cert,
+                public_ca: ep.public_ca,
             };
+            let server_name = ep.server_name.as_ref().map(|t| t.render(&values));
             match ep.host.render(&values) {
                 Ok(host) => {
                     let parsed = Host::parse(&host).map_err(|reason| InputError::Variable {
@@ -100,6 +115,15 @@ pub fn build(
                         ),
                     })?;
                     set_host(&mut spec, parsed, family)?;
+                    match server_name {
+                        Some(Ok(name)) => spec.server_name = Some(name),
+                        Some(Err(unset)) => {
+                            spec.skip = Some(format!(
+                                "`{unset}` (the TLS server name) is not set (add --set {unset}=VALUE to check it)"
+                            ));
+                        }
+                        None => {}
+                    }
                 }
                 Err(unset) => {
                     spec.skip = Some(format!(
@@ -138,6 +162,8 @@ pub fn build(
             Probe::Dns => "DNS lookup",
             Probe::Tcp => "TCP connect",
             Probe::Tls => "TLS handshake",
+            Probe::Http | Probe::Https => "HTTP request",
+            Probe::Ws | Probe::Wss => "WebSocket upgrade",
         };
         let mut spec = CheckSpec {
             id,
@@ -151,6 +177,11 @@ pub fn build(
             port: target.port,
             note: None,
             skip: None,
+            path: target.path.clone(),
+            server_name: None,
+            alpn: Vec::new(),
+            client_cert: false,
+            public_ca: false,
         };
         set_host(&mut spec, target.host.clone(), family)?;
         plan.checks.push(spec);

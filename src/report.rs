@@ -36,6 +36,8 @@ pub struct AddressResult {
     pub error: Option<Failure>,
     pub connect_ms: Option<f64>,
     pub tls_ms: Option<f64>,
+    /// Time from sending the HTTP request to the response head.
+    pub http_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -43,6 +45,8 @@ pub struct Timings {
     pub dns: Option<f64>,
     pub connect: Option<f64>,
     pub tls: Option<f64>,
+    /// HTTP time to first byte.
+    pub http: Option<f64>,
     pub total: f64,
 }
 
@@ -65,6 +69,8 @@ pub struct CheckResult {
     pub addresses: Vec<AddressResult>,
     pub timings_ms: Timings,
     pub tls: Option<TlsInfo>,
+    /// The HTTP status of http, https, ws and wss checks.
+    pub http_status: Option<u16>,
     pub note: Option<String>,
 }
 
@@ -137,8 +143,13 @@ impl Report {
             .filter(|c| c.required && c.status == Status::Fail)
     }
 
-    /// 0 when every required check passed (warnings allowed), 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        u8::from(self.required_failures().next().is_some())
+    /// 0 when every required check passed (warnings allowed unless `strict`), 1 otherwise.
+    pub fn exit_code(&self, strict: bool) -> u8 {
+        let warned = strict
+            && self
+                .checks
+                .iter()
+                .any(|c| c.required && c.status == Status::Warn);
+        u8::from(warned || self.required_failures().next().is_some())
     }
 }

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use crate::plan::{CheckSpec, Plan};
 use crate::probe::dns::{Dns, Source};
-use crate::probe::tls::{Tls, TlsInfo};
+use crate::probe::http::{self, Expect, HttpRequest};
+use crate::probe::tls::{Tls, TlsFailure, TlsInfo, TlsRequest};
 use crate::probe::{Budget, Failure, FailureKind, Peer, Phase, millis, tcp};
 use crate::report::{AddressResult, AddressStatus, CheckResult, Status, Timings};
 use crate::settings::Settings;
@@ -29,6 +30,9 @@ struct Shared {
     slots: Arc<Semaphore>,
     timeout: Duration,
     deadline: Instant,
+    server_name: Option<String>,
+    alpn: Vec<String>,
+    expect: Expect,
 }
 
 /// Runs every check of `plan` at once (within `--concurrency`); results come in plan order.
@@ -36,10 +40,13 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Vec<CheckResult> {
     let deadline = Instant::now() + settings.deadline.unwrap_or(NO_DEADLINE);
     let shared = Arc::new(Shared {
         dns: Dns::new(settings.dns.clone()),
-        tls: Tls::new(settings.ca_certs.clone()),
+        tls: Tls::new(settings.tls.clone()),
         slots: Arc::new(Semaphore::new(settings.concurrency)),
         timeout: settings.timeout,
         deadline,
+        server_name: settings.server_name.clone(),
+        alpn: settings.alpn.clone(),
+        expect: settings.expect.clone(),
     });
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut tasks = JoinSet::new();
@@ -84,6 +91,7 @@ fn base(spec: &CheckSpec, status: Status) -> CheckResult {
         addresses: Vec::new(),
         timings_ms: Timings::default(),
         tls: None,
+        http_status: None,
         note: spec.note.clone(),
     }
 }
@@ -139,7 +147,7 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
             return result;
         }
     };
-    let (Some(port), Probe::Tcp | Probe::Tls) = (spec.port, spec.probe) else {
+    let (Some(port), false) = (spec.port, spec.probe == Probe::Dns) else {
         // A dns probe: the addresses are the answer.
         result.addresses = addrs
             .into_iter()
@@ -149,6 +157,7 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
                 error: None,
                 connect_ms: None,
                 tls_ms: None,
+                http_ms: None,
             })
             .collect();
         result.status = Status::Ok;
@@ -158,46 +167,67 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
 
     let mut attempts = JoinSet::new();
     for (index, ip) in addrs.iter().copied().enumerate() {
-        let job = AddressJob {
-            host: spec.host.clone(),
+        let job = Attempt {
+            spec: spec.clone(),
             addr: SocketAddr::new(ip, port),
-            tls: spec.probe == Probe::Tls,
             budget,
         };
         let shared = shared.clone();
         attempts.spawn(async move { (index, job.run(&shared).await) });
     }
-    let mut outcomes: Vec<Option<(AddressResult, Option<TlsInfo>)>> = vec![None; addrs.len()];
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; addrs.len()];
     while let Some(joined) = attempts.join_next().await {
         if let Ok((index, outcome)) = joined {
             outcomes[index] = Some(outcome);
         }
     }
+    let mut chosen: Option<Outcome> = None;
+    let mut first_tls = None;
     for (ip, outcome) in addrs.into_iter().zip(outcomes) {
-        let (address, tls) = outcome.unwrap_or_else(|| {
+        let outcome = outcome.unwrap_or_else(|| {
             let peer = Peer {
                 host: &spec.host,
                 port: Some(port),
                 ip: Some(ip),
             };
-            let failure = Failure::new(
-                FailureKind::LocalError,
-                Phase::Tcp,
-                "the connection attempt stopped unexpectedly",
-                peer,
-            );
-            (failed(ip, failure, None), None)
+            Outcome::failed(
+                ip,
+                Failure::new(
+                    FailureKind::LocalError,
+                    Phase::Tcp,
+                    "the connection attempt stopped unexpectedly",
+                    peer,
+                ),
+            )
         });
-        if address.status == AddressStatus::Ok && result.status != Status::Ok {
-            result.status = Status::Ok;
-            result.timings_ms.connect = address.connect_ms;
-            result.timings_ms.tls = address.tls_ms;
-            result.tls = tls;
+        if first_tls.is_none() {
+            first_tls = outcome.tls.clone();
         }
-        result.addresses.push(address);
+        result.addresses.push(outcome.address.clone());
+        if outcome.address.status == AddressStatus::Ok && chosen.is_none() {
+            chosen = Some(outcome);
+        } else if result.http_status.is_none() {
+            result.http_status = outcome.http_status;
+        }
     }
-    if result.status == Status::Fail {
-        result.error = most_telling(&result.addresses);
+    match chosen {
+        Some(ok) => {
+            result.timings_ms.connect = ok.address.connect_ms;
+            result.timings_ms.tls = ok.address.tls_ms;
+            result.timings_ms.http = ok.address.http_ms;
+            result.tls = ok.tls;
+            result.http_status = ok.http_status;
+            result.status = if ok.warnings.is_empty() {
+                Status::Ok
+            } else {
+                Status::Warn
+            };
+            result.error = ok.warnings.into_iter().next();
+        }
+        None => {
+            result.tls = first_tls;
+            result.error = most_telling(&result.addresses);
+        }
     }
     result.timings_ms.total = millis(start.elapsed());
     result
@@ -206,6 +236,7 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
 /// The failure that says most: one from a later phase (TLS over TCP), else the first address's.
 fn most_telling(addresses: &[AddressResult]) -> Option<Failure> {
     let rank = |f: &Failure| match f.phase {
+        Phase::Http => 3,
         Phase::Tls => 2,
         Phase::Tcp => 1,
         Phase::Queued | Phase::Dns => 0,
@@ -220,29 +251,54 @@ fn most_telling(addresses: &[AddressResult]) -> Option<Failure> {
         .cloned()
 }
 
-fn failed(ip: IpAddr, failure: Failure, connect_ms: Option<f64>) -> AddressResult {
-    AddressResult {
-        ip,
-        status: AddressStatus::Fail,
-        error: Some(failure),
-        connect_ms,
-        tls_ms: None,
+/// What one connection attempt (one address) came to.
+#[derive(Debug, Clone)]
+struct Outcome {
+    address: AddressResult,
+    tls: Option<TlsInfo>,
+    http_status: Option<u16>,
+    /// Reasons to warn although the address worked.
+    warnings: Vec<Failure>,
+}
+
+impl Outcome {
+    fn failed(ip: IpAddr, failure: Failure) -> Outcome {
+        Outcome {
+            address: AddressResult {
+                ip,
+                status: AddressStatus::Fail,
+                error: Some(failure),
+                connect_ms: None,
+                tls_ms: None,
+                http_ms: None,
+            },
+            tls: None,
+            http_status: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Marks the attempt failed at a later phase, keeping what earlier phases measured.
+    fn fail(mut self, failure: Failure) -> Outcome {
+        self.address.status = AddressStatus::Fail;
+        self.address.error = Some(failure);
+        self
     }
 }
 
-/// One connection attempt: TCP to one address, then TLS when the probe asks for it.
-struct AddressJob {
-    host: String,
+/// One connection attempt: TCP to one address, then TLS and HTTP as the probe asks.
+struct Attempt {
+    spec: CheckSpec,
     addr: SocketAddr,
-    tls: bool,
     budget: Budget,
 }
 
-impl AddressJob {
-    async fn run(self, shared: &Shared) -> (AddressResult, Option<TlsInfo>) {
+impl Attempt {
+    async fn run(self, shared: &Shared) -> Outcome {
         let ip = self.addr.ip();
+        let host = self.spec.host.as_str();
         let peer = Peer {
-            host: &self.host,
+            host,
             port: Some(self.addr.port()),
             ip: Some(ip),
         };
@@ -259,42 +315,94 @@ impl AddressJob {
                     "the run's deadline passed while the check waited for a connection slot",
                     peer,
                 );
-                return (failed(ip, failure, None), None);
+                return Outcome::failed(ip, failure);
             }
         };
-        let (stream, connect) = match tcp::connect(&self.host, self.addr, self.budget).await {
+        let (stream, connect) = match tcp::connect(host, self.addr, self.budget).await {
             Ok(ok) => ok,
-            Err(failure) => return (failed(ip, failure, None), None),
+            Err(failure) => return Outcome::failed(ip, failure),
         };
-        let connect_ms = Some(millis(connect));
-        if !self.tls {
-            return (
-                AddressResult {
-                    ip,
-                    status: AddressStatus::Ok,
-                    error: None,
-                    connect_ms,
-                    tls_ms: None,
-                },
-                None,
-            );
+        let mut outcome = Outcome {
+            address: AddressResult {
+                ip,
+                status: AddressStatus::Ok,
+                error: None,
+                connect_ms: Some(millis(connect)),
+                tls_ms: None,
+                http_ms: None,
+            },
+            tls: None,
+            http_status: None,
+            warnings: Vec::new(),
+        };
+        if !self.spec.probe.uses_tls() {
+            if self.spec.probe.uses_http() {
+                return self.http(stream, outcome, shared, peer).await;
+            }
+            return outcome;
         }
+        let request = TlsRequest {
+            server_name: shared.server_name.clone().or(self.spec.server_name.clone()),
+            alpn: if shared.alpn.is_empty() {
+                self.spec.alpn.clone()
+            } else {
+                shared.alpn.clone()
+            },
+            client_cert_expected: self.spec.client_cert,
+            public_ca: self.spec.public_ca,
+        };
         match shared
             .tls
-            .handshake(stream, &self.host, self.addr, self.budget)
+            .handshake(stream, host, self.addr, &request, self.budget)
             .await
         {
-            Ok((info, took)) => (
-                AddressResult {
-                    ip,
-                    status: AddressStatus::Ok,
-                    error: None,
-                    connect_ms,
-                    tls_ms: Some(millis(took)),
-                },
-                Some(info),
-            ),
-            Err(failure) => (failed(ip, failure, connect_ms), None),
+            Ok(handshake) => {
+                outcome.address.tls_ms = Some(millis(handshake.took));
+                outcome.tls = Some(handshake.info);
+                outcome.warnings = handshake.warnings;
+                if self.spec.probe.uses_http() {
+                    return self.http(handshake.stream, outcome, shared, peer).await;
+                }
+                outcome
+            }
+            Err(TlsFailure { failure, info }) => {
+                outcome.tls = info;
+                outcome.fail(failure)
+            }
+        }
+    }
+
+    async fn http<S>(
+        &self,
+        stream: S,
+        mut outcome: Outcome,
+        shared: &Shared,
+        peer: Peer<'_>,
+    ) -> Outcome
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let spec = &self.spec;
+        let host = match spec.ip {
+            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => spec.host.clone(),
+        };
+        let authority = match self.addr.port() {
+            port if Some(port) == spec.probe.default_port() => host,
+            port => format!("{host}:{port}"),
+        };
+        let request = HttpRequest {
+            authority,
+            path: spec.path.clone().unwrap_or_else(|| "/".into()),
+            websocket: spec.probe.is_websocket(),
+            expect: shared.expect.clone(),
+        };
+        let result = http::exchange(stream, &request, peer, self.budget).await;
+        outcome.address.http_ms = result.ttfb.map(millis);
+        outcome.http_status = result.status;
+        match result.failure {
+            Some(failure) => outcome.fail(failure),
+            None => outcome,
         }
     }
 }

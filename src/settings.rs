@@ -4,13 +4,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
-
 use crate::cli::{CheckArgs, Format};
 use crate::error::InputError;
 use crate::plan::{self, Plan};
 use crate::probe::dns::{DnsConfig, Family, Pin};
-use crate::probe::tls::load_ca_file;
+use crate::probe::http::Expect;
+use crate::probe::tls::{TlsSettings, load_certs, load_identity};
 use crate::profile::{self, Assignments, Role};
 use crate::target::{Host, Target, parse_port};
 
@@ -23,7 +22,13 @@ pub struct Settings {
     pub deadline: Option<Duration>,
     pub concurrency: usize,
     pub dns: DnsConfig,
-    pub ca_certs: Vec<CertificateDer<'static>>,
+    pub tls: TlsSettings,
+    /// `--server-name`: overrides every check's TLS server name.
+    pub server_name: Option<String>,
+    /// `--alpn`: overrides every check's ALPN list.
+    pub alpn: Vec<String>,
+    pub expect: Expect,
+    pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
 }
@@ -79,12 +84,28 @@ impl Settings {
             .map(|r| parse_resolve(r))
             .collect::<Result<Vec<_>, _>>()?;
         let ca_certs = match &args.ca_file {
-            Some(path) => load_ca_file(path).map_err(|reason| InputError::File {
+            Some(path) => load_certs(path).map_err(|reason| InputError::File {
                 path: path.clone(),
                 reason: format!("--ca-file {reason}"),
             })?,
             None => Vec::new(),
         };
+        let identity = match (&args.client_cert, &args.client_key) {
+            (Some(cert), Some(key)) => Some(load_identity(cert, key)?),
+            _ => None,
+        };
+        if let Some(name) = &args.server_name {
+            rustls::pki_types::ServerName::try_from(name.as_str()).map_err(|_| {
+                InputError::flag("--server-name", name, "not a host name or IP address")
+            })?;
+        }
+        if let Some(bad) = args.alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
+            return Err(InputError::flag(
+                "--alpn",
+                bad,
+                "each protocol is 1 to 255 bytes, e.g. h2,http/1.1",
+            ));
+        }
         let room = raise_open_file_limit();
         let settings = Settings {
             timeout: args.timeout,
@@ -98,7 +119,15 @@ impl Settings {
                 pins,
                 timeout: args.timeout,
             },
-            ca_certs,
+            tls: TlsSettings {
+                extra_roots: ca_certs,
+                identity,
+                warn_days: i64::from(args.cert_warn_days),
+            },
+            server_name: args.server_name.clone(),
+            alpn: args.alpn.clone(),
+            expect: args.expect_status.clone().unwrap_or_default(),
+            strict: args.strict,
             format: args.format,
             output: args.output.clone(),
         };

@@ -16,14 +16,61 @@ pub enum Probe {
     Tcp,
     /// Resolve, connect, then complete a TLS handshake and verify the certificate.
     Tls,
+    /// An HTTP/1.1 request over TCP.
+    Http,
+    /// An HTTP/1.1 request over TLS.
+    Https,
+    /// A WebSocket upgrade over TCP.
+    Ws,
+    /// A WebSocket upgrade over TLS (`websocket` in profiles).
+    #[serde(alias = "websocket")]
+    Wss,
 }
 
 impl Probe {
+    pub const ALL: [Probe; 7] = [
+        Probe::Dns,
+        Probe::Tcp,
+        Probe::Tls,
+        Probe::Http,
+        Probe::Https,
+        Probe::Ws,
+        Probe::Wss,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Probe::Dns => "dns",
             Probe::Tcp => "tcp",
             Probe::Tls => "tls",
+            Probe::Http => "http",
+            Probe::Https => "https",
+            Probe::Ws => "ws",
+            Probe::Wss => "wss",
+        }
+    }
+
+    /// Whether the connection is wrapped in TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Probe::Tls | Probe::Https | Probe::Wss)
+    }
+
+    /// Whether the check sends an HTTP request (plain or WebSocket upgrade).
+    pub fn uses_http(self) -> bool {
+        matches!(self, Probe::Http | Probe::Https | Probe::Ws | Probe::Wss)
+    }
+
+    /// Whether the HTTP request is a WebSocket upgrade.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Probe::Ws | Probe::Wss)
+    }
+
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Probe::Http | Probe::Ws => Some(80),
+            Probe::Https | Probe::Wss => Some(443),
+            Probe::Dns | Probe::Tcp | Probe::Tls => None,
         }
     }
 }
@@ -108,29 +155,38 @@ fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One thing to check: a probe, a host and (except for `dns`) a port.
+/// One thing to check: a probe, a host, (except for `dns`) a port, and for HTTP a path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     pub probe: Probe,
     pub host: Host,
     /// `None` only for `dns` targets.
     pub port: Option<u16>,
+    /// The request path of HTTP and WebSocket targets (`/` when none is given).
+    pub path: Option<String>,
 }
 
 impl Target {
-    /// Parses `tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST` or a bare `HOST:PORT` (tcp).
+    /// Parses `tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST`, a bare `HOST:PORT` (tcp), or
+    /// `http(s)://HOST[:PORT][/PATH]` and `ws(s)://HOST[:PORT][/PATH]`.
     pub fn parse(text: &str) -> Result<Target, String> {
         let (probe, rest) = match text.split_once("://") {
-            Some(("tcp", rest)) => (Probe::Tcp, rest),
-            Some(("tls", rest)) => (Probe::Tls, rest),
-            Some(("dns", rest)) => (Probe::Dns, rest),
-            Some((scheme, _)) => {
-                return Err(format!(
-                    "unknown scheme `{scheme}://` (use tcp://, tls:// or dns://)"
-                ));
+            Some((scheme, rest)) => {
+                let probe = Probe::ALL
+                    .into_iter()
+                    .find(|p| p.as_str() == scheme.to_ascii_lowercase())
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown scheme `{scheme}://` (use tcp, tls, dns, http, https, ws or wss)"
+                        )
+                    })?;
+                (probe, rest)
             }
             None => (Probe::Tcp, text),
         };
+        if probe.uses_http() {
+            return Target::parse_url(probe, rest);
+        }
         if rest.contains('/') {
             return Err("a target has no path: write SCHEME://HOST:PORT".into());
         }
@@ -141,12 +197,14 @@ impl Target {
                     probe,
                     host: Host::parse(host)?,
                     port: None,
+                    path: None,
                 });
             }
             return Ok(Target {
                 probe,
                 host: Host::parse(rest)?,
                 port: None,
+                path: None,
             });
         }
         let Some((host, port)) = split_port(rest) else {
@@ -164,18 +222,58 @@ impl Target {
             probe,
             host: Host::parse(host)?,
             port: Some(parse_port(port)?),
+            path: None,
+        })
+    }
+
+    /// The part of an HTTP or WebSocket URL after `scheme://`.
+    fn parse_url(probe: Probe, rest: &str) -> Result<Target, String> {
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        if authority.contains('@') {
+            return Err("credentials in a target URL are not supported".into());
+        }
+        if path.chars().any(|c| c.is_ascii_control() || c == ' ') {
+            return Err("the path has spaces or control characters: percent-encode them".into());
+        }
+        let (host, port) = match split_port(authority) {
+            Some((host, port)) => (host, parse_port(port)?),
+            None => (authority, probe.default_port().unwrap_or(80)),
+        };
+        Ok(Target {
+            probe,
+            host: Host::parse(host)?,
+            port: Some(port),
+            path: Some(path),
         })
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.probe, self.host)?;
-        if let Some(port) = self.port {
-            write!(f, ":{port}")?;
-        }
-        Ok(())
+        f.write_str(&format_target(
+            self.probe,
+            &self.host.to_string(),
+            self.port,
+            self.path.as_deref(),
+        ))
     }
+}
+
+/// A target as text: `tls://host:443`, `https://host/path` (the port only when not the
+/// scheme's default). `host` is as displayed (an IPv6 address in brackets).
+pub fn format_target(probe: Probe, host: &str, port: Option<u16>, path: Option<&str>) -> String {
+    let mut text = format!("{probe}://{host}");
+    if let Some(port) = port.filter(|p| Some(*p) != probe.default_port()) {
+        text.push_str(&format!(":{port}"));
+    }
+    if let Some(path) = path.filter(|p| *p != "/" || !probe.uses_http()) {
+        text.push_str(path);
+    }
+    text
 }
 
 /// Splits `host:port` or `[v6]:port`; `None` when there is no port.
@@ -251,6 +349,9 @@ mod tests {
             ("tcp://example.com:65536", "out of range"),
             ("tcp://example.com:https", "not a number"),
             ("ftp://example.com:21", "unknown scheme"),
+            ("https://user:pw@example.com/", "credentials"),
+            ("https://example.com:0/", "out of range"),
+            ("https://example.com/a b", "spaces"),
             ("tcp://::1:80", "brackets"),
             ("tcp://[::1:80", "does not close"),
             ("tcp://[10.0.0.1]:80", "not an IPv6"),
@@ -265,6 +366,21 @@ mod tests {
             let err = Target::parse(text).expect_err(text);
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn parses_http_and_websocket_urls() {
+        let t = ok("https://api.example.com/status?x=1");
+        assert_eq!((t.probe, t.port), (Probe::Https, Some(443)));
+        assert_eq!(t.path.as_deref(), Some("/status?x=1"));
+        assert_eq!(t.to_string(), "https://api.example.com/status?x=1");
+        let t = ok("http://[::1]:8080");
+        assert_eq!((t.port, t.path.as_deref()), (Some(8080), Some("/")));
+        assert_eq!(t.to_string(), "http://[::1]:8080");
+        let t = ok("wss://cp.example.com/v1/outlet");
+        assert_eq!((t.probe, t.port), (Probe::Wss, Some(443)));
+        assert_eq!(ok("ws://h.example:81?q").path.as_deref(), Some("/?q"));
+        assert_eq!(ok("HTTPS://h.example").probe, Probe::Https);
     }
 
     #[test]

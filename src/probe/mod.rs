@@ -2,6 +2,8 @@
 //! A failed probe is data (`Failure`), never an error that ends the run.
 
 pub mod dns;
+pub mod http;
+pub mod intercept;
 pub mod tcp;
 pub mod tls;
 
@@ -49,6 +51,24 @@ pub enum FailureKind {
     Deadline,
     /// The local system refused to make the connection (out of file descriptors, a local policy).
     LocalError,
+    /// The certificate verifies but expires within `--cert-warn-days` (a warning).
+    CertExpiring,
+    /// The server refused the client certificate, or required one that was not given.
+    ClientCertRejected,
+    /// The endpoint requires a client certificate and none was given (a warning).
+    ClientCertMissing,
+    /// An inspection proxy or firewall re-signs the connection.
+    TlsIntercepted,
+    /// The server accepts none of the ALPN protocols offered.
+    AlpnRejected,
+    /// The server chose none of the ALPN protocols offered (a warning).
+    AlpnNotNegotiated,
+    /// The HTTP status is not one expected.
+    HttpStatus,
+    /// No HTTP response headers within the timeout.
+    HttpTimeout,
+    /// The HTTP exchange failed (not HTTP, connection closed, a bad WebSocket handshake).
+    HttpError,
 }
 
 impl FailureKind {
@@ -70,6 +90,15 @@ impl FailureKind {
             FailureKind::CertNameMismatch => "cert_name_mismatch",
             FailureKind::Deadline => "deadline",
             FailureKind::LocalError => "local_error",
+            FailureKind::CertExpiring => "cert_expiring",
+            FailureKind::ClientCertRejected => "client_cert_rejected",
+            FailureKind::ClientCertMissing => "client_cert_missing",
+            FailureKind::TlsIntercepted => "tls_intercepted",
+            FailureKind::AlpnRejected => "alpn_rejected",
+            FailureKind::AlpnNotNegotiated => "alpn_not_negotiated",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::HttpTimeout => "http_timeout",
+            FailureKind::HttpError => "http_error",
         }
     }
 }
@@ -89,6 +118,8 @@ pub enum Phase {
     Dns,
     Tcp,
     Tls,
+    /// The HTTP request or WebSocket upgrade.
+    Http,
 }
 
 impl Phase {
@@ -98,6 +129,7 @@ impl Phase {
             Phase::Dns => "dns",
             Phase::Tcp => "tcp",
             Phase::Tls => "tls",
+            Phase::Http => "http",
         }
     }
 
@@ -106,6 +138,7 @@ impl Phase {
         match self {
             Phase::Dns => FailureKind::DnsTimeout,
             Phase::Tls => FailureKind::TlsTimeout,
+            Phase::Http => FailureKind::HttpTimeout,
             Phase::Queued | Phase::Tcp => FailureKind::Timeout,
         }
     }
@@ -221,6 +254,33 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::LocalError => {
             "This host refused to open the connection itself: check the open-file limit (ulimit -n), lower --concurrency, and look for a local firewall or policy.".to_string()
         }
+        FailureKind::CertExpiring => format!(
+            "The certificate of {host} expires soon: have it renewed before it does (or raise --cert-warn-days if this is expected)."
+        ),
+        FailureKind::ClientCertRejected => format!(
+            "{host} refused the client certificate: pass the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) with --client-cert and --client-key, check that it is the one registered with this control plane and not expired, and that no proxy in the path terminates TLS."
+        ),
+        FailureKind::ClientCertMissing => format!(
+            "{host} authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path."
+        ),
+        FailureKind::TlsIntercepted => format!(
+            "A TLS inspection proxy or firewall re-signs traffic to {host}, which breaks mutual TLS to the control plane: ask the security team to exempt {host}{port} from TLS inspection (SSL bypass)."
+        ),
+        FailureKind::AlpnRejected => format!(
+            "{addr} refuses the application protocols offered: check --alpn (or the endpoint's alpn), or whether a proxy answers in place of {host}."
+        ),
+        FailureKind::AlpnNotNegotiated => format!(
+            "{addr} completed TLS without choosing an application protocol: it may not support the protocol offered, or something in the path terminates TLS in place of {host}."
+        ),
+        FailureKind::HttpStatus => format!(
+            "{host} answered, but with a status not expected: check the path and --expect-status, and whether a proxy or load balancer answers in place of the service."
+        ),
+        FailureKind::HttpTimeout => format!(
+            "{addr} accepted the connection but sent no HTTP response in time: check that the port serves HTTP and that nothing in the path holds requests."
+        ),
+        FailureKind::HttpError => format!(
+            "The HTTP exchange with {addr} failed: check that the port serves HTTP (or WebSocket), and whether a proxy answers in place of {host}."
+        ),
     }
 }
 

@@ -120,6 +120,20 @@ pub struct Endpoint {
     pub required: bool,
     /// Where the vendor documents this endpoint, and anything to know about it.
     pub note: String,
+    /// The request path of http, https, ws and wss probes (default `/`).
+    pub path: Option<String>,
+    /// The TLS server name (SNI, and the name verified) when it is not the host, as Kong's
+    /// `cluster_server_name`.
+    pub server_name: Option<Template>,
+    /// ALPN protocols to offer.
+    #[serde(default)]
+    pub alpn: Vec<String>,
+    /// The endpoint requires a client certificate (mutual TLS).
+    #[serde(default)]
+    pub client_cert: bool,
+    /// The endpoint presents a publicly trusted certificate: any other is interception.
+    #[serde(default)]
+    pub public_ca: bool,
 }
 
 fn yes() -> bool {
@@ -233,16 +247,38 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
         if !keys.insert(ep.key.clone()) {
             return Err(fail("the key is used twice".into()));
         }
-        if let Some(unknown) = ep.host.variables().find(|v| !names.contains(*v)) {
+        let templates = std::iter::once(&ep.host).chain(ep.server_name.as_ref());
+        if let Some(unknown) = templates
+            .flat_map(|t| t.variables())
+            .find(|v| !names.contains(*v))
+        {
             return Err(fail(format!(
-                "the host uses {{{unknown}}}, which is not a declared variable"
+                "{{{unknown}}} is used but is not a declared variable"
             )));
         }
         match (ep.probe, ep.port) {
             (Probe::Dns, _) => {}
-            (_, None) => return Err(fail(format!("a {} probe needs a `port`", ep.probe))),
             (_, Some(0)) => return Err(fail("port 0 is out of range (1 to 65535)".into())),
+            (probe, None) if probe.default_port().is_none() => {
+                return Err(fail(format!("a {probe} probe needs a `port`")));
+            }
             _ => {}
+        }
+        if ep.path.is_some() && !ep.probe.uses_http() {
+            return Err(fail(
+                "`path` applies to http, https, ws and wss probes only".into(),
+            ));
+        }
+        if let Some(path) = ep.path.as_deref().filter(|p| !p.starts_with('/')) {
+            return Err(fail(format!("`path` must start with /, not `{path}`")));
+        }
+        let tls_only =
+            ep.server_name.is_some() || !ep.alpn.is_empty() || ep.client_cert || ep.public_ca;
+        if tls_only && !ep.probe.uses_tls() {
+            return Err(fail(
+                "server_name, alpn, client_cert and public_ca apply to tls, https and wss probes only"
+                    .into(),
+            ));
         }
         endpoints.push(ep);
     }

@@ -1,0 +1,286 @@
+//! HTTP/1.1 requests and WebSocket upgrades (hyper) over a connection the earlier phases
+//! checked: the status, the time to the first byte, and for WebSocket the upgrade handshake.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::header::{CONNECTION, HOST, HeaderValue, UPGRADE, USER_AGENT};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::{Budget, Failure, FailureKind, Peer, Phase};
+
+/// Which statuses count as reachable (`--expect-status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Expect {
+    /// Any status below 500: the service answered.
+    #[default]
+    Below500,
+    /// These inclusive ranges.
+    Ranges(Vec<(u16, u16)>),
+}
+
+impl Expect {
+    /// Parses `200`, `200,204`, `200-299` or `2xx`, comma-separated.
+    pub fn parse(text: &str) -> Result<Expect, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let status = |s: &str| match s.parse::<u16>() {
+                Ok(n @ 100..=599) => Ok(n),
+                _ => Err(format!("`{s}` is not an HTTP status (100 to 599)")),
+            };
+            let range =
+                if let Some(class) = part.strip_suffix("xx").or_else(|| part.strip_suffix("XX")) {
+                    let lo = status(&format!("{class}00"))?;
+                    (lo, lo + 99)
+                } else if let Some((lo, hi)) = part.split_once('-') {
+                    let (lo, hi) = (status(lo)?, status(hi)?);
+                    if lo > hi {
+                        return Err(format!("`{part}` is an empty range"));
+                    }
+                    (lo, hi)
+                } else {
+                    let n = status(part)?;
+                    (n, n)
+                };
+            ranges.push(range);
+        }
+        Ok(Expect::Ranges(ranges))
+    }
+
+    fn allows(&self, status: u16) -> bool {
+        match self {
+            Expect::Below500 => status < 500,
+            Expect::Ranges(ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Expect::Below500 => "any status below 500".into(),
+            Expect::Ranges(ranges) => ranges
+                .iter()
+                .map(|(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// One HTTP exchange to make.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// The Host header: the name, with the port when it is not the scheme's default.
+    pub authority: String,
+    pub path: String,
+    pub websocket: bool,
+    pub expect: Expect,
+}
+
+/// What the exchange showed; `failure` is set when it is not reachable as expected.
+#[derive(Debug, Clone)]
+pub struct HttpOutcome {
+    pub status: Option<u16>,
+    pub ttfb: Option<Duration>,
+    pub failure: Option<Failure>,
+}
+
+/// The GUID of RFC 6455 that the server's Sec-WebSocket-Accept hashes with the key.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Sends the request over `stream` and reads the response head.
+pub async fn exchange<S>(
+    stream: S,
+    request: &HttpRequest,
+    peer: Peer<'_>,
+    budget: Budget,
+) -> HttpOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let fail = |kind, message: String, status: Option<u16>, ttfb| HttpOutcome {
+        status,
+        ttfb,
+        failure: Some(Failure::new(kind, Phase::Http, message, peer)),
+    };
+    let io = TokioIo::new(stream);
+    let start = Instant::now();
+    let (mut sender, conn) = match budget
+        .limit(hyper::client::conn::http1::handshake(io))
+        .await
+    {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => {
+            return fail(
+                FailureKind::HttpError,
+                format!("HTTP/1.1 setup failed: {e}"),
+                None,
+                None,
+            );
+        }
+        Err(elapsed) => {
+            return fail(
+                elapsed.kind(Phase::Http),
+                "HTTP/1.1 setup timed out".into(),
+                None,
+                None,
+            );
+        }
+    };
+    let driver = tokio::spawn(conn.with_upgrades());
+    let key = websocket_key();
+    let built = build_request(request, &key);
+    let Ok(built) = built else {
+        driver.abort();
+        return fail(
+            FailureKind::HttpError,
+            format!(
+                "cannot build a request for {}{}",
+                request.authority, request.path
+            ),
+            None,
+            None,
+        );
+    };
+    let response = budget.limit(sender.send_request(built)).await;
+    driver.abort();
+    let ttfb = Some(start.elapsed());
+    let response = match response {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            return fail(
+                FailureKind::HttpError,
+                format!("no valid HTTP response from {}: {e}", request.authority),
+                None,
+                None,
+            );
+        }
+        Err(elapsed) => {
+            return fail(
+                elapsed.kind(Phase::Http),
+                format!(
+                    "no HTTP response from {} within {}",
+                    request.authority,
+                    humantime::format_duration(budget.timeout)
+                ),
+                None,
+                None,
+            );
+        }
+    };
+    let status = response.status();
+    let code = Some(status.as_u16());
+    if request.websocket {
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            return fail(
+                FailureKind::HttpStatus,
+                format!(
+                    "the WebSocket upgrade to {}{} was answered {status}, not 101 Switching Protocols",
+                    request.authority, request.path
+                ),
+                code,
+                ttfb,
+            );
+        }
+        let accept = response.headers().get("sec-websocket-accept");
+        if accept.map(HeaderValue::as_bytes) != Some(expected_accept(&key).as_bytes()) {
+            return fail(
+                FailureKind::HttpError,
+                "the server switched protocols but its Sec-WebSocket-Accept does not match the key sent: not a WebSocket server".into(),
+                code,
+                ttfb,
+            );
+        }
+    } else if !request.expect.allows(status.as_u16()) {
+        return fail(
+            FailureKind::HttpStatus,
+            format!(
+                "{}{} answered {status}; expected {}",
+                request.authority,
+                request.path,
+                request.expect.describe()
+            ),
+            code,
+            ttfb,
+        );
+    }
+    HttpOutcome {
+        status: code,
+        ttfb,
+        failure: None,
+    }
+}
+
+fn build_request(
+    request: &HttpRequest,
+    key: &str,
+) -> Result<Request<Empty<Bytes>>, hyper::http::Error> {
+    let mut builder = Request::builder()
+        .method(Method::GET)
+        .uri(&request.path)
+        .header(HOST, &request.authority)
+        .header(USER_AGENT, concat!("preflight/", env!("CARGO_PKG_VERSION")));
+    if request.websocket {
+        builder = builder
+            .header(CONNECTION, "Upgrade")
+            .header(UPGRADE, "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", key);
+    } else {
+        builder = builder.header(CONNECTION, "close");
+    }
+    builder.body(Empty::new())
+}
+
+/// A fresh random Sec-WebSocket-Key.
+fn websocket_key() -> String {
+    let mut nonce = [0u8; 16];
+    // A predictable key only weakens a cache-poisoning defence; a check can live with it.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
+    BASE64.encode(nonce)
+}
+
+/// The Sec-WebSocket-Accept a real WebSocket server answers `key` with (RFC 6455, 4.2.2).
+pub fn expected_accept(key: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{key}{WEBSOCKET_GUID}").as_bytes(),
+    );
+    BASE64.encode(digest.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_accept_matches_rfc_6455_example() {
+        assert_eq!(
+            expected_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn expect_status_forms() {
+        assert!(Expect::Below500.allows(404) && !Expect::Below500.allows(502));
+        let e = Expect::parse("200,204,300-399").unwrap();
+        assert!(e.allows(204) && e.allows(302) && !e.allows(201));
+        let e = Expect::parse("2xx").unwrap();
+        assert!(e.allows(200) && e.allows(299) && !e.allows(301));
+        for bad in ["", "abc", "99", "600", "300-200", "7xx"] {
+            assert!(Expect::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
