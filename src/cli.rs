@@ -116,6 +116,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
 
+    /// Accept a certificate from --ca-file or the system store on endpoints the profile marks as
+    /// publicly certified (a private-link or lab control plane). Inspection products are still
+    /// named.
+    #[arg(long)]
+    pub allow_private_ca: bool,
+
     /// TLS server name (SNI, and the name verified) for every TLS check, as Kong's
     /// cluster_server_name.
     #[arg(long, value_name = "NAME")]

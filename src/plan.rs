@@ -115,15 +115,8 @@ pub fn build(
                         ),
                     })?;
                     set_host(&mut spec, parsed, family)?;
-                    match server_name {
-                        Some(Ok(name)) => spec.server_name = Some(name),
-                        Some(Err(unset)) => {
-                            spec.skip = Some(format!(
-                                "`{unset}` (the TLS server name) is not set (add --set {unset}=VALUE to check it)"
-                            ));
-                        }
-                        None => {}
-                    }
+                    // A server name whose variable is unset falls back to the host.
+                    spec.server_name = server_name.and_then(Result::ok);
                 }
                 Err(unset) => {
                     spec.skip = Some(format!(

@@ -33,6 +33,7 @@ struct Shared {
     server_name: Option<String>,
     alpn: Vec<String>,
     expect: Expect,
+    allow_private_ca: bool,
 }
 
 /// Runs every check of `plan` at once (within `--concurrency`); results come in plan order.
@@ -47,6 +48,7 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Vec<CheckResult> {
         server_name: settings.server_name.clone(),
         alpn: settings.alpn.clone(),
         expect: settings.expect.clone(),
+        allow_private_ca: settings.allow_private_ca,
     });
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut tasks = JoinSet::new();
@@ -349,7 +351,7 @@ impl Attempt {
                 shared.alpn.clone()
             },
             client_cert_expected: self.spec.client_cert,
-            public_ca: self.spec.public_ca,
+            public_ca: self.spec.public_ca && !shared.allow_private_ca,
         };
         match shared
             .tls

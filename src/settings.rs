@@ -28,6 +28,8 @@ pub struct Settings {
     /// `--alpn`: overrides every check's ALPN list.
     pub alpn: Vec<String>,
     pub expect: Expect,
+    /// `--allow-private-ca`: no interception verdict from a private root alone.
+    pub allow_private_ca: bool,
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -127,6 +129,7 @@ impl Settings {
             server_name: args.server_name.clone(),
             alpn: args.alpn.clone(),
             expect: args.expect_status.clone().unwrap_or_default(),
+            allow_private_ca: args.allow_private_ca,
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),

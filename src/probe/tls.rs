@@ -44,6 +44,17 @@ pub enum Trust {
     None,
 }
 
+impl Trust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Public => "public",
+            Trust::System => "system",
+            Trust::Custom => "custom",
+            Trust::None => "none",
+        }
+    }
+}
+
 /// What a handshake showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsInfo {

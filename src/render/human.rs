@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::probe::tls::TlsInfo;
 use crate::profile::Role;
 use crate::report::{AddressStatus, CheckResult, Report, Status};
 
@@ -131,6 +132,9 @@ fn line(
         check.name,
         check.target,
     )?;
+    if let Some(tls) = &check.tls {
+        writeln!(out, "         {}", paint.dim(&certificate_line(tls)))?;
+    }
     // An address that failed while another worked (say IPv6 while IPv4 works) is worth a line.
     if check.status == Status::Ok {
         for addr in check
@@ -150,6 +154,19 @@ fn line(
     Ok(())
 }
 
+/// Who issued the certificate, when it expires, and which store trusts it.
+fn certificate_line(tls: &TlsInfo) -> String {
+    let expiry = match tls.not_after.split('T').next() {
+        Some(day) if !day.is_empty() => format!("expires {day} ({} days)", tls.days_left),
+        _ => "expiry unknown".to_string(),
+    };
+    format!(
+        "issuer {}  {expiry}  trust {}",
+        tls.issuer,
+        tls.trust.as_str()
+    )
+}
+
 fn ok_detail(check: &CheckResult) -> String {
     let mut parts = Vec::new();
     if let Some(addr) = check.address_used() {
@@ -166,6 +183,9 @@ fn ok_detail(check: &CheckResult) -> String {
     }
     if let Some(tls) = &check.tls {
         parts.push(tls.version.clone());
+    }
+    if let Some(status) = check.http_status {
+        parts.push(format!("HTTP {status}"));
     }
     parts.join("  ")
 }

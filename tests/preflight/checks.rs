@@ -4,7 +4,9 @@
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::world::{Behaviour, Validity, World, check, check_json, kind, lo, loopback_block, run};
+use crate::world::{
+    Behaviour, ServerOptions, Validity, World, check, check_json, kind, lo, loopback_block, run,
+};
 
 /// The Konnect endpoints for region `us`, cp_prefix `x`, portal_id `p1`: (check key, host).
 const KONNECT: [(&str, &str); 6] = [
@@ -20,7 +22,7 @@ const KONNECT: [(&str, &str); 6] = [
 /// audit-log port 8071 on the cp0 address) and a DNS server for konghq.com. `None`, with a
 /// note on stderr, where binding port 443 is not allowed (not root). A block of addresses that
 /// another test process holds is passed over for the next.
-fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
+pub fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
     for _ in 0..64 {
         let block = loopback_block();
         match konnect_hosts(world, block) {
@@ -38,9 +40,14 @@ fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
 
 fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str, IpAddr)>> {
     let mut records = Vec::new();
-    for (i, (_, host)) in KONNECT.iter().enumerate() {
+    for (i, (key, host)) in KONNECT.iter().enumerate() {
         let ip = lo(block, i as u8 + 1);
-        let tls = Behaviour::Tls(world.ca.server(&[host], Validity::Current));
+        // The control plane's configuration and telemetry endpoints require mutual TLS.
+        let options = ServerOptions {
+            client_auth: matches!(*key, "control-plane" | "telemetry"),
+            ..ServerOptions::default()
+        };
+        let tls = Behaviour::Tls(world.ca.server_with(&[host], Validity::Current, options));
         world.serve(SocketAddr::new(ip, 443), tls)?;
         records.push((*host, ip));
     }
@@ -48,7 +55,17 @@ fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str,
     Ok(records)
 }
 
-fn konnect_args<'a>(dns: &'a str, ca: &'a str) -> Vec<&'a str> {
+/// The node's cluster certificate and key, signed by the world's CA.
+pub fn cluster_cert(world: &World) -> (String, String) {
+    let (crt, key) = world
+        .ca
+        .client(world.dir.path(), "node", &rcgen::PKCS_ECDSA_P256_SHA256);
+    (crt.display().to_string(), key.display().to_string())
+}
+
+/// The world's certificates come from a private CA, so `--allow-private-ca` (a lab control
+/// plane); without it they look exactly like interception (see the tls tests).
+pub fn konnect_args<'a>(dns: &'a str, ca: &'a str, cert: &'a (String, String)) -> Vec<&'a str> {
     vec![
         "--profile",
         "konnect",
@@ -64,6 +81,11 @@ fn konnect_args<'a>(dns: &'a str, ca: &'a str) -> Vec<&'a str> {
         ca,
         "--timeout",
         "3s",
+        "--allow-private-ca",
+        "--client-cert",
+        &cert.0,
+        "--client-key",
+        &cert.1,
     ]
 }
 
@@ -74,7 +96,8 @@ fn konnect_profile_passes_against_a_loopback_world_in_json() {
         return;
     };
     let dns = dns.to_string();
-    let (code, report) = check_json(&konnect_args(&dns, world.ca_file()));
+    let cert = cluster_cert(&world);
+    let (code, report) = check_json(&konnect_args(&dns, world.ca_file(), &cert));
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["tool"], "preflight");
@@ -89,6 +112,8 @@ fn konnect_profile_passes_against_a_loopback_world_in_json() {
         assert_eq!(c["target"], format!("tls://{host}:443"));
         assert_eq!(c["addresses"][0]["ip"], lo(block, i as u8 + 1).to_string());
         assert_eq!(c["tls"]["version"], "TLSv1.3");
+        assert_eq!(c["tls"]["trust"], "custom");
+        assert_eq!(c["tls"]["san"], serde_json::json!([host]));
         assert!(c["timings_ms"]["dns"].as_f64().is_some(), "{c:#}");
         assert!(c["timings_ms"]["tls"].as_f64().is_some(), "{c:#}");
     }
@@ -109,8 +134,9 @@ fn konnect_profile_passes_against_a_loopback_world_in_human_form() {
         return;
     };
     let dns = dns.to_string();
+    let cert = cluster_cert(&world);
     let mut args = vec!["check"];
-    args.extend(konnect_args(&dns, world.ca_file()));
+    args.extend(konnect_args(&dns, world.ca_file(), &cert));
     let (code, stdout, stderr) = run(&args);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(

@@ -5,4 +5,5 @@ mod checks;
 mod firewall;
 mod inputs;
 mod profiles;
+mod tls;
 mod world;

@@ -88,6 +88,19 @@ pub enum Validity {
     Current,
     Expired,
     NotYetValid,
+    /// Valid since 2020, expiring this many days from now.
+    ExpiresInDays(i64),
+}
+
+/// How a test TLS server is set up beyond its certificate.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// Require a client certificate signed by the CA.
+    pub client_auth: bool,
+    /// Offer only TLS 1.2.
+    pub tls12_only: bool,
+    /// ALPN protocols to accept.
+    pub alpn: Vec<&'static str>,
 }
 
 /// A test certificate authority whose certificate is written to `pem` for --ca-file.
@@ -98,23 +111,63 @@ pub struct Ca {
 
 impl Ca {
     pub fn new(dir: &Path) -> Ca {
+        Ca::named(dir, "preflight test CA", "preflight tests", "ca.pem")
+    }
+
+    /// A CA with this common name and organization, its certificate written to `dir/file`.
+    pub fn named(dir: &Path, cn: &str, org: &str, file: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
         params
             .distinguished_name
-            .push(DnType::CommonName, "preflight test CA");
+            .push(DnType::OrganizationName, org);
         let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let pem = dir.join("ca.pem");
+        let pem = dir.join(file);
         std::fs::write(&pem, issuer.pem()).unwrap();
         Ca { issuer, pem }
     }
 
     /// A server configuration with a certificate for `names`, signed by this CA.
     pub fn server(&self, names: &[&str], validity: Validity) -> Arc<ServerConfig> {
+        self.server_with(names, validity, ServerOptions::default())
+    }
+
+    /// A server configuration with more options.
+    pub fn server_with(
+        &self,
+        names: &[&str],
+        validity: Validity,
+        options: ServerOptions,
+    ) -> Arc<ServerConfig> {
         let key = KeyPair::generate().unwrap();
-        let params = leaf_params(names, validity);
+        let cert = leaf_params(names, validity)
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.issuer.der().clone()).unwrap();
+        server_config(cert.der().clone(), &key, options, roots)
+    }
+
+    /// A client certificate and PKCS#8 key signed by this CA, written to `dir/NAME.crt` and
+    /// `dir/NAME.key`.
+    pub fn client(
+        &self,
+        dir: &Path,
+        name: &str,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate_for(alg).unwrap();
+        let mut params = CertificateParams::new(vec![format!("{name}.client.test")]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        server_config(cert.der().clone(), &key)
+        let (crt, pem) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&crt, cert.pem()).unwrap();
+        std::fs::write(&pem, key.serialize_pem()).unwrap();
+        (crt, pem)
     }
 }
 
@@ -128,6 +181,10 @@ fn leaf_params(names: &[&str], validity: Validity) -> CertificateParams {
         Validity::Current => (date_time_ymd(2020, 1, 1), date_time_ymd(2090, 1, 1)),
         Validity::Expired => (date_time_ymd(2020, 1, 1), date_time_ymd(2021, 1, 1)),
         Validity::NotYetValid => (date_time_ymd(2090, 1, 1), date_time_ymd(2091, 1, 1)),
+        Validity::ExpiresInDays(days) => (
+            date_time_ymd(2020, 1, 1),
+            time::OffsetDateTime::now_utc() + time::Duration::days(days) + time::Duration::hours(1),
+        ),
     };
     params.not_before = from;
     params.not_after = until;
@@ -140,18 +197,43 @@ pub fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
     let cert = leaf_params(names, Validity::Current)
         .self_signed(&key)
         .unwrap();
-    server_config(cert.der().clone(), &key)
+    server_config(
+        cert.der().clone(),
+        &key,
+        ServerOptions::default(),
+        rustls::RootCertStore::empty(),
+    )
 }
 
-fn server_config(cert: CertificateDer<'static>, key: &KeyPair) -> Arc<ServerConfig> {
+fn server_config(
+    cert: CertificateDer<'static>,
+    key: &KeyPair,
+    options: ServerOptions,
+    client_roots: rustls::RootCertStore,
+) -> Arc<ServerConfig> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
+    let versions: &[&rustls::SupportedProtocolVersion] = if options.tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        rustls::DEFAULT_VERSIONS
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
         .unwrap();
+    let builder = if options.client_auth {
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(client_roots),
+            provider,
+        )
+        .build()
+        .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_single_cert(vec![cert], key).unwrap();
+    config.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Arc::new(config)
 }
 
@@ -169,6 +251,8 @@ pub enum Behaviour {
     Reset,
     /// Accepts and keeps the connection open (a plain TCP service).
     Accept,
+    /// Serves HTTP/1.1 (over TLS when given a configuration): see `web`.
+    Web(Option<Arc<ServerConfig>>),
 }
 
 /// Servers, a DNS server and temporary files, alive as long as the world.
@@ -303,6 +387,13 @@ async fn handle(mut stream: TcpStream, behaviour: Behaviour) {
                 .await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
+        Behaviour::Web(None) => serve_web(stream).await,
+        Behaviour::Web(Some(config)) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            if let Ok(tls) = acceptor.accept(stream).await {
+                serve_web(tls).await;
+            }
+        }
         Behaviour::Reset => {
             let mut first = [0u8; 16];
             let _ = stream.read(&mut first).await;
@@ -342,4 +433,83 @@ impl RequestHandler for TestDns {
             .handle_request::<R, T>(request, response_handle)
             .await
     }
+}
+
+/// A small web server: `/` answers 200, `/down` 503, `/slow` never answers, and `/ws` accepts
+/// a WebSocket upgrade (101 with the right Sec-WebSocket-Accept).
+async fn serve_web<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper::{Response, StatusCode};
+    let service =
+        hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+            let mut response =
+                Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")));
+            match req.uri().path() {
+                "/down" => *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE,
+                "/slow" => tokio::time::sleep(Duration::from_secs(30)).await,
+                "/ws" if req.headers().contains_key("sec-websocket-key") => {
+                    let key = req.headers()["sec-websocket-key"]
+                        .to_str()
+                        .unwrap_or_default();
+                    let accept = preflight::probe::http::expected_accept(key);
+                    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                    let headers = response.headers_mut();
+                    headers.insert("upgrade", "websocket".parse().unwrap());
+                    headers.insert("connection", "Upgrade".parse().unwrap());
+                    headers.insert("sec-websocket-accept", accept.parse().unwrap());
+                }
+                _ => {}
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+}
+
+/// Rewrites a PKCS#8 EC key PEM as SEC1 ("EC PRIVATE KEY"): the PrivateKeyInfo's inner
+/// OCTET STRING is the SEC1 ECPrivateKey.
+pub fn pkcs8_to_sec1_pem(pkcs8_pem: &str) -> String {
+    use base64::Engine;
+    let b64: String = pkcs8_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    // SEQUENCE { INTEGER 0, SEQUENCE AlgorithmIdentifier, OCTET STRING ECPrivateKey, ... }
+    let (_, body) = der_item(&der);
+    let (rest, _version) = der_split(body);
+    let (rest, _alg) = der_split(rest);
+    let (_, octets) = der_item(rest);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(octets);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The content of the DER item at the start of `der`, and what follows it.
+fn der_item(der: &[u8]) -> (&[u8], &[u8]) {
+    let (len, header) = match der[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (der[2] as usize, 3),
+        0x82 => (((der[2] as usize) << 8) | der[3] as usize, 4),
+        _ => panic!("DER length too long for a test key"),
+    };
+    (&der[header + len..], &der[header..header + len])
+}
+
+/// Skips the DER item at the start of `der`: (what follows, the item's content).
+fn der_split(der: &[u8]) -> (&[u8], &[u8]) {
+    der_item(der)
 }
