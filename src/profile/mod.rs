@@ -379,6 +379,17 @@ mod tests {
     }
 
     #[test]
+    fn http_and_websocket_endpoints_default_their_port() {
+        let text = format!(
+            "{HEAD}[[endpoints]]\nkey = \"ws\"\nname = \"W\"\nrole = \"control-plane\"\nhost = \"cp.example\"\nprobe = \"websocket\"\npath = \"/v1/outlet\"\nclient_cert = true\nnote = \"n\"\n"
+        );
+        let p = parse(&text, Path::new("p.toml")).unwrap();
+        assert_eq!(p.endpoints[0].probe, Probe::Wss);
+        assert_eq!(p.endpoints[0].probe.default_port(), Some(443));
+        assert_eq!(p.endpoints[0].path.as_deref(), Some("/v1/outlet"));
+    }
+
+    #[test]
     fn bad_variable_declarations_are_refused() {
         let ep = "[[endpoints]]\nkey = \"a\"\nname = \"A\"\nrole = \"api\"\nnote = \"n\"\nhost = \"{v}\"\nport = 1\nprobe = \"tcp\"\n";
         let var = "[[variables]]\nname = \"v\"\nhelp = \"h\"\n";
