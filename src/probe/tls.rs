@@ -124,8 +124,12 @@ pub fn load_identity(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, Input
     }
 }
 
+/// The one crypto provider of the process (ring), built on first use.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 /// How to shake hands with one endpoint.
