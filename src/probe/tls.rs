@@ -567,6 +567,17 @@ impl Judge<'_> {
         Failure::new(kind, Phase::Tls, message, self.peer)
     }
 
+    /// `tls_intercepted`: an inspection product's CA signed the chain.
+    fn inspected_by(&self, issuer: &str, product: &str) -> Failure {
+        self.failure(
+            FailureKind::TlsIntercepted,
+            format!(
+                "the certificate presented for {} is issued by {issuer} ({product}): a TLS inspection device re-signs this connection",
+                self.peer.host
+            ),
+        )
+    }
+
     fn missing_client_cert(&self) -> Failure {
         self.failure(
             FailureKind::ClientCertMissing,
@@ -625,13 +636,7 @@ impl Judge<'_> {
         let chain = self.chain();
         let names = chain_names(&chain);
         if let Some(product) = intercept::product(names.iter().map(String::as_str)) {
-            return Some(self.failure(
-                FailureKind::TlsIntercepted,
-                format!(
-                    "the certificate presented for {} is issued by {} ({product}): a TLS inspection device re-signs this connection",
-                    self.peer.host, info.issuer
-                ),
-            ));
+            return Some(self.inspected_by(&info.issuer, product));
         }
         if self.request.public_ca && info.trust != Trust::Public {
             let by = match info.trust {
@@ -663,12 +668,7 @@ impl Judge<'_> {
                 let issuer = chain.first().map(|c| facts(c).issuer).unwrap_or_default();
                 let names = chain_names(&chain);
                 if let Some(product) = intercept::product(names.iter().map(String::as_str)) {
-                    return self.failure(
-                        FailureKind::TlsIntercepted,
-                        format!(
-                            "the certificate presented for {host} is issued by {issuer} ({product}): a TLS inspection device re-signs this connection"
-                        ),
-                    );
+                    return self.inspected_by(&issuer, product);
                 }
                 let untrusted = !matches!(
                     cert,
