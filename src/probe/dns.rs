@@ -135,13 +135,9 @@ impl Dns {
         let start = Instant::now();
         let addrs = match budget.limit(self.query(host, port)).await {
             Ok(result) => result,
-            Err(elapsed) => Err(Failure::new(
-                elapsed.kind(Phase::Dns),
+            Err(elapsed) => Err(elapsed.failure(
                 Phase::Dns,
-                format!(
-                    "no DNS answer for {host} within {}",
-                    humantime::format_duration(budget.timeout)
-                ),
+                &format!("no DNS answer for {host}"),
                 peer(host, port),
             )),
         };

@@ -130,12 +130,7 @@ where
             );
         }
         Err(elapsed) => {
-            return fail(
-                elapsed.kind(Phase::Http),
-                "HTTP/1.1 setup timed out".into(),
-                None,
-                None,
-            );
+            return timed_out(elapsed.failure(Phase::Http, "no HTTP/1.1 connection", peer));
         }
     };
     let driver = tokio::spawn(conn.with_upgrades());
@@ -167,16 +162,8 @@ where
             );
         }
         Err(elapsed) => {
-            return fail(
-                elapsed.kind(Phase::Http),
-                format!(
-                    "no HTTP response from {} within {}",
-                    request.authority,
-                    humantime::format_duration(budget.timeout)
-                ),
-                None,
-                None,
-            );
+            let what = format!("no HTTP response from {}", request.authority);
+            return timed_out(elapsed.failure(Phase::Http, &what, peer));
         }
     };
     let status = response.status();
@@ -219,6 +206,15 @@ where
         status: code,
         ttfb,
         failure: None,
+    }
+}
+
+/// The outcome of an exchange that ran out of time before any response.
+fn timed_out(failure: Failure) -> HttpOutcome {
+    HttpOutcome {
+        status: None,
+        ttfb: None,
+        failure: Some(failure),
     }
 }
 

@@ -294,8 +294,8 @@ pub struct Budget {
 /// Why a bounded wait ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Elapsed {
-    /// The phase's own timeout ran out.
-    Timeout,
+    /// The phase's own timeout, of this length, ran out.
+    Timeout(Duration),
     /// The run's deadline came first.
     Deadline,
 }
@@ -304,9 +304,18 @@ impl Elapsed {
     /// The failure kind for `phase` running out of time this way.
     pub fn kind(self, phase: Phase) -> FailureKind {
         match self {
-            Elapsed::Timeout => phase.timeout_kind(),
+            Elapsed::Timeout(_) => phase.timeout_kind(),
             Elapsed::Deadline => FailureKind::Deadline,
         }
+    }
+
+    /// The failure of `phase` running out of time while `what` (e.g. "no answer from …").
+    pub fn failure(self, phase: Phase, what: &str, peer: Peer<'_>) -> Failure {
+        let when = match self {
+            Elapsed::Timeout(limit) => format!("within {}", humantime::format_duration(limit)),
+            Elapsed::Deadline => "before the run's --deadline".to_string(),
+        };
+        Failure::new(self.kind(phase), phase, format!("{what} {when}"), peer)
     }
 }
 
@@ -317,7 +326,7 @@ impl Budget {
         let (end, why) = if self.deadline < phase_end {
             (self.deadline, Elapsed::Deadline)
         } else {
-            (phase_end, Elapsed::Timeout)
+            (phase_end, Elapsed::Timeout(self.timeout))
         };
         tokio::time::timeout_at(end, fut).await.map_err(|_| why)
     }

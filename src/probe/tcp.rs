@@ -28,15 +28,7 @@ pub async fn connect(
             Ok((stream, start.elapsed()))
         }
         Ok(Err(err)) => Err(classify(&err, addr, peer)),
-        Err(elapsed) => Err(Failure::new(
-            elapsed.kind(Phase::Tcp),
-            Phase::Tcp,
-            format!(
-                "no answer from {addr} within {}",
-                humantime::format_duration(budget.timeout)
-            ),
-            peer,
-        )),
+        Err(elapsed) => Err(elapsed.failure(Phase::Tcp, &format!("no answer from {addr}"), peer)),
     }
 }
 

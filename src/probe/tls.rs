@@ -450,13 +450,9 @@ impl Tls {
                 });
             }
             Err(elapsed) => {
-                return Err(TlsFailure::from(Failure::new(
-                    elapsed.kind(Phase::Tls),
+                return Err(TlsFailure::from(elapsed.failure(
                     Phase::Tls,
-                    format!(
-                        "{addr} accepted the connection but completed no TLS handshake within {}",
-                        humantime::format_duration(budget.timeout)
-                    ),
+                    &format!("{addr} accepted the connection but completed no TLS handshake"),
                     peer,
                 )));
             }
@@ -469,7 +465,6 @@ impl Tls {
                 info: Some(info),
             });
         }
-        let mut warnings = Vec::new();
         if judge.cert_requested() && info.version == "TLSv1.3" {
             // The server judges a TLS 1.3 client certificate after the handshake: wait for its
             // verdict (an alert), or for a short while.
@@ -479,38 +474,33 @@ impl Tls {
             };
             let mut byte = [0u8; 1];
             if let Ok(Err(err)) = wait.limit(tls.read(&mut byte)).await {
-                match judge.failed(&err) {
-                    f if f.kind == FailureKind::ClientCertRejected
-                        && !judge.identity
-                        && request.client_cert_expected =>
-                    {
-                        warnings.push(judge.missing_client_cert());
-                    }
-                    failure => {
-                        return Err(TlsFailure {
-                            failure,
-                            info: Some(info),
-                        });
-                    }
+                let failure = judge.failed(&err);
+                // Refused for want of a certificate the profile says it needs: a warning below.
+                let expected = failure.kind == FailureKind::ClientCertRejected
+                    && request.client_cert_expected
+                    && !judge.identity;
+                if !expected {
+                    return Err(TlsFailure {
+                        failure,
+                        info: Some(info),
+                    });
                 }
             }
         }
-        if request.client_cert_expected && !judge.identity && warnings.is_empty() {
-            warnings.push(judge.missing_client_cert());
-        }
+        let mut warnings = Vec::new();
         if info.days_left < self.settings.warn_days {
-            warnings.insert(
-                0,
-                Failure::new(
-                    FailureKind::CertExpiring,
-                    Phase::Tls,
-                    format!(
-                        "the certificate of {name} expires in {} days ({})",
-                        info.days_left, info.not_after
-                    ),
-                    peer,
+            warnings.push(Failure::new(
+                FailureKind::CertExpiring,
+                Phase::Tls,
+                format!(
+                    "the certificate of {name} expires in {} days ({})",
+                    info.days_left, info.not_after
                 ),
-            );
+                peer,
+            ));
+        }
+        if request.client_cert_expected && !judge.identity {
+            warnings.push(judge.missing_client_cert());
         }
         if !request.alpn.is_empty() && info.alpn.is_none() {
             warnings.push(Failure::new(

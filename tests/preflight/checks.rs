@@ -238,6 +238,9 @@ fn each_failure_kind_is_named_and_all_fail_within_one_timeout() {
         assert!(!c["error"]["message"].as_str().unwrap().is_empty());
     }
     assert_eq!(report["summary"]["fail"], expected.len());
+    let slow = &expected.iter().find(|e| e.1 == "tls_timeout").unwrap().0;
+    let message = check(&report, slow)["error"]["message"].as_str().unwrap();
+    assert!(message.ends_with("within 1s"), "{message}");
     // Twelve checks, two of which wait out the 1 s timeout: run at once, about one timeout.
     let took = report["duration_ms"].as_f64().unwrap();
     assert!(took < 2000.0, "took {took} ms");
@@ -252,6 +255,13 @@ fn deadline_ends_checks_that_are_still_running() {
     assert_eq!(code, 1);
     assert_eq!(kind(&report, &target), "deadline");
     assert_eq!(check(&report, &target)["error"]["phase"], "tls");
+    let message = check(&report, &target)["error"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.ends_with("before the run's --deadline"),
+        "{message}"
+    );
     assert!(report["duration_ms"].as_f64().unwrap() < 5000.0);
 }
 
