@@ -10,6 +10,7 @@ pub mod files;
 pub mod plan;
 pub mod probe;
 pub mod profile;
+pub mod proxy;
 pub mod render;
 pub mod report;
 pub mod runner;

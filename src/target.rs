@@ -277,7 +277,7 @@ pub fn format_target(probe: Probe, host: &str, port: Option<u16>, path: Option<&
 }
 
 /// Splits `host:port` or `[v6]:port`; `None` when there is no port.
-fn split_port(text: &str) -> Option<(&str, &str)> {
+pub fn split_port(text: &str) -> Option<(&str, &str)> {
     if text.starts_with('[') {
         let end = text.find(']')?;
         let port = text[end + 1..].strip_prefix(':')?;

@@ -1,0 +1,738 @@
+//! Forward proxies: which proxy a check goes through and why (`--proxy`, the environment with
+//! curl's conventions, `NO_PROXY`), proxy URLs, and credentials kept out of every display.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::InputError;
+use crate::target::{Host, Probe, parse_port, split_port};
+
+/// How a proxy is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// HTTP CONNECT over plain TCP.
+    Http,
+    /// HTTP CONNECT inside TLS to the proxy.
+    Https,
+    /// SOCKS5; the target's name is resolved here.
+    Socks5,
+    /// SOCKS5; the proxy resolves the target's name.
+    Socks5h,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Socks5 => "socks5",
+            Scheme::Socks5h => "socks5h",
+        }
+    }
+
+    /// curl's default ports: 1080, except 443 for an HTTPS proxy.
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Https => 443,
+            Scheme::Http | Scheme::Socks5 | Scheme::Socks5h => 1080,
+        }
+    }
+
+    /// Whether the proxy, not this host, resolves the target's name.
+    pub fn resolves_remotely(self) -> bool {
+        !matches!(self, Scheme::Socks5)
+    }
+}
+
+/// A user name and password for the proxy. Its `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// `USER:PASSWORD` (the password may hold further colons), as curl's --proxy-user.
+    pub fn parse(text: &str) -> Option<Credentials> {
+        let (user, password) = text.split_once(':')?;
+        Some(Credentials {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    }
+}
+
+/// A proxy: `scheme://[user:password@]host[:port]`. `Display` leaves the credentials out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    pub scheme: Scheme,
+    pub host: Host,
+    pub port: u16,
+    pub credentials: Option<Credentials>,
+}
+
+impl ProxyUrl {
+    /// Parses a proxy URL; without a scheme it is an HTTP proxy, as in curl. The error never
+    /// repeats the credentials.
+    pub fn parse(text: &str) -> Result<ProxyUrl, String> {
+        let text = text.trim();
+        let (scheme, rest) = match text.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = match scheme.to_ascii_lowercase().as_str() {
+                    "http" => Scheme::Http,
+                    "https" => Scheme::Https,
+                    "socks5" => Scheme::Socks5,
+                    "socks5h" => Scheme::Socks5h,
+                    other => {
+                        return Err(format!(
+                            "unsupported proxy scheme `{other}://` (use http, https, socks5 or socks5h)"
+                        ));
+                    }
+                };
+                (scheme, rest)
+            }
+            None => (Scheme::Http, text),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#']) {
+            return Err("a proxy URL has no path: write scheme://host:port".into());
+        }
+        let (userinfo, authority) = match rest.rsplit_once('@') {
+            Some((userinfo, authority)) => (Some(userinfo), authority),
+            None => (None, rest),
+        };
+        let credentials = userinfo
+            .map(|info| {
+                let (user, password) = info.split_once(':').unwrap_or((info, ""));
+                let decode = |part: &str| {
+                    percent_decode_str(part)
+                        .decode_utf8()
+                        .map(|s| s.into_owned())
+                        .map_err(|_| "the proxy credentials are not valid percent-encoded UTF-8")
+                };
+                Ok::<_, String>(Credentials {
+                    user: decode(user)?,
+                    password: decode(password)?,
+                })
+            })
+            .transpose()?;
+        let (host, port) = match split_port(authority) {
+            Some((host, port)) => (host, parse_port(port)?),
+            None => (authority, scheme.default_port()),
+        };
+        if host.is_empty() {
+            return Err("the proxy URL names no host".into());
+        }
+        Ok(ProxyUrl {
+            scheme,
+            host: Host::parse(host)?,
+            port,
+            credentials,
+        })
+    }
+
+    /// The proxy's host as DNS or a socket wants it: a name, or an unbracketed address.
+    pub fn host_text(&self) -> String {
+        match &self.host {
+            Host::Name(name) => name.clone(),
+            Host::Ip(ip) => ip.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme.as_str(), self.host, self.port)
+    }
+}
+
+/// A URL-like text with any `user:password@` cut out, for error messages.
+pub fn redact(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => text.to_string(),
+    }
+}
+
+/// One `NO_PROXY` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    /// `*`: every host.
+    All,
+    /// A domain and its subdomains (`example.com`, `.example.com`, `*.example.com`).
+    Domain(String),
+    /// An IP address literal.
+    Ip(IpAddr),
+    /// An address range: `10.0.0.0/8`, `fd00::/8`.
+    Cidr(IpAddr, u8),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    text: String,
+    pattern: Pattern,
+    /// `host:port`: only that port.
+    port: Option<u16>,
+}
+
+impl Entry {
+    fn parse(raw: &str) -> Option<Entry> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let entry = |pattern, port| {
+            Some(Entry {
+                text: text.to_string(),
+                pattern,
+                port,
+            })
+        };
+        if text == "*" {
+            return entry(Pattern::All, None);
+        }
+        if let Some(inner) = text.strip_prefix('[') {
+            let (ip, after) = inner.split_once(']')?;
+            let ip = ip.parse::<IpAddr>().ok()?;
+            let port = match after.strip_prefix(':') {
+                Some(port) => Some(port.parse::<u16>().ok()?),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            return entry(Pattern::Ip(ip), port);
+        }
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return entry(Pattern::Ip(ip), None);
+        }
+        if let Some((net, bits)) = text.split_once('/') {
+            let net = net.trim_start_matches('[').trim_end_matches(']');
+            let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u8>()) else {
+                return None;
+            };
+            let max = if net.is_ipv4() { 32 } else { 128 };
+            if bits > max {
+                return None;
+            }
+            return entry(Pattern::Cidr(net, bits), None);
+        }
+        let (host, port) = match text.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, Some(port.parse::<u16>().ok()?)),
+            _ => (text, None),
+        };
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return entry(Pattern::Ip(ip), port);
+        }
+        let domain = host
+            .trim_start_matches('*')
+            .trim_start_matches('.')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if domain.is_empty() {
+            return None;
+        }
+        entry(Pattern::Domain(domain), port)
+    }
+
+    fn matches(&self, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> bool {
+        if self.port.is_some() && self.port != port {
+            return false;
+        }
+        match (&self.pattern, ip) {
+            (Pattern::All, _) => true,
+            (Pattern::Ip(want), Some(ip)) => *want == ip,
+            (Pattern::Cidr(net, bits), Some(ip)) => in_range(ip, *net, *bits),
+            (Pattern::Domain(domain), None) => {
+                let host = host.trim_end_matches('.');
+                host.eq_ignore_ascii_case(domain)
+                    || host.len() > domain.len()
+                        && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+                        && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A `NO_PROXY` list and where it came from (`--no-proxy`, `no_proxy` or `NO_PROXY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NoProxy {
+    source: &'static str,
+    entries: Vec<Entry>,
+}
+
+impl NoProxy {
+    fn parse(source: &'static str, list: &str) -> NoProxy {
+        NoProxy {
+            source,
+            entries: list
+                .split([',', ' ', '\t', '\n'])
+                .filter_map(Entry::parse)
+                .collect(),
+        }
+    }
+
+    fn exempting(&self, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.matches(host, ip, port))
+    }
+}
+
+/// The path a check takes: through a proxy or direct, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    pub proxy: Option<Arc<ProxyUrl>>,
+    /// `--proxy`, the environment variable the proxy came from, or the `NO_PROXY` entry that
+    /// exempts the host (`NO_PROXY=.internal`). `None` when no proxy is configured.
+    pub reason: Option<String>,
+}
+
+/// Every proxy the run may use, read once from the flags and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyConfig {
+    flag: Option<Arc<ProxyUrl>>,
+    /// For TLS, HTTPS and WSS targets.
+    https: Option<(Arc<ProxyUrl>, &'static str)>,
+    /// For HTTP and WS targets.
+    http: Option<(Arc<ProxyUrl>, &'static str)>,
+    /// For every other target, and the fallback of the two above.
+    all: Option<(Arc<ProxyUrl>, &'static str)>,
+    no_proxy: Option<NoProxy>,
+}
+
+/// The flags that choose proxies; the environment fills in what they leave out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProxyFlags<'a> {
+    pub proxy: Option<&'a str>,
+    pub proxy_user: Option<&'a str>,
+    pub no_proxy: Option<&'a str>,
+}
+
+impl ProxyConfig {
+    /// Reads the proxy flags, then the environment through `env` (curl's variables: lower case
+    /// first; upper-case `HTTP_PROXY` is ignored, as curl does, because CGI sets it from a
+    /// request header).
+    pub fn new(
+        flags: ProxyFlags<'_>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ProxyConfig, InputError> {
+        let credentials = flags
+            .proxy_user
+            .map(|text| {
+                Credentials::parse(text).ok_or_else(|| {
+                    InputError::flag("--proxy-user", "***", "expected USER:PASSWORD")
+                })
+            })
+            .transpose()?;
+        let load = |name: &'static str, text: &str| {
+            let mut url = ProxyUrl::parse(text)
+                .map_err(|reason| InputError::flag(name, redact(text), reason))?;
+            if credentials.is_some() {
+                url.credentials = credentials.clone();
+            }
+            Ok::<_, InputError>(Arc::new(url))
+        };
+        let from_env = |names: &[&'static str]| {
+            names
+                .iter()
+                .find_map(|&name| {
+                    env(name)
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| (name, v))
+                })
+                .map(|(name, value)| load(name, &value).map(|url| (url, name)))
+                .transpose()
+        };
+        let flag = flags.proxy.map(|text| load("--proxy", text)).transpose()?;
+        let no_proxy = match flags.no_proxy {
+            Some(list) => Some(NoProxy::parse("--no-proxy", list)),
+            None => ["no_proxy", "NO_PROXY"]
+                .into_iter()
+                .find_map(|name| env(name).map(|list| NoProxy::parse(name, &list))),
+        };
+        Ok(ProxyConfig {
+            https: from_env(&["https_proxy", "HTTPS_PROXY"])?,
+            http: from_env(&["http_proxy"])?,
+            all: from_env(&["all_proxy", "ALL_PROXY"])?,
+            flag,
+            no_proxy,
+        })
+    }
+
+    /// Whether any proxy is configured at all.
+    pub fn any(&self) -> bool {
+        self.flag.is_some() || self.https.is_some() || self.http.is_some() || self.all.is_some()
+    }
+
+    /// The route of a check to `host` (a name, or the text of `ip`) and `port`.
+    pub fn route(&self, probe: Probe, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> Route {
+        if probe == Probe::Dns {
+            return Route::default();
+        }
+        let chosen = match &self.flag {
+            Some(url) => Some((url.clone(), "--proxy")),
+            None => {
+                let specific = if probe.uses_tls() {
+                    &self.https
+                } else if probe.uses_http() {
+                    &self.http
+                } else {
+                    &None
+                };
+                specific.clone().or_else(|| self.all.clone())
+            }
+        };
+        let Some((url, source)) = chosen else {
+            return Route::default();
+        };
+        if let Some(no_proxy) = &self.no_proxy
+            && let Some(entry) = no_proxy.exempting(host, ip, port)
+        {
+            return Route {
+                proxy: None,
+                reason: Some(format!("{}={}", no_proxy.source, entry.text)),
+            };
+        }
+        Route {
+            proxy: Some(url),
+            reason: Some(source.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn build(flags: ProxyFlags<'_>, vars: &[(&str, &str)]) -> ProxyConfig {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ProxyConfig::new(flags, |name| vars.get(name).cloned()).unwrap()
+    }
+
+    fn route_text(config: &ProxyConfig, target: &str) -> (Option<String>, Option<String>) {
+        let target = crate::target::Target::parse(target).unwrap();
+        let (host, ip) = match &target.host {
+            Host::Name(name) => (name.clone(), None),
+            Host::Ip(ip) => (ip.to_string(), Some(*ip)),
+        };
+        let route = config.route(target.probe, &host, ip, target.port);
+        (route.proxy.map(|p| p.to_string()), route.reason)
+    }
+
+    #[test]
+    fn proxy_urls() {
+        let url = ProxyUrl::parse("http://alice:p%40ss%3Aw%2Frd@proxy.corp:3128").unwrap();
+        assert_eq!(url.scheme, Scheme::Http);
+        assert_eq!(url.host, Host::Name("proxy.corp".into()));
+        assert_eq!(url.port, 3128);
+        let creds = url.credentials.clone().unwrap();
+        assert_eq!(creds.user, "alice");
+        assert_eq!(creds.password, "p@ss:w/rd");
+        // Neither Display nor Debug shows the password.
+        assert_eq!(url.to_string(), "http://proxy.corp:3128");
+        assert!(!format!("{url:?}").contains("p@ss"), "{url:?}");
+
+        for (text, shown) in [
+            ("proxy.corp:3128", "http://proxy.corp:3128"),
+            ("proxy.corp", "http://proxy.corp:1080"),
+            ("HTTPS://proxy.corp", "https://proxy.corp:443"),
+            ("socks5://127.0.0.1", "socks5://127.0.0.1:1080"),
+            ("socks5h://[::1]:9050/", "socks5h://[::1]:9050"),
+        ] {
+            assert_eq!(ProxyUrl::parse(text).unwrap().to_string(), shown, "{text}");
+        }
+        for (bad, why) in [
+            ("socks4://p:1080", "unsupported proxy scheme"),
+            ("http://p:3128/path", "no path"),
+            ("http://p:99999", "out of range"),
+            ("http://:3128", "no host"),
+            ("http://::1:3128", "brackets"),
+            ("http://u:%ff@p:1", "percent-encoded"),
+        ] {
+            let err = ProxyUrl::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("http://alice:secret@proxy:3128"),
+            "http://***@proxy:3128"
+        );
+        assert_eq!(redact("alice:secret@proxy:3128"), "***@proxy:3128");
+        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
+        assert_eq!(redact("http://proxy:3128"), "http://proxy:3128");
+    }
+
+    #[test]
+    fn bad_proxy_flag_or_variable_is_named_without_the_password() {
+        let err = ProxyConfig::new(
+            ProxyFlags {
+                proxy: Some("ftp://alice:hunter2@proxy:21"),
+                ..ProxyFlags::default()
+            },
+            |_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("--proxy ftp://***@proxy:21:"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = ProxyConfig::new(ProxyFlags::default(), |name| {
+            (name == "HTTPS_PROXY").then(|| "http://bob:hunter2@proxy:0".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("HTTPS_PROXY http://***@proxy:0:"), "{err}");
+        let err = ProxyConfig::new(
+            ProxyFlags {
+                proxy_user: Some("hunter2"),
+                ..ProxyFlags::default()
+            },
+            |_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn proxy_user_overrides_url_credentials() {
+        let config = build(
+            ProxyFlags {
+                proxy: Some("http://a:b@p:3128"),
+                proxy_user: Some("carol:x:y"),
+                no_proxy: None,
+            },
+            &[],
+        );
+        let url = config.flag.unwrap();
+        assert_eq!(
+            url.credentials,
+            Some(Credentials {
+                user: "carol".into(),
+                password: "x:y".into()
+            })
+        );
+    }
+
+    /// curl's choice of variable per target, lower case first.
+    #[test]
+    fn environment_variables() {
+        let all = [
+            ("https_proxy", "http://lower-https:1"),
+            ("HTTPS_PROXY", "http://upper-https:2"),
+            ("http_proxy", "http://lower-http:3"),
+            ("HTTP_PROXY", "http://upper-http:4"),
+            ("all_proxy", "socks5h://lower-all:5"),
+            ("ALL_PROXY", "socks5://upper-all:6"),
+        ];
+        let cases: &[(&[usize], &str, Option<&str>, Option<&str>)] = &[
+            (
+                &[0, 1, 2, 3, 4, 5],
+                "tls://h.example:443",
+                Some("http://lower-https:1"),
+                Some("https_proxy"),
+            ),
+            (
+                &[1, 2, 3],
+                "https://h.example/",
+                Some("http://upper-https:2"),
+                Some("HTTPS_PROXY"),
+            ),
+            (
+                &[1],
+                "wss://h.example/",
+                Some("http://upper-https:2"),
+                Some("HTTPS_PROXY"),
+            ),
+            (
+                &[0, 1, 2, 3, 4, 5],
+                "http://h.example/",
+                Some("http://lower-http:3"),
+                Some("http_proxy"),
+            ),
+            (
+                &[0, 1, 2, 3, 4, 5],
+                "ws://h.example/",
+                Some("http://lower-http:3"),
+                Some("http_proxy"),
+            ),
+            // Upper-case HTTP_PROXY is ignored; all_proxy is the fallback.
+            (&[3], "http://h.example/", None, None),
+            (
+                &[3, 5],
+                "http://h.example/",
+                Some("socks5://upper-all:6"),
+                Some("ALL_PROXY"),
+            ),
+            (
+                &[0, 1, 2, 3, 4, 5],
+                "tcp://h.example:8071",
+                Some("socks5h://lower-all:5"),
+                Some("all_proxy"),
+            ),
+            (&[0, 1, 2, 3], "tcp://h.example:8071", None, None),
+            (
+                &[5],
+                "tls://h.example:443",
+                Some("socks5://upper-all:6"),
+                Some("ALL_PROXY"),
+            ),
+            (&[0, 1, 2, 3, 4, 5], "dns://h.example", None, None),
+        ];
+        for (set, target, proxy, reason) in cases {
+            let vars: Vec<_> = set.iter().map(|&i| all[i]).collect();
+            let config = build(ProxyFlags::default(), &vars);
+            assert_eq!(
+                route_text(&config, target),
+                (proxy.map(String::from), reason.map(String::from)),
+                "{target} with {vars:?}"
+            );
+        }
+        // An empty variable counts as unset.
+        let config = build(
+            ProxyFlags::default(),
+            &[("https_proxy", " "), ("HTTPS_PROXY", "http://upper:2")],
+        );
+        assert_eq!(
+            route_text(&config, "tls://h.example:443").1.as_deref(),
+            Some("HTTPS_PROXY")
+        );
+        // The flag wins over the environment.
+        let config = build(
+            ProxyFlags {
+                proxy: Some("http://flag:8080"),
+                ..ProxyFlags::default()
+            },
+            &all,
+        );
+        assert_eq!(
+            route_text(&config, "tcp://h.example:22"),
+            (Some("http://flag:8080".into()), Some("--proxy".into()))
+        );
+    }
+
+    #[test]
+    fn no_proxy_entries() {
+        let list = "*.corp.example, .internal , konghq.com:8443, 10.1.2.3, [fd00::7]:443, \
+                    192.168.0.0/16, fd12::/16, ::1, 127.0.0.1:9000, Bad/99, Exact.Example.";
+        let cases = [
+            ("tls://a.corp.example:443", true),
+            ("tls://corp.example:443", true),
+            ("tls://xcorp.example:443", false),
+            ("tls://x.internal:443", true),
+            ("tls://internal:443", true),
+            ("tls://us.api.konghq.com:8443", true),
+            ("tls://us.api.konghq.com:443", false),
+            ("tls://konghq.com:8443", true),
+            ("tcp://10.1.2.3:22", true),
+            ("tcp://10.1.2.4:22", false),
+            ("tls://[fd00::7]:443", true),
+            ("tls://[fd00::7]:8443", false),
+            ("tcp://192.168.200.1:22", true),
+            ("tcp://192.169.0.1:22", false),
+            ("tcp://[fd12:3456::1]:22", true),
+            ("tcp://[fd13::1]:22", false),
+            ("tcp://[::1]:22", true),
+            ("tcp://127.0.0.1:9000", true),
+            ("tcp://127.0.0.1:9001", false),
+            ("tls://exact.example:443", true),
+            ("tls://sub.exact.example:443", true),
+            // A name is not matched against address entries, nor an address against domains.
+            ("tls://10.1.2.3.nip.io:443", false),
+        ];
+        let config = build(
+            ProxyFlags::default(),
+            &[
+                ("https_proxy", "http://p:3128"),
+                ("all_proxy", "http://p:3128"),
+                ("no_proxy", list),
+            ],
+        );
+        for (target, bypassed) in cases {
+            let (proxy, reason) = route_text(&config, target);
+            assert_eq!(proxy.is_none(), bypassed, "{target}: {reason:?}");
+            if bypassed {
+                assert!(reason.unwrap().starts_with("no_proxy="), "{target}");
+            }
+        }
+        let (_, reason) = route_text(&config, "tls://a.corp.example:443");
+        assert_eq!(reason.as_deref(), Some("no_proxy=*.corp.example"));
+    }
+
+    #[test]
+    fn no_proxy_sources() {
+        let vars = [
+            ("https_proxy", "http://p:3128"),
+            ("no_proxy", ".lower"),
+            ("NO_PROXY", ".upper"),
+        ];
+        let env_only = build(ProxyFlags::default(), &vars);
+        assert!(route_text(&env_only, "tls://a.lower:443").0.is_none());
+        assert!(route_text(&env_only, "tls://a.upper:443").0.is_some());
+        // --no-proxy replaces the environment's list; `*` exempts everything, --proxy included.
+        let flag = build(
+            ProxyFlags {
+                proxy: Some("http://p:3128"),
+                no_proxy: Some("*"),
+                ..ProxyFlags::default()
+            },
+            &vars,
+        );
+        assert_eq!(
+            route_text(&flag, "tls://a.lower:443"),
+            (None, Some("--no-proxy=*".into()))
+        );
+        let empty = build(
+            ProxyFlags {
+                no_proxy: Some(""),
+                ..ProxyFlags::default()
+            },
+            &vars,
+        );
+        assert!(route_text(&empty, "tls://a.lower:443").0.is_some());
+        // No proxy configured: no reason either.
+        assert_eq!(
+            route_text(
+                &build(ProxyFlags::default(), &[("no_proxy", "*")]),
+                "tls://a:1"
+            ),
+            (None, None)
+        );
+    }
+}
