@@ -136,6 +136,25 @@ pub struct CheckArgs {
     #[arg(long, value_name = "STATUS[,STATUS]", value_parser = crate::probe::http::Expect::parse)]
     pub expect_status: Option<crate::probe::http::Expect>,
 
+    /// Go through this proxy: http://, https:// (TLS to the proxy), socks5:// or socks5h://
+    /// (the proxy resolves names), with optional USER:PASSWORD@ (percent-encoded)
+    /// [default: https_proxy, http_proxy or all_proxy from the environment, as curl].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Proxy credentials USER:PASSWORD (instead of those in the proxy URL).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub proxy_user: Option<String>,
+
+    /// Hosts that bypass the proxy, replacing NO_PROXY: `*`, domains (.corp.example), IP
+    /// addresses, CIDR ranges, HOST:PORT; comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub no_proxy: Option<String>,
+
+    /// Also try every proxied endpoint directly, and report both paths side by side.
+    #[arg(long)]
+    pub compare_direct: bool,
+
     /// Keep only profile endpoints of these roles (platform, api, control-plane, telemetry,
     /// portal, mesh, internal, external).
     #[arg(long, value_name = "ROLE[,ROLE]", value_delimiter = ',')]

@@ -12,6 +12,8 @@ pub enum InputError {
         value: String,
         reason: String,
     },
+    #[error("{flag}: {reason}")]
+    Usage { flag: &'static str, reason: String },
     #[error("target `{target}`: {reason}")]
     Target { target: String, reason: String },
     #[error(

@@ -35,6 +35,8 @@ pub struct AddressResult {
     pub status: AddressStatus,
     pub error: Option<Failure>,
     pub connect_ms: Option<f64>,
+    /// TLS to an HTTPS proxy and the CONNECT or SOCKS exchange.
+    pub proxy_ms: Option<f64>,
     pub tls_ms: Option<f64>,
     /// Time from sending the HTTP request to the response head.
     pub http_ms: Option<f64>,
@@ -43,7 +45,10 @@ pub struct AddressResult {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub dns: Option<f64>,
+    /// TCP to the target, or to the proxy when one is used.
     pub connect: Option<f64>,
+    /// Opening the tunnel through the proxy.
+    pub proxy: Option<f64>,
     pub tls: Option<f64>,
     /// HTTP time to first byte.
     pub http: Option<f64>,
@@ -72,6 +77,32 @@ pub struct CheckResult {
     /// The HTTP status of http, https, ws and wss checks.
     pub http_status: Option<u16>,
     pub note: Option<String>,
+    /// The proxy the check went through (`http://proxy:3128`, never with credentials).
+    pub proxy: Option<String>,
+    /// Why: `--proxy`, the environment variable (`HTTPS_PROXY` …), or the NO_PROXY entry that
+    /// sent it direct (`NO_PROXY=.internal`). `None` when no proxy is configured.
+    pub proxy_reason: Option<String>,
+    /// This host's own answer for a name the proxy resolves: information, not a condition.
+    pub local_dns: Option<LocalDns>,
+    /// The direct path of a proxied check, with `--compare-direct`.
+    pub direct: Option<DirectPath>,
+}
+
+/// What this host's resolver says of a name that a proxy resolves for the check.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalDns {
+    pub addresses: Vec<IpAddr>,
+    pub error: Option<Failure>,
+    pub ms: Option<f64>,
+}
+
+/// The same endpoint tried without the proxy.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectPath {
+    pub status: Status,
+    pub error: Option<Failure>,
+    pub addresses: Vec<AddressResult>,
+    pub timings_ms: Timings,
 }
 
 impl CheckResult {

@@ -10,11 +10,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::plan::{CheckSpec, Plan};
-use crate::probe::dns::{Dns, Source};
+use crate::probe::dns::{Dns, Resolution, Source};
 use crate::probe::http::{self, Expect, HttpRequest};
+use crate::probe::proxy::{Dest, Via};
 use crate::probe::tls::{Tls, TlsFailure, TlsInfo, TlsRequest};
-use crate::probe::{Budget, Failure, FailureKind, Peer, Phase, millis, tcp};
-use crate::report::{AddressResult, AddressStatus, CheckResult, Status, Timings};
+use crate::probe::{BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, millis, tcp};
+use crate::proxy::{ProxyConfig, ProxyUrl};
+use crate::report::{
+    AddressResult, AddressStatus, CheckResult, DirectPath, LocalDns, Status, Timings,
+};
 use crate::settings::Settings;
 use crate::target::Probe;
 
@@ -34,6 +38,8 @@ struct Shared {
     alpn: Vec<String>,
     expect: Expect,
     allow_private_ca: bool,
+    proxies: ProxyConfig,
+    compare_direct: bool,
 }
 
 /// Runs every check of `plan` at once (within `--concurrency`); results come in plan order.
@@ -49,6 +55,8 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Vec<CheckResult> {
         alpn: settings.alpn.clone(),
         expect: settings.expect.clone(),
         allow_private_ca: settings.allow_private_ca,
+        proxies: settings.proxies.clone(),
+        compare_direct: settings.compare_direct,
     });
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut tasks = JoinSet::new();
@@ -95,6 +103,10 @@ fn base(spec: &CheckSpec, status: Status) -> CheckResult {
         tls: None,
         http_status: None,
         note: spec.note.clone(),
+        proxy: None,
+        proxy_reason: None,
+        local_dns: None,
+        direct: None,
     }
 }
 
@@ -130,8 +142,74 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
         deadline: shared.deadline,
     };
     let mut result = base(spec, Status::Fail);
+    let route = shared
+        .proxies
+        .route(spec.probe, &spec.host, spec.ip, spec.port);
+    result.proxy = route.proxy.as_ref().map(|p| p.to_string());
+    result.proxy_reason = route.reason;
+    let path = match (route.proxy, spec.port) {
+        (Some(proxy), Some(port)) => {
+            let via = proxied(spec, port, proxy, &shared, budget);
+            if shared.compare_direct {
+                let (via, direct) = tokio::join!(via, direct(spec, &shared, budget));
+                result.direct = Some(DirectPath {
+                    status: direct.status,
+                    error: direct.error,
+                    addresses: direct.addresses,
+                    timings_ms: direct.timings,
+                });
+                via
+            } else {
+                via.await
+            }
+        }
+        _ => direct(spec, &shared, budget).await,
+    };
+    result.status = path.status;
+    result.error = path.error;
+    result.addresses = path.addresses;
+    result.timings_ms = path.timings;
+    result.tls = path.tls;
+    result.http_status = path.http_status;
+    result.local_dns = path.local_dns;
+    result.timings_ms.total = millis(start.elapsed());
+    result
+}
+
+/// What one path to an endpoint (direct, or through a proxy) came to.
+struct PathResult {
+    status: Status,
+    error: Option<Failure>,
+    addresses: Vec<AddressResult>,
+    timings: Timings,
+    tls: Option<TlsInfo>,
+    http_status: Option<u16>,
+    local_dns: Option<LocalDns>,
+}
+
+impl PathResult {
+    fn failed(error: Failure, timings: Timings) -> PathResult {
+        PathResult {
+            status: Status::Fail,
+            error: Some(error),
+            addresses: Vec::new(),
+            timings,
+            tls: None,
+            http_status: None,
+            local_dns: None,
+        }
+    }
+}
+
+/// Resolves the name here; `Err` is the path's failure. DNS time goes into `timings`.
+async fn resolve_here(
+    spec: &CheckSpec,
+    shared: &Shared,
+    budget: Budget,
+    timings: &mut Timings,
+) -> Result<Vec<IpAddr>, Failure> {
     let resolution = match spec.ip {
-        Some(ip) => crate::probe::dns::Resolution {
+        Some(ip) => Resolution {
             addrs: Ok(vec![ip]),
             source: Source::Literal,
             elapsed: Duration::ZERO,
@@ -139,61 +217,143 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
         None => shared.dns.resolve(&spec.host, spec.port, budget).await,
     };
     if resolution.source == Source::Dns {
-        result.timings_ms.dns = Some(millis(resolution.elapsed));
+        timings.dns = Some(millis(resolution.elapsed));
     }
-    let addrs = match resolution.addrs {
+    resolution.addrs
+}
+
+/// The direct path: resolve here, then every address at once.
+async fn direct(spec: &CheckSpec, shared: &Arc<Shared>, budget: Budget) -> PathResult {
+    let mut timings = Timings::default();
+    let addrs = match resolve_here(spec, shared, budget, &mut timings).await {
         Ok(addrs) => addrs,
-        Err(failure) => {
-            result.error = Some(failure);
-            result.timings_ms.total = millis(start.elapsed());
-            return result;
-        }
+        Err(failure) => return PathResult::failed(failure, timings),
     };
     let (Some(port), false) = (spec.port, spec.probe == Probe::Dns) else {
         // A dns probe: the addresses are the answer.
-        result.addresses = addrs
+        let addresses = addrs
             .into_iter()
             .map(|ip| AddressResult {
                 ip,
                 status: AddressStatus::Ok,
                 error: None,
                 connect_ms: None,
+                proxy_ms: None,
                 tls_ms: None,
                 http_ms: None,
             })
             .collect();
-        result.status = Status::Ok;
-        result.timings_ms.total = millis(start.elapsed());
-        return result;
+        return PathResult {
+            status: Status::Ok,
+            error: None,
+            addresses,
+            timings,
+            tls: None,
+            http_status: None,
+            local_dns: None,
+        };
     };
+    let dests = addrs
+        .into_iter()
+        .map(|ip| Dest::Addr(SocketAddr::new(ip, port)))
+        .collect();
+    attempt_all(spec, dests, None, shared, budget, timings).await
+}
 
+/// The path through `proxy`. The proxy resolves the name (CONNECT, socks5h), and this host's
+/// answer is kept as information; for socks5 the name is resolved here, as for a direct path.
+async fn proxied(
+    spec: &CheckSpec,
+    port: u16,
+    proxy: Arc<ProxyUrl>,
+    shared: &Arc<Shared>,
+    budget: Budget,
+) -> PathResult {
+    let mut timings = Timings::default();
+    if spec.ip.is_some() || !proxy.scheme.resolves_remotely() {
+        let addrs = match resolve_here(spec, shared, budget, &mut timings).await {
+            Ok(addrs) => addrs,
+            Err(failure) => return PathResult::failed(failure, timings),
+        };
+        let dests = addrs
+            .into_iter()
+            .map(|ip| Dest::Addr(SocketAddr::new(ip, port)))
+            .collect();
+        return attempt_all(spec, dests, Some(proxy), shared, budget, timings).await;
+    }
+    let dest = Dest::Name(spec.host.clone(), port);
+    let (local, mut path) = tokio::join!(
+        shared.dns.resolve(&spec.host, spec.port, budget),
+        attempt_all(spec, vec![dest], Some(proxy), shared, budget, timings)
+    );
+    let ms = (local.source == Source::Dns).then(|| millis(local.elapsed));
+    path.local_dns = Some(match local.addrs {
+        Ok(addresses) => LocalDns {
+            addresses,
+            error: None,
+            ms,
+        },
+        Err(error) => LocalDns {
+            addresses: Vec::new(),
+            error: Some(error),
+            ms,
+        },
+    });
+    path
+}
+
+/// Tries every destination at once, and keeps the first that works (or the most telling
+/// failure).
+async fn attempt_all(
+    spec: &CheckSpec,
+    dests: Vec<Dest>,
+    via: Option<Arc<ProxyUrl>>,
+    shared: &Arc<Shared>,
+    budget: Budget,
+    mut timings: Timings,
+) -> PathResult {
     let mut attempts = JoinSet::new();
-    for (index, ip) in addrs.iter().copied().enumerate() {
+    for (index, dest) in dests.iter().cloned().enumerate() {
         let job = Attempt {
             spec: spec.clone(),
-            addr: SocketAddr::new(ip, port),
+            dest,
+            via: via.clone(),
             budget,
         };
         let shared = shared.clone();
         attempts.spawn(async move { (index, job.run(&shared).await) });
     }
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; addrs.len()];
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; dests.len()];
     while let Some(joined) = attempts.join_next().await {
         if let Ok((index, outcome)) = joined {
             outcomes[index] = Some(outcome);
         }
     }
+    let mut path = PathResult::failed(
+        Failure::new(
+            FailureKind::LocalError,
+            Phase::Tcp,
+            "no connection was attempted",
+            Peer {
+                host: &spec.host,
+                port: spec.port,
+                ip: spec.ip,
+            },
+        ),
+        Timings::default(),
+    );
     let mut chosen: Option<Outcome> = None;
     let mut first_tls = None;
-    for (ip, outcome) in addrs.into_iter().zip(outcomes) {
+    let mut failures = Vec::new();
+    for (dest, outcome) in dests.iter().zip(outcomes) {
         let outcome = outcome.unwrap_or_else(|| {
             let peer = Peer {
                 host: &spec.host,
-                port: Some(port),
-                ip: Some(ip),
+                port: Some(dest.port()),
+                ip: dest.ip(),
             };
             Outcome::failed(
-                ip,
+                dest.ip(),
                 Failure::new(
                     FailureKind::LocalError,
                     Phase::Tcp,
@@ -205,47 +365,58 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
         if first_tls.is_none() {
             first_tls = outcome.tls.clone();
         }
-        result.addresses.push(outcome.address.clone());
-        if outcome.address.status == AddressStatus::Ok && chosen.is_none() {
+        if let Some(address) = outcome.address() {
+            path.addresses.push(address);
+        }
+        if outcome.error.is_none() && chosen.is_none() {
             chosen = Some(outcome);
-        } else if result.http_status.is_none() {
-            result.http_status = outcome.http_status;
+        } else {
+            if path.http_status.is_none() {
+                path.http_status = outcome.http_status;
+            }
+            failures.push(outcome);
         }
     }
     match chosen {
         Some(ok) => {
-            result.timings_ms.connect = ok.address.connect_ms;
-            result.timings_ms.tls = ok.address.tls_ms;
-            result.timings_ms.http = ok.address.http_ms;
-            result.tls = ok.tls;
-            result.http_status = ok.http_status;
-            result.status = if ok.warnings.is_empty() {
+            timings.connect = ok.connect_ms;
+            timings.proxy = ok.proxy_ms;
+            timings.tls = ok.tls_ms;
+            timings.http = ok.http_ms;
+            path.tls = ok.tls;
+            path.http_status = ok.http_status;
+            path.status = if ok.warnings.is_empty() {
                 Status::Ok
             } else {
                 Status::Warn
             };
-            result.error = ok.warnings.into_iter().next();
+            path.error = ok.warnings.into_iter().next();
         }
         None => {
-            result.tls = first_tls;
-            result.error = most_telling(&result.addresses);
+            if let [only] = failures.as_slice() {
+                // One attempt (a tunnel to a name): its timings are the check's.
+                timings.connect = only.connect_ms;
+                timings.proxy = only.proxy_ms;
+                timings.tls = only.tls_ms;
+            }
+            path.tls = first_tls;
+            path.error = most_telling(failures.iter().filter_map(|o| o.error.as_ref()));
         }
     }
-    result.timings_ms.total = millis(start.elapsed());
-    result
+    path.timings = timings;
+    path
 }
 
 /// The failure that says most: one from a later phase (TLS over TCP), else the first address's.
-fn most_telling(addresses: &[AddressResult]) -> Option<Failure> {
+fn most_telling<'a>(failures: impl Iterator<Item = &'a Failure>) -> Option<Failure> {
     let rank = |f: &Failure| match f.phase {
-        Phase::Http => 3,
-        Phase::Tls => 2,
+        Phase::Http => 4,
+        Phase::Tls => 3,
+        Phase::Proxy => 2,
         Phase::Tcp => 1,
         Phase::Queued | Phase::Dns => 0,
     };
-    addresses
-        .iter()
-        .filter_map(|a| a.error.as_ref())
+    failures
         .fold(None, |best: Option<&Failure>, f| match best {
             Some(b) if rank(b) >= rank(f) => Some(b),
             _ => Some(f),
@@ -253,56 +424,81 @@ fn most_telling(addresses: &[AddressResult]) -> Option<Failure> {
         .cloned()
 }
 
-/// What one connection attempt (one address) came to.
+/// What one connection attempt (one address, or one tunnel to a name) came to.
 #[derive(Debug, Clone)]
 struct Outcome {
-    address: AddressResult,
+    /// The address tried, unless a proxy resolved the name.
+    ip: Option<IpAddr>,
+    error: Option<Failure>,
+    connect_ms: Option<f64>,
+    proxy_ms: Option<f64>,
+    tls_ms: Option<f64>,
+    http_ms: Option<f64>,
     tls: Option<TlsInfo>,
     http_status: Option<u16>,
-    /// Reasons to warn although the address worked.
+    /// Reasons to warn although the attempt worked.
     warnings: Vec<Failure>,
 }
 
 impl Outcome {
-    fn failed(ip: IpAddr, failure: Failure) -> Outcome {
+    fn new(ip: Option<IpAddr>) -> Outcome {
         Outcome {
-            address: AddressResult {
-                ip,
-                status: AddressStatus::Fail,
-                error: Some(failure),
-                connect_ms: None,
-                tls_ms: None,
-                http_ms: None,
-            },
+            ip,
+            error: None,
+            connect_ms: None,
+            proxy_ms: None,
+            tls_ms: None,
+            http_ms: None,
             tls: None,
             http_status: None,
             warnings: Vec::new(),
         }
     }
 
+    fn failed(ip: Option<IpAddr>, failure: Failure) -> Outcome {
+        Outcome::new(ip).fail(failure)
+    }
+
     /// Marks the attempt failed at a later phase, keeping what earlier phases measured.
     fn fail(mut self, failure: Failure) -> Outcome {
-        self.address.status = AddressStatus::Fail;
-        self.address.error = Some(failure);
+        self.error = Some(failure);
         self
+    }
+
+    /// The report's line for the address tried, if this host chose one.
+    fn address(&self) -> Option<AddressResult> {
+        Some(AddressResult {
+            ip: self.ip?,
+            status: match self.error {
+                None => AddressStatus::Ok,
+                Some(_) => AddressStatus::Fail,
+            },
+            error: self.error.clone(),
+            connect_ms: self.connect_ms,
+            proxy_ms: self.proxy_ms,
+            tls_ms: self.tls_ms,
+            http_ms: self.http_ms,
+        })
     }
 }
 
-/// One connection attempt: TCP to one address, then TLS and HTTP as the probe asks.
+/// One connection attempt: TCP to one address (or a tunnel through a proxy), then TLS and
+/// HTTP as the probe asks.
 struct Attempt {
     spec: CheckSpec,
-    addr: SocketAddr,
+    dest: Dest,
+    via: Option<Arc<ProxyUrl>>,
     budget: Budget,
 }
 
 impl Attempt {
     async fn run(self, shared: &Shared) -> Outcome {
-        let ip = self.addr.ip();
+        let ip = self.dest.ip();
         let host = self.spec.host.as_str();
         let peer = Peer {
             host,
-            port: Some(self.addr.port()),
-            ip: Some(ip),
+            port: Some(self.dest.port()),
+            ip,
         };
         // A slot is one socket; waiting for one is bounded by the deadline only.
         let permit =
@@ -320,22 +516,49 @@ impl Attempt {
                 return Outcome::failed(ip, failure);
             }
         };
-        let (stream, connect) = match tcp::connect(host, self.addr, self.budget).await {
-            Ok(ok) => ok,
-            Err(failure) => return Outcome::failed(ip, failure),
-        };
-        let mut outcome = Outcome {
-            address: AddressResult {
-                ip,
-                status: AddressStatus::Ok,
-                error: None,
-                connect_ms: Some(millis(connect)),
-                tls_ms: None,
-                http_ms: None,
+        let mut outcome = Outcome::new(ip);
+        let (stream, dialed) = match (&self.dest, &self.via) {
+            (Dest::Addr(addr), None) => match tcp::connect(host, *addr, self.budget).await {
+                Ok((stream, connect)) => {
+                    outcome.connect_ms = Some(millis(connect));
+                    let dialed = Dialed {
+                        port: addr.port(),
+                        ip: Some(addr.ip()),
+                        label: addr.to_string(),
+                    };
+                    (Box::new(stream) as BoxStream, dialed)
+                }
+                Err(failure) => return outcome.fail(failure),
             },
-            tls: None,
-            http_status: None,
-            warnings: Vec::new(),
+            (dest, Some(proxy)) => {
+                let via = Via {
+                    proxy,
+                    dns: &shared.dns,
+                    tls: &shared.tls,
+                };
+                match via.open(host, dest, self.budget).await {
+                    Ok(tunnel) => {
+                        outcome.connect_ms = Some(millis(tunnel.connect));
+                        outcome.proxy_ms = Some(millis(tunnel.handshake));
+                        let dialed = Dialed {
+                            port: dest.port(),
+                            ip: dest.ip(),
+                            label: format!("{} through {proxy}", dest.authority()),
+                        };
+                        (tunnel.stream, dialed)
+                    }
+                    Err(failure) => return outcome.fail(failure),
+                }
+            }
+            (Dest::Name(..), None) => {
+                let failure = Failure::new(
+                    FailureKind::LocalError,
+                    Phase::Tcp,
+                    "a name must be resolved before a direct connection",
+                    peer,
+                );
+                return outcome.fail(failure);
+            }
         };
         if !self.spec.probe.uses_tls() {
             if self.spec.probe.uses_http() {
@@ -352,14 +575,15 @@ impl Attempt {
             },
             client_cert_expected: self.spec.client_cert,
             public_ca: self.spec.public_ca && !shared.allow_private_ca,
+            to_proxy: false,
         };
         match shared
             .tls
-            .handshake(stream, host, self.addr, &request, self.budget)
+            .handshake(stream, host, &dialed, &request, self.budget)
             .await
         {
             Ok(handshake) => {
-                outcome.address.tls_ms = Some(millis(handshake.took));
+                outcome.tls_ms = Some(millis(handshake.took));
                 outcome.tls = Some(handshake.info);
                 outcome.warnings = handshake.warnings;
                 if self.spec.probe.uses_http() {
@@ -389,7 +613,7 @@ impl Attempt {
             Some(IpAddr::V6(ip)) => format!("[{ip}]"),
             _ => spec.host.clone(),
         };
-        let authority = match self.addr.port() {
+        let authority = match self.dest.port() {
             port if Some(port) == spec.probe.default_port() => host,
             port => format!("{host}:{port}"),
         };
@@ -400,7 +624,7 @@ impl Attempt {
             expect: shared.expect.clone(),
         };
         let result = http::exchange(stream, &request, peer, self.budget).await;
-        outcome.address.http_ms = result.ttfb.map(millis);
+        outcome.http_ms = result.ttfb.map(millis);
         outcome.http_status = result.status;
         match result.failure {
             Some(failure) => outcome.fail(failure),

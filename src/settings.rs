@@ -11,6 +11,7 @@ use crate::probe::dns::{DnsConfig, Family, Pin};
 use crate::probe::http::Expect;
 use crate::probe::tls::{TlsSettings, load_certs, load_identity};
 use crate::profile::{self, Assignments, Role};
+use crate::proxy::{ProxyConfig, ProxyFlags, redact};
 use crate::target::{Host, Target, parse_port};
 
 /// The default connections in flight, when the open-file limit allows it.
@@ -30,6 +31,9 @@ pub struct Settings {
     pub expect: Expect,
     /// `--allow-private-ca`: no interception verdict from a private root alone.
     pub allow_private_ca: bool,
+    pub proxies: ProxyConfig,
+    /// `--compare-direct`: also try each proxied endpoint without the proxy.
+    pub compare_direct: bool,
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -43,7 +47,7 @@ impl Settings {
             .iter()
             .map(|t| {
                 Target::parse(t).map_err(|reason| InputError::Target {
-                    target: t.clone(),
+                    target: redact(t),
                     reason,
                 })
             })
@@ -108,6 +112,20 @@ impl Settings {
                 "each protocol is 1 to 255 bytes, e.g. h2,http/1.1",
             ));
         }
+        let proxies = ProxyConfig::new(
+            ProxyFlags {
+                proxy: args.proxy.as_deref(),
+                proxy_user: args.proxy_user.as_deref(),
+                no_proxy: args.no_proxy.as_deref(),
+            },
+            |name| std::env::var(name).ok(),
+        )?;
+        if args.compare_direct && !proxies.any() {
+            return Err(InputError::Usage {
+                flag: "--compare-direct",
+                reason: "no proxy is configured to compare with (--proxy, https_proxy, http_proxy or all_proxy)".into(),
+            });
+        }
         let room = raise_open_file_limit();
         let settings = Settings {
             timeout: args.timeout,
@@ -130,6 +148,8 @@ impl Settings {
             alpn: args.alpn.clone(),
             expect: args.expect_status.clone().unwrap_or_default(),
             allow_private_ca: args.allow_private_ca,
+            proxies,
+            compare_direct: args.compare_direct,
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),

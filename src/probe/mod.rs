@@ -1,9 +1,10 @@
-//! Probes: DNS, TCP and TLS, each bounded by a timeout per phase and by the run's deadline.
-//! A failed probe is data (`Failure`), never an error that ends the run.
+//! Probes: DNS, TCP, proxies, TLS and HTTP, each bounded by a timeout per phase and by the
+//! run's deadline. A failed probe is data (`Failure`), never an error that ends the run.
 
 pub mod dns;
 pub mod http;
 pub mod intercept;
+pub mod proxy;
 pub mod tcp;
 pub mod tls;
 
@@ -13,7 +14,15 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
+
+/// A connection the later phases run over: a TCP stream, or a tunnel through a proxy.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
+pub type BoxStream = Box<dyn Stream>;
 
 /// The stable identifiers of what went wrong. Their serialized names are a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -69,6 +78,16 @@ pub enum FailureKind {
     HttpTimeout,
     /// The HTTP exchange failed (not HTTP, connection closed, a bad WebSocket handshake).
     HttpError,
+    /// The proxy itself cannot be reached: its name does not resolve, or it refuses or drops.
+    ProxyUnreachable,
+    /// The proxy wants credentials or refused those given (407, SOCKS authentication).
+    ProxyAuth,
+    /// The proxy refuses to open the tunnel (403, a port it does not allow, a SOCKS rule).
+    ProxyDenied,
+    /// The proxy could not reach the target (502, 503, 504, or a SOCKS host/network error).
+    ProxyUpstream,
+    /// Anything else from the proxy: another status, or not a proxy at all.
+    ProxyError,
 }
 
 impl FailureKind {
@@ -99,6 +118,11 @@ impl FailureKind {
             FailureKind::HttpStatus => "http_status",
             FailureKind::HttpTimeout => "http_timeout",
             FailureKind::HttpError => "http_error",
+            FailureKind::ProxyUnreachable => "proxy_unreachable",
+            FailureKind::ProxyAuth => "proxy_auth",
+            FailureKind::ProxyDenied => "proxy_denied",
+            FailureKind::ProxyUpstream => "proxy_upstream",
+            FailureKind::ProxyError => "proxy_error",
         }
     }
 }
@@ -117,6 +141,8 @@ pub enum Phase {
     Queued,
     Dns,
     Tcp,
+    /// Reaching the proxy and opening the tunnel through it.
+    Proxy,
     Tls,
     /// The HTTP request or WebSocket upgrade.
     Http,
@@ -128,6 +154,7 @@ impl Phase {
             Phase::Queued => "queued",
             Phase::Dns => "dns",
             Phase::Tcp => "tcp",
+            Phase::Proxy => "proxy",
             Phase::Tls => "tls",
             Phase::Http => "http",
         }
@@ -140,6 +167,7 @@ impl Phase {
             Phase::Tls => FailureKind::TlsTimeout,
             Phase::Http => FailureKind::HttpTimeout,
             Phase::Queued | Phase::Tcp => FailureKind::Timeout,
+            Phase::Proxy => FailureKind::ProxyUnreachable,
         }
     }
 }
@@ -148,6 +176,16 @@ impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What a connection reached, for messages: an address (`192.0.2.7:443`), or a name through a
+/// proxy (`cp.example:443 through http://proxy:3128`).
+#[derive(Debug, Clone)]
+pub struct Dialed {
+    pub port: u16,
+    /// The address, when this host chose it (not when a proxy resolves the name).
+    pub ip: Option<IpAddr>,
+    pub label: String,
 }
 
 /// What went wrong in one check (or at one address), and what to do about it.
@@ -280,6 +318,23 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         ),
         FailureKind::HttpError => format!(
             "The HTTP exchange with {addr} failed: check that the port serves HTTP (or WebSocket), and whether a proxy answers in place of {host}."
+        ),
+        // For the proxy kinds below `peer` is the proxy, except for denied and upstream,
+        // where it is the target beyond it.
+        FailureKind::ProxyUnreachable => format!(
+            "This host cannot reach the proxy at {addr}: check the proxy's address (--proxy, or the variable named in the report), and ask the network team to allow TCP{port} to {host}."
+        ),
+        FailureKind::ProxyAuth => format!(
+            "The proxy at {addr} wants credentials, or refused those given: put them in the proxy URL (http://USER:PASSWORD@{addr}, percent-encoded; Kong's proxy_server takes the same form) or pass --proxy-user, and check the account with the proxy team."
+        ),
+        FailureKind::ProxyDenied => format!(
+            "The proxy refuses to open a tunnel to {host}{port}: ask the proxy team to allow CONNECT to {host} on{port} (in squid, the SSL_ports ACL and http_access rules)."
+        ),
+        FailureKind::ProxyUpstream => format!(
+            "The proxy was reached but could not reach {host}{port} itself: the block is beyond the proxy. Ask the network team to allow the proxy's outbound TCP{port} to {host}, and check that the proxy resolves the name."
+        ),
+        FailureKind::ProxyError => format!(
+            "The proxy answered in a way preflight does not expect: check that the proxy URL's scheme (http, https, socks5, socks5h) and port are right, and look up the status in the proxy's log for {host}."
         ),
     }
 }

@@ -3,7 +3,6 @@
 //! ALPN, and interception by an inspection proxy. All rustls configuration lives here.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,13 +21,12 @@ use rustls::{
 };
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{Budget, Failure, FailureKind, Peer, Phase, intercept};
+use super::{BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, intercept};
 use crate::error::InputError;
 
 /// Which root store vouched for a chain.
@@ -143,6 +141,8 @@ pub struct TlsRequest {
     pub client_cert_expected: bool,
     /// The profile says this endpoint has a publicly trusted certificate.
     pub public_ca: bool,
+    /// The handshake is with an HTTPS proxy: no client certificate is offered to it.
+    pub to_proxy: bool,
 }
 
 /// Settings shared by every handshake of a run.
@@ -166,7 +166,7 @@ impl std::fmt::Debug for TlsSettings {
 
 /// A completed handshake: the stream (for HTTP), what it showed, and warnings about it.
 pub struct Handshake {
-    pub stream: TlsStream<TcpStream>,
+    pub stream: TlsStream<BoxStream>,
     pub info: TlsInfo,
     pub took: Duration,
     pub warnings: Vec<Failure>,
@@ -386,6 +386,7 @@ impl Tls {
         verifiers: Arc<Verifiers>,
         observed: &Arc<Observed>,
         alpn: &[String],
+        identity: Option<Arc<CertifiedKey>>,
     ) -> ClientConfig {
         let recorder = Arc::new(Recorder {
             verifiers,
@@ -397,7 +398,7 @@ impl Tls {
             .dangerous()
             .with_custom_certificate_verifier(recorder)
             .with_client_cert_resolver(Arc::new(ClientCert {
-                identity: self.settings.identity.clone(),
+                identity,
                 observed: observed.clone(),
             }));
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
@@ -409,17 +410,18 @@ impl Tls {
     /// Completes a TLS handshake over `stream` for `host`, and judges it.
     pub async fn handshake(
         &self,
-        stream: TcpStream,
+        stream: BoxStream,
         host: &str,
-        addr: SocketAddr,
+        dialed: &Dialed,
         request: &TlsRequest,
         budget: Budget,
     ) -> Result<Handshake, TlsFailure> {
         let name = request.server_name.as_deref().unwrap_or(host);
+        let addr = dialed.label.as_str();
         let peer = Peer {
             host: name,
-            port: Some(addr.port()),
-            ip: Some(addr.ip()),
+            port: Some(dialed.port),
+            ip: dialed.ip,
         };
         let bare = name.strip_suffix('.').unwrap_or(name).to_string();
         let server_name = ServerName::try_from(bare).map_err(|e| {
@@ -431,7 +433,12 @@ impl Tls {
             )
         })?;
         let observed = Arc::new(Observed::default());
-        let config = self.config(self.verifiers().await, &observed, &request.alpn);
+        let identity = match request.to_proxy {
+            true => None,
+            false => self.settings.identity.clone(),
+        };
+        let has_identity = identity.is_some();
+        let config = self.config(self.verifiers().await, &observed, &request.alpn, identity);
         let connector = TlsConnector::from(Arc::new(config));
         let start = Instant::now();
         let judge = Judge {
@@ -439,7 +446,7 @@ impl Tls {
             peer,
             request,
             observed: &observed,
-            identity: self.settings.identity.is_some(),
+            identity: has_identity,
         };
         let mut tls = match budget.limit(connector.connect(server_name, stream)).await {
             Ok(Ok(tls)) => tls,
@@ -524,7 +531,7 @@ impl Tls {
 
 /// Judges one handshake from what was observed.
 struct Judge<'a> {
-    addr: SocketAddr,
+    addr: &'a str,
     peer: Peer<'a>,
     request: &'a TlsRequest,
     observed: &'a Observed,
@@ -579,7 +586,7 @@ impl Judge<'_> {
     }
 
     /// The facts of a completed handshake.
-    fn info(&self, tls: &TlsStream<TcpStream>) -> TlsInfo {
+    fn info(&self, tls: &TlsStream<BoxStream>) -> TlsInfo {
         let (_, conn) = tls.get_ref();
         let mut info = self.presented().unwrap_or_else(|| self.facts_of(&[]));
         info.version = conn

@@ -37,7 +37,11 @@ fn in_namespace(args: &[&str]) -> Option<(i32, String, String)> {
     }
     let mut rules = tempfile::NamedTempFile::new().unwrap();
     rules.write_all(RULES.as_bytes()).unwrap();
-    let out = Command::new("unshare")
+    let mut command = Command::new("unshare");
+    for name in crate::world::PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    let out = command
         .args([
             "--net",
             "sh",

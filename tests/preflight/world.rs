@@ -28,9 +28,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::runtime::Runtime;
 
-/// The binary under test.
+/// The proxy variables preflight reads, as curl does.
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// The binary under test, with none of the caller's proxy variables: a test sets its own.
 pub fn preflight() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_preflight"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    command
 }
 
 /// Runs the binary; returns the exit code, stdout and stderr.
