@@ -455,13 +455,13 @@ mod tests {
 
     #[test]
     fn proxy_urls() {
-        let url = ProxyUrl::parse("http://alice:p%40ss%3Aw%2Frd@proxy.corp:3128").unwrap();
+        let url = ProxyUrl::parse("http://alice:p%40ss%3Aw%2Frd%25@proxy.corp:3128").unwrap();
         assert_eq!(url.scheme, Scheme::Http);
         assert_eq!(url.host, Host::Name("proxy.corp".into()));
         assert_eq!(url.port, 3128);
         let creds = url.credentials.clone().unwrap();
         assert_eq!(creds.user, "alice");
-        assert_eq!(creds.password, "p@ss:w/rd");
+        assert_eq!(creds.password, "p@ss:w/rd%");
         // Neither Display nor Debug shows the password.
         assert_eq!(url.to_string(), "http://proxy.corp:3128");
         assert!(!format!("{url:?}").contains("p@ss"), "{url:?}");
@@ -561,7 +561,9 @@ mod tests {
             ("all_proxy", "socks5h://lower-all:5"),
             ("ALL_PROXY", "socks5://upper-all:6"),
         ];
-        let cases: &[(&[usize], &str, Option<&str>, Option<&str>)] = &[
+        // (variables set, target, proxy used, why)
+        type Case<'a> = (&'a [usize], &'a str, Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
             (
                 &[0, 1, 2, 3, 4, 5],
                 "tls://h.example:443",

@@ -310,12 +310,25 @@ impl Hop<'_> {
         let proxy = self.proxy;
         let authority = &self.authority;
         // Squid says why in X-Squid-Error (ERR_CONNECT_FAIL 111, ERR_DNS_FAIL 0 …).
-        let detail = headers
-            .get("x-squid-error")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| format!(" ({v})"))
+        let squid = headers.get("x-squid-error").and_then(|v| v.to_str().ok());
+        let detail = squid
+            .map(|v| match squid_meaning(v) {
+                Some(meaning) => format!(" ({v}: {meaning})"),
+                None => format!(" ({v})"),
+            })
             .unwrap_or_default();
         let line = format!("{status}{detail}");
+        let beyond = squid.is_some_and(|v| {
+            ["ERR_CONNECT_FAIL", "ERR_DNS_FAIL", "ERR_CANNOT_FORWARD"]
+                .iter()
+                .any(|e| v.starts_with(e))
+        });
+        if beyond {
+            return self.target_failure(
+                FailureKind::ProxyUpstream,
+                format!("the proxy {proxy} could not reach {authority}: {line}"),
+            );
+        }
         match status.as_u16() {
             407 => {
                 let wants = headers
@@ -437,5 +450,48 @@ impl Hop<'_> {
                 format!("the SOCKS5 handshake with the proxy {proxy} failed: {other}"),
             ),
         }
+    }
+}
+
+/// What squid's X-Squid-Error (`ERR_CONNECT_FAIL 111`: an error page and an errno) means.
+fn squid_meaning(value: &str) -> Option<&'static str> {
+    let mut parts = value.split_whitespace();
+    let error = parts.next()?;
+    let errno = parts
+        .next()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    Some(match (error, errno) {
+        ("ERR_CONNECT_FAIL", 111) => "the target refused the connection",
+        ("ERR_CONNECT_FAIL", 110) => "the connection to the target timed out",
+        ("ERR_CONNECT_FAIL", 113) => "no route to the target",
+        ("ERR_CONNECT_FAIL", 101) => "the target's network is unreachable",
+        ("ERR_CONNECT_FAIL", _) => "the proxy could not connect to the target",
+        ("ERR_DNS_FAIL", _) => "the proxy cannot resolve the name",
+        ("ERR_CANNOT_FORWARD", _) => {
+            "the proxy cannot forward to the target (often: it cannot resolve the name)"
+        }
+        ("ERR_ACCESS_DENIED", _) => "denied by the proxy's access rules",
+        ("ERR_CACHE_ACCESS_DENIED", _) => "the proxy wants credentials",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squid_errors_are_explained() {
+        assert_eq!(
+            squid_meaning("ERR_CONNECT_FAIL 111"),
+            Some("the target refused the connection")
+        );
+        assert_eq!(
+            squid_meaning("ERR_DNS_FAIL 0"),
+            Some("the proxy cannot resolve the name")
+        );
+        assert_eq!(squid_meaning("ERR_SOMETHING_NEW 5"), None);
+        assert_eq!(squid_meaning(""), None);
     }
 }

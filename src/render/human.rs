@@ -132,6 +132,9 @@ fn line(
         check.name,
         check.target,
     )?;
+    if let Some(route) = route_line(check) {
+        writeln!(out, "         {}", paint.dim(&route))?;
+    }
     if let Some(tls) = &check.tls {
         writeln!(out, "         {}", paint.dim(&certificate_line(tls)))?;
     }
@@ -152,6 +155,37 @@ fn line(
         }
     }
     Ok(())
+}
+
+/// The path a check took when a proxy is configured: through which proxy and why, what this
+/// host's DNS says of a name the proxy resolved, and the direct path when it was compared.
+fn route_line(check: &CheckResult) -> Option<String> {
+    let reason = check.proxy_reason.as_deref()?;
+    let mut parts = vec![match &check.proxy {
+        Some(proxy) => format!("via {proxy} ({reason})"),
+        None => format!("direct ({reason})"),
+    }];
+    if let Some(local) = &check.local_dns {
+        parts.push(match &local.error {
+            Some(e) => format!("local DNS: {} (the proxy resolves the name)", e.kind),
+            None => {
+                let ips: Vec<String> = local.addresses.iter().map(|ip| ip.to_string()).collect();
+                format!("local DNS: {}", ips.join(", "))
+            }
+        });
+    }
+    if let Some(direct) = &check.direct {
+        parts.push(match &direct.error {
+            Some(e) if direct.status == Status::Fail => {
+                format!("direct: {} ({})", e.kind, e.message)
+            }
+            _ => match direct.timings_ms.connect {
+                Some(ms) => format!("direct: ok (tcp {})", ms_text(ms)),
+                None => "direct: ok".to_string(),
+            },
+        });
+    }
+    Some(parts.join("; "))
 }
 
 /// Who issued the certificate, when it expires, and which store trusts it.
@@ -176,7 +210,12 @@ fn ok_detail(check: &CheckResult) -> String {
         parts.push(ips.join(", "));
     }
     let t = &check.timings_ms;
-    for (label, value) in [("dns", t.dns), ("tcp", t.connect), ("tls", t.tls)] {
+    for (label, value) in [
+        ("dns", t.dns),
+        ("tcp", t.connect),
+        ("proxy", t.proxy),
+        ("tls", t.tls),
+    ] {
         if let Some(ms) = value {
             parts.push(format!("{label} {}", ms_text(ms)));
         }

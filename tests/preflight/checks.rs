@@ -9,7 +9,7 @@ use crate::world::{
 };
 
 /// The Konnect endpoints for region `us`, cp_prefix `x`, portal_id `p1`: (check key, host).
-const KONNECT: [(&str, &str); 6] = [
+pub const KONNECT: [(&str, &str); 6] = [
     ("platform", "cloud.konghq.com"),
     ("global-api", "global.api.konghq.com"),
     ("regional-api", "us.api.konghq.com"),

@@ -5,5 +5,7 @@ mod checks;
 mod firewall;
 mod inputs;
 mod profiles;
+mod proxies;
+mod proxy;
 mod tls;
 mod world;

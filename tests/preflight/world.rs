@@ -269,6 +269,12 @@ pub enum Behaviour {
     Accept,
     /// Serves HTTP/1.1 (over TLS when given a configuration): see `web`.
     Web(Option<Arc<ServerConfig>>),
+    /// Terminates TLS and relays the bytes to another address: an HTTPS proxy in front of a
+    /// plain one.
+    TlsRelay(Arc<ServerConfig>, SocketAddr),
+    /// An inspecting proxy: answers any CONNECT with 200, then completes TLS itself with this
+    /// configuration (its own certificate) instead of reaching the target.
+    Bump(Arc<ServerConfig>),
 }
 
 /// Servers, a DNS server and temporary files, alive as long as the world.
@@ -415,6 +421,35 @@ async fn handle(mut stream: TcpStream, behaviour: Behaviour) {
             let _ = stream.read(&mut first).await;
             let _ = stream.set_zero_linger();
             drop(stream);
+        }
+        Behaviour::TlsRelay(config, to) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            if let (Ok(mut tls), Ok(mut upstream)) =
+                (acceptor.accept(stream).await, TcpStream::connect(to).await)
+            {
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            }
+        }
+        Behaviour::Bump(config) => {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                if !matches!(stream.read(&mut byte).await, Ok(1)) {
+                    return;
+                }
+                head.push(byte[0]);
+            }
+            if stream
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_ok()
+            {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                if let Ok(mut tls) = acceptor.accept(stream).await {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let _ = tls.shutdown().await;
+                }
+            }
         }
     }
 }

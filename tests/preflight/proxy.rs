@@ -1,0 +1,554 @@
+//! Checks through forward proxies: a real squid (open, with Basic authentication, with a
+//! CONNECT port list), an in-process SOCKS5 server, an HTTPS proxy, and a proxy that re-signs
+//! TLS. The Konnect tests run in a private network namespace where direct traffic to the
+//! targets is dropped, so a pass proves the path went through the proxy.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::checks::{KONNECT, cluster_cert, konnect_world};
+use crate::proxies::{SocksOptions, Squid, SquidOptions, isolated, socks5};
+use crate::world::{
+    Behaviour, Ca, PROXY_VARIABLES, Validity, World, check, kind, lo, preflight, split,
+};
+
+const USER: &str = "alice";
+/// A password with the characters that must be percent-encoded in a URL.
+const PASSWORD: &str = "p@ss:w/rd%1";
+const PASSWORD_IN_URL: &str = "p%40ss%3Aw%2Frd%251";
+
+/// The name under which this module's tests are known to the test harness.
+fn test_name(name: &str) -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::{name}")
+}
+
+/// Runs `preflight check --format json ARGS` with `env` set; returns the exit code, the report
+/// and stderr.
+fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
+    let mut command = preflight();
+    command.args(["check", "--format", "json"]).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let (code, stdout, stderr) = split(command.output().unwrap());
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}\n{stdout}"));
+    (code, report, stderr)
+}
+
+/// The Konnect profile's arguments, with a DNS server that knows none of its names: through a
+/// proxy the names are the proxy's to resolve.
+fn konnect_through(world: &World, cert: &(String, String), nxdomain: &str) -> Vec<String> {
+    [
+        "--profile",
+        "konnect",
+        "--set",
+        "region=us",
+        "--set",
+        "cp_prefix=x",
+        "--set",
+        "portal_id=p1",
+        "--dns-server",
+        nxdomain,
+        "--ca-file",
+        world.ca_file(),
+        "--timeout",
+        "1s",
+        "--allow-private-ca",
+        "--client-cert",
+        &cert.0,
+        "--client-key",
+        &cert.1,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn konnect_passes_only_through_the_proxy() {
+    if !isolated(&test_name("konnect_passes_only_through_the_proxy")) {
+        return;
+    }
+    let world = World::new();
+    let (_, block) = konnect_world(&world).expect("root in the namespace");
+    let hosts = KONNECT
+        .iter()
+        .enumerate()
+        .map(|(i, (_, host))| (host.to_string(), lo(block, i as u8 + 1)))
+        .collect();
+    let squid = Squid::start(&SquidOptions {
+        hosts,
+        ..SquidOptions::default()
+    })
+    .unwrap();
+    let nxdomain = world.dns(&["konghq.com"], &[], &[], &[]).to_string();
+    let cert = cluster_cert(&world);
+    let base = konnect_through(&world, &cert, &nxdomain);
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let proxy = squid.url(None);
+
+    // Through --proxy: every endpoint passes, although direct packets are dropped and this
+    // host's DNS knows none of the names.
+    let mut args = base.clone();
+    args.extend(["--proxy", &proxy]);
+    let (code, report, stderr) = check_with_env(&args, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_eq!(report["summary"]["ok"], 7, "{report:#}");
+    for id in ids(&report) {
+        let c = check(&report, &id);
+        assert_eq!(c["proxy"], format!("http://{}", squid.addr), "{c:#}");
+        assert_eq!(c["proxy_reason"], "--proxy");
+        assert_eq!(c["local_dns"]["error"]["kind"], "nxdomain", "{c:#}");
+        assert!(c["timings_ms"]["proxy"].as_f64().is_some(), "{c:#}");
+    }
+    let cp = check(&report, "konnect.control-plane");
+    assert_eq!(cp["tls"]["san"], serde_json::json!(["x.us.cp0.konghq.com"]));
+    assert!(
+        squid.logged("CONNECT x.us.cp0.konghq.com:443"),
+        "{}",
+        squid.log("access.log")
+    );
+
+    // Through HTTPS_PROXY: the TLS endpoints pass; the audit-log port is plain TCP, which
+    // takes all_proxy, so it goes direct and is dropped.
+    let (code, report, stderr) = check_with_env(&base, &[("HTTPS_PROXY", &proxy)]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let cp = check(&report, "konnect.control-plane");
+    assert_eq!(cp["status"], "ok", "{cp:#}");
+    assert_eq!(cp["proxy_reason"], "HTTPS_PROXY");
+    let audit = check(&report, "konnect.audit-log");
+    assert!(audit["proxy"].is_null(), "{audit:#}");
+    assert_eq!(kind(&report, "konnect.audit-log"), "nxdomain");
+
+    // NO_PROXY exempts the hosts: every required endpoint goes direct and fails.
+    let mut args = base.clone();
+    let pinned: Vec<String> = KONNECT
+        .iter()
+        .enumerate()
+        .map(|(i, (_, host))| format!("{host}:443:{}", lo(block, i as u8 + 1)))
+        .collect();
+    for pin in &pinned {
+        args.extend(["--resolve", pin]);
+    }
+    let (code, report, stderr) = check_with_env(
+        &args,
+        &[("HTTPS_PROXY", &proxy), ("NO_PROXY", ".konghq.com")],
+    );
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    let cp = check(&report, "konnect.control-plane");
+    assert!(cp["proxy"].is_null(), "{cp:#}");
+    assert_eq!(cp["proxy_reason"], "NO_PROXY=.konghq.com");
+    assert_eq!(kind(&report, "konnect.control-plane"), "timeout", "{cp:#}");
+
+    // --compare-direct: both paths side by side.
+    let mut args = args.clone();
+    args.extend(["--proxy", &proxy, "--compare-direct"]);
+    let (code, report, stderr) = check_with_env(&args, &[]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let cp = check(&report, "konnect.control-plane");
+    assert_eq!(cp["status"], "ok", "{cp:#}");
+    assert_eq!(cp["direct"]["status"], "fail", "{cp:#}");
+    assert_eq!(cp["direct"]["error"]["kind"], "timeout", "{cp:#}");
+    let mut human = preflight();
+    human.arg("check").args(&args);
+    let (_, stdout, _) = split(human.output().unwrap());
+    assert!(
+        stdout.contains(&format!("via {proxy} (--proxy)")) && stdout.contains("direct: timeout"),
+        "{stdout}"
+    );
+}
+
+/// A TLS service on loopback and a squid with Basic authentication that may CONNECT to it
+/// (and to `refused`, where nothing listens) but to no other port.
+struct AuthWorld {
+    world: World,
+    squid: Squid,
+    tls: SocketAddr,
+    refused: SocketAddr,
+    other: SocketAddr,
+    nxdomain: String,
+}
+
+impl AuthWorld {
+    fn start() -> Option<AuthWorld> {
+        let world = World::new();
+        let tls = world.serve_any(Behaviour::Tls(
+            world.ca.server(&["svc.test"], Validity::Current),
+        ));
+        let other = world.serve_any(Behaviour::Accept);
+        // A port that was free a moment ago: nothing listens there.
+        let refused = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let squid = Squid::start(&SquidOptions {
+            auth: Some((USER, PASSWORD)),
+            connect_ports: vec![tls.port(), refused.port()],
+            hosts: vec![("svc.test".into(), tls.ip())],
+        })?;
+        let nxdomain = world.dns(&["test"], &[], &[], &[]).to_string();
+        Some(AuthWorld {
+            world,
+            squid,
+            tls,
+            refused,
+            other,
+            nxdomain,
+        })
+    }
+
+    fn run(&self, extra: &[&str]) -> (i32, Value, String) {
+        let target = format!("tls://svc.test:{}", self.tls.port());
+        let mut args = vec![
+            "--ca-file",
+            self.world.ca_file(),
+            "--dns-server",
+            &self.nxdomain,
+            "--timeout",
+            "3s",
+            &target,
+        ];
+        args.extend_from_slice(extra);
+        check_with_env(&args, &[])
+    }
+}
+
+#[test]
+fn squid_with_basic_auth_passes_with_the_right_credentials() {
+    let Some(w) = AuthWorld::start() else { return };
+    let target = format!("tls://svc.test:{}", w.tls.port());
+    let url = w.squid.url(Some(&format!("{USER}:{PASSWORD_IN_URL}")));
+    let (code, report, stderr) = w.run(&["--proxy", &url]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let c = check(&report, &target);
+    assert_eq!(c["tls"]["san"], serde_json::json!(["svc.test"]));
+    // The report names the proxy without the credentials.
+    assert_eq!(c["proxy"], w.squid.url(None));
+    // --proxy-user gives the same credentials in the clear (the password holds a colon).
+    let user = format!("{USER}:{PASSWORD}");
+    let (code, report, stderr) = w.run(&["--proxy", &w.squid.url(None), "--proxy-user", &user]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    let logged = format!("CONNECT svc.test:{} {USER}", w.tls.port());
+    assert!(w.squid.logged(&logged), "{}", w.squid.log("access.log"));
+}
+
+#[test]
+fn squid_names_what_it_refused() {
+    let Some(w) = AuthWorld::start() else { return };
+    let target = format!("tls://svc.test:{}", w.tls.port());
+    let good = w.squid.url(Some(&format!("{USER}:{PASSWORD_IN_URL}")));
+    let wrong = w.squid.url(Some(&format!("{USER}:nope")));
+
+    for (proxy, expect) in [
+        (&wrong, "refused the credentials given"),
+        (&w.squid.url(None), "requires credentials"),
+    ] {
+        let (code, report, _) = w.run(&["--proxy", proxy]);
+        assert_eq!(code, 1);
+        let c = check(&report, &target);
+        assert_eq!(kind(&report, &target), "proxy_auth", "{c:#}");
+        assert_eq!(c["error"]["phase"], "proxy");
+        let message = c["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(expect) && message.contains("407"),
+            "{message}"
+        );
+    }
+
+    let denied = format!("tcp://127.0.0.1:{}", w.other.port());
+    let upstream = format!("tcp://127.0.0.1:{}", w.refused.port());
+    let (code, report, _) = w.run(&["--proxy", &good, &denied, &upstream]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&report, &target), "");
+    assert_eq!(kind(&report, &denied), "proxy_denied", "{report:#}");
+    assert!(
+        check(&report, &denied)["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("CONNECT")
+    );
+    assert_eq!(kind(&report, &upstream), "proxy_upstream", "{report:#}");
+    let message = check(&report, &upstream)["error"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("503") && message.contains("refused"),
+        "{message}"
+    );
+
+    // A dead proxy, and a proxy whose name does not resolve.
+    let dead = format!("http://127.0.0.1:{}", w.refused.port());
+    let (_, report, _) = w.run(&["--proxy", &dead]);
+    assert_eq!(kind(&report, &target), "proxy_unreachable", "{report:#}");
+    let (_, report, _) = w.run(&["--proxy", "http://proxy.test:3128"]);
+    assert_eq!(kind(&report, &target), "proxy_unreachable", "{report:#}");
+    let message = check(&report, &target)["error"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("does not resolve"), "{message}");
+}
+
+/// No output of any format, nor any error, shows the password, encoded or not.
+#[test]
+fn credentials_never_appear_in_any_output() {
+    let Some(w) = AuthWorld::start() else { return };
+    let target = format!("tls://svc.test:{}", w.tls.port());
+    let good = w.squid.url(Some(&format!("{USER}:{PASSWORD_IN_URL}")));
+    let wrong = w.squid.url(Some(&format!("{USER}:{PASSWORD_IN_URL}x")));
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    };
+    let user = format!("{USER}:{PASSWORD}");
+    let runs: Vec<Vec<String>> = vec![
+        vec!["--proxy".into(), good.clone()],
+        vec!["--proxy".into(), wrong.clone()],
+        vec!["--proxy".into(), good.clone(), "--compare-direct".into()],
+        vec![
+            "--proxy".into(),
+            w.squid.url(None),
+            "--proxy-user".into(),
+            user.clone(),
+        ],
+        vec![
+            "--proxy".into(),
+            "http://127.0.0.1:1".into(),
+            "--proxy-user".into(),
+            user.clone(),
+        ],
+        // Bad input: the error names the flag, not the password.
+        vec![
+            "--proxy".into(),
+            format!("ftp://{USER}:{PASSWORD_IN_URL}@proxy:21"),
+        ],
+        vec![
+            "--proxy".into(),
+            format!("http://{USER}:{PASSWORD_IN_URL}@proxy:99999"),
+        ],
+        vec![
+            "--proxy-user".into(),
+            PASSWORD.into(),
+            "--proxy".into(),
+            good.clone(),
+        ],
+    ];
+    let secrets = [PASSWORD, PASSWORD_IN_URL, basic.as_str()];
+    let mut exits = Vec::new();
+    for extra in &runs {
+        for format in ["human", "json"] {
+            let mut command = preflight();
+            command
+                .args(["check", "--format", format, "--timeout", "2s"])
+                .args(["--ca-file", w.world.ca_file(), "--dns-server", &w.nxdomain])
+                .arg(&target)
+                .args(extra);
+            let (code, stdout, stderr) = split(command.output().unwrap());
+            exits.push(code);
+            for secret in secrets {
+                assert!(
+                    !stdout.contains(secret) && !stderr.contains(secret),
+                    "{extra:?} --format {format} shows a secret:\n{stdout}\n{stderr}"
+                );
+            }
+        }
+    }
+    // The runs cover success, failure and bad input.
+    assert!(
+        exits.contains(&0) && exits.contains(&1) && exits.contains(&2),
+        "{exits:?}"
+    );
+    // The same through the environment.
+    for name in PROXY_VARIABLES
+        .iter()
+        .filter(|n| n.ends_with("proxy") || n.ends_with("PROXY"))
+    {
+        if name.contains("no_") || name.contains("NO_") {
+            continue;
+        }
+        let mut command = preflight();
+        command
+            .args([
+                "check",
+                "--timeout",
+                "2s",
+                "--ca-file",
+                w.world.ca_file(),
+                "--dns-server",
+                &w.nxdomain,
+            ])
+            .arg(&target)
+            .env(name, &wrong);
+        let (_, stdout, stderr) = split(command.output().unwrap());
+        for secret in secrets {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{name}: {stdout}\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn socks5_and_socks5h_through_an_in_process_proxy() {
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["svc.test"], Validity::Current),
+    ));
+    let (socks, asked) = socks5(
+        &world,
+        SocksOptions {
+            auth: Some((USER.into(), PASSWORD.into())),
+            hosts: vec![("svc.test".into(), tls.ip())],
+            denied_ports: vec![23],
+        },
+    );
+    let nxdomain = world.dns(&["test"], &[], &[], &[]).to_string();
+    let target = format!("tls://svc.test:{}", tls.port());
+    let pin = format!("svc.test:{}:127.0.0.1", tls.port());
+    let run = |proxy: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--ca-file",
+            world.ca_file(),
+            "--dns-server",
+            &nxdomain,
+            "--timeout",
+            "2s",
+            "--proxy",
+            proxy,
+        ];
+        args.extend_from_slice(extra);
+        check_with_env(&args, &[])
+    };
+    let remote = format!("socks5h://{USER}:{PASSWORD_IN_URL}@{socks}");
+    let (code, report, stderr) = run(&remote, &[&target]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    // socks5h: the proxy got the name; this host's DNS did not know it.
+    assert_eq!(
+        asked.lock().unwrap().last().unwrap(),
+        &format!("svc.test:{}", tls.port())
+    );
+    assert_eq!(
+        check(&report, &target)["local_dns"]["error"]["kind"],
+        "nxdomain"
+    );
+
+    // socks5: this host resolves (here by --resolve) and the proxy gets the address.
+    let local = format!("socks5://{USER}:{PASSWORD_IN_URL}@{socks}");
+    let (code, report, stderr) = run(&local, &["--resolve", &pin, &target]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_eq!(
+        asked.lock().unwrap().last().unwrap(),
+        &format!("127.0.0.1:{}", tls.port())
+    );
+    assert_eq!(check(&report, &target)["addresses"][0]["ip"], "127.0.0.1");
+    // …and without an answer from local DNS, socks5 cannot go on.
+    let (_, report, _) = run(&local, &[&target]);
+    assert_eq!(kind(&report, &target), "nxdomain");
+
+    let wrong = format!("socks5h://{USER}:nope@{socks}");
+    let (_, report, _) = run(&wrong, &[&target]);
+    assert_eq!(kind(&report, &target), "proxy_auth", "{report:#}");
+    let anonymous = format!("socks5h://{socks}");
+    let (_, report, _) = run(&anonymous, &[&target]);
+    assert_eq!(kind(&report, &target), "proxy_auth", "{report:#}");
+    let (_, report, _) = run(&remote, &["tcp://svc.test:23", "tcp://elsewhere.test:443"]);
+    assert_eq!(
+        kind(&report, "tcp://svc.test:23"),
+        "proxy_denied",
+        "{report:#}"
+    );
+    assert_eq!(
+        kind(&report, "tcp://elsewhere.test:443"),
+        "proxy_upstream",
+        "{report:#}"
+    );
+}
+
+#[test]
+fn https_proxy_is_reached_over_tls_and_its_certificate_checked() {
+    let Some(w) = AuthWorld::start() else { return };
+    let target = format!("tls://svc.test:{}", w.tls.port());
+    let front = w.world.serve_any(Behaviour::TlsRelay(
+        w.world.ca.server(&["proxy.test"], Validity::Current),
+        w.squid.addr,
+    ));
+    let pin = format!("proxy.test:{}:127.0.0.1", front.port());
+    let url = format!(
+        "https://{USER}:{PASSWORD_IN_URL}@proxy.test:{}",
+        front.port()
+    );
+    let (code, report, stderr) = w.run(&["--proxy", &url, "--resolve", &pin]);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_eq!(
+        check(&report, &target)["proxy"],
+        format!("https://proxy.test:{}", front.port())
+    );
+
+    // A proxy certificate nobody vouches for: the proxy hop fails, and says why.
+    let untrusted = w.world.serve_any(Behaviour::TlsRelay(
+        crate::world::self_signed_server(&["proxy.test"]),
+        w.squid.addr,
+    ));
+    let pin = format!("proxy.test:{}:127.0.0.1", untrusted.port());
+    let url = format!(
+        "https://{USER}:{PASSWORD_IN_URL}@proxy.test:{}",
+        untrusted.port()
+    );
+    let (_, report, _) = w.run(&["--proxy", &url, "--resolve", &pin]);
+    assert_eq!(kind(&report, &target), "proxy_error", "{report:#}");
+    let message = check(&report, &target)["error"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("TLS to the proxy") && message.contains("cert_untrusted"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_proxy_that_re_signs_tls_is_named() {
+    let world = World::new();
+    let inspection = Ca::named(
+        world.dir.path(),
+        "Zscaler Intermediate Root CA (zscaler.net)",
+        "Zscaler Inc.",
+        "zscaler.pem",
+    );
+    let bump = world.serve_any(Behaviour::Bump(
+        inspection.server(&["x.us.cp0.konghq.com"], Validity::Current),
+    ));
+    let nxdomain = world.dns(&["konghq.com"], &[], &[], &[]).to_string();
+    let (code, report, stderr) = check_with_env(
+        &[
+            "--ca-file",
+            inspection.pem.to_str().unwrap(),
+            "--dns-server",
+            &nxdomain,
+            "--timeout",
+            "2s",
+            "tls://x.us.cp0.konghq.com:443",
+        ],
+        &[("https_proxy", &format!("http://{bump}"))],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let id = "tls://x.us.cp0.konghq.com:443";
+    assert_eq!(kind(&report, id), "tls_intercepted", "{report:#}");
+    assert_eq!(check(&report, id)["proxy_reason"], "https_proxy");
+    assert!(
+        check(&report, id)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Zscaler")
+    );
+}
