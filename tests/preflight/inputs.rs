@@ -84,6 +84,26 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
         ),
         (&["--ipv4", "--ipv6"], "cannot be used with"),
         (&["--format", "xml"], "'--format <FORMAT>'"),
+        (
+            &["--proxy", "socks4://proxy.example:1080"],
+            "--proxy socks4://proxy.example:1080: unsupported proxy scheme",
+        ),
+        (
+            &["--proxy", "http://proxy.example:3128/path"],
+            "a proxy URL has no path",
+        ),
+        (
+            &["--proxy", "http://proxy.example", "--proxy-user", "alice"],
+            "--proxy-user ***: expected USER:PASSWORD",
+        ),
+        (
+            &["--compare-direct"],
+            "--compare-direct: no proxy is configured",
+        ),
+        (
+            &["https://alice:secret@api.example.test/"],
+            "target `https://***@api.example.test/`: credentials in a target URL",
+        ),
     ];
     for (args, expected) in cases {
         let mut all = vec!["check"];
