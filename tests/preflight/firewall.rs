@@ -3,10 +3,9 @@
 //! namespace (`unshare --net`) with its own nftables rules, and skips, saying why, where it
 //! cannot make one (not root, no nft). `.ci/run` installs nftables so CI always runs them.
 
-use std::io::Write;
-use std::process::Command;
+use std::path::Path;
 
-use crate::world::split;
+use crate::world::{namespace_ready, split};
 
 const RULES: &str = "
 table inet preflight_test {
@@ -21,36 +20,10 @@ table inet preflight_test {
 
 /// Runs `preflight ARGS` in a new network namespace with `RULES` loaded; `None` if it can't.
 fn in_namespace(args: &[&str]) -> Option<(i32, String, String)> {
-    let probe = Command::new("unshare")
-        .args([
-            "--net",
-            "sh",
-            "-c",
-            "command -v nft >/dev/null && command -v ip >/dev/null",
-        ])
-        .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!(
-            "skipping firewall test: needs root, unshare, nft and ip (apt-get install nftables iproute2)"
-        );
+    if !namespace_ready("firewall test", &["nft", "ip"]) {
         return None;
     }
-    let mut rules = tempfile::NamedTempFile::new().unwrap();
-    rules.write_all(RULES.as_bytes()).unwrap();
-    let mut command = Command::new("unshare");
-    for name in crate::world::PROXY_VARIABLES {
-        command.env_remove(name);
-    }
-    let out = command
-        .args([
-            "--net",
-            "sh",
-            "-c",
-            r#"ip link set lo up && nft -f "$1" && shift && exec "$@""#,
-            "sh",
-        ])
-        .arg(rules.path())
-        .arg(env!("CARGO_BIN_EXE_preflight"))
+    let out = crate::world::in_namespace(RULES, Path::new(env!("CARGO_BIN_EXE_preflight")))
         .args(args)
         .output()
         .expect("run unshare");

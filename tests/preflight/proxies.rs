@@ -2,7 +2,6 @@
 //! SOCKS5 server, and a way to rerun a test in a private network namespace where only the
 //! proxies' own traffic may reach the targets.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use crate::world::World;
+use crate::world::{World, in_namespace, namespace_ready};
 
 /// The address both proxies connect out from. In the isolated namespace, nftables drops every
 /// packet to a target's port that does not come from here: only the proxy's path works.
@@ -31,18 +30,7 @@ pub fn isolated(name: &str) -> bool {
     if std::env::var_os(INSIDE).is_some() {
         return true;
     }
-    let can = Command::new("unshare")
-        .args([
-            "--net",
-            "sh",
-            "-c",
-            "command -v nft >/dev/null && command -v ip >/dev/null && command -v squid >/dev/null",
-        ])
-        .status();
-    if !matches!(can, Ok(s) if s.success()) {
-        eprintln!(
-            "skipping {name}: needs root, unshare, nft, ip and squid (apt-get install nftables iproute2 squid)"
-        );
+    if !namespace_ready(name, &["nft", "ip", "squid"]) {
         return false;
     }
     let rules = format!(
@@ -54,18 +42,7 @@ pub fn isolated(name: &str) -> bool {
             }}
         }}"
     );
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(rules.as_bytes()).unwrap();
-    let out = Command::new("unshare")
-        .args([
-            "--net",
-            "sh",
-            "-c",
-            r#"ip link set lo up && nft -f "$1" && shift && exec "$@""#,
-            "sh",
-        ])
-        .arg(file.path())
-        .arg(std::env::current_exe().unwrap())
+    let out = in_namespace(&rules, &std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(INSIDE, "1")
         .output()

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use crate::checks::{KONNECT, cluster_cert, konnect_world};
+use crate::checks::{KONNECT, cluster_cert, konnect_args, konnect_world};
 use crate::proxies::{SocksOptions, Squid, SquidOptions, isolated, socks5};
 use crate::world::{
     Behaviour, Ca, PROXY_VARIABLES, Validity, World, check, kind, lo, preflight, split,
@@ -38,35 +38,6 @@ fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
     (code, report, stderr)
 }
 
-/// The Konnect profile's arguments, with a DNS server that knows none of its names: through a
-/// proxy the names are the proxy's to resolve.
-fn konnect_through(world: &World, cert: &(String, String), nxdomain: &str) -> Vec<String> {
-    [
-        "--profile",
-        "konnect",
-        "--set",
-        "region=us",
-        "--set",
-        "cp_prefix=x",
-        "--set",
-        "portal_id=p1",
-        "--dns-server",
-        nxdomain,
-        "--ca-file",
-        world.ca_file(),
-        "--timeout",
-        "1s",
-        "--allow-private-ca",
-        "--client-cert",
-        &cert.0,
-        "--client-key",
-        &cert.1,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 fn ids(report: &Value) -> Vec<String> {
     report["checks"]
         .as_array()
@@ -93,10 +64,11 @@ fn konnect_passes_only_through_the_proxy() {
         ..SquidOptions::default()
     })
     .unwrap();
+    // A DNS server that knows none of the names: through a proxy they are the proxy's to
+    // resolve.
     let nxdomain = world.dns(&["konghq.com"], &[], &[], &[]).to_string();
     let cert = cluster_cert(&world);
-    let base = konnect_through(&world, &cert, &nxdomain);
-    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let base = konnect_args(&nxdomain, world.ca_file(), &cert);
     let proxy = squid.url(None);
 
     // Through --proxy: every endpoint passes, although direct packets are dropped and this

@@ -49,6 +49,50 @@ pub fn preflight() -> Command {
     command
 }
 
+/// Whether this machine can make a private network namespace with `tools` in it (root,
+/// unshare, and each tool); when not, says on stderr that `what` is skipped.
+pub fn namespace_ready(what: &str, tools: &[&str]) -> bool {
+    let script: Vec<String> = tools
+        .iter()
+        .map(|t| format!("command -v {t} >/dev/null"))
+        .collect();
+    let ready = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script.join(" && ")])
+        .status();
+    if !matches!(ready, Ok(s) if s.success()) {
+        eprintln!(
+            "skipping {what}: needs root, unshare and {} (apt-get install nftables iproute2 squid)",
+            tools.join(", ")
+        );
+        return false;
+    }
+    true
+}
+
+/// Runs `program` in a new network namespace with loopback up, the nftables `rules` loaded, and
+/// none of the caller's proxy variables.
+pub fn in_namespace(rules: &str, program: &Path) -> Command {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    io::Write::write_all(&mut file, rules.as_bytes()).unwrap();
+    // The file must outlive this function: the command reads it when it runs.
+    let (_, path) = file.keep().unwrap();
+    let mut command = Command::new("unshare");
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            r#"rules="$1"; shift; ip link set lo up && nft -f "$rules"; ok=$?; rm -f "$rules"; [ "$ok" = 0 ] && exec "$@""#,
+            "sh",
+        ])
+        .arg(path)
+        .arg(program);
+    command
+}
+
 /// Runs the binary; returns the exit code, stdout and stderr.
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = preflight().args(args).output().expect("run preflight");
