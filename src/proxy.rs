@@ -41,6 +41,11 @@ impl Scheme {
         }
     }
 
+    /// Whether a plain HTTP request goes to this proxy whole (absolute form), not in a tunnel.
+    pub fn forwards_http(self) -> bool {
+        matches!(self, Scheme::Http | Scheme::Https)
+    }
+
     /// Whether the proxy, not this host, resolves the target's name.
     pub fn resolves_remotely(self) -> bool {
         !matches!(self, Scheme::Socks5)

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::plan::{CheckSpec, Plan};
 use crate::probe::dns::{Dns, Resolution, Source};
 use crate::probe::http::{self, Expect, HttpRequest};
-use crate::probe::proxy::{Dest, Via};
+use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{Tls, TlsFailure, TlsInfo, TlsRequest};
 use crate::probe::{BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, millis, tcp};
 use crate::proxy::{ProxyConfig, ProxyUrl};
@@ -530,6 +530,25 @@ impl Attempt {
                 }
                 Err(failure) => return outcome.fail(failure),
             },
+            (dest, Some(proxy))
+                if self.spec.probe == Probe::Http && proxy.scheme.forwards_http() =>
+            {
+                // As curl does: a plain HTTP request goes to the proxy whole, with no tunnel.
+                let via = Via {
+                    proxy,
+                    dns: &shared.dns,
+                    tls: &shared.tls,
+                };
+                return match via.forwarder(host, dest, self.budget).await {
+                    Ok((tunnel, forwarded)) => {
+                        outcome.connect_ms = Some(millis(tunnel.connect));
+                        outcome.proxy_ms = Some(millis(tunnel.handshake));
+                        self.http(tunnel.stream, outcome, shared, peer, Some(forwarded))
+                            .await
+                    }
+                    Err(failure) => outcome.fail(failure),
+                };
+            }
             (dest, Some(proxy)) => {
                 let via = Via {
                     proxy,
@@ -562,7 +581,7 @@ impl Attempt {
         };
         if !self.spec.probe.uses_tls() {
             if self.spec.probe.uses_http() {
-                return self.http(stream, outcome, shared, peer).await;
+                return self.http(stream, outcome, shared, peer, None).await;
             }
             return outcome;
         }
@@ -587,7 +606,9 @@ impl Attempt {
                 outcome.tls = Some(handshake.info);
                 outcome.warnings = handshake.warnings;
                 if self.spec.probe.uses_http() {
-                    return self.http(handshake.stream, outcome, shared, peer).await;
+                    return self
+                        .http(handshake.stream, outcome, shared, peer, None)
+                        .await;
                 }
                 outcome
             }
@@ -604,6 +625,7 @@ impl Attempt {
         mut outcome: Outcome,
         shared: &Shared,
         peer: Peer<'_>,
+        forwarded: Option<Forwarded>,
     ) -> Outcome
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -622,6 +644,7 @@ impl Attempt {
             path: spec.path.clone().unwrap_or_else(|| "/".into()),
             websocket: spec.probe.is_websocket(),
             expect: shared.expect.clone(),
+            forwarded,
         };
         let result = http::exchange(stream, &request, peer, self.budget).await;
         outcome.http_ms = result.ttfb.map(millis);

@@ -7,12 +7,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper::header::{CONNECTION, HOST, HeaderValue, UPGRADE, USER_AGENT};
+use hyper::header::{CONNECTION, HOST, HeaderValue, PROXY_AUTHORIZATION, UPGRADE, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use super::proxy::Forwarded;
 use super::{Budget, Failure, FailureKind, Peer, Phase};
 
 /// Which statuses count as reachable (`--expect-status`).
@@ -86,6 +87,8 @@ pub struct HttpRequest {
     pub path: String,
     pub websocket: bool,
     pub expect: Expect,
+    /// Sent to a proxy that forwards it: the request target is the absolute URL.
+    pub forwarded: Option<Forwarded>,
 }
 
 /// What the exchange showed; `failure` is set when it is not reachable as expected.
@@ -168,6 +171,17 @@ where
     };
     let status = response.status();
     let code = Some(status.as_u16());
+    if let Some(failure) = request
+        .forwarded
+        .as_ref()
+        .and_then(|f| f.judge(status, response.headers()))
+    {
+        return HttpOutcome {
+            status: code,
+            ttfb,
+            failure: Some(failure),
+        };
+    }
     if request.websocket {
         if status != StatusCode::SWITCHING_PROTOCOLS {
             return fail(
@@ -222,11 +236,22 @@ fn build_request(
     request: &HttpRequest,
     key: &str,
 ) -> Result<Request<Empty<Bytes>>, hyper::http::Error> {
+    let uri = match &request.forwarded {
+        Some(_) => format!("http://{}{}", request.authority, request.path),
+        None => request.path.clone(),
+    };
     let mut builder = Request::builder()
         .method(Method::GET)
-        .uri(&request.path)
+        .uri(uri)
         .header(HOST, &request.authority)
         .header(USER_AGENT, concat!("preflight/", env!("CARGO_PKG_VERSION")));
+    if let Some(authorization) = request
+        .forwarded
+        .as_ref()
+        .and_then(Forwarded::authorization)
+    {
+        builder = builder.header(PROXY_AUTHORIZATION, authorization);
+    }
     if request.websocket {
         builder = builder
             .header(CONNECTION, "Upgrade")

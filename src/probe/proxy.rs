@@ -99,6 +99,39 @@ impl Via<'_> {
         })
     }
 
+    /// A connection to an HTTP(S) proxy itself, for a plain HTTP request that the proxy
+    /// forwards whole (absolute form, as curl sends `http://` URLs), with no tunnel.
+    pub async fn forwarder(
+        &self,
+        host: &str,
+        dest: &Dest,
+        budget: Budget,
+    ) -> Result<(Tunnel, Forwarded), Failure> {
+        let (stream, proxy_addr, connect) = self.reach(budget).await?;
+        let start = Instant::now();
+        let forwarded = Forwarded {
+            proxy: self.proxy.clone(),
+            proxy_addr,
+            host: host.to_string(),
+            port: dest.port(),
+            ip: dest.ip(),
+            authority: dest.authority(),
+        };
+        let stream = match self.proxy.scheme {
+            Scheme::Https => {
+                let hop = forwarded.hop();
+                self.tls_to_proxy(stream, &hop, budget).await?
+            }
+            _ => stream,
+        };
+        let tunnel = Tunnel {
+            stream,
+            connect,
+            handshake: start.elapsed(),
+        };
+        Ok((tunnel, forwarded))
+    }
+
     /// Resolves the proxy's name and opens TCP to the first of its addresses that answers.
     async fn reach(&self, budget: Budget) -> Result<(BoxStream, SocketAddr, Duration), Failure> {
         let proxy = self.proxy;
@@ -196,6 +229,52 @@ impl Via<'_> {
     }
 }
 
+/// A plain HTTP request forwarded by a proxy: what it needs to authenticate, and how to tell
+/// the proxy's own answers (its error pages) from the target's.
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    proxy: ProxyUrl,
+    proxy_addr: SocketAddr,
+    host: String,
+    port: u16,
+    ip: Option<IpAddr>,
+    authority: String,
+}
+
+impl Forwarded {
+    fn hop(&self) -> Hop<'_> {
+        Hop {
+            proxy: &self.proxy,
+            proxy_addr: self.proxy_addr,
+            target: Peer {
+                host: &self.host,
+                port: Some(self.port),
+                ip: self.ip,
+            },
+            authority: self.authority.clone(),
+        }
+    }
+
+    /// The `Proxy-Authorization` header's value, when there are credentials.
+    pub fn authorization(&self) -> Option<String> {
+        self.proxy.credentials.as_ref().map(basic)
+    }
+
+    /// The failure when the answer is the proxy's own: `407`, or an error page squid marks
+    /// with X-Squid-Error. Any other answer is the target's.
+    pub fn judge(&self, status: StatusCode, headers: &hyper::HeaderMap) -> Option<Failure> {
+        let own = status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            || headers.contains_key("x-squid-error");
+        own.then(|| self.hop().refused(status, headers))
+    }
+}
+
+/// `Basic base64(user:password)`.
+fn basic(credentials: &crate::proxy::Credentials) -> String {
+    let token = BASE64.encode(format!("{}:{}", credentials.user, credentials.password));
+    format!("Basic {token}")
+}
+
 /// One tunnel request: through `proxy` (at `proxy_addr`) to `authority`.
 struct Hop<'a> {
     proxy: &'a ProxyUrl,
@@ -256,8 +335,7 @@ impl Hop<'_> {
             .header(HOST, &self.authority)
             .header(USER_AGENT, concat!("preflight/", env!("CARGO_PKG_VERSION")));
         if let Some(c) = &proxy.credentials {
-            let token = BASE64.encode(format!("{}:{}", c.user, c.password));
-            request = request.header(PROXY_AUTHORIZATION, format!("Basic {token}"));
+            request = request.header(PROXY_AUTHORIZATION, basic(c));
         }
         let Ok(request) = request.body(Empty::<Bytes>::new()) else {
             driver.abort();
@@ -347,7 +425,7 @@ impl Hop<'_> {
             }
             403 | 405 => self.target_failure(
                 FailureKind::ProxyDenied,
-                format!("the proxy {proxy} refused to CONNECT to {authority}: {line}"),
+                format!("the proxy {proxy} refused to forward to {authority}: {line}"),
             ),
             502..=504 => self.target_failure(
                 FailureKind::ProxyUpstream,
@@ -355,7 +433,7 @@ impl Hop<'_> {
             ),
             _ => self.target_failure(
                 FailureKind::ProxyError,
-                format!("the proxy {proxy} answered CONNECT to {authority} with {line}"),
+                format!("the proxy {proxy} answered the request for {authority} with {line}"),
             ),
         }
     }

@@ -150,6 +150,8 @@ struct AuthWorld {
     tls: SocketAddr,
     refused: SocketAddr,
     other: SocketAddr,
+    /// A plain HTTP server (not a port squid may CONNECT to).
+    web: SocketAddr,
     nxdomain: String,
 }
 
@@ -160,6 +162,7 @@ impl AuthWorld {
             world.ca.server(&["svc.test"], Validity::Current),
         ));
         let other = world.serve_any(Behaviour::Accept);
+        let web = world.serve_any(Behaviour::Web(None));
         // A port that was free a moment ago: nothing listens there.
         let refused = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -167,7 +170,7 @@ impl AuthWorld {
         let squid = Squid::start(&SquidOptions {
             auth: Some((USER, PASSWORD)),
             connect_ports: vec![tls.port(), refused.port()],
-            hosts: vec![("svc.test".into(), tls.ip())],
+            hosts: vec![("svc.test".into(), tls.ip()), ("web.test".into(), web.ip())],
         })?;
         let nxdomain = world.dns(&["test"], &[], &[], &[]).to_string();
         Some(AuthWorld {
@@ -176,6 +179,7 @@ impl AuthWorld {
             tls,
             refused,
             other,
+            web,
             nxdomain,
         })
     }
@@ -269,6 +273,32 @@ fn squid_names_what_it_refused() {
         .as_str()
         .unwrap();
     assert!(message.contains("does not resolve"), "{message}");
+}
+
+/// A plain `http://` URL goes to an HTTP proxy whole (`GET http://…`), as curl sends it: no
+/// CONNECT, so the proxy's CONNECT port list does not apply; the proxy's own error pages are
+/// told apart from the target's answers.
+#[test]
+fn plain_http_is_forwarded_not_tunnelled() {
+    let Some(w) = AuthWorld::start() else { return };
+    let good = w.squid.url(Some(&format!("{USER}:{PASSWORD_IN_URL}")));
+    let ok = format!("http://web.test:{}", w.web.port());
+    let down = format!("http://web.test:{}/down", w.web.port());
+    let gone = format!("http://web.test:{}", w.refused.port());
+    let (code, report, stderr) = w.run(&["--proxy", &good, &ok, &down, &gone]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(check(&report, &ok)["status"], "ok", "{report:#}");
+    assert_eq!(check(&report, &ok)["http_status"], 200);
+    assert!(
+        w.squid
+            .logged(&format!("GET http://web.test:{}/ {USER}", w.web.port()))
+    );
+    // The target's own 503 is the target's; the proxy's 503 (nothing listens) is upstream.
+    assert_eq!(kind(&report, &down), "http_status", "{report:#}");
+    assert_eq!(kind(&report, &gone), "proxy_upstream", "{report:#}");
+    let wrong = w.squid.url(Some(&format!("{USER}:nope")));
+    let (_, report, _) = w.run(&["--proxy", &wrong, &ok]);
+    assert_eq!(kind(&report, &ok), "proxy_auth", "{report:#}");
 }
 
 /// No output of any format, nor any error, shows the password, encoded or not.
