@@ -1,7 +1,7 @@
 //! preflight: network reachability preflight checks for API-gateway data plane nodes.
 //!
 //! Data flows one way: `cli` → `settings` → `plan` (profiles + targets → checks) → `runner`
-//! (probes: dns → tcp → tls) → `report` → `render`.
+//! (probes: dns → [proxy] → tcp → tls → http) → `report` → `render`; `proxy` chooses the proxy.
 #![forbid(unsafe_code)]
 
 pub mod cli;
