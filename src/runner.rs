@@ -224,40 +224,52 @@ async fn resolve_here(
 
 /// The direct path: resolve here, then every address at once.
 async fn direct(spec: &CheckSpec, shared: &Arc<Shared>, budget: Budget) -> PathResult {
+    match (spec.port, spec.probe) {
+        (Some(port), probe) if probe != Probe::Dns => {
+            every_address(spec, port, None, shared, budget).await
+        }
+        // A dns probe: the addresses are the answer.
+        _ => {
+            let mut timings = Timings::default();
+            let addrs = match resolve_here(spec, shared, budget, &mut timings).await {
+                Ok(addrs) => addrs,
+                Err(failure) => return PathResult::failed(failure, timings),
+            };
+            let addresses = addrs
+                .into_iter()
+                .filter_map(|ip| Outcome::new(Some(ip)).address())
+                .collect();
+            PathResult {
+                status: Status::Ok,
+                error: None,
+                addresses,
+                timings,
+                tls: None,
+                http_status: None,
+                local_dns: None,
+            }
+        }
+    }
+}
+
+/// Resolves the name here, then tries every address at once (through `via`, if given).
+async fn every_address(
+    spec: &CheckSpec,
+    port: u16,
+    via: Option<Arc<ProxyUrl>>,
+    shared: &Arc<Shared>,
+    budget: Budget,
+) -> PathResult {
     let mut timings = Timings::default();
     let addrs = match resolve_here(spec, shared, budget, &mut timings).await {
         Ok(addrs) => addrs,
         Err(failure) => return PathResult::failed(failure, timings),
     };
-    let (Some(port), false) = (spec.port, spec.probe == Probe::Dns) else {
-        // A dns probe: the addresses are the answer.
-        let addresses = addrs
-            .into_iter()
-            .map(|ip| AddressResult {
-                ip,
-                status: AddressStatus::Ok,
-                error: None,
-                connect_ms: None,
-                proxy_ms: None,
-                tls_ms: None,
-                http_ms: None,
-            })
-            .collect();
-        return PathResult {
-            status: Status::Ok,
-            error: None,
-            addresses,
-            timings,
-            tls: None,
-            http_status: None,
-            local_dns: None,
-        };
-    };
     let dests = addrs
         .into_iter()
         .map(|ip| Dest::Addr(SocketAddr::new(ip, port)))
         .collect();
-    attempt_all(spec, dests, None, shared, budget, timings).await
+    attempt_all(spec, dests, via, shared, budget, timings).await
 }
 
 /// The path through `proxy`. The proxy resolves the name (CONNECT, socks5h), and this host's
@@ -269,35 +281,30 @@ async fn proxied(
     shared: &Arc<Shared>,
     budget: Budget,
 ) -> PathResult {
-    let mut timings = Timings::default();
     if spec.ip.is_some() || !proxy.scheme.resolves_remotely() {
-        let addrs = match resolve_here(spec, shared, budget, &mut timings).await {
-            Ok(addrs) => addrs,
-            Err(failure) => return PathResult::failed(failure, timings),
-        };
-        let dests = addrs
-            .into_iter()
-            .map(|ip| Dest::Addr(SocketAddr::new(ip, port)))
-            .collect();
-        return attempt_all(spec, dests, Some(proxy), shared, budget, timings).await;
+        return every_address(spec, port, Some(proxy), shared, budget).await;
     }
     let dest = Dest::Name(spec.host.clone(), port);
     let (local, mut path) = tokio::join!(
         shared.dns.resolve(&spec.host, spec.port, budget),
-        attempt_all(spec, vec![dest], Some(proxy), shared, budget, timings)
+        attempt_all(
+            spec,
+            vec![dest],
+            Some(proxy),
+            shared,
+            budget,
+            Timings::default()
+        )
     );
     let ms = (local.source == Source::Dns).then(|| millis(local.elapsed));
-    path.local_dns = Some(match local.addrs {
-        Ok(addresses) => LocalDns {
-            addresses,
-            error: None,
-            ms,
-        },
-        Err(error) => LocalDns {
-            addresses: Vec::new(),
-            error: Some(error),
-            ms,
-        },
+    let (addresses, error) = match local.addrs {
+        Ok(addresses) => (addresses, None),
+        Err(error) => (Vec::new(), Some(error)),
+    };
+    path.local_dns = Some(LocalDns {
+        addresses,
+        error,
+        ms,
     });
     path
 }
@@ -329,21 +336,8 @@ async fn attempt_all(
             outcomes[index] = Some(outcome);
         }
     }
-    let mut path = PathResult::failed(
-        Failure::new(
-            FailureKind::LocalError,
-            Phase::Tcp,
-            "no connection was attempted",
-            Peer {
-                host: &spec.host,
-                port: spec.port,
-                ip: spec.ip,
-            },
-        ),
-        Timings::default(),
-    );
+    let mut addresses = Vec::new();
     let mut chosen: Option<Outcome> = None;
-    let mut first_tls = None;
     let mut failures = Vec::new();
     for (dest, outcome) in dests.iter().zip(outcomes) {
         let outcome = outcome.unwrap_or_else(|| {
@@ -362,49 +356,52 @@ async fn attempt_all(
                 ),
             )
         });
-        if first_tls.is_none() {
-            first_tls = outcome.tls.clone();
-        }
-        if let Some(address) = outcome.address() {
-            path.addresses.push(address);
-        }
+        addresses.extend(outcome.address());
         if outcome.error.is_none() && chosen.is_none() {
             chosen = Some(outcome);
         } else {
-            if path.http_status.is_none() {
-                path.http_status = outcome.http_status;
-            }
             failures.push(outcome);
         }
     }
-    match chosen {
+    // The attempt that speaks for the path: the one that worked, else the only one (a tunnel
+    // to a name), whose timings are then the check's.
+    let (status, error, speaker) = match chosen {
         Some(ok) => {
-            timings.connect = ok.connect_ms;
-            timings.proxy = ok.proxy_ms;
-            timings.tls = ok.tls_ms;
-            timings.http = ok.http_ms;
-            path.tls = ok.tls;
-            path.http_status = ok.http_status;
-            path.status = if ok.warnings.is_empty() {
-                Status::Ok
-            } else {
-                Status::Warn
+            let status = match ok.warnings.is_empty() {
+                true => Status::Ok,
+                false => Status::Warn,
             };
-            path.error = ok.warnings.into_iter().next();
+            (status, ok.warnings.first().cloned(), Some(ok))
         }
         None => {
-            if let [only] = failures.as_slice() {
-                // One attempt (a tunnel to a name): its timings are the check's.
-                timings.connect = only.connect_ms;
-                timings.proxy = only.proxy_ms;
-                timings.tls = only.tls_ms;
-            }
-            path.tls = first_tls;
-            path.error = most_telling(failures.iter().filter_map(|o| o.error.as_ref()));
+            let error = most_telling(failures.iter().filter_map(|o| o.error.as_ref()));
+            let only = (failures.len() == 1).then(|| failures[0].clone());
+            (Status::Fail, error, only)
+        }
+    };
+    if let Some(s) = &speaker {
+        timings.connect = s.connect_ms;
+        timings.proxy = s.proxy_ms;
+        timings.tls = s.tls_ms;
+        if s.error.is_none() {
+            timings.http = s.http_ms;
         }
     }
-    path.timings = timings;
-    path
+    PathResult {
+        status,
+        error,
+        addresses,
+        timings,
+        tls: speaker
+            .as_ref()
+            .and_then(|s| s.tls.clone())
+            .or_else(|| failures.iter().find_map(|o| o.tls.clone())),
+        http_status: speaker
+            .as_ref()
+            .and_then(|s| s.http_status)
+            .or_else(|| failures.iter().find_map(|o| o.http_status)),
+        local_dns: None,
+    }
 }
 
 /// The failure that says most: one from a later phase (TLS over TCP), else the first address's.

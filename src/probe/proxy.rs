@@ -71,25 +71,19 @@ pub struct Via<'a> {
 impl Via<'_> {
     /// Opens a tunnel to `dest` for the check of `host` (the target's name, for messages).
     pub async fn open(&self, host: &str, dest: &Dest, budget: Budget) -> Result<Tunnel, Failure> {
-        let target = Peer {
-            host,
-            port: Some(dest.port()),
-            ip: dest.ip(),
-        };
-        let (stream, proxy_addr, connect) = self.reach(budget).await?;
-        let start = Instant::now();
+        let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
         let hop = Hop {
             proxy: self.proxy,
             proxy_addr,
-            target,
+            target: Peer {
+                host,
+                port: Some(dest.port()),
+                ip: dest.ip(),
+            },
             authority: dest.authority(),
         };
         let stream = match self.proxy.scheme {
-            Scheme::Http => hop.connect(stream, budget).await?,
-            Scheme::Https => {
-                let stream = self.tls_to_proxy(stream, &hop, budget).await?;
-                hop.connect(stream, budget).await?
-            }
+            Scheme::Http | Scheme::Https => hop.connect(stream, budget).await?,
             Scheme::Socks5 | Scheme::Socks5h => hop.socks(stream, dest, budget).await?,
         };
         Ok(Tunnel {
@@ -107,8 +101,7 @@ impl Via<'_> {
         dest: &Dest,
         budget: Budget,
     ) -> Result<(Tunnel, Forwarded), Failure> {
-        let (stream, proxy_addr, connect) = self.reach(budget).await?;
-        let start = Instant::now();
+        let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
         let forwarded = Forwarded {
             proxy: self.proxy.clone(),
             proxy_addr,
@@ -117,19 +110,27 @@ impl Via<'_> {
             ip: dest.ip(),
             authority: dest.authority(),
         };
-        let stream = match self.proxy.scheme {
-            Scheme::Https => {
-                let hop = forwarded.hop();
-                self.tls_to_proxy(stream, &hop, budget).await?
-            }
-            _ => stream,
-        };
         let tunnel = Tunnel {
             stream,
             connect,
             handshake: start.elapsed(),
         };
         Ok((tunnel, forwarded))
+    }
+
+    /// TCP to the proxy, then TLS for an HTTPS proxy: the connection the proxy's protocol runs
+    /// over. Also returns the proxy's address, the TCP time, and when TLS began.
+    async fn to_proxy(
+        &self,
+        budget: Budget,
+    ) -> Result<(BoxStream, SocketAddr, Duration, Instant), Failure> {
+        let (stream, proxy_addr, connect) = self.reach(budget).await?;
+        let start = Instant::now();
+        let stream = match self.proxy.scheme {
+            Scheme::Https => self.tls_to_proxy(stream, proxy_addr, budget).await?,
+            Scheme::Http | Scheme::Socks5 | Scheme::Socks5h => stream,
+        };
+        Ok((stream, proxy_addr, connect, start))
     }
 
     /// Resolves the proxy's name and opens TCP to the first of its addresses that answers.
@@ -192,13 +193,13 @@ impl Via<'_> {
     async fn tls_to_proxy(
         &self,
         stream: BoxStream,
-        hop: &Hop<'_>,
+        proxy_addr: SocketAddr,
         budget: Budget,
     ) -> Result<BoxStream, Failure> {
         let host = self.proxy.host_text();
         let dialed = Dialed {
-            port: hop.proxy_addr.port(),
-            ip: Some(hop.proxy_addr.ip()),
+            port: proxy_addr.port(),
+            ip: Some(proxy_addr.ip()),
             label: format!("the proxy {}", self.proxy),
         };
         let request = TlsRequest {
@@ -220,7 +221,9 @@ impl Via<'_> {
                     FailureKind::Deadline => FailureKind::Deadline,
                     _ => FailureKind::ProxyError,
                 };
-                Err(hop.proxy_failure(
+                Err(proxy_failure(
+                    self.proxy,
+                    proxy_addr,
                     kind,
                     format!("TLS to the proxy failed ({}): {}", f.kind, f.message),
                 ))
@@ -269,6 +272,22 @@ impl Forwarded {
     }
 }
 
+/// A failure that is the proxy's own (its TLS, its credentials): the hint names the proxy.
+fn proxy_failure(
+    proxy: &ProxyUrl,
+    proxy_addr: SocketAddr,
+    kind: FailureKind,
+    message: String,
+) -> Failure {
+    let host = proxy.host_text();
+    let peer = Peer {
+        host: &host,
+        port: Some(proxy_addr.port()),
+        ip: Some(proxy_addr.ip()),
+    };
+    Failure::new(kind, Phase::Proxy, message, peer)
+}
+
 /// `Basic base64(user:password)`.
 fn basic(credentials: &crate::proxy::Credentials) -> String {
     let token = BASE64.encode(format!("{}:{}", credentials.user, credentials.password));
@@ -284,15 +303,8 @@ struct Hop<'a> {
 }
 
 impl Hop<'_> {
-    /// A failure that is the proxy's own (unreachable, credentials): the hint names the proxy.
     fn proxy_failure(&self, kind: FailureKind, message: String) -> Failure {
-        let host = self.proxy.host_text();
-        let peer = Peer {
-            host: &host,
-            port: Some(self.proxy_addr.port()),
-            ip: Some(self.proxy_addr.ip()),
-        };
-        Failure::new(kind, Phase::Proxy, message, peer)
+        proxy_failure(self.proxy, self.proxy_addr, kind, message)
     }
 
     /// A failure about the target beyond the proxy (denied, upstream): the hint names it.

@@ -200,18 +200,7 @@ fn every_supported_client_key_type_is_used() {
         ("ed25519", &rcgen::PKCS_ED25519),
     ] {
         let (crt, key) = world.ca.client(world.dir.path(), name, alg);
-        let (crt, key) = (crt.display().to_string(), key.display().to_string());
-        let (code, report) = check_json(&[
-            "--ca-file",
-            world.ca_file(),
-            "--resolve",
-            &pin,
-            "--client-cert",
-            &crt,
-            "--client-key",
-            &key,
-            &target,
-        ]);
+        let (code, report) = check_with_identity(&world, &pin, &target, &crt, &key);
         assert_eq!(code, 0, "{name}: {report:#}");
     }
     // The same P-256 key in SEC1 form ("BEGIN EC PRIVATE KEY").
@@ -224,19 +213,30 @@ fn every_supported_client_key_type_is_used() {
         crate::world::pkcs8_to_sec1_pem(&std::fs::read_to_string(&key).unwrap()),
     )
     .unwrap();
-    let (crt, sec1) = (crt.display().to_string(), sec1.display().to_string());
-    let (code, report) = check_json(&[
+    let (code, report) = check_with_identity(&world, &pin, &target, &crt, &sec1);
+    assert_eq!(code, 0, "sec1: {report:#}");
+}
+
+/// Checks `target` (pinned by `pin`) with the world's CA and this client certificate and key.
+fn check_with_identity(
+    world: &World,
+    pin: &str,
+    target: &str,
+    crt: &std::path::Path,
+    key: &std::path::Path,
+) -> (i32, serde_json::Value) {
+    let (crt, key) = (crt.display().to_string(), key.display().to_string());
+    check_json(&[
         "--ca-file",
         world.ca_file(),
         "--resolve",
-        &pin,
+        pin,
         "--client-cert",
         &crt,
         "--client-key",
-        &sec1,
-        &target,
-    ]);
-    assert_eq!(code, 0, "sec1: {report:#}");
+        &key,
+        target,
+    ])
 }
 
 #[test]
