@@ -264,11 +264,13 @@ impl Entry {
             (Pattern::Ip(want), Some(ip)) => *want == ip,
             (Pattern::Cidr(net, bits), Some(ip)) => in_range(ip, *net, *bits),
             (Pattern::Domain(domain), None) => {
-                let host = host.trim_end_matches('.');
-                host.eq_ignore_ascii_case(domain)
-                    || host.len() > domain.len()
-                        && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
-                        && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
+                // Bytes, so that no host text can split a character.
+                let (host, domain) = (host.trim_end_matches('.').as_bytes(), domain.as_bytes());
+                match host.len().checked_sub(domain.len()) {
+                    Some(0) => host.eq_ignore_ascii_case(domain),
+                    Some(cut) => host[cut - 1] == b'.' && host[cut..].eq_ignore_ascii_case(domain),
+                    None => false,
+                }
             }
             _ => false,
         }
