@@ -48,7 +48,8 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, HOST:PORT (tcp), http(s)://HOST[:PORT][/PATH],
-    /// ws(s)://HOST[:PORT][/PATH]. IPv6 in brackets.
+    /// ws(s)://HOST[:PORT][/PATH], udp://HOST:PORT, bind://ADDR:PORT (a local port is free).
+    /// IPv6 in brackets.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -155,8 +156,12 @@ pub struct CheckArgs {
     #[arg(long)]
     pub compare_direct: bool,
 
+    /// The datagram udp checks send [default: the endpoint's payload, or "preflight\n"].
+    #[arg(long, value_name = "TEXT")]
+    pub udp_payload: Option<String>,
+
     /// Keep only profile endpoints of these roles (platform, api, control-plane, telemetry,
-    /// portal, mesh, internal, external).
+    /// portal, mesh, internal, external, local).
     #[arg(long, value_name = "ROLE[,ROLE]", value_delimiter = ',')]
     pub only: Vec<String>,
 }

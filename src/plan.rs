@@ -36,6 +36,8 @@ pub struct CheckSpec {
     pub client_cert: bool,
     /// The endpoint presents a publicly trusted certificate.
     pub public_ca: bool,
+    /// The datagram a udp probe sends (a default when `None`).
+    pub payload: Option<String>,
 }
 
 impl CheckSpec {
@@ -103,6 +105,7 @@ pub fn build(
                 alpn: ep.alpn.clone(),
                 client_cert: ep.client_cert,
                 public_ca: ep.public_ca,
+                payload: ep.payload.clone(),
             };
             let server_name = ep.server_name.as_ref().map(|t| t.render(&values));
             match ep.host.render(&values) {
@@ -157,6 +160,8 @@ pub fn build(
             Probe::Tls => "TLS handshake",
             Probe::Http | Probe::Https => "HTTP request",
             Probe::Ws | Probe::Wss => "WebSocket upgrade",
+            Probe::Udp => "UDP datagram",
+            Probe::Bind => "Local port",
         };
         let mut spec = CheckSpec {
             id,
@@ -175,6 +180,7 @@ pub fn build(
             alpn: Vec::new(),
             client_cert: false,
             public_ca: false,
+            payload: None,
         };
         set_host(&mut spec, target.host.clone(), family)?;
         plan.checks.push(spec);
@@ -184,6 +190,14 @@ pub fn build(
 
 fn set_host(spec: &mut CheckSpec, host: Host, family: Family) -> Result<(), InputError> {
     match host {
+        Host::Name(name) if spec.probe == Probe::Bind => {
+            return Err(InputError::Target {
+                target: spec.target(),
+                reason: format!(
+                    "a bind check takes an address of this host, not the name `{name}`: 0.0.0.0, 127.0.0.1, [::]"
+                ),
+            });
+        }
         Host::Name(name) => spec.host = name,
         Host::Ip(ip) => {
             if !family.allows(&ip) {

@@ -402,7 +402,8 @@ impl ProxyConfig {
 
     /// The route of a check to `host` (a name, or the text of `ip`) and `port`.
     pub fn route(&self, probe: Probe, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> Route {
-        if probe == Probe::Dns {
+        // Names are resolved here, a bind is local, and no proxy scheme here carries UDP.
+        if matches!(probe, Probe::Dns | Probe::Bind | Probe::Udp) {
             return Route::default();
         }
         let chosen = match &self.flag {

@@ -14,7 +14,9 @@ use crate::probe::dns::{Dns, Resolution, Source};
 use crate::probe::http::{self, Expect, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{Tls, TlsFailure, TlsInfo, TlsRequest};
-use crate::probe::{BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, millis, tcp};
+use crate::probe::{
+    BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, bind, millis, tcp, udp,
+};
 use crate::proxy::{ProxyConfig, ProxyUrl};
 use crate::report::{
     AddressResult, AddressStatus, CheckResult, DirectPath, LocalDns, Status, Timings,
@@ -40,6 +42,8 @@ struct Shared {
     allow_private_ca: bool,
     proxies: ProxyConfig,
     compare_direct: bool,
+    /// `--udp-payload`: overrides every udp check's datagram.
+    udp_payload: Option<String>,
 }
 
 /// Runs every check of `plan` at once (within `--concurrency`); results come in plan order.
@@ -57,6 +61,7 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Vec<CheckResult> {
         allow_private_ca: settings.allow_private_ca,
         proxies: settings.proxies.clone(),
         compare_direct: settings.compare_direct,
+        udp_payload: settings.udp_payload.clone(),
     });
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut tasks = JoinSet::new();
@@ -148,6 +153,7 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
     result.proxy = route.proxy.as_ref().map(|p| p.to_string());
     result.proxy_reason = route.reason;
     let path = match (route.proxy, spec.port) {
+        _ if spec.probe == Probe::Bind => local_port(spec).await,
         (Some(proxy), Some(port)) => {
             let via = proxied(spec, port, proxy, &shared, budget);
             if shared.compare_direct {
@@ -198,6 +204,47 @@ impl PathResult {
             http_status: None,
             local_dns: None,
         }
+    }
+}
+
+/// A local port check: bind the address and let go (with a /proc scan for the holder, off the
+/// async workers).
+async fn local_port(spec: &CheckSpec) -> PathResult {
+    let addr = SocketAddr::new(
+        spec.ip
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        spec.port.unwrap_or_default(),
+    );
+    let checked = tokio::task::spawn_blocking(move || bind::check(addr)).await;
+    let outcome = match checked {
+        Ok(Ok(())) => Outcome::new(Some(addr.ip())),
+        Ok(Err(failure)) => Outcome::failed(Some(addr.ip()), failure),
+        Err(_) => {
+            let peer = Peer {
+                host: &spec.host,
+                port: spec.port,
+                ip: spec.ip,
+            };
+            let failure = Failure::new(
+                FailureKind::LocalError,
+                Phase::Bind,
+                "the bind check stopped unexpectedly",
+                peer,
+            );
+            Outcome::failed(Some(addr.ip()), failure)
+        }
+    };
+    PathResult {
+        status: match outcome.error {
+            None => Status::Ok,
+            Some(_) => Status::Fail,
+        },
+        error: outcome.error.clone(),
+        addresses: outcome.address().into_iter().collect(),
+        timings: Timings::default(),
+        tls: None,
+        http_status: None,
+        local_dns: None,
     }
 }
 
@@ -410,7 +457,7 @@ fn most_telling<'a>(failures: impl Iterator<Item = &'a Failure>) -> Option<Failu
         Phase::Http => 4,
         Phase::Tls => 3,
         Phase::Proxy => 2,
-        Phase::Tcp => 1,
+        Phase::Tcp | Phase::Udp | Phase::Bind => 1,
         Phase::Queued | Phase::Dns => 0,
     };
     failures
@@ -514,6 +561,22 @@ impl Attempt {
             }
         };
         let mut outcome = Outcome::new(ip);
+        if let (Probe::Udp, Dest::Addr(addr)) = (self.spec.probe, &self.dest) {
+            let payload = shared
+                .udp_payload
+                .as_deref()
+                .or(self.spec.payload.as_deref())
+                .map_or(udp::DEFAULT_PAYLOAD, str::as_bytes);
+            match udp::probe(host, *addr, payload, self.budget).await {
+                Ok(reply) => outcome.connect_ms = Some(millis(reply)),
+                // Silence proves nothing either way: a warning, not a failure.
+                Err(failure) if failure.kind == FailureKind::UdpNoReply => {
+                    outcome.warnings.push(failure);
+                }
+                Err(failure) => return outcome.fail(failure),
+            }
+            return outcome;
+        }
         let (stream, dialed) = match (&self.dest, &self.via) {
             (Dest::Addr(addr), None) => match tcp::connect(host, *addr, self.budget).await {
                 Ok((stream, connect)) => {

@@ -34,6 +34,8 @@ pub struct Settings {
     pub proxies: ProxyConfig,
     /// `--compare-direct`: also try each proxied endpoint without the proxy.
     pub compare_direct: bool,
+    /// `--udp-payload`: the datagram of every udp check.
+    pub udp_payload: Option<String>,
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -150,6 +152,7 @@ impl Settings {
             allow_private_ca: args.allow_private_ca,
             proxies,
             compare_direct: args.compare_direct,
+            udp_payload: args.udp_payload.clone(),
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),

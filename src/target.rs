@@ -1,5 +1,5 @@
-//! Targets: what one check connects to (`tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST`),
-//! and the host-name rules shared with profiles.
+//! Targets: what one check connects to (`tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST`,
+//! `udp://HOST:PORT`, `bind://ADDR:PORT` …), and the host-name rules shared with profiles.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -25,10 +25,14 @@ pub enum Probe {
     /// A WebSocket upgrade over TLS (`websocket` in profiles).
     #[serde(alias = "websocket")]
     Wss,
+    /// Resolve, send a UDP datagram, and wait for a reply or an ICMP unreachable.
+    Udp,
+    /// Bind a local address and port (a listener this host is about to run), then let go.
+    Bind,
 }
 
 impl Probe {
-    pub const ALL: [Probe; 7] = [
+    pub const ALL: [Probe; 9] = [
         Probe::Dns,
         Probe::Tcp,
         Probe::Tls,
@@ -36,6 +40,8 @@ impl Probe {
         Probe::Https,
         Probe::Ws,
         Probe::Wss,
+        Probe::Udp,
+        Probe::Bind,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl Probe {
             Probe::Https => "https",
             Probe::Ws => "ws",
             Probe::Wss => "wss",
+            Probe::Udp => "udp",
+            Probe::Bind => "bind",
         }
     }
 
@@ -70,7 +78,7 @@ impl Probe {
         match self {
             Probe::Http | Probe::Ws => Some(80),
             Probe::Https | Probe::Wss => Some(443),
-            Probe::Dns | Probe::Tcp | Probe::Tls => None,
+            Probe::Dns | Probe::Tcp | Probe::Tls | Probe::Udp | Probe::Bind => None,
         }
     }
 }
@@ -177,7 +185,7 @@ impl Target {
                     .find(|p| p.as_str() == scheme.to_ascii_lowercase())
                     .ok_or_else(|| {
                         format!(
-                            "unknown scheme `{scheme}://` (use tcp, tls, dns, http, https, ws or wss)"
+                            "unknown scheme `{scheme}://` (use tcp, tls, dns, udp, bind, http, https, ws or wss)"
                         )
                     })?;
                 (probe, rest)
@@ -218,9 +226,16 @@ impl Target {
             }
             return Err(format!("missing port: write {probe}://HOST:PORT"));
         };
+        let host = Host::parse(host)?;
+        if probe == Probe::Bind && !matches!(host, Host::Ip(_)) {
+            return Err(
+                "bind:// takes an address of this host, not a name: 0.0.0.0, 127.0.0.1, [::]"
+                    .into(),
+            );
+        }
         Ok(Target {
             probe,
-            host: Host::parse(host)?,
+            host,
             port: Some(parse_port(port)?),
             path: None,
         })
@@ -319,6 +334,11 @@ mod tests {
         assert_eq!(bare.probe, Probe::Tcp);
         assert_eq!(bare.host, Host::Ip("10.0.0.5".parse().unwrap()));
         assert_eq!(bare.port, Some(9042));
+        let udp = ok("udp://ntp.example:123");
+        assert_eq!((udp.probe, udp.port), (Probe::Udp, Some(123)));
+        let bind = ok("bind://0.0.0.0:8000");
+        assert_eq!((bind.probe, bind.port), (Probe::Bind, Some(8000)));
+        assert_eq!(ok("bind://[::]:8443").to_string(), "bind://[::]:8443");
     }
 
     #[test]
@@ -361,6 +381,9 @@ mod tests {
             ("tcp://:80", "empty"),
             ("tls://example.com:443/path", "no path"),
             ("::1", "brackets"),
+            ("bind://localhost:8000", "not a name"),
+            ("bind://0.0.0.0", "missing port"),
+            ("udp://ntp.example", "missing port"),
         ];
         for (text, expected) in cases {
             let err = Target::parse(text).expect_err(text);

@@ -1,12 +1,14 @@
-//! Probes: DNS, TCP, proxies, TLS and HTTP, each bounded by a timeout per phase and by the
+//! Probes: DNS, TCP, UDP, proxies, TLS, HTTP and local binds, each bounded by a timeout per phase and by the
 //! run's deadline. A failed probe is data (`Failure`), never an error that ends the run.
 
+pub mod bind;
 pub mod dns;
 pub mod http;
 pub mod intercept;
 pub mod proxy;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 
 use std::fmt;
 use std::future::Future;
@@ -88,6 +90,14 @@ pub enum FailureKind {
     ProxyUpstream,
     /// Anything else from the proxy: another status, or not a proxy at all.
     ProxyError,
+    /// A local port check: another socket already holds the address and port.
+    PortInUse,
+    /// A local port check: this user may not bind the port (below 1024 without the right).
+    BindDenied,
+    /// A UDP datagram drew an ICMP port unreachable: nothing listens, or a firewall rejects.
+    UdpRefused,
+    /// A UDP datagram drew no reply: the port is open or filtered (a warning).
+    UdpNoReply,
 }
 
 impl FailureKind {
@@ -123,6 +133,10 @@ impl FailureKind {
             FailureKind::ProxyDenied => "proxy_denied",
             FailureKind::ProxyUpstream => "proxy_upstream",
             FailureKind::ProxyError => "proxy_error",
+            FailureKind::PortInUse => "port_in_use",
+            FailureKind::BindDenied => "bind_denied",
+            FailureKind::UdpRefused => "udp_refused",
+            FailureKind::UdpNoReply => "udp_no_reply",
         }
     }
 }
@@ -146,6 +160,10 @@ pub enum Phase {
     Tls,
     /// The HTTP request or WebSocket upgrade.
     Http,
+    /// Binding a local address and port.
+    Bind,
+    /// A UDP datagram and its reply.
+    Udp,
 }
 
 impl Phase {
@@ -157,6 +175,8 @@ impl Phase {
             Phase::Proxy => "proxy",
             Phase::Tls => "tls",
             Phase::Http => "http",
+            Phase::Bind => "bind",
+            Phase::Udp => "udp",
         }
     }
 
@@ -166,7 +186,8 @@ impl Phase {
             Phase::Dns => FailureKind::DnsTimeout,
             Phase::Tls => FailureKind::TlsTimeout,
             Phase::Http => FailureKind::HttpTimeout,
-            Phase::Queued | Phase::Tcp => FailureKind::Timeout,
+            Phase::Queued | Phase::Tcp | Phase::Bind => FailureKind::Timeout,
+            Phase::Udp => FailureKind::UdpNoReply,
             Phase::Proxy => FailureKind::ProxyUnreachable,
         }
     }
@@ -335,6 +356,18 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         ),
         FailureKind::ProxyError => format!(
             "The proxy answered in a way preflight does not expect: check that the proxy URL's scheme (http, https, socks5, socks5h) and port are right, and look up the status in the proxy's log for {host}."
+        ),
+        FailureKind::PortInUse => format!(
+            "Another process already listens on {addr}: stop it, or move it or this service to another port (in kong.conf, proxy_listen and stream_listen)."
+        ),
+        FailureKind::BindDenied => format!(
+            "This user may not listen on {addr}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (or a lower net.ipv4.ip_unprivileged_port_start); or use a port above 1024 and map it."
+        ),
+        FailureKind::UdpRefused => format!(
+            "{addr} answered the datagram with ICMP port unreachable: nothing listens on UDP{port} there, or a firewall rejects it. Check the service, then ask the network team to allow UDP{port} to {host}."
+        ),
+        FailureKind::UdpNoReply => format!(
+            "UDP cannot prove reachability without a reply: UDP{port} on {host} is open or filtered. If the service never answers, confirm with its own logs (or run `preflight listen --udp PORT` there), and ask the network team whether UDP{port} to {host} is allowed."
         ),
     }
 }

@@ -35,6 +35,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "apigee-hybrid",
         include_str!("../../profiles/apigee-hybrid.toml"),
     ),
+    (
+        "kong-dataplane",
+        include_str!("../../profiles/kong-dataplane.toml"),
+    ),
 ];
 
 /// What an endpoint is for; `--only` selects by it.
@@ -49,12 +53,14 @@ pub enum Role {
     Mesh,
     Internal,
     External,
+    /// A port this host will listen on (a bind check).
+    Local,
     /// A target given on the command line.
     Target,
 }
 
 impl Role {
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::Platform,
         Role::Api,
         Role::ControlPlane,
@@ -63,6 +69,7 @@ impl Role {
         Role::Mesh,
         Role::Internal,
         Role::External,
+        Role::Local,
         Role::Target,
     ];
 
@@ -76,6 +83,7 @@ impl Role {
             Role::Mesh => "mesh",
             Role::Internal => "internal",
             Role::External => "external",
+            Role::Local => "local",
             Role::Target => "target",
         }
     }
@@ -134,6 +142,8 @@ pub struct Endpoint {
     /// The endpoint presents a publicly trusted certificate: any other is interception.
     #[serde(default)]
     pub public_ca: bool,
+    /// The datagram a udp probe sends.
+    pub payload: Option<String>,
 }
 
 fn yes() -> bool {
@@ -271,6 +281,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
         }
         if let Some(path) = ep.path.as_deref().filter(|p| !p.starts_with('/')) {
             return Err(fail(format!("`path` must start with /, not `{path}`")));
+        }
+        if ep.payload.is_some() && ep.probe != Probe::Udp {
+            return Err(fail("`payload` applies to udp probes only".into()));
         }
         let tls_only =
             ep.server_name.is_some() || !ep.alpn.is_empty() || ep.client_cert || ep.public_ca;

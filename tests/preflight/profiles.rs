@@ -9,6 +9,7 @@ const BUILTIN: [&str; 6] = [
     "kong-hybrid",
     "kgateway",
     "apigee-hybrid",
+    "kong-dataplane",
 ];
 
 #[test]

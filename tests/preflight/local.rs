@@ -1,0 +1,132 @@
+//! On the node: local port checks (`bind://`) and UDP, each against sockets the test holds.
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::Command;
+
+use crate::world::{check, check_json, kind, namespace_ready, split};
+
+/// A port of 127.0.0.1 that was free a moment ago.
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn bind_reports_a_free_port_ok_and_a_held_one_with_its_holder() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let free_port = free_tcp_port();
+    let held_target = format!("bind://127.0.0.1:{held_port}");
+    let free_target = format!("bind://127.0.0.1:{free_port}");
+    // The wildcard address conflicts with a listener on any address.
+    let wildcard_target = format!("bind://0.0.0.0:{held_port}");
+    let (code, report) = check_json(&[&held_target, &free_target, &wildcard_target]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(check(&report, &free_target)["status"], "ok");
+    for target in [&held_target, &wildcard_target] {
+        let c = check(&report, target);
+        assert_eq!(c["status"], "fail");
+        assert_eq!(kind(&report, target), "port_in_use");
+        assert_eq!(c["error"]["phase"], "bind");
+        let message = c["error"]["message"].as_str().unwrap();
+        // The holder is this test process.
+        assert!(
+            message.contains(&format!("by pid {} (", std::process::id())),
+            "{message}"
+        );
+    }
+    // Nothing stays bound: the free port can be taken right after the check.
+    TcpListener::bind(("127.0.0.1", free_port)).expect("the checked port is free again");
+    drop(held);
+}
+
+#[test]
+fn bind_of_a_privileged_port_without_the_right_is_denied() {
+    if !namespace_ready("the bind_denied test", &["setpriv", "sysctl"]) {
+        return;
+    }
+    // In a namespace of its own, so that the sysctl and port 80 are the test's.
+    let out = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "sysctl -qw net.ipv4.ip_unprivileged_port_start=1024 && ip link set lo up && \
+             exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" check --format json bind://127.0.0.1:80",
+            env!("CARGO_BIN_EXE_preflight"),
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(kind(&report, "bind://127.0.0.1:80"), "bind_denied");
+    let hint = check(&report, "bind://127.0.0.1:80")["error"]["hint"]
+        .as_str()
+        .unwrap();
+    assert!(hint.contains("CAP_NET_BIND_SERVICE"), "{hint}");
+}
+
+#[test]
+fn udp_tells_a_reply_from_an_icmp_unreachable_from_silence() {
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            let _ = echo.send_to(&buf[..n], from);
+        }
+    });
+    // Bound and never read: datagrams are queued, nothing answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let closed_port = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let reply = format!("udp://127.0.0.1:{echo_port}");
+    let quiet = format!("udp://127.0.0.1:{silent_port}");
+    let closed = format!("udp://127.0.0.1:{closed_port}");
+    let (code, report) = check_json(&["--timeout", "1s", &reply, &quiet, &closed]);
+    assert_eq!(code, 1, "{report:#}");
+    let c = check(&report, &reply);
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert!(c["timings_ms"]["connect"].as_f64().is_some(), "{c:#}");
+    assert_eq!(check(&report, &closed)["status"], "fail");
+    assert_eq!(kind(&report, &closed), "udp_refused");
+    let c = check(&report, &quiet);
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert_eq!(kind(&report, &quiet), "udp_no_reply");
+    assert!(
+        c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("open or filtered"),
+        "{c:#}"
+    );
+    // Silence alone does not fail the run, unless warnings are failures.
+    let (code, _) = check_json(&["--timeout", "500ms", &quiet]);
+    assert_eq!(code, 0);
+    let (code, _) = check_json(&["--timeout", "500ms", "--strict", &quiet]);
+    assert_eq!(code, 1);
+    drop(silent);
+}
+
+#[test]
+fn udp_payload_is_what_the_peer_receives() {
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = peer.local_addr().unwrap().port();
+    let got = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        peer.send_to(b"pong", from).unwrap();
+        buf[..n].to_vec()
+    });
+    let target = format!("udp://127.0.0.1:{port}");
+    let (code, report) = check_json(&["--udp-payload", "ping", &target]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(got.join().unwrap(), b"ping");
+}
