@@ -22,6 +22,28 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// List the built-in profiles, or show one.
     Profiles(ProfilesArgs),
+    /// Answer TCP connections and UDP datagrams on these ports, so that `preflight check` on
+    /// another host can prove an inbound or east-west path before the real service runs.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// A TCP port to answer on (0: any free port); may be repeated.
+    #[arg(long = "tcp", value_name = "PORT")]
+    pub tcp: Vec<u16>,
+
+    /// A UDP port to answer on (0: any free port); may be repeated.
+    #[arg(long = "udp", value_name = "PORT")]
+    pub udp: Vec<u16>,
+
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
+
+    /// Stop after this long (2m, 1h) [default: until Ctrl-C].
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub for_: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

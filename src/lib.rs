@@ -1,12 +1,14 @@
 //! preflight: network reachability preflight checks for API-gateway data plane nodes.
 //!
 //! Data flows one way: `cli` → `settings` → `plan` (profiles + targets → checks) → `runner`
-//! (probes: dns → [proxy] → tcp → tls → http) → `report` → `render`; `proxy` chooses the proxy.
+//! (probes: dns → [proxy] → tcp → tls → http, or udp, or a local bind) → `report` → `render`;
+//! `proxy` chooses the proxy. `listen` is the responder that other hosts' checks reach.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod error;
 pub mod files;
+pub mod listen;
 pub mod plan;
 pub mod probe;
 pub mod profile;

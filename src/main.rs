@@ -40,6 +40,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check(&args),
         Command::Profiles(args) => profiles(args.action),
+        Command::Listen(args) => listen(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -129,6 +130,50 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .into());
     }
     Ok(())
+}
+
+fn listen(args: &preflight::cli::ListenArgs) -> Result<u8, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let responder = preflight::listen::bind(args.bind, &args.tcp, &args.udp).await?;
+        let limit = args.for_;
+        let stop = async move {
+            match limit {
+                Some(d) => tokio::select! {
+                    () = tokio::time::sleep(d) => {}
+                    () = interrupted() => {}
+                },
+                None => interrupted().await,
+            }
+        };
+        responder
+            .serve(stop, |event| {
+                let now = humantime::format_rfc3339_seconds(SystemTime::now());
+                let mut out = io::stdout().lock();
+                // A closed stdout must not stop the responder.
+                let _ = writeln!(out, "{now} {event}").and_then(|()| out.flush());
+            })
+            .await;
+        Ok(0)
+    })
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
 }
 
 fn profiles(action: Option<ProfilesAction>) -> Result<u8, Failure> {

@@ -34,6 +34,7 @@ pub struct AddressResult {
     pub ip: IpAddr,
     pub status: AddressStatus,
     pub error: Option<Failure>,
+    /// TCP connect time; for udp, the time to the reply.
     pub connect_ms: Option<f64>,
     /// TLS to an HTTPS proxy and the CONNECT or SOCKS exchange.
     pub proxy_ms: Option<f64>,
@@ -45,7 +46,7 @@ pub struct AddressResult {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub dns: Option<f64>,
-    /// TCP to the target, or to the proxy when one is used.
+    /// TCP to the target, or to the proxy when one is used; for udp, the time to the reply.
     pub connect: Option<f64>,
     /// Opening the tunnel through the proxy.
     pub proxy: Option<f64>,

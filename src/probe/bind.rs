@@ -26,7 +26,7 @@ pub fn check(addr: SocketAddr) -> Result<(), Failure> {
     };
     let (kind, message) = match err.kind() {
         io::ErrorKind::AddrInUse => {
-            let who = holder(addr).unwrap_or_else(|| {
+            let who = in_use_by(addr).unwrap_or_else(|| {
                 "by a process this user cannot see (run as root to name it)".to_string()
             });
             (
@@ -55,7 +55,7 @@ pub fn check(addr: SocketAddr) -> Result<(), Failure> {
 
 /// `by pid 1234 (nginx)`: the process with a listening socket on `addr`'s port that
 /// conflicts with it, from /proc (Linux). `None` where /proc does not tell.
-fn holder(addr: SocketAddr) -> Option<String> {
+pub fn in_use_by(addr: SocketAddr) -> Option<String> {
     let inodes: Vec<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())

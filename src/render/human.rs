@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use crate::probe::tls::TlsInfo;
 use crate::profile::Role;
 use crate::report::{AddressStatus, CheckResult, Report, Status};
+use crate::target::Probe;
 
 struct Paint {
     on: bool,
@@ -210,9 +211,14 @@ fn ok_detail(check: &CheckResult) -> String {
         parts.push(ips.join(", "));
     }
     let t = &check.timings_ms;
+    // For udp, `connect` is the time to the reply.
+    let connect = match check.probe {
+        Probe::Udp => "reply",
+        _ => "tcp",
+    };
     for (label, value) in [
         ("dns", t.dns),
-        ("tcp", t.connect),
+        (connect, t.connect),
         ("proxy", t.proxy),
         ("tls", t.tls),
     ] {

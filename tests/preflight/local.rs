@@ -130,3 +130,129 @@ fn udp_payload_is_what_the_peer_receives() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(got.join().unwrap(), b"ping");
 }
+
+/// A running `preflight listen`, stopped when dropped.
+struct Listener {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl Listener {
+    fn start(args: &[&str]) -> Listener {
+        let mut child = crate::world::preflight()
+            .arg("listen")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Listener {
+            child,
+            lines,
+            seen: Default::default(),
+        }
+    }
+
+    /// The first log line, logged so far or within 10 s, containing `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.seen.borrow().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.borrow_mut().push(line),
+                Err(e) => panic!("no log line with `{needle}` in {:?}: {e}", self.seen),
+            }
+        }
+    }
+
+    /// The port of the `listening on TRANSPORT ADDR:PORT` line.
+    fn port(&self, transport: &str) -> u16 {
+        let line = self.wait_for(&format!("listening on {transport} "));
+        line.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn listen_is_reported_ok_by_check_and_logs_each_peer() {
+    let listener = Listener::start(&["--tcp", "0", "--udp", "0", "--bind", "127.0.0.1"]);
+    let tcp = listener.port("tcp");
+    let udp = listener.port("udp");
+    let tcp_target = format!("tcp://127.0.0.1:{tcp}");
+    let udp_target = format!("udp://127.0.0.1:{udp}");
+    let (code, report) = check_json(&[&tcp_target, &udp_target]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(check(&report, &tcp_target)["status"], "ok");
+    // A reply, not mere silence: the responder answers datagrams.
+    assert_eq!(check(&report, &udp_target)["status"], "ok", "{report:#}");
+    listener.wait_for(&format!("tcp 127.0.0.1:{tcp} reached from 127.0.0.1:"));
+    listener.wait_for(&format!("udp 127.0.0.1:{udp} reached from 127.0.0.1:"));
+    // The TCP answer names the host and the port reached.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(
+        answer.starts_with("preflight listen: ")
+            && answer.ends_with(&format!(" tcp 127.0.0.1:{tcp}\n")),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn listen_refuses_a_port_in_use_and_stops_when_for_runs_out() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let out = crate::world::preflight()
+        .args(["listen", "--bind", "127.0.0.1", "--tcp", &port])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--tcp {port}: 127.0.0.1:{port} is already in use by pid {}",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    let start = std::time::Instant::now();
+    let out = crate::world::preflight()
+        .args([
+            "listen",
+            "--bind",
+            "127.0.0.1",
+            "--tcp",
+            "0",
+            "--for",
+            "300ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    drop(held);
+}

@@ -2,7 +2,7 @@
 
 use crate::world::run;
 
-const BUILTIN: [&str; 6] = [
+const BUILTIN: [&str; 7] = [
     "konnect",
     "konnect-kic",
     "konnect-mesh",
