@@ -79,6 +79,12 @@ pub struct CheckArgs {
     #[arg(long = "profile", short = 'p', value_name = "NAME|PATH")]
     pub profiles: Vec<String>,
 
+    /// Check what a Kong data plane's kong.conf points at (KONG_* variables override it, as in
+    /// Kong): cluster_control_plane, cluster_telemetry_endpoint with their server names, the
+    /// cluster certificate and CA, proxy_server, and proxy_listen/stream_listen as local ports.
+    #[arg(long, value_name = "FILE")]
+    pub kong_conf: Option<PathBuf>,
+
     /// A profile variable, e.g. --set region=us; may be repeated.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,

@@ -31,7 +31,7 @@ pub enum InputError {
     #[error("profile {profile}: {reason}")]
     Variable { profile: String, reason: String },
     #[error(
-        "nothing to check: give a target (tcp://HOST:PORT, tls://HOST:PORT, dns://HOST) or --profile NAME"
+        "nothing to check: give a target (tcp://HOST:PORT, tls://HOST:PORT, dns://HOST), --profile NAME or --kong-conf FILE"
     )]
     NothingToCheck,
 }

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod error;
 pub mod files;
+pub mod kongconf;
 pub mod listen;
 pub mod plan;
 pub mod probe;

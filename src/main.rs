@@ -82,7 +82,8 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
     let start = std::time::Instant::now();
     let checks = runtime.block_on(runner::run(&plan, &settings));
     let duration_ms = preflight::probe::millis(start.elapsed());
-    let report = Report::new(started_at, duration_ms, plan.profiles.clone(), checks);
+    let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), checks);
+    report.notes = plan.notes.clone();
     // The runtime may hold sockets of timed-out lookups; do not wait for them.
     runtime.shutdown_background();
 

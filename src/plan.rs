@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use crate::error::InputError;
 use crate::probe::dns::Family;
 use crate::profile::{Assignments, Profile, Role, bind};
+use crate::proxy::Route;
 use crate::target::{Host, Probe, Target, format_target};
 
 /// One check to run, or to report as skipped.
@@ -38,6 +39,11 @@ pub struct CheckSpec {
     pub public_ca: bool,
     /// The datagram a udp probe sends (a default when `None`).
     pub payload: Option<String>,
+    /// Trust exactly the pinned certificate (kong.conf's shared `cluster_cert`).
+    pub pinned: bool,
+    /// A route fixed by the check's source (kong.conf's `proxy_server`, or direct), which only
+    /// `--proxy` overrides.
+    pub route: Option<Route>,
 }
 
 impl CheckSpec {
@@ -56,20 +62,41 @@ impl CheckSpec {
 pub struct Plan {
     pub profiles: Vec<String>,
     pub checks: Vec<CheckSpec>,
+    /// What the user should know about the plan (from a kong.conf: a node that is not a data
+    /// plane, settings missing).
+    pub notes: Vec<String>,
 }
 
-/// Builds the plan. `only` keeps profile endpoints of those roles (command-line targets stay).
+/// Builds the plan: the checks of a kong.conf (`conf`) first, then profiles, then targets.
+/// `only` keeps the conf's and profiles' endpoints of those roles (command-line targets stay).
 pub fn build(
     profiles: &[Profile],
     set: &Assignments,
     targets: &[Target],
     only: &[Role],
     family: Family,
+    conf: &[CheckSpec],
 ) -> Result<Plan, InputError> {
-    if profiles.is_empty() && targets.is_empty() {
+    if profiles.is_empty() && targets.is_empty() && conf.is_empty() {
         return Err(InputError::NothingToCheck);
     }
     let mut plan = Plan::default();
+    if !conf.is_empty() {
+        plan.profiles.push(crate::kongconf::SOURCE.to_string());
+    }
+    for spec in conf {
+        if !only.is_empty() && !only.contains(&spec.role) {
+            continue;
+        }
+        if let Some(ip) = spec.ip.filter(|ip| !family.allows(ip)) {
+            let flag = if ip.is_ipv4() { "--ipv6" } else { "--ipv4" };
+            return Err(InputError::Target {
+                target: spec.target(),
+                reason: format!("{ip} (from {}) is excluded by {flag}", spec.id),
+            });
+        }
+        plan.checks.push(spec.clone());
+    }
     let mut seen = HashSet::new();
     for profile in profiles {
         if !seen.insert(profile.name.clone()) {
@@ -106,6 +133,8 @@ pub fn build(
                 client_cert: ep.client_cert,
                 public_ca: ep.public_ca,
                 payload: ep.payload.clone(),
+                pinned: false,
+                route: None,
             };
             let server_name = ep.server_name.as_ref().map(|t| t.render(&values));
             match ep.host.render(&values) {
@@ -181,6 +210,8 @@ pub fn build(
             client_cert: false,
             public_ca: false,
             payload: None,
+            pinned: false,
+            route: None,
         };
         set_host(&mut spec, target.host.clone(), family)?;
         plan.checks.push(spec);
@@ -239,6 +270,7 @@ mod tests {
             &[],
             only,
             Family::Any,
+            &[],
         )
     }
 
@@ -313,16 +345,16 @@ mod tests {
     #[test]
     fn targets_join_profiles_and_family_is_enforced() {
         let targets = [Target::parse("tcp://[::1]:80").unwrap()];
-        let plan = build(&[], &set(&[]), &targets, &[], Family::Any).unwrap();
+        let plan = build(&[], &set(&[]), &targets, &[], Family::Any, &[]).unwrap();
         assert_eq!(plan.checks[0].target(), "tcp://[::1]:80");
         assert_eq!(plan.checks[0].role, Role::Target);
-        let err = build(&[], &set(&[]), &targets, &[], Family::V4).unwrap_err();
+        let err = build(&[], &set(&[]), &targets, &[], Family::V4, &[]).unwrap_err();
         assert!(err.to_string().contains("--ipv4"), "{err}");
     }
 
     #[test]
     fn nothing_to_check_is_an_error() {
-        let err = build(&[], &set(&[]), &[], &[], Family::Any).unwrap_err();
+        let err = build(&[], &set(&[]), &[], &[], Family::Any, &[]).unwrap_err();
         assert!(matches!(err, InputError::NothingToCheck));
     }
 }

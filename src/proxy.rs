@@ -395,6 +395,11 @@ impl ProxyConfig {
         })
     }
 
+    /// Whether `--proxy` was given: it overrides every other choice.
+    pub fn has_flag(&self) -> bool {
+        self.flag.is_some()
+    }
+
     /// Whether any proxy is configured at all.
     pub fn any(&self) -> bool {
         self.flag.is_some() || self.https.is_some() || self.http.is_some() || self.all.is_some()

@@ -133,6 +133,8 @@ pub struct Report {
     pub started_at: String,
     pub duration_ms: f64,
     pub profiles: Vec<String>,
+    /// What the user should know about the run as a whole (from a kong.conf).
+    pub notes: Vec<String>,
     pub summary: Summary,
     pub checks: Vec<CheckResult>,
 }
@@ -163,6 +165,7 @@ impl Report {
             started_at,
             duration_ms,
             profiles,
+            notes: Vec::new(),
             summary,
             checks,
         }

@@ -147,9 +147,14 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
         deadline: shared.deadline,
     };
     let mut result = base(spec, Status::Fail);
-    let route = shared
-        .proxies
-        .route(spec.probe, &spec.host, spec.ip, spec.port);
+    let route = match &spec.route {
+        // "Direct, as kong.conf says" matters only where a proxy would otherwise be used.
+        Some(fixed) if fixed.proxy.is_none() && !shared.proxies.any() => Default::default(),
+        Some(fixed) if !shared.proxies.has_flag() => fixed.clone(),
+        _ => shared
+            .proxies
+            .route(spec.probe, &spec.host, spec.ip, spec.port),
+    };
     result.proxy = route.proxy.as_ref().map(|p| p.to_string());
     result.proxy_reason = route.reason;
     let path = match (route.proxy, spec.port) {
@@ -655,6 +660,7 @@ impl Attempt {
             client_cert_expected: self.spec.client_cert,
             public_ca: self.spec.public_ca && !shared.allow_private_ca,
             to_proxy: false,
+            pinned: self.spec.pinned,
         };
         match shared
             .tls

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{CheckArgs, Format};
 use crate::error::InputError;
+use crate::kongconf::{self, KongConf};
 use crate::plan::{self, Plan};
 use crate::probe::dns::{DnsConfig, Family, Pin};
 use crate::probe::http::Expect;
@@ -79,7 +80,16 @@ impl Settings {
             _ => Family::Any,
         };
         let set = Assignments::parse(&args.set)?;
-        let plan = plan::build(&profiles, &set, &targets, &only, family)?;
+        let kong = args
+            .kong_conf
+            .as_deref()
+            .map(|path| KongConf::load(path, |name| std::env::var(name).ok()))
+            .transpose()?
+            .map(|conf| kongconf::plan(&conf))
+            .transpose()?
+            .unwrap_or_default();
+        let mut plan = plan::build(&profiles, &set, &targets, &only, family, &kong.checks)?;
+        plan.notes.extend(kong.notes.iter().cloned());
 
         let server = args
             .dns_server
@@ -91,16 +101,34 @@ impl Settings {
             .iter()
             .map(|r| parse_resolve(r))
             .collect::<Result<Vec<_>, _>>()?;
-        let ca_certs = match &args.ca_file {
-            Some(path) => load_certs(path).map_err(|reason| InputError::File {
+        let certs = |path: &PathBuf, what: &str| {
+            load_certs(path).map_err(|reason| InputError::File {
                 path: path.clone(),
-                reason: format!("--ca-file {reason}"),
-            })?,
+                reason: format!("{what} {reason}"),
+            })
+        };
+        let mut ca_certs = match &args.ca_file {
+            Some(path) => certs(path, "--ca-file")?,
             None => Vec::new(),
         };
-        let identity = match (&args.client_cert, &args.client_key) {
-            (Some(cert), Some(key)) => Some(load_identity(cert, key)?),
+        for path in &kong.trust {
+            ca_certs.extend(certs(path, "kong.conf trusted certificate")?);
+        }
+        // The flags win over the node's configuration.
+        let identity = match (&args.client_cert, &args.client_key, &kong.identity) {
+            (Some(cert), Some(key), _) => {
+                Some(load_identity(cert, key, ("--client-cert", "--client-key"))?)
+            }
+            (_, _, Some((cert, key))) => Some(load_identity(
+                cert,
+                key,
+                ("kong.conf cluster_cert", "kong.conf cluster_cert_key"),
+            )?),
             _ => None,
+        };
+        let pinned = match &kong.pinned {
+            Some(path) => certs(path, "kong.conf cluster_cert")?.into_iter().next(),
+            None => None,
         };
         if let Some(name) = &args.server_name {
             rustls::pki_types::ServerName::try_from(name.as_str()).map_err(|_| {
@@ -145,6 +173,7 @@ impl Settings {
                 extra_roots: ca_certs,
                 identity,
                 warn_days: i64::from(args.cert_warn_days),
+                pinned,
             },
             server_name: args.server_name.clone(),
             alpn: args.alpn.clone(),

@@ -208,6 +208,7 @@ impl Via<'_> {
             client_cert_expected: false,
             public_ca: false,
             to_proxy: true,
+            pinned: false,
         };
         match self
             .tls

@@ -83,28 +83,35 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// Loads `--client-cert` and `--client-key` and checks that they belong together. Errors name
-/// the file; key material never appears in them.
-pub fn load_identity(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, InputError> {
+/// Loads a client certificate and key and checks that they belong together. `names` are what
+/// errors call them (`--client-cert`, or kong.conf's `cluster_cert`); errors name the file, and
+/// key material never appears in them.
+pub fn load_identity(
+    cert: &Path,
+    key: &Path,
+    names: (&str, &str),
+) -> Result<Arc<CertifiedKey>, InputError> {
+    let (cert_name, key_name) = names;
     let bad = |path: &Path, reason: String| InputError::File {
         path: path.to_path_buf(),
         reason,
     };
-    let certs = load_certs(cert).map_err(|e| bad(cert, format!("--client-cert {e}")))?;
+    let certs = load_certs(cert).map_err(|e| bad(cert, format!("{cert_name} {e}")))?;
     let bytes = crate::files::read_capped(key)
-        .map_err(|e| bad(key, format!("--client-key cannot read it: {e}")))?;
+        .map_err(|e| bad(key, format!("{key_name} cannot read it: {e}")))?;
     // The parser's error could quote the file; it is replaced, never shown.
     let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
         bad(
             key,
-            "--client-key holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)".into(),
+            format!("{key_name} holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)"),
         )
     })?;
     let signing = provider().key_provider.load_private_key(der).map_err(|_| {
         bad(
             key,
-            "--client-key is a key type this build cannot use (RSA, ECDSA P-256/P-384, Ed25519)"
-                .into(),
+            format!(
+                "{key_name} is a key type this build cannot use (RSA, ECDSA P-256/P-384, Ed25519)"
+            ),
         )
     })?;
     let certified = CertifiedKey::new(certs, signing);
@@ -115,7 +122,7 @@ pub fn load_identity(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, Input
         Err(_) => Err(bad(
             key,
             format!(
-                "--client-key does not match the certificate in {}",
+                "{key_name} does not match the certificate in {}",
                 cert.display()
             ),
         )),
@@ -143,6 +150,9 @@ pub struct TlsRequest {
     pub public_ca: bool,
     /// The handshake is with an HTTPS proxy: no client certificate is offered to it.
     pub to_proxy: bool,
+    /// Trust exactly `TlsSettings::pinned` (Kong's `cluster_mtls = shared`: the control plane
+    /// presents the same certificate as the node), whatever names it holds.
+    pub pinned: bool,
 }
 
 /// Settings shared by every handshake of a run.
@@ -151,6 +161,8 @@ pub struct TlsSettings {
     pub extra_roots: Vec<CertificateDer<'static>>,
     pub identity: Option<Arc<CertifiedKey>>,
     pub warn_days: i64,
+    /// The one certificate a pinned check accepts (kong.conf's shared `cluster_cert`).
+    pub pinned: Option<CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for TlsSettings {
@@ -160,6 +172,7 @@ impl std::fmt::Debug for TlsSettings {
             .field("extra_roots", &self.extra_roots.len())
             .field("identity", &self.identity.is_some())
             .field("warn_days", &self.warn_days)
+            .field("pinned", &self.pinned.is_some())
             .finish()
     }
 }
@@ -247,6 +260,8 @@ struct Observed {
 struct Recorder {
     verifiers: Arc<Verifiers>,
     observed: Arc<Observed>,
+    /// Accept this certificate and no other, whatever its names (Kong's shared mode).
+    pinned: Option<CertificateDer<'static>>,
 }
 
 impl ServerCertVerifier for Recorder {
@@ -263,6 +278,22 @@ impl ServerCertVerifier for Recorder {
                 .chain(intermediates)
                 .map(|c| c.clone().into_owned())
                 .collect();
+        }
+        if let Some(pinned) = &self.pinned {
+            let verdict = match end_entity == pinned {
+                true => valid_at(end_entity, now),
+                false => Err(CertificateError::UnknownIssuer),
+            };
+            if let Ok(mut slot) = self.observed.trust.lock() {
+                *slot = Some(if verdict.is_ok() {
+                    Trust::Custom
+                } else {
+                    Trust::None
+                });
+            }
+            return verdict
+                .map(|()| ServerCertVerified::assertion())
+                .map_err(rustls::Error::InvalidCertificate);
         }
         let stores = [
             (Trust::Public, Some(&self.verifiers.public)),
@@ -333,6 +364,22 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
+/// Whether `der` is within its validity period at `now`.
+fn valid_at(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), CertificateError> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return Err(CertificateError::BadEncoding);
+    };
+    let now = now.as_secs() as i64;
+    let validity = cert.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(CertificateError::NotValidYet);
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(CertificateError::Expired);
+    }
+    Ok(())
+}
+
 /// Offers the client certificate, if any, and records that the server asked for one.
 #[derive(Debug)]
 struct ClientCert {
@@ -387,10 +434,12 @@ impl Tls {
         observed: &Arc<Observed>,
         alpn: &[String],
         identity: Option<Arc<CertifiedKey>>,
+        pinned: Option<CertificateDer<'static>>,
     ) -> ClientConfig {
         let recorder = Arc::new(Recorder {
             verifiers,
             observed: observed.clone(),
+            pinned,
         });
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -438,7 +487,17 @@ impl Tls {
             false => self.settings.identity.clone(),
         };
         let has_identity = identity.is_some();
-        let config = self.config(self.verifiers().await, &observed, &request.alpn, identity);
+        let pinned = match request.pinned {
+            true => self.settings.pinned.clone(),
+            false => None,
+        };
+        let config = self.config(
+            self.verifiers().await,
+            &observed,
+            &request.alpn,
+            identity,
+            pinned,
+        );
         let connector = TlsConnector::from(Arc::new(config));
         let start = Instant::now();
         let judge = Judge {

@@ -53,6 +53,9 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
         report.summary.total,
         seconds(report.duration_ms)
     )?;
+    for note in &report.notes {
+        writeln!(out, "{} {note}", paint.dim("note:"))?;
+    }
     let name_width = report
         .checks
         .iter()

@@ -4,6 +4,7 @@
 mod checks;
 mod firewall;
 mod inputs;
+mod kongconf;
 mod local;
 mod profiles;
 mod proxies;

@@ -265,6 +265,28 @@ pub fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
     )
 }
 
+/// Kong's shared cluster certificate, as `kong hybrid gen_cert` makes it: self-signed, CN
+/// kong_clustering, no subject alternative name. Returns a server configuration presenting it,
+/// and its certificate and key written to `dir/cluster.crt` and `dir/cluster.key`.
+pub fn shared_cluster_cert(dir: &Path) -> (Arc<ServerConfig>, PathBuf, PathBuf) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kong_clustering");
+    let cert = params.self_signed(&key).unwrap();
+    let (crt, pem) = (dir.join("cluster.crt"), dir.join("cluster.key"));
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&pem, key.serialize_pem()).unwrap();
+    let config = server_config(
+        cert.der().clone(),
+        &key,
+        ServerOptions::default(),
+        rustls::RootCertStore::empty(),
+    );
+    (config, crt, pem)
+}
+
 fn server_config(
     cert: CertificateDer<'static>,
     key: &KeyPair,

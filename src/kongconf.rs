@@ -1,0 +1,822 @@
+//! A Kong data plane's own configuration: `kong.conf` read the way Kong reads it, `KONG_*`
+//! environment variables over it, and the checks it implies (the cluster connections to the
+//! control plane and telemetry, and the ports the node will listen on).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::InputError;
+use crate::plan::CheckSpec;
+use crate::profile::Role;
+use crate::proxy::{ProxyUrl, Route};
+use crate::target::{Host, Probe, parse_port, split_port};
+
+/// The `profile` of the checks built from a kong.conf.
+pub const SOURCE: &str = "kong.conf";
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A line of the file (1-based).
+    Line(usize),
+    /// A `KONG_*` environment variable.
+    Env(String),
+    /// Kong's built-in default.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Line(n) => write!(f, "line {n}"),
+            Origin::Env(name) => f.write_str(name),
+            Origin::Default => f.write_str("Kong's default"),
+        }
+    }
+}
+
+/// One setting's value and origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub origin: Origin,
+}
+
+/// Every setting of a kong.conf, with the environment applied.
+#[derive(Debug, Clone)]
+pub struct KongConf {
+    pub path: PathBuf,
+    settings: HashMap<String, Setting>,
+}
+
+/// The settings preflight reads; `KONG_*` variables are looked up for each, as Kong does for
+/// every setting it knows.
+const KEYS: &[&str] = &[
+    "role",
+    "cluster_control_plane",
+    "cluster_server_name",
+    "cluster_telemetry_endpoint",
+    "cluster_telemetry_server_name",
+    "cluster_mtls",
+    "cluster_cert",
+    "cluster_cert_key",
+    "cluster_ca_cert",
+    "lua_ssl_trusted_certificate",
+    "cluster_use_proxy",
+    "proxy_server",
+    "proxy_server_ssl_verify",
+    "proxy_listen",
+    "stream_listen",
+];
+
+/// The cluster settings: a data plane's file sets at least one.
+const CLUSTER_KEYS: &[&str] = &[
+    "cluster_control_plane",
+    "cluster_telemetry_endpoint",
+    "cluster_cert",
+    "cluster_cert_key",
+    "cluster_mtls",
+];
+
+/// Kong's defaults for the settings that have one (kong/templates/kong_defaults.lua).
+fn default(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "role" => "traditional",
+        "cluster_control_plane" => "127.0.0.1:8005",
+        "cluster_mtls" => "shared",
+        "lua_ssl_trusted_certificate" => "system",
+        "cluster_use_proxy" => "off",
+        "proxy_server_ssl_verify" => "on",
+        "proxy_listen" => {
+            "0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384"
+        }
+        "stream_listen" => "off",
+        _ => return None,
+    })
+}
+
+/// Strips a comment as Kong does: a `#` not escaped as `\#` ends the value, and `\#` is a `#`.
+fn strip_comment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'#') => {
+                out.push('#');
+                chars.next();
+            }
+            '#' => break,
+            _ => out.push(c),
+        }
+    }
+    out.trim().to_string()
+}
+
+/// One `key = value` line: (line number, key, value).
+pub type Entry = (usize, String, String);
+
+/// Parses kong.conf text: `key = value` lines, blank lines and `#` comments; a later line
+/// overrides an earlier one. `Err` is (line, reason).
+pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
+    let mut entries = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let number = index + 1;
+        let Some((key, value)) = line.split_once('=') else {
+            return Err((
+                number,
+                format!(
+                    "`{}` is not a setting: write KEY = VALUE",
+                    strip_comment(line)
+                ),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err((
+                number,
+                format!("`{key}` is not a setting name (lower-case letters, digits and _)"),
+            ));
+        }
+        entries.push((number, key.to_string(), strip_comment(value)));
+    }
+    Ok(entries)
+}
+
+impl KongConf {
+    /// Reads `path`, then applies `KONG_*` variables from `env`.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<KongConf, InputError> {
+        let bytes = crate::files::read_capped(path).map_err(|e| InputError::File {
+            path: path.to_path_buf(),
+            reason: format!("--kong-conf cannot read it: {e}"),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| InputError::File {
+            path: path.to_path_buf(),
+            reason: "--kong-conf is not UTF-8 text".into(),
+        })?;
+        KongConf::from_text(&text, path, env)
+    }
+
+    /// Parses `text` as the file at `path`, then applies `KONG_*` variables from `env`.
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<KongConf, InputError> {
+        let entries = parse(text).map_err(|(line, reason)| InputError::FileLine {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        })?;
+        let mut settings = HashMap::new();
+        for (line, key, value) in entries {
+            let setting = Setting {
+                value,
+                origin: Origin::Line(line),
+            };
+            settings.insert(key, setting);
+        }
+        for key in KEYS {
+            let name = format!("KONG_{}", key.to_ascii_uppercase());
+            if let Some(value) = env(&name) {
+                let setting = Setting {
+                    value: strip_comment(&value),
+                    origin: Origin::Env(name),
+                };
+                settings.insert(key.to_string(), setting);
+            }
+        }
+        Ok(KongConf {
+            path: path.to_path_buf(),
+            settings,
+        })
+    }
+
+    /// The setting as given in the file or environment, without defaults.
+    pub fn given(&self, key: &str) -> Option<&Setting> {
+        self.settings.get(key).filter(|s| !s.value.is_empty())
+    }
+
+    /// The setting, or Kong's default.
+    pub fn get(&self, key: &str) -> Option<Setting> {
+        self.given(key).cloned().or_else(|| {
+            default(key).map(|value| Setting {
+                value: value.to_string(),
+                origin: Origin::Default,
+            })
+        })
+    }
+
+    /// An error about `key`'s value, naming the file and line or the variable.
+    fn bad(&self, key: &str, setting: &Setting, reason: impl fmt::Display) -> InputError {
+        match &setting.origin {
+            Origin::Line(line) => InputError::FileLine {
+                path: self.path.clone(),
+                line: *line,
+                reason: format!("{key} = {}: {reason}", setting.value),
+            },
+            Origin::Env(name) => InputError::Usage {
+                flag: "--kong-conf",
+                reason: format!("{name}={}: {reason}", setting.value),
+            },
+            Origin::Default => InputError::File {
+                path: self.path.clone(),
+                reason: format!("{key}: {reason}"),
+            },
+        }
+    }
+
+    /// A boolean setting: `on`/`off` or `true`/`false`, in any case.
+    fn flag(&self, key: &str) -> Result<(bool, Option<Setting>), InputError> {
+        let Some(setting) = self.get(key) else {
+            return Ok((false, None));
+        };
+        let on = match setting.value.to_ascii_lowercase().as_str() {
+            "on" | "true" => true,
+            "off" | "false" => false,
+            _ => return Err(self.bad(key, &setting, "expected on or off (or true, false)")),
+        };
+        Ok((on, Some(setting)))
+    }
+
+    /// Where `key` came from, for notes: `/etc/kong/kong.conf line 4` or `KONG_ROLE`.
+    fn whence(&self, setting: &Setting) -> String {
+        match &setting.origin {
+            Origin::Line(_) => format!("{} {}", self.path.display(), setting.origin),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What a kong.conf asks of the run besides its checks.
+#[derive(Debug, Clone, Default)]
+pub struct KongPlan {
+    pub checks: Vec<CheckSpec>,
+    /// Things the user should know: a node that is not a data plane, settings missing.
+    pub notes: Vec<String>,
+    /// `cluster_cert` and `cluster_cert_key`.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// CA files to trust: `cluster_ca_cert` and the files of `lua_ssl_trusted_certificate`.
+    pub trust: Vec<PathBuf>,
+    /// `cluster_mtls = shared`: the control plane presents the node's own `cluster_cert`.
+    pub pinned: Option<PathBuf>,
+}
+
+/// The mutual-TLS modes of `cluster_mtls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mtls {
+    Shared,
+    Pki,
+}
+
+/// Builds the checks of a data plane's configuration.
+pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
+    let mut out = KongPlan::default();
+    let file = conf.path.display().to_string();
+    let role = conf.get("role").unwrap_or_else(|| Setting {
+        value: "traditional".into(),
+        origin: Origin::Default,
+    });
+    let data_plane = role.value == "data_plane";
+    if !data_plane {
+        out.notes.push(format!(
+            "role = {} ({}): this node is not a data plane, so its connections to a control plane are not checked; its listen ports are",
+            role.value,
+            conf.whence(&role)
+        ));
+    } else if !CLUSTER_KEYS.iter().any(|k| conf.given(k).is_some()) {
+        out.notes.push(format!(
+            "{file} sets none of the cluster settings ({}): the control plane checked is Kong's default, 127.0.0.1:8005",
+            CLUSTER_KEYS.join(", ")
+        ));
+    }
+    if data_plane {
+        cluster_checks(conf, &mut out)?;
+    }
+    for key in ["proxy_listen", "stream_listen"] {
+        let Some(setting) = conf.get(key) else {
+            continue;
+        };
+        for (i, (addr, port, udp)) in listens(conf, key, &setting)?.into_iter().enumerate() {
+            let (ip, host) = match Host::parse(&addr) {
+                Ok(Host::Ip(ip)) => (ip, ip.to_string()),
+                _ => {
+                    return Err(conf.bad(
+                        key,
+                        &setting,
+                        format!(
+                            "`{addr}` is not an IP address (write 0.0.0.0:{port} or [::]:{port})"
+                        ),
+                    ));
+                }
+            };
+            if udp {
+                out.notes.push(format!(
+                    "{key} {addr}:{port} is a UDP listener: only TCP ports are bind-checked"
+                ));
+                continue;
+            }
+            let what = if key == "proxy_listen" {
+                "Proxy listener"
+            } else {
+                "Stream listener"
+            };
+            out.checks.push(spec(
+                format!("{}-{}", key.replace('_', "-"), i + 1),
+                format!("{what} {port}"),
+                Role::Local,
+                Probe::Bind,
+                host,
+                Some(ip),
+                port,
+                format!("{key} ({})", conf.whence(&setting)),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The control plane and telemetry checks, with the certificates and proxy they use.
+fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
+    let mtls_setting = conf.get("cluster_mtls").unwrap_or(Setting {
+        value: "shared".into(),
+        origin: Origin::Default,
+    });
+    let mtls = match mtls_setting.value.as_str() {
+        "shared" => Mtls::Shared,
+        "pki" | "pki_check_cn" => Mtls::Pki,
+        _ => {
+            return Err(conf.bad(
+                "cluster_mtls",
+                &mtls_setting,
+                "expected shared, pki or pki_check_cn",
+            ));
+        }
+    };
+    let cert = conf.given("cluster_cert");
+    let key = conf.given("cluster_cert_key");
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            out.identity = Some((cert.value.clone().into(), key.value.clone().into()));
+        }
+        _ => out.notes.push(
+            "cluster_cert and cluster_cert_key are not both set: the control plane will refuse this node; the checks run without a client certificate".into(),
+        ),
+    }
+    match mtls {
+        Mtls::Shared => out.pinned = cert.map(|c| c.value.clone().into()),
+        Mtls::Pki => {
+            if let Some(ca) = conf.given("cluster_ca_cert") {
+                out.trust.push(ca.value.clone().into());
+            }
+            if let Some(list) = conf.get("lua_ssl_trusted_certificate") {
+                out.trust.extend(
+                    list.value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|f| !f.is_empty() && *f != "system")
+                        .map(PathBuf::from),
+                );
+            }
+        }
+    }
+    let route = proxy_route(conf, out)?;
+    let endpoints = [
+        (
+            "cluster_control_plane",
+            "cluster_server_name",
+            "control-plane",
+            "Control plane (configuration)",
+            Role::ControlPlane,
+        ),
+        (
+            "cluster_telemetry_endpoint",
+            "cluster_telemetry_server_name",
+            "telemetry",
+            "Control plane telemetry",
+            Role::Telemetry,
+        ),
+    ];
+    for (key, name_key, id, label, role) in endpoints {
+        let Some(setting) = conf.get(key) else {
+            out.notes.push(format!(
+                "{key} is not set: no {} check",
+                role.as_str().replace('-', " ")
+            ));
+            continue;
+        };
+        let Some((host, port)) = split_port(&setting.value) else {
+            return Err(conf.bad(key, &setting, "expected HOST:PORT"));
+        };
+        let port = parse_port(port).map_err(|reason| conf.bad(key, &setting, reason))?;
+        let parsed = Host::parse(host).map_err(|reason| conf.bad(key, &setting, reason))?;
+        let (host, ip) = match &parsed {
+            Host::Name(name) => (name.clone(), None),
+            Host::Ip(ip) => (ip.to_string(), Some(*ip)),
+        };
+        let server_name = match mtls {
+            // Kong's shared mode always sends this name.
+            Mtls::Shared => Some(("kong_clustering".to_string(), None)),
+            Mtls::Pki => conf
+                .given(name_key)
+                .map(|s| (s.value.clone(), Some(conf.whence(s)))),
+        };
+        let mut note = format!("{key} ({})", conf.whence(&setting));
+        match &server_name {
+            Some((name, Some(whence))) => note.push_str(&format!("; {name_key} {name} ({whence})")),
+            Some((name, None)) => note.push_str(&format!(
+                "; server name {name} (cluster_mtls = shared: the certificate must be cluster_cert itself)"
+            )),
+            None => {}
+        }
+        let mut check = spec(
+            id.to_string(),
+            label.to_string(),
+            role,
+            Probe::Tls,
+            host,
+            ip,
+            port,
+            note,
+        );
+        check.server_name = server_name.map(|(name, _)| name);
+        check.client_cert = true;
+        check.pinned = mtls == Mtls::Shared;
+        check.route = route.clone();
+        out.checks.push(check);
+    }
+    Ok(())
+}
+
+/// The route of the cluster connections: Kong uses `proxy_server` for them only when
+/// `cluster_use_proxy` is on, and never the proxy variables of the environment.
+fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Option<Route>, InputError> {
+    let (use_proxy, use_setting) = conf.flag("cluster_use_proxy")?;
+    if !use_proxy {
+        return Ok(Some(Route {
+            proxy: None,
+            reason: Some("kong.conf: cluster_use_proxy is off".into()),
+        }));
+    }
+    let Some(server) = conf.given("proxy_server") else {
+        let whence = use_setting.map_or_else(String::new, |s| format!(" ({})", conf.whence(&s)));
+        return Err(InputError::File {
+            path: conf.path.clone(),
+            reason: format!("cluster_use_proxy is on{whence} but proxy_server is not set"),
+        });
+    };
+    let url = ProxyUrl::parse(&server.value).map_err(|reason| {
+        let redacted = Setting {
+            value: crate::proxy::redact(&server.value),
+            origin: server.origin.clone(),
+        };
+        conf.bad("proxy_server", &redacted, reason)
+    })?;
+    let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
+    if !verify && url.scheme == crate::proxy::Scheme::Https {
+        let whence = verify_setting.map_or_else(String::new, |s| format!(" ({})", conf.whence(&s)));
+        out.notes.push(format!(
+            "proxy_server_ssl_verify is off{whence}: Kong does not verify the HTTPS proxy's certificate, but preflight does"
+        ));
+    }
+    Ok(Some(Route {
+        proxy: Some(Arc::new(url)),
+        reason: Some(format!("kong.conf proxy_server ({})", conf.whence(server))),
+    }))
+}
+
+/// The TCP listeners of a `*_listen` setting: (address, port, is UDP). `off` is none.
+fn listens(
+    conf: &KongConf,
+    key: &str,
+    setting: &Setting,
+) -> Result<Vec<(String, u16, bool)>, InputError> {
+    if setting.value.eq_ignore_ascii_case("off") {
+        return Ok(Vec::new());
+    }
+    setting
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let mut words = entry.split_whitespace();
+            let at = words.next().unwrap_or_default();
+            let udp = words.any(|w| w == "udp");
+            let Some((addr, port)) = split_port(at) else {
+                return Err(conf.bad(key, setting, format!("`{at}` is not ADDRESS:PORT")));
+            };
+            let port = parse_port(port).map_err(|reason| conf.bad(key, setting, reason))?;
+            Ok((addr.to_string(), port, udp))
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spec(
+    key: String,
+    name: String,
+    role: Role,
+    probe: Probe,
+    host: String,
+    ip: Option<std::net::IpAddr>,
+    port: u16,
+    note: String,
+) -> CheckSpec {
+    CheckSpec {
+        id: format!("{SOURCE}.{key}"),
+        name,
+        role,
+        required: true,
+        profile: Some(SOURCE.to_string()),
+        probe,
+        host,
+        ip,
+        port: Some(port),
+        note: Some(note),
+        skip: None,
+        path: None,
+        server_name: None,
+        alpn: Vec::new(),
+        client_cert: false,
+        public_ca: false,
+        payload: None,
+        pinned: false,
+        route: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Konnect data plane's kong.conf, as the Gateway Manager writes it, with the comments
+    /// and spacing people add.
+    const KONNECT: &str = r#"
+# Konnect data plane node
+role = data_plane
+database = off   # DB-less
+  cluster_mtls=pki
+cluster_control_plane = abc.us.cp0.konghq.com:443
+cluster_server_name = abc.us.cp0.konghq.com
+cluster_telemetry_endpoint = abc.us.tp0.konghq.com:443 # telemetry
+cluster_telemetry_server_name = abc.us.tp0.konghq.com
+cluster_cert = /etc/kong/cluster.crt
+cluster_cert_key = /etc/kong/cluster.key
+lua_ssl_trusted_certificate = system, /etc/kong/ca.pem
+konnect_mode = on
+vitals = off
+proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384
+"#;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<KongConf, InputError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        KongConf::from_text(text, Path::new("/etc/kong/kong.conf"), |name| {
+            env.get(name).cloned()
+        })
+    }
+
+    fn built(text: &str, env: &[(&str, &str)]) -> KongPlan {
+        plan(&load(text, env).unwrap()).unwrap()
+    }
+
+    fn by_id<'a>(plan: &'a KongPlan, key: &str) -> &'a CheckSpec {
+        let id = format!("kong.conf.{key}");
+        plan.checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id} in {:#?}", plan.checks))
+    }
+
+    #[test]
+    fn reads_values_the_way_kong_does() {
+        let entries = parse(
+            "a = 1\n  b=two words  # comment\nc = x\\#y#z\n#d = 4\n\ne =\nf = \"quoted\"\na = 5\n",
+        )
+        .unwrap();
+        let flat: Vec<(usize, &str, &str)> = entries
+            .iter()
+            .map(|(n, k, v)| (*n, k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            flat,
+            [
+                (1, "a", "1"),
+                (2, "b", "two words"),
+                (3, "c", "x#y"),
+                (6, "e", ""),
+                (7, "f", "\"quoted\""),
+                (8, "a", "5"),
+            ]
+        );
+        // The last line wins, as in Kong.
+        let conf = load("a = 1\na = 5\n", &[]).unwrap();
+        assert_eq!(conf.given("a").unwrap().value, "5");
+    }
+
+    #[test]
+    fn a_konnect_data_plane_checks_its_control_plane_and_telemetry() {
+        let plan = built(KONNECT, &[]);
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+        let cp = by_id(&plan, "control-plane");
+        assert_eq!(cp.target(), "tls://abc.us.cp0.konghq.com:443");
+        assert_eq!(cp.server_name.as_deref(), Some("abc.us.cp0.konghq.com"));
+        assert!(cp.client_cert && !cp.pinned);
+        assert_eq!(
+            cp.note.as_deref(),
+            Some(
+                "cluster_control_plane (/etc/kong/kong.conf line 6); cluster_server_name abc.us.cp0.konghq.com (/etc/kong/kong.conf line 7)"
+            )
+        );
+        let tp = by_id(&plan, "telemetry");
+        assert_eq!(tp.target(), "tls://abc.us.tp0.konghq.com:443");
+        assert_eq!(tp.server_name.as_deref(), Some("abc.us.tp0.konghq.com"));
+        assert_eq!(tp.role, Role::Telemetry);
+        assert_eq!(
+            plan.identity,
+            Some((
+                "/etc/kong/cluster.crt".into(),
+                "/etc/kong/cluster.key".into()
+            ))
+        );
+        assert_eq!(plan.trust, [PathBuf::from("/etc/kong/ca.pem")]);
+        let listens: Vec<_> = plan
+            .checks
+            .iter()
+            .filter(|c| c.probe == Probe::Bind)
+            .map(|c| c.target())
+            .collect();
+        assert_eq!(listens, ["bind://0.0.0.0:8000", "bind://0.0.0.0:8443"]);
+        // Kong's cluster connections go direct unless cluster_use_proxy is on.
+        assert_eq!(cp.route.as_ref().unwrap().proxy, None);
+    }
+
+    #[test]
+    fn kong_variables_override_the_file() {
+        let plan = built(
+            KONNECT,
+            &[
+                ("KONG_CLUSTER_CONTROL_PLANE", "other.eu.cp0.konghq.com:443"),
+                ("KONG_CLUSTER_SERVER_NAME", "other.eu.cp0.konghq.com # note"),
+                ("KONG_PROXY_LISTEN", "off"),
+                // Not a setting preflight reads: ignored.
+                ("KONG_SOMETHING", "x"),
+            ],
+        );
+        let cp = by_id(&plan, "control-plane");
+        assert_eq!(cp.host, "other.eu.cp0.konghq.com");
+        assert_eq!(cp.server_name.as_deref(), Some("other.eu.cp0.konghq.com"));
+        assert!(
+            cp.note
+                .as_deref()
+                .unwrap()
+                .contains("(KONG_CLUSTER_CONTROL_PLANE)"),
+            "{cp:?}"
+        );
+        assert!(plan.checks.iter().all(|c| c.probe != Probe::Bind));
+    }
+
+    #[test]
+    fn shared_mode_pins_the_cluster_certificate_and_sends_kong_clustering() {
+        let plan = built(
+            "role = data_plane\ncluster_control_plane = cp.internal:8005\ncluster_telemetry_endpoint = cp.internal:8006\ncluster_cert = c.crt\ncluster_cert_key = c.key\ncluster_server_name = ignored.example\n",
+            &[],
+        );
+        let cp = by_id(&plan, "control-plane");
+        assert_eq!(cp.server_name.as_deref(), Some("kong_clustering"));
+        assert!(cp.pinned);
+        assert_eq!(plan.pinned, Some(PathBuf::from("c.crt")));
+        assert_eq!(by_id(&plan, "telemetry").port, Some(8006));
+    }
+
+    #[test]
+    fn missing_settings_get_notes() {
+        let plan = built("log_level = debug\n", &[]);
+        assert!(
+            plan.notes[0]
+                .starts_with("role = traditional (Kong's default): this node is not a data plane"),
+            "{:?}",
+            plan.notes
+        );
+        assert!(plan.checks.iter().all(|c| c.probe == Probe::Bind));
+        let plan = built("role = data_plane\n", &[]);
+        assert!(
+            plan.notes[0].contains("sets none of the cluster settings"),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("cluster_cert and cluster_cert_key"))
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("cluster_telemetry_endpoint is not set"))
+        );
+        assert_eq!(
+            by_id(&plan, "control-plane").target(),
+            "tls://127.0.0.1:8005"
+        );
+        let plan = built("role = control_plane\n", &[]);
+        assert!(plan.notes[0].contains("role = control_plane (/etc/kong/kong.conf line 1)"));
+    }
+
+    #[test]
+    fn the_proxy_is_used_only_with_cluster_use_proxy() {
+        let text = "role = data_plane\ncluster_control_plane = cp.example:443\ncluster_use_proxy = ON\nproxy_server = http://user:secret@proxy.example:3128\n";
+        let plan = built(text, &[]);
+        let route = by_id(&plan, "control-plane").route.clone().unwrap();
+        assert_eq!(
+            route.proxy.unwrap().to_string(),
+            "http://proxy.example:3128"
+        );
+        assert_eq!(
+            route.reason.as_deref(),
+            Some("kong.conf proxy_server (/etc/kong/kong.conf line 4)")
+        );
+        let err = plan_err("role = data_plane\ncluster_use_proxy = on\n");
+        assert!(err.contains("proxy_server is not set"), "{err}");
+    }
+
+    fn plan_err(text: &str) -> String {
+        match load(text, &[]).and_then(|c| plan(&c)) {
+            Ok(_) => panic!("{text:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_and_line() {
+        for (text, expected) in [
+            (
+                "role = data_plane\njust words\n",
+                "/etc/kong/kong.conf, line 2: `just words` is not a setting",
+            ),
+            (
+                "Role = data_plane\n",
+                "line 1: `Role` is not a setting name",
+            ),
+            (
+                "role = data_plane\ncluster_use_proxy = maybe\n",
+                "line 2: cluster_use_proxy = maybe: expected on or off",
+            ),
+            (
+                "role = data_plane\ncluster_control_plane = cp.example\n",
+                "line 2: cluster_control_plane = cp.example: expected HOST:PORT",
+            ),
+            (
+                "role = data_plane\ncluster_mtls = tls\n",
+                "line 2: cluster_mtls = tls: expected shared, pki",
+            ),
+            (
+                "proxy_listen = localhost:8000\n",
+                "line 1: proxy_listen = localhost:8000: `localhost` is not an IP address",
+            ),
+            (
+                "role = data_plane\ncluster_use_proxy = on\nproxy_server = ftp://u:pw@p:21\n",
+                "line 3: proxy_server = ftp://***@p:21",
+            ),
+        ] {
+            let err = plan_err(text);
+            assert!(err.contains(expected), "{text:?}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
+        let err = match load("", &[("KONG_CLUSTER_MTLS", "bogus")]).and_then(|c| {
+            plan(&KongConf {
+                settings: {
+                    let mut s = c.settings.clone();
+                    s.insert(
+                        "role".into(),
+                        Setting {
+                            value: "data_plane".into(),
+                            origin: Origin::Line(1),
+                        },
+                    );
+                    s
+                },
+                ..c
+            })
+        }) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.starts_with("--kong-conf: KONG_CLUSTER_MTLS=bogus: expected"),
+            "{err}"
+        );
+    }
+}
