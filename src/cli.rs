@@ -188,6 +188,16 @@ pub struct CheckArgs {
     #[arg(long, value_name = "TEXT")]
     pub udp_payload: Option<String>,
 
+    /// Run the checks again every INTERVAL (10s suits a data plane's reconnects) until Ctrl-C
+    /// or --count, printing only changes, then a summary per endpoint; JSON is one line per
+    /// round.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_duration, conflicts_with = "output")]
+    pub watch: Option<Duration>,
+
+    /// With --watch, stop after N rounds.
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: Option<u32>,
+
     /// Keep only profile endpoints of these roles (platform, api, control-plane, telemetry,
     /// portal, mesh, internal, external, local).
     #[arg(long, value_name = "ROLE[,ROLE]", value_delimiter = ',')]

@@ -19,3 +19,4 @@ pub mod report;
 pub mod runner;
 pub mod settings;
 pub mod target;
+pub mod watch;

@@ -78,12 +78,12 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-    let start = std::time::Instant::now();
-    let checks = runtime.block_on(runner::run(&plan, &settings));
-    let duration_ms = preflight::probe::millis(start.elapsed());
-    let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), checks);
-    report.notes = plan.notes.clone();
+    if let Some(interval) = settings.watch {
+        let code = runtime.block_on(watch(&plan, &settings, interval));
+        runtime.shutdown_background();
+        return code;
+    }
+    let report = runtime.block_on(round(&plan, &settings));
     // The runtime may hold sockets of timed-out lookups; do not wait for them.
     runtime.shutdown_background();
 
@@ -105,6 +105,95 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
         }
     }
     Ok(report.exit_code(settings.strict))
+}
+
+/// Runs every check once.
+async fn round(plan: &preflight::plan::Plan, settings: &Settings) -> Report {
+    let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let start = std::time::Instant::now();
+    let checks = runner::run(plan, settings).await;
+    let duration_ms = preflight::probe::millis(start.elapsed());
+    let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), checks);
+    report.notes = plan.notes.clone();
+    report
+}
+
+/// Runs the checks every `interval` until Ctrl-C, SIGTERM or `--count` rounds; prints the
+/// changes as they happen and a summary at the end.
+async fn watch(
+    plan: &preflight::plan::Plan,
+    settings: &Settings,
+    interval: std::time::Duration,
+) -> Result<u8, Failure> {
+    use preflight::render::watch as show;
+    use preflight::watch::{RoundLine, Watch};
+
+    let json = settings.format == preflight::cli::Format::Json;
+    let mut score = Watch::new();
+    let mut ticks = tokio::time::interval(interval);
+    // A round longer than the interval delays the next one rather than bunching them.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = interrupted();
+    tokio::pin!(stop);
+    if !json {
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "preflight {}: watching {} checks every {}; changes below, a summary on Ctrl-C",
+            env!("CARGO_PKG_VERSION"),
+            plan.checks.len(),
+            humantime::format_duration(interval)
+        )?;
+        for note in &plan.notes {
+            writeln!(out, "note: {note}")?;
+        }
+        out.flush()?;
+    }
+    loop {
+        let report = tokio::select! {
+            _ = ticks.tick() => tokio::select! {
+                report = round(plan, settings) => report,
+                () = &mut stop => break,
+            },
+            () = &mut stop => break,
+        };
+        let now = SystemTime::now();
+        let changes = score.observe(&report, now);
+        let mut out = io::stdout().lock();
+        if !json && score.rounds() == 1 {
+            let down = report.summary.fail;
+            let at = humantime::format_rfc3339_seconds(now).to_string();
+            show::first_round(
+                &at,
+                report.summary.total - down - report.summary.skipped,
+                down,
+                &mut out,
+            )?;
+        }
+        if json {
+            let line = RoundLine {
+                round: score.rounds(),
+                changes: &changes,
+                report: &report,
+            };
+            show::round_json(&line, &mut out)?;
+        } else {
+            show::changes(&changes, &mut out)?;
+        }
+        out.flush()?;
+        if settings.count.is_some_and(|n| score.rounds() >= n) {
+            break;
+        }
+    }
+    let endpoints = score.summary(SystemTime::now());
+    let mut out = io::stdout().lock();
+    if json {
+        show::summary_json(score.rounds(), &endpoints, &mut out)?;
+    } else {
+        show::summary(score.rounds(), &endpoints, &mut out)?;
+    }
+    out.flush()?;
+    Ok(score.exit_code())
 }
 
 /// Writes next to `path`, then renames: a reader never sees half a report.

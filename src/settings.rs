@@ -40,6 +40,10 @@ pub struct Settings {
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
+    /// `--watch`: the interval between rounds.
+    pub watch: Option<Duration>,
+    /// `--count`: the rounds of a watch.
+    pub count: Option<u32>,
 }
 
 impl Settings {
@@ -185,6 +189,8 @@ impl Settings {
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),
+            watch: args.watch,
+            count: args.count,
         };
         Ok((settings, plan))
     }

@@ -4,6 +4,7 @@
 mod human;
 mod json;
 mod profile;
+pub mod watch;
 
 use std::io::{self, Write};
 

@@ -131,17 +131,16 @@ fn udp_payload_is_what_the_peer_receives() {
     assert_eq!(got.join().unwrap(), b"ping");
 }
 
-/// A running `preflight listen`, stopped when dropped.
-struct Listener {
+/// A running `preflight` whose stdout is read line by line, killed when dropped.
+struct Running {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
     seen: std::cell::RefCell<Vec<String>>,
 }
 
-impl Listener {
-    fn start(args: &[&str]) -> Listener {
+impl Running {
+    fn start(args: &[&str]) -> Running {
         let mut child = crate::world::preflight()
-            .arg("listen")
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -160,18 +159,24 @@ impl Listener {
                 }
             }
         });
-        Listener {
+        Running {
             child,
             lines,
             seen: Default::default(),
         }
     }
 
-    /// The first log line, logged so far or within 10 s, containing `needle`.
+    /// The first line, printed so far or within 10 s, containing `needle`.
     fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(needle, |l| l.contains(needle))
+    }
+
+    /// The first line, printed so far or within 10 s, that `wanted` accepts.
+    fn wait_until(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let needle = what;
         let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            if let Some(line) = self.seen.borrow().iter().find(|l| l.contains(needle)) {
+            if let Some(line) = self.seen.borrow().iter().find(|l| wanted(l)) {
                 return line.clone();
             }
             let left = end.saturating_duration_since(std::time::Instant::now());
@@ -189,7 +194,7 @@ impl Listener {
     }
 }
 
-impl Drop for Listener {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -198,7 +203,7 @@ impl Drop for Listener {
 
 #[test]
 fn listen_is_reported_ok_by_check_and_logs_each_peer() {
-    let listener = Listener::start(&["--tcp", "0", "--udp", "0", "--bind", "127.0.0.1"]);
+    let listener = Running::start(&["listen", "--tcp", "0", "--udp", "0", "--bind", "127.0.0.1"]);
     let tcp = listener.port("tcp");
     let udp = listener.port("udp");
     let tcp_target = format!("tcp://127.0.0.1:{tcp}");
@@ -255,4 +260,86 @@ fn listen_refuses_a_port_in_use_and_stops_when_for_runs_out() {
     assert_eq!(out.status.code(), Some(0));
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
     drop(held);
+}
+
+/// Whether `line` starts with an RFC 3339 UTC time to the second.
+fn stamped(line: &str) -> bool {
+    let at = line.split_whitespace().next().unwrap_or_default();
+    at.len() == 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T'
+}
+
+#[test]
+fn watch_reports_a_server_going_down_and_coming_back_then_a_summary() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let target = format!("tcp://{addr}");
+    let watch = Running::start(&["check", &target, "--watch", "200ms", "--timeout", "1s"]);
+    let first = watch.wait_for("round 1:");
+    assert!(first.ends_with("round 1: 1 up, 0 down"), "{first}");
+    drop(server);
+    let down = watch.wait_for("  DOWN  ");
+    assert!(stamped(&down), "{down}");
+    assert!(
+        down.contains(&format!("DOWN  {target}  refused: ")),
+        "{down}"
+    );
+    // The same port again (the standard library sets SO_REUSEADDR).
+    let server = TcpListener::bind(addr).unwrap();
+    let up = watch.wait_for("  UP    ");
+    assert!(stamped(&up), "{up}");
+    assert!(up.contains(&format!("UP    {target}  after ")), "{up}");
+    // Ctrl-C ends the watch with the summary.
+    let status = Command::new("kill")
+        .args(["-INT", &watch.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let row = format!("  {target} ");
+    let summary = watch.wait_until(&row, |l| l.starts_with(&row));
+    let fields: Vec<&str> = summary.split_whitespace().collect();
+    // endpoint, ok/rounds, failures, flaps, longest outage, last error…
+    let (ok, rounds) = fields[1].split_once('/').unwrap();
+    let (ok, rounds): (u32, u32) = (ok.parse().unwrap(), rounds.parse().unwrap());
+    let failures: u32 = fields[2].parse().unwrap();
+    assert!(
+        failures >= 1 && ok >= 2 && ok + failures == rounds,
+        "{summary}"
+    );
+    assert_eq!(fields[3], "1", "one flap: {summary}");
+    assert!(fields[4].ends_with('s'), "{summary}");
+    assert_eq!(fields[5], "refused:", "{summary}");
+    let mut watch = watch;
+    let code = watch.child.wait().unwrap().code();
+    // A required endpoint failed in some round.
+    assert_eq!(code, Some(1));
+    drop(server);
+}
+
+#[test]
+fn watch_in_json_is_one_line_per_round_and_a_summary_line() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tcp://{}", server.local_addr().unwrap());
+    let out = crate::world::preflight()
+        .args([
+            "check", &target, "--watch", "100ms", "--count", "3", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (i, line) in lines[..3].iter().enumerate() {
+        assert_eq!(line["round"], i as u64 + 1);
+        assert_eq!(line["changes"], serde_json::json!([]));
+        assert_eq!(check(line, &target)["status"], "ok");
+    }
+    let summary = &lines[3]["watch_summary"];
+    assert_eq!(summary["rounds"], 3);
+    assert_eq!(summary["endpoints"][0]["ok"], 3);
+    assert_eq!(summary["endpoints"][0]["flaps"], 0);
+    drop(server);
 }
