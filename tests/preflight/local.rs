@@ -173,7 +173,6 @@ impl Running {
 
     /// The first line, printed so far or within 10 s, that `wanted` accepts.
     fn wait_until(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        let needle = what;
         let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             if let Some(line) = self.seen.borrow().iter().find(|l| wanted(l)) {
@@ -182,7 +181,7 @@ impl Running {
             let left = end.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.borrow_mut().push(line),
-                Err(e) => panic!("no log line with `{needle}` in {:?}: {e}", self.seen),
+                Err(e) => panic!("no line with `{what}` in {:?}: {e}", self.seen),
             }
         }
     }
