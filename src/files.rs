@@ -22,6 +22,17 @@ pub fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Reads `path` as UTF-8 text; errors name the file and say that `what` (`the profile`,
+/// `--kong-conf`) could not be read.
+pub fn read_text(path: &Path, what: &str) -> Result<String, crate::error::InputError> {
+    let bad = |reason: String| crate::error::InputError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = read_capped(path).map_err(|e| bad(format!("cannot read {what}: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| bad(format!("{what} is not UTF-8 text")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

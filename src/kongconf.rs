@@ -155,14 +155,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
 impl KongConf {
     /// Reads `path`, then applies `KONG_*` variables from `env`.
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<KongConf, InputError> {
-        let bytes = crate::files::read_capped(path).map_err(|e| InputError::File {
-            path: path.to_path_buf(),
-            reason: format!("--kong-conf cannot read it: {e}"),
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| InputError::File {
-            path: path.to_path_buf(),
-            reason: "--kong-conf is not UTF-8 text".into(),
-        })?;
+        let text = crate::files::read_text(path, "the --kong-conf file")?;
         KongConf::from_text(&text, path, env)
     }
 
@@ -330,16 +323,18 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
             } else {
                 "Stream listener"
             };
-            out.checks.push(spec(
-                format!("{}-{}", key.replace('_', "-"), i + 1),
-                format!("{what} {port}"),
-                Role::Local,
-                Probe::Bind,
+            out.checks.push(CheckSpec {
                 host,
-                Some(ip),
-                port,
-                format!("{key} ({})", conf.whence(&setting)),
-            ));
+                ip: Some(ip),
+                port: Some(port),
+                ..spec(
+                    &format!("{}-{}", key.replace('_', "-"), i + 1),
+                    format!("{what} {port}"),
+                    Role::Local,
+                    Probe::Bind,
+                    format!("{key} ({})", conf.whence(&setting)),
+                )
+            });
         }
     }
     Ok(out)
@@ -438,21 +433,16 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
             )),
             None => {}
         }
-        let mut check = spec(
-            id.to_string(),
-            label.to_string(),
-            role,
-            Probe::Tls,
+        out.checks.push(CheckSpec {
             host,
             ip,
-            port,
-            note,
-        );
-        check.server_name = server_name.map(|(name, _)| name);
-        check.client_cert = true;
-        check.pinned = mtls == Mtls::Shared;
-        check.route = route.clone();
-        out.checks.push(check);
+            port: Some(port),
+            server_name: server_name.map(|(name, _)| name),
+            client_cert: true,
+            pinned: mtls == Mtls::Shared,
+            route: route.clone(),
+            ..spec(id, label.to_string(), role, Probe::Tls, note)
+        });
     }
     Ok(())
 }
@@ -521,37 +511,12 @@ fn listens(
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn spec(
-    key: String,
-    name: String,
-    role: Role,
-    probe: Probe,
-    host: String,
-    ip: Option<std::net::IpAddr>,
-    port: u16,
-    note: String,
-) -> CheckSpec {
+/// A check of the kong.conf, ids `kong.conf.KEY`.
+fn spec(key: &str, name: String, role: Role, probe: Probe, note: String) -> CheckSpec {
     CheckSpec {
-        id: format!("{SOURCE}.{key}"),
-        name,
-        role,
-        required: true,
         profile: Some(SOURCE.to_string()),
-        probe,
-        host,
-        ip,
-        port: Some(port),
         note: Some(note),
-        skip: None,
-        path: None,
-        server_name: None,
-        alpn: Vec::new(),
-        client_cert: false,
-        public_ca: false,
-        payload: None,
-        pinned: false,
-        route: None,
+        ..CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe)
     }
 }
 

@@ -47,6 +47,32 @@ pub struct CheckSpec {
 }
 
 impl CheckSpec {
+    /// A required check with nothing set beyond what it is; the rest is filled in by the
+    /// caller (`CheckSpec { host, port, ..CheckSpec::new(…) }`).
+    pub fn new(id: String, name: String, role: Role, probe: Probe) -> CheckSpec {
+        CheckSpec {
+            id,
+            name,
+            role,
+            required: true,
+            profile: None,
+            probe,
+            host: String::new(),
+            ip: None,
+            port: None,
+            note: None,
+            skip: None,
+            path: None,
+            server_name: None,
+            alpn: Vec::new(),
+            client_cert: false,
+            public_ca: false,
+            payload: None,
+            pinned: false,
+            route: None,
+        }
+    }
+
     /// The target as the report shows it: `tls://host:443`, `https://host/path`.
     pub fn target(&self) -> String {
         let host = match self.ip {
@@ -193,25 +219,9 @@ pub fn build(
             Probe::Bind => "Local port",
         };
         let mut spec = CheckSpec {
-            id,
-            name: name.to_string(),
-            role: Role::Target,
-            required: true,
-            profile: None,
-            probe: target.probe,
-            host: String::new(),
-            ip: None,
             port: target.port,
-            note: None,
-            skip: None,
             path: target.path.clone(),
-            server_name: None,
-            alpn: Vec::new(),
-            client_cert: false,
-            public_ca: false,
-            payload: None,
-            pinned: false,
-            route: None,
+            ..CheckSpec::new(id, name.to_string(), Role::Target, target.probe)
         };
         set_host(&mut spec, target.host.clone(), family)?;
         plan.checks.push(spec);

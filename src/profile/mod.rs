@@ -198,15 +198,7 @@ pub fn builtins() -> Result<Vec<Profile>, InputError> {
 pub fn load(spec: &str) -> Result<Profile, InputError> {
     if spec.ends_with(".toml") || spec.contains('/') {
         let path = Path::new(spec);
-        let bytes = crate::files::read_capped(path).map_err(|e| InputError::File {
-            path: path.to_path_buf(),
-            reason: format!("cannot read the profile: {e}"),
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| InputError::File {
-            path: path.to_path_buf(),
-            reason: "the profile is not UTF-8 text".into(),
-        })?;
-        return parse(&text, path);
+        return parse(&crate::files::read_text(path, "the profile")?, path);
     }
     match BUILTIN.iter().find(|(name, _)| *name == spec) {
         Some((name, text)) => parse(text, Path::new(&format!("builtin:{name}"))),

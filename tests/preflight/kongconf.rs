@@ -231,7 +231,7 @@ fn bad_kong_conf_exits_2_naming_the_file_and_line() {
     assert_eq!(code, 2);
     assert!(
         stderr.starts_with(&format!(
-            "preflight: {}: --kong-conf cannot read it",
+            "preflight: {}: cannot read the --kong-conf file",
             missing.display()
         )),
         "{stderr}"
