@@ -65,6 +65,10 @@ pub enum ProfilesAction {
 pub enum Format {
     Human,
     Json,
+    /// JUnit XML for CI test reporters.
+    Junit,
+    /// Markdown tables for a job summary or a ticket.
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -160,6 +160,13 @@ impl Settings {
                 reason: "no proxy is configured to compare with (--proxy, https_proxy, http_proxy or all_proxy)".into(),
             });
         }
+        if args.watch.is_some() && !matches!(args.format, Format::Human | Format::Json) {
+            return Err(InputError::Usage {
+                flag: "--watch",
+                reason: "a watch prints changes as text, or JSON Lines: use --format human or json"
+                    .into(),
+            });
+        }
         let room = raise_open_file_limit();
         let settings = Settings {
             timeout: args.timeout,

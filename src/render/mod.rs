@@ -1,8 +1,11 @@
-//! Renderers: the report as text for people or as JSON for tools. They write to any writer
+//! Renderers: the report as text for people, JSON for tools, JUnit XML for CI and Markdown
+//! for job summaries and tickets. They write to any writer
 //! and never touch the network.
 
 mod human;
 mod json;
+mod junit;
+mod markdown;
 mod profile;
 pub mod watch;
 
@@ -13,6 +16,8 @@ use crate::report::Report;
 
 pub use human::render as human;
 pub use json::render as json;
+pub use junit::render as junit;
+pub use markdown::render as markdown;
 pub use profile::render as profile;
 
 /// Renders `report` in `format`; `color` applies to the human form only.
@@ -20,5 +25,7 @@ pub fn render(report: &Report, format: Format, color: bool, out: &mut dyn Write)
     match format {
         Format::Human => human(report, color, out),
         Format::Json => json(report, out),
+        Format::Junit => junit(report, out),
+        Format::Markdown => markdown(report, out),
     }
 }

@@ -59,6 +59,10 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
         (&["tcp://example.test:70000"], "port 70000 is out of range"),
         (&["sctp://example.test:53"], "unknown scheme"),
         (&["bind://localhost:8000"], "not a name"),
+        (
+            &["--watch", "10s", "--format", "junit", "tcp://127.0.0.1:9"],
+            "--watch: a watch prints changes as text, or JSON Lines",
+        ),
         (&["--timeout", "5x"], "'--timeout <DURATION>'"),
         (&["--deadline", "soon"], "'--deadline <DURATION>'"),
         (&["--concurrency", "0"], "'--concurrency <N>'"),

@@ -3,6 +3,7 @@
 
 mod checks;
 mod firewall;
+mod formats;
 mod inputs;
 mod kongconf;
 mod local;

@@ -1,0 +1,95 @@
+//! Markdown for a GitHub job summary or a ticket: a table per role, then what to do.
+
+use std::io::{self, Write};
+
+use crate::profile::Role;
+use crate::report::{CheckResult, Report, Status};
+
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
+    let what = match report.profiles.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", report.profiles.join(", ")),
+    };
+    writeln!(out, "## preflight{what}")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} checks: {} ok, {} warn, {} failed ({} required), {} skipped, in {:.2} s.",
+        s.total,
+        s.ok,
+        s.warn,
+        s.fail,
+        report.required_failures().count(),
+        s.skipped,
+        report.duration_ms / 1000.0
+    )?;
+    for note in &report.notes {
+        writeln!(out, "\n> {}", cell(note))?;
+    }
+    for role in Role::ALL {
+        let checks: Vec<&CheckResult> = report.checks.iter().filter(|c| c.role == role).collect();
+        if checks.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n### {role}\n")?;
+        writeln!(out, "| endpoint | address | result | time | reason |")?;
+        writeln!(out, "| --- | --- | --- | ---: | --- |")?;
+        for c in checks {
+            let address = c
+                .address_used()
+                .or(c.addresses.first())
+                .map_or_else(String::new, |a| a.ip.to_string());
+            let reason = match (&c.error, &c.reason) {
+                (Some(e), _) => format!("`{}`: {}", e.kind, cell(&e.message)),
+                (None, Some(r)) => cell(r),
+                (None, None) => String::new(),
+            };
+            let time = match c.status {
+                Status::Skipped => String::new(),
+                _ => format!("{:.1} ms", c.timings_ms.total),
+            };
+            writeln!(
+                out,
+                "| {} `{}` | {address} | {} | {time} | {reason} |",
+                cell(&c.name),
+                cell(&c.target),
+                result(c.status),
+            )?;
+        }
+    }
+    let todo: Vec<&CheckResult> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Warn))
+        .collect();
+    if !todo.is_empty() {
+        writeln!(out, "\n### What to do\n")?;
+        for c in todo {
+            let Some(e) = &c.error else { continue };
+            let weight = if c.required { "required" } else { "optional" };
+            writeln!(
+                out,
+                "- **{}** ({weight}, `{}`): {}",
+                cell(&c.id),
+                e.kind,
+                cell(&e.hint)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn result(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "✅ ok",
+        Status::Warn => "⚠️ warn",
+        Status::Fail => "❌ fail",
+        Status::Skipped => "⏭️ skipped",
+    }
+}
+
+/// Text safe inside a table cell: no pipes or line breaks.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}

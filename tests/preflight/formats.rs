@@ -1,0 +1,168 @@
+//! Report formats for CI and tickets: JUnit XML and Markdown agree with the JSON report.
+
+use std::net::{TcpListener, UdpSocket};
+
+use crate::world::{check_json, run};
+
+/// A run with a failure, a pass, a warning and a skip, each outcome fixed: (arguments, the
+/// refused target).
+fn mixed_run() -> (Vec<String>, String) {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // Bound and never read: silence, a warning. Leaked so it lives through both runs.
+    let quiet = Box::leak(Box::new(UdpSocket::bind("127.0.0.1:0").unwrap()));
+    let refused = format!("tcp://{dead}");
+    let args = vec![
+        "--timeout".to_string(),
+        "300ms".into(),
+        // Only the portal, whose variable is unset: skipped, never resolved.
+        "--profile".into(),
+        "konnect".into(),
+        "--set".into(),
+        "region=us".into(),
+        "--set".into(),
+        "cp_prefix=x".into(),
+        "--only".into(),
+        "portal".into(),
+        refused.clone(),
+        format!("bind://{free}"),
+        format!("udp://{}", quiet.local_addr().unwrap()),
+    ];
+    (args, refused)
+}
+
+#[test]
+fn junit_agrees_with_the_json_report() {
+    let (args, refused) = mixed_run();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (json_code, report) = check_json(&args);
+    let mut junit_args = vec!["check", "--format", "junit"];
+    junit_args.extend(&args);
+    let (code, xml, stderr) = run(&junit_args);
+    assert_eq!((code, json_code), (1, 1), "{stderr}");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let summary = &report["summary"];
+    assert_eq!(
+        root.attribute("tests"),
+        Some(summary["total"].to_string().as_str())
+    );
+    assert_eq!(
+        root.attribute("failures"),
+        Some(summary["fail"].to_string().as_str())
+    );
+    assert_eq!(
+        root.attribute("skipped"),
+        Some(summary["skipped"].to_string().as_str())
+    );
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    let names: Vec<_> = suites.iter().filter_map(|s| s.attribute("name")).collect();
+    assert_eq!(names, ["konnect", "targets"]);
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), report["checks"].as_array().unwrap().len());
+    for check in report["checks"].as_array().unwrap() {
+        let id = check["id"].as_str().unwrap();
+        let case = cases
+            .iter()
+            .find(|c| c.attribute("name").unwrap().starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no testcase for {id}"));
+        let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
+        match check["status"].as_str().unwrap() {
+            "fail" => {
+                let failure = child("failure").expect("a failure element");
+                assert_eq!(failure.attribute("type"), check["error"]["kind"].as_str());
+                assert_eq!(
+                    failure.attribute("message"),
+                    check["error"]["message"].as_str()
+                );
+                let text = failure.text().unwrap();
+                assert!(
+                    text.contains(check["error"]["hint"].as_str().unwrap()),
+                    "{text}"
+                );
+            }
+            "skipped" => assert!(child("skipped").is_some(), "{id}"),
+            "warn" => {
+                let out = child("system-out")
+                    .expect("warnings in system-out")
+                    .text()
+                    .unwrap();
+                assert!(out.starts_with("warning udp_no_reply: "), "{out}");
+            }
+            _ => assert_eq!(
+                case.children().filter(|n| n.is_element()).count(),
+                0,
+                "{id}"
+            ),
+        }
+        let time: f64 = case.attribute("time").unwrap().parse().unwrap();
+        assert!(time >= 0.0);
+    }
+    assert!(
+        xml.contains(&format!("name=\"{refused} {refused}\"")),
+        "{xml}"
+    );
+}
+
+#[test]
+fn markdown_has_a_table_per_role_and_what_to_do() {
+    let (args, refused) = mixed_run();
+    let mut all = vec!["check", "--format", "markdown"];
+    all.extend(args.iter().map(String::as_str));
+    let (code, markdown, _) = run(&all);
+    assert_eq!(code, 1);
+    // Times and addresses vary; the layout is the point.
+    let times = regex_lite::Regex::new(r"\| \d+\.\d ms \|").unwrap();
+    let ports = regex_lite::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
+    let duration = regex_lite::Regex::new(r"in \d+\.\d\d s\.").unwrap();
+    let markdown = times.replace_all(&markdown, "| T ms |");
+    let markdown = ports.replace_all(&markdown, "127.0.0.1:P");
+    let markdown = duration.replace_all(&markdown, "in S s.");
+    let expected = "\
+## preflight (konnect)
+
+4 checks: 1 ok, 1 warn, 1 failed (1 required), 1 skipped, in S s.
+
+### portal
+
+| endpoint | address | result | time | reason |
+| --- | --- | --- | ---: | --- |
+| Dev Portal `tls://{portal_id}.{region}.portal.konghq.com:443` |  | ⏭️ skipped |  | `portal_id` is not set (add --set portal_id=VALUE to check it) |
+
+### target
+
+| endpoint | address | result | time | reason |
+| --- | --- | --- | ---: | --- |
+| TCP connect `tcp://127.0.0.1:P` | 127.0.0.1 | ❌ fail | T ms | `refused`: connection refused: 127.0.0.1:P (os error 111) |
+| Local port `bind://127.0.0.1:P` | 127.0.0.1 | ✅ ok | T ms |  |
+| UDP datagram `udp://127.0.0.1:P` | 127.0.0.1 | ⚠️ warn | T ms | `udp_no_reply`: no reply from 127.0.0.1:P within 300ms: open or filtered (UDP cannot prove reachability without a reply) |
+
+### What to do
+
+";
+    assert!(markdown.starts_with(expected), "{markdown}");
+    let refused = ports.replace_all(&refused, "127.0.0.1:P");
+    assert!(
+        markdown.contains(&format!(
+            "- **{refused}** (required, `refused`): Something at"
+        )),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("- **udp://127.0.0.1:P** (required, `udp_no_reply`): UDP cannot prove"),
+        "{markdown}"
+    );
+}
