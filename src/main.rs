@@ -87,8 +87,10 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
     // The runtime may hold sockets of timed-out lookups; do not wait for them.
     runtime.shutdown_background();
 
-    let color =
-        io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = args.color.paint(
+        io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     match &settings.output {
         Some(path) => {
             let mut buffer = Vec::new();

@@ -166,3 +166,29 @@ fn markdown_has_a_table_per_role_and_what_to_do() {
         "{markdown}"
     );
 }
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = format!("tcp://{dead}");
+    let painted = |args: &[&str], no_color: bool| {
+        let mut command = crate::world::preflight();
+        command.arg("check").args(args).arg(&target);
+        if no_color {
+            command.env("NO_COLOR", "1");
+        } else {
+            command.env_remove("NO_COLOR");
+        }
+        let out = command.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("\x1b[")
+    };
+    // stdout is a pipe here: auto means no colour.
+    assert!(!painted(&[], false));
+    assert!(painted(&["--color", "always"], false));
+    // An explicit flag is the user's choice over NO_COLOR.
+    assert!(painted(&["--color", "always"], true));
+    assert!(!painted(&["--color", "never"], false));
+}
