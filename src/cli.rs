@@ -25,6 +25,10 @@ pub enum Command {
     /// Answer TCP connections and UDP datagrams on these ports, so that `preflight check` on
     /// another host can prove an inbound or east-west path before the real service runs.
     Listen(ListenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) on standard output.
+    Man,
 }
 
 #[derive(Debug, Args)]

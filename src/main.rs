@@ -41,6 +41,14 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Profiles(args) => profiles(args.action),
         Command::Listen(args) => listen(&args),
+        Command::Completions { shell } => generated(|out| {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "preflight", out);
+            Ok(())
+        }),
+        Command::Man => generated(|out| {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
+        }),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -266,6 +274,14 @@ async fn interrupted() {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
     }
+}
+
+/// Writes what `generate` makes from the clap definitions to stdout.
+fn generated(generate: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Failure> {
+    let mut out = io::stdout().lock();
+    generate(&mut out)?;
+    out.flush()?;
+    Ok(0)
 }
 
 fn profiles(action: Option<ProfilesAction>) -> Result<u8, Failure> {

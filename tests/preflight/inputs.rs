@@ -133,3 +133,22 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
     assert_eq!(code, 2);
     assert!(stderr.contains("nothing to check"), "{stderr}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_flags() {
+    let (code, bash, _) = crate::world::run(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(
+        bash.contains("_preflight()") && bash.contains("--kong-conf"),
+        "{bash}"
+    );
+    let (code, zsh, _) = crate::world::run(&["completions", "zsh"]);
+    assert_eq!(code, 0);
+    assert!(zsh.starts_with("#compdef preflight"), "{zsh}");
+    let (code, man, _) = crate::world::run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(man.contains(".TH preflight"), "{man}");
+    let (code, _, stderr) = crate::world::run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("tcsh"), "{stderr}");
+}
