@@ -199,13 +199,11 @@ impl KongConf {
         self.settings.get(key).filter(|s| !s.value.is_empty())
     }
 
-    /// The setting, or Kong's default.
-    pub fn get(&self, key: &str) -> Option<Setting> {
-        self.given(key).cloned().or_else(|| {
-            default(key).map(|value| Setting {
-                value: value.to_string(),
-                origin: Origin::Default,
-            })
+    /// The setting, or Kong's default (an empty value where Kong has none).
+    pub fn get(&self, key: &str) -> Setting {
+        self.given(key).cloned().unwrap_or_else(|| Setting {
+            value: default(key).unwrap_or_default().to_string(),
+            origin: Origin::Default,
         })
     }
 
@@ -229,16 +227,14 @@ impl KongConf {
     }
 
     /// A boolean setting: `on`/`off` or `true`/`false`, in any case.
-    fn flag(&self, key: &str) -> Result<(bool, Option<Setting>), InputError> {
-        let Some(setting) = self.get(key) else {
-            return Ok((false, None));
-        };
+    fn flag(&self, key: &str) -> Result<(bool, Setting), InputError> {
+        let setting = self.get(key);
         let on = match setting.value.to_ascii_lowercase().as_str() {
             "on" | "true" => true,
-            "off" | "false" => false,
+            "" | "off" | "false" => false,
             _ => return Err(self.bad(key, &setting, "expected on or off (or true, false)")),
         };
-        Ok((on, Some(setting)))
+        Ok((on, setting))
     }
 
     /// Where `key` came from, for notes: `/etc/kong/kong.conf line 4` or `KONG_ROLE`.
@@ -275,10 +271,7 @@ enum Mtls {
 pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
     let mut out = KongPlan::default();
     let file = conf.path.display().to_string();
-    let role = conf.get("role").unwrap_or_else(|| Setting {
-        value: "traditional".into(),
-        origin: Origin::Default,
-    });
+    let role = conf.get("role");
     let data_plane = role.value == "data_plane";
     if !data_plane {
         out.notes.push(format!(
@@ -296,9 +289,7 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
         cluster_checks(conf, &mut out)?;
     }
     for key in ["proxy_listen", "stream_listen"] {
-        let Some(setting) = conf.get(key) else {
-            continue;
-        };
+        let setting = conf.get(key);
         for (i, (addr, port, udp)) in listens(conf, key, &setting)?.into_iter().enumerate() {
             let (ip, host) = match Host::parse(&addr) {
                 Ok(Host::Ip(ip)) => (ip, ip.to_string()),
@@ -342,10 +333,7 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
 
 /// The control plane and telemetry checks, with the certificates and proxy they use.
 fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
-    let mtls_setting = conf.get("cluster_mtls").unwrap_or(Setting {
-        value: "shared".into(),
-        origin: Origin::Default,
-    });
+    let mtls_setting = conf.get("cluster_mtls");
     let mtls = match mtls_setting.value.as_str() {
         "shared" => Mtls::Shared,
         "pki" | "pki_check_cn" => Mtls::Pki,
@@ -373,15 +361,14 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
             if let Some(ca) = conf.given("cluster_ca_cert") {
                 out.trust.push(ca.value.clone().into());
             }
-            if let Some(list) = conf.get("lua_ssl_trusted_certificate") {
-                out.trust.extend(
-                    list.value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|f| !f.is_empty() && *f != "system")
-                        .map(PathBuf::from),
-                );
-            }
+            out.trust.extend(
+                conf.get("lua_ssl_trusted_certificate")
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty() && *f != "system")
+                    .map(PathBuf::from),
+            );
         }
     }
     let route = proxy_route(conf, out)?;
@@ -402,13 +389,14 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
         ),
     ];
     for (key, name_key, id, label, role) in endpoints {
-        let Some(setting) = conf.get(key) else {
+        let setting = conf.get(key);
+        if setting.value.is_empty() {
             out.notes.push(format!(
                 "{key} is not set: no {} check",
                 role.as_str().replace('-', " ")
             ));
             continue;
-        };
+        }
         let Some((host, port)) = split_port(&setting.value) else {
             return Err(conf.bad(key, &setting, "expected HOST:PORT"));
         };
@@ -440,7 +428,7 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
             server_name: server_name.map(|(name, _)| name),
             client_cert: true,
             pinned: mtls == Mtls::Shared,
-            route: route.clone(),
+            route: Some(route.clone()),
             ..spec(id, label.to_string(), role, Probe::Tls, note)
         });
     }
@@ -449,19 +437,21 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
 
 /// The route of the cluster connections: Kong uses `proxy_server` for them only when
 /// `cluster_use_proxy` is on, and never the proxy variables of the environment.
-fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Option<Route>, InputError> {
+fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError> {
     let (use_proxy, use_setting) = conf.flag("cluster_use_proxy")?;
     if !use_proxy {
-        return Ok(Some(Route {
+        return Ok(Route {
             proxy: None,
             reason: Some("kong.conf: cluster_use_proxy is off".into()),
-        }));
+        });
     }
     let Some(server) = conf.given("proxy_server") else {
-        let whence = use_setting.map_or_else(String::new, |s| format!(" ({})", conf.whence(&s)));
         return Err(InputError::File {
             path: conf.path.clone(),
-            reason: format!("cluster_use_proxy is on{whence} but proxy_server is not set"),
+            reason: format!(
+                "cluster_use_proxy is on ({}) but proxy_server is not set",
+                conf.whence(&use_setting)
+            ),
         });
     };
     let url = ProxyUrl::parse(&server.value).map_err(|reason| {
@@ -473,15 +463,15 @@ fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Option<Route>, Inp
     })?;
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
     if !verify && url.scheme == crate::proxy::Scheme::Https {
-        let whence = verify_setting.map_or_else(String::new, |s| format!(" ({})", conf.whence(&s)));
         out.notes.push(format!(
-            "proxy_server_ssl_verify is off{whence}: Kong does not verify the HTTPS proxy's certificate, but preflight does"
+            "proxy_server_ssl_verify is off ({}): Kong does not verify the HTTPS proxy's certificate, but preflight does",
+            conf.whence(&verify_setting)
         ));
     }
-    Ok(Some(Route {
+    Ok(Route {
         proxy: Some(Arc::new(url)),
         reason: Some(format!("kong.conf proxy_server ({})", conf.whence(server))),
-    }))
+    })
 }
 
 /// The TCP listeners of a `*_listen` setting: (address, port, is UDP). `off` is none.

@@ -114,14 +114,11 @@ pub fn build(
         if !only.is_empty() && !only.contains(&spec.role) {
             continue;
         }
-        if let Some(ip) = spec.ip.filter(|ip| !family.allows(ip)) {
-            let flag = if ip.is_ipv4() { "--ipv6" } else { "--ipv4" };
-            return Err(InputError::Target {
-                target: spec.target(),
-                reason: format!("{ip} (from {}) is excluded by {flag}", spec.id),
-            });
+        let mut spec = spec.clone();
+        if let Some(ip) = spec.ip {
+            set_host(&mut spec, Host::Ip(ip), family)?;
         }
-        plan.checks.push(spec.clone());
+        plan.checks.push(spec);
     }
     let mut seen = HashSet::new();
     for profile in profiles {
@@ -139,28 +136,25 @@ pub fn build(
                 continue;
             }
             let mut spec = CheckSpec {
-                id: format!("{}.{}", profile.name, ep.key),
-                name: ep.name.clone(),
-                role: ep.role,
                 required: ep.required,
                 profile: Some(profile.name.clone()),
-                probe: ep.probe,
                 host: ep.host.as_str().to_string(),
-                ip: None,
                 port: ep.port.or(ep.probe.default_port()),
                 note: Some(ep.note.clone()),
-                skip: None,
                 path: ep
                     .path
                     .clone()
                     .or_else(|| ep.probe.uses_http().then(|| "/".to_string())),
-                server_name: None,
                 alpn: ep.alpn.clone(),
                 client_cert: ep.client_cert,
                 public_ca: ep.public_ca,
                 payload: ep.payload.clone(),
-                pinned: false,
-                route: None,
+                ..CheckSpec::new(
+                    format!("{}.{}", profile.name, ep.key),
+                    ep.name.clone(),
+                    ep.role,
+                    ep.probe,
+                )
             };
             let server_name = ep.server_name.as_ref().map(|t| t.render(&values));
             match ep.host.render(&values) {

@@ -395,14 +395,27 @@ impl ProxyConfig {
         })
     }
 
-    /// Whether `--proxy` was given: it overrides every other choice.
-    pub fn has_flag(&self) -> bool {
-        self.flag.is_some()
-    }
-
     /// Whether any proxy is configured at all.
     pub fn any(&self) -> bool {
         self.flag.is_some() || self.https.is_some() || self.http.is_some() || self.all.is_some()
+    }
+
+    /// The route of a check whose source fixed one (kong.conf: its `proxy_server`, or direct):
+    /// that route, unless `--proxy` overrides it; `route` when nothing is fixed.
+    pub fn route_of(
+        &self,
+        fixed: Option<&Route>,
+        probe: Probe,
+        host: &str,
+        ip: Option<IpAddr>,
+        port: Option<u16>,
+    ) -> Route {
+        match fixed {
+            // "Direct, as kong.conf says" matters only where a proxy would otherwise be used.
+            Some(fixed) if fixed.proxy.is_none() && !self.any() => Route::default(),
+            Some(fixed) if self.flag.is_none() => fixed.clone(),
+            _ => self.route(probe, host, ip, port),
+        }
     }
 
     /// The route of a check to `host` (a name, or the text of `ip`) and `port`.
@@ -454,6 +467,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         ProxyConfig::new(flags, |name| vars.get(name).cloned()).unwrap()
+    }
+
+    #[test]
+    fn a_fixed_route_holds_unless_proxy_is_given() {
+        let direct = Route {
+            proxy: None,
+            reason: Some("kong.conf: cluster_use_proxy is off".into()),
+        };
+        let fixed = |config: &ProxyConfig| {
+            let route = config.route_of(Some(&direct), Probe::Tls, "cp.example", None, Some(443));
+            (route.proxy.map(|p| p.to_string()), route.reason)
+        };
+        // No proxy anywhere: nothing to say.
+        assert_eq!(fixed(&build(ProxyFlags::default(), &[])), (None, None));
+        // The environment's proxy does not apply; the reason says why.
+        let env = build(ProxyFlags::default(), &[("https_proxy", "http://env:3128")]);
+        assert_eq!(fixed(&env), (None, direct.reason.clone()));
+        // --proxy wins over the fixed route.
+        let flags = ProxyFlags {
+            proxy: Some("http://flag:3128"),
+            ..ProxyFlags::default()
+        };
+        let flag = build(flags, &[]);
+        assert_eq!(
+            fixed(&flag),
+            (Some("http://flag:3128".into()), Some("--proxy".into()))
+        );
     }
 
     fn route_text(config: &ProxyConfig, target: &str) -> (Option<String>, Option<String>) {

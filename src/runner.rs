@@ -147,14 +147,13 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
         deadline: shared.deadline,
     };
     let mut result = base(spec, Status::Fail);
-    let route = match &spec.route {
-        // "Direct, as kong.conf says" matters only where a proxy would otherwise be used.
-        Some(fixed) if fixed.proxy.is_none() && !shared.proxies.any() => Default::default(),
-        Some(fixed) if !shared.proxies.has_flag() => fixed.clone(),
-        _ => shared
-            .proxies
-            .route(spec.probe, &spec.host, spec.ip, spec.port),
-    };
+    let route = shared.proxies.route_of(
+        spec.route.as_ref(),
+        spec.probe,
+        &spec.host,
+        spec.ip,
+        spec.port,
+    );
     result.proxy = route.proxy.as_ref().map(|p| p.to_string());
     result.proxy_reason = route.reason;
     let path = match (route.proxy, spec.port) {

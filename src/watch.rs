@@ -121,8 +121,9 @@ impl Watch {
                 track.summary.last_error = check.error.clone();
             }
             match (track.up, up) {
-                (Some(true), false) | (None, false) => {
-                    if track.up == Some(true) {
+                (previous, false) if previous != Some(false) => {
+                    // Down after having been up; down from the start is no flap.
+                    if previous == Some(true) {
                         track.summary.flaps += 1;
                     }
                     track.down_since = Some(at);
