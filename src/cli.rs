@@ -25,6 +25,9 @@ pub enum Command {
     /// Answer TCP connections and UDP datagrams on these ports, so that `preflight check` on
     /// another host can prove an inbound or east-west path before the real service runs.
     Listen(ListenArgs),
+    /// List what the network team must allow for these checks: host, port, protocol,
+    /// direction, purpose, proxy, and the addresses the names resolve to now.
+    Allowlist(Box<AllowlistArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) on standard output.
@@ -48,6 +51,62 @@ pub struct ListenArgs {
     /// Stop after this long (2m, 1h) [default: until Ctrl-C].
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub for_: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct AllowlistArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// List format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Write the list to FILE (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Time limit of each DNS lookup of the current addresses.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Do not look the names up: the list without current addresses, and no DNS traffic.
+    #[arg(long)]
+    pub no_resolve: bool,
+
+    #[command(flatten)]
+    pub resolving: Resolving,
+
+    #[command(flatten)]
+    pub proxying: Proxying,
+}
+
+/// The formats of an allowlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for a terminal.
+    Table,
+    Csv,
+    Json,
+    Markdown,
+}
+
+impl ListFormat {
+    /// The format a file name asks for by its extension (`.csv`, `.json`, `.md`); a table
+    /// otherwise.
+    pub fn of_file(path: &std::path::Path) -> ListFormat {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => ListFormat::Csv,
+            Some("json") => ListFormat::Json,
+            Some("md" | "markdown") => ListFormat::Markdown,
+            _ => ListFormat::Table,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -97,25 +156,8 @@ impl Color {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, HOST:PORT (tcp), http(s)://HOST[:PORT][/PATH],
-    /// ws(s)://HOST[:PORT][/PATH], udp://HOST:PORT, bind://ADDR:PORT (a local port is free).
-    /// IPv6 in brackets.
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<String>,
-
-    /// A built-in profile's name or a profile file's path; may be repeated.
-    #[arg(long = "profile", short = 'p', value_name = "NAME|PATH")]
-    pub profiles: Vec<String>,
-
-    /// Check what a Kong data plane's kong.conf points at (KONG_* variables override it, as in
-    /// Kong): cluster_control_plane, cluster_telemetry_endpoint with their server names, the
-    /// cluster certificate and CA, proxy_server, and proxy_listen/stream_listen as local ports.
-    #[arg(long, value_name = "FILE")]
-    pub kong_conf: Option<PathBuf>,
-
-    /// A profile variable, e.g. --set region=us; may be repeated.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub selection: Selection,
 
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -129,6 +171,12 @@ pub struct CheckArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// After the run, write the allowlist of the failed endpoints to FILE (CSV, JSON or
+    /// Markdown by its extension .csv, .json, .md; a table otherwise): the request to send
+    /// the network team.
+    #[arg(long, value_name = "FILE")]
+    pub allowlist_failed: Option<PathBuf>,
+
     /// Time limit of each phase (DNS, connect, TLS handshake): 500ms, 2s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -141,25 +189,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
 
-    /// Ask this DNS server instead of the system's resolvers: IP or IP:PORT ([v6]:PORT).
-    #[arg(long, value_name = "IP[:PORT]")]
-    pub dns_server: Option<String>,
-
-    /// Use ADDR for HOST:PORT instead of DNS, as curl's --resolve; ADDR may be a comma list.
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
-    pub resolve: Vec<String>,
+    #[command(flatten)]
+    pub resolving: Resolving,
 
     /// Also trust the CA certificates of this PEM file.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-
-    /// Use IPv4 addresses only.
-    #[arg(long, short = '4', conflicts_with = "ipv6")]
-    pub ipv4: bool,
-
-    /// Use IPv6 addresses only.
-    #[arg(long, short = '6')]
-    pub ipv6: bool,
 
     /// Warn when a certificate expires within N days.
     #[arg(long, value_name = "N", default_value_t = 14)]
@@ -197,20 +232,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "STATUS[,STATUS]", value_parser = crate::probe::http::Expect::parse)]
     pub expect_status: Option<crate::probe::http::Expect>,
 
-    /// Go through this proxy: http://, https:// (TLS to the proxy), socks5:// or socks5h://
-    /// (the proxy resolves names), with optional USER:PASSWORD@ (percent-encoded)
-    /// [default: https_proxy, http_proxy or all_proxy from the environment, as curl].
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
-
-    /// Proxy credentials USER:PASSWORD (instead of those in the proxy URL).
-    #[arg(long, value_name = "USER:PASSWORD")]
-    pub proxy_user: Option<String>,
-
-    /// Hosts that bypass the proxy, replacing NO_PROXY: `*`, domains (.corp.example), IP
-    /// addresses, CIDR ranges, HOST:PORT; comma-separated.
-    #[arg(long, value_name = "LIST")]
-    pub no_proxy: Option<String>,
+    #[command(flatten)]
+    pub proxying: Proxying,
 
     /// Also try every proxied endpoint directly, and report both paths side by side.
     #[arg(long)]
@@ -229,11 +252,74 @@ pub struct CheckArgs {
     /// With --watch, stop after N rounds.
     #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u32).range(1..))]
     pub count: Option<u32>,
+}
+
+/// What to check: targets, profiles and their variables, a node's kong.conf, roles to keep.
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, HOST:PORT (tcp), http(s)://HOST[:PORT][/PATH],
+    /// ws(s)://HOST[:PORT][/PATH], udp://HOST:PORT, bind://ADDR:PORT (a local port is free).
+    /// IPv6 in brackets.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// A built-in profile's name or a profile file's path; may be repeated.
+    #[arg(long = "profile", short = 'p', value_name = "NAME|PATH")]
+    pub profiles: Vec<String>,
+
+    /// Check what a Kong data plane's kong.conf points at (KONG_* variables override it, as in
+    /// Kong): cluster_control_plane, cluster_telemetry_endpoint with their server names, the
+    /// cluster certificate and CA, proxy_server, and proxy_listen/stream_listen as local ports.
+    #[arg(long, value_name = "FILE")]
+    pub kong_conf: Option<PathBuf>,
+
+    /// A profile variable, e.g. --set region=us; may be repeated.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 
     /// Keep only profile endpoints of these roles (platform, api, control-plane, telemetry,
     /// portal, mesh, internal, external, local).
     #[arg(long, value_name = "ROLE[,ROLE]", value_delimiter = ',')]
     pub only: Vec<String>,
+}
+
+/// How names are resolved.
+#[derive(Debug, Args)]
+pub struct Resolving {
+    /// Ask this DNS server instead of the system's resolvers: IP or IP:PORT ([v6]:PORT).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns_server: Option<String>,
+
+    /// Use ADDR for HOST:PORT instead of DNS, as curl's --resolve; ADDR may be a comma list.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
+    /// Use IPv4 addresses only.
+    #[arg(long, short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses only.
+    #[arg(long, short = '6')]
+    pub ipv6: bool,
+}
+
+/// Which proxy checks go through.
+#[derive(Debug, Args)]
+pub struct Proxying {
+    /// Go through this proxy: http://, https:// (TLS to the proxy), socks5:// or socks5h://
+    /// (the proxy resolves names), with optional USER:PASSWORD@ (percent-encoded)
+    /// [default: https_proxy, http_proxy or all_proxy from the environment, as curl].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Proxy credentials USER:PASSWORD (instead of those in the proxy URL).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub proxy_user: Option<String>,
+
+    /// Hosts that bypass the proxy, replacing NO_PROXY: `*`, domains (.corp.example), IP
+    /// addresses, CIDR ranges, HOST:PORT; comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub no_proxy: Option<String>,
 }
 
 /// The longest timeout or deadline accepted: a day is already more than any check needs.

@@ -5,6 +5,7 @@
 //! `proxy` chooses the proxy. `listen` is the responder that other hosts' checks reach.
 #![forbid(unsafe_code)]
 
+pub mod allowlist;
 pub mod cli;
 pub mod error;
 pub mod files;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Parser;
-use preflight::cli::{Cli, Command, ProfilesAction};
+use preflight::allowlist::{Allowlist, Lookup};
+use preflight::cli::{Cli, Command, ListFormat, ProfilesAction};
 use preflight::error::InputError;
 use preflight::report::Report;
 use preflight::settings::Settings;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Profiles(args) => profiles(args.action),
         Command::Listen(args) => listen(&args),
+        Command::Allowlist(args) => allowlist(&args),
         Command::Completions { shell } => generated(|out| {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "preflight", out);
@@ -95,6 +97,12 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
     // The runtime may hold sockets of timed-out lookups; do not wait for them.
     runtime.shutdown_background();
 
+    if let Some(path) = &settings.allowlist_failed {
+        let mut buffer = Vec::new();
+        let failed = Allowlist::of_failures(&report);
+        render::allowlist(&failed, ListFormat::of_file(path), &mut buffer)?;
+        write_atomically(path, &buffer, "--allowlist-failed")?;
+    }
     let color = args.color.paint(
         io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
@@ -103,7 +111,7 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
         Some(path) => {
             let mut buffer = Vec::new();
             render::render(&report, settings.format, false, &mut buffer)?;
-            write_atomically(path, &buffer)?;
+            write_atomically(path, &buffer, "--output")?;
             let mut out = io::stdout().lock();
             render::human(&report, color, &mut out)?;
             out.flush()?;
@@ -207,14 +215,14 @@ async fn watch(
 }
 
 /// Writes next to `path`, then renames: a reader never sees half a report.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+fn write_atomically(path: &Path, bytes: &[u8], flag: &'static str) -> Result<(), Failure> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .ok_or_else(|| InputError::flag("--output", path.display().to_string(), "names no file"))?;
+        .ok_or_else(|| InputError::flag(flag, path.display().to_string(), "names no file"))?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
@@ -225,7 +233,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         let _ = std::fs::remove_file(&tmp);
         return Err(InputError::File {
             path: path.to_path_buf(),
-            reason: format!("--output cannot be written: {err}"),
+            reason: format!("{flag} cannot be written: {err}"),
         }
         .into());
     }
@@ -258,6 +266,38 @@ fn listen(args: &preflight::cli::ListenArgs) -> Result<u8, Failure> {
             .await;
         Ok(0)
     })
+}
+
+/// Lists what the network team must allow, with the addresses the names resolve to now.
+fn allowlist(args: &preflight::cli::AllowlistArgs) -> Result<u8, Failure> {
+    let (plan, dns, proxies) = preflight::settings::allowlist_inputs(args)?;
+    let lookup = Lookup {
+        dns: (!args.no_resolve).then_some(dns),
+        timeout: args.timeout,
+    };
+    let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let list = runtime.block_on(Allowlist::of_plan(&plan, &proxies, lookup, now));
+    runtime.shutdown_background();
+    let mut buffer = Vec::new();
+    render::allowlist(&list, args.format, &mut buffer)?;
+    if args.format == ListFormat::Csv {
+        // CSV has no place for them.
+        for note in &list.notes {
+            eprintln!("preflight: note: {note}");
+        }
+    }
+    match &args.output {
+        Some(path) => write_atomically(path, &buffer, "--output")?,
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(&buffer)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

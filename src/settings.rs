@@ -4,9 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{CheckArgs, Format};
+use crate::cli::{AllowlistArgs, CheckArgs, Format, Proxying, Resolving, Selection};
 use crate::error::InputError;
-use crate::kongconf::{self, KongConf};
+use crate::kongconf::{self, KongConf, KongPlan};
 use crate::plan::{self, Plan};
 use crate::probe::dns::{DnsConfig, Family, Pin};
 use crate::probe::http::Expect;
@@ -40,6 +40,8 @@ pub struct Settings {
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
+    /// `--allowlist-failed`: where to write the allowlist of the failed endpoints.
+    pub allowlist_failed: Option<PathBuf>,
     /// `--watch`: the interval between rounds.
     pub watch: Option<Duration>,
     /// `--count`: the rounds of a watch.
@@ -49,62 +51,8 @@ pub struct Settings {
 impl Settings {
     /// Checks every flag and builds the plan; nothing touches the network.
     pub fn from_args(args: &CheckArgs) -> Result<(Settings, Plan), InputError> {
-        let targets = args
-            .targets
-            .iter()
-            .map(|t| {
-                Target::parse(t).map_err(|reason| InputError::Target {
-                    target: redact(t),
-                    reason,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let profiles = args
-            .profiles
-            .iter()
-            .map(|p| profile::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let only = args
-            .only
-            .iter()
-            .map(|r| {
-                Role::parse(r.trim()).ok_or_else(|| {
-                    let roles: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                    InputError::flag(
-                        "--only",
-                        r,
-                        format!("unknown role; roles: {}", roles.join(", ")),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let family = match (args.ipv4, args.ipv6) {
-            (true, _) => Family::V4,
-            (_, true) => Family::V6,
-            _ => Family::Any,
-        };
-        let set = Assignments::parse(&args.set)?;
-        let kong = args
-            .kong_conf
-            .as_deref()
-            .map(|path| KongConf::load(path, |name| std::env::var(name).ok()))
-            .transpose()?
-            .map(|conf| kongconf::plan(&conf))
-            .transpose()?
-            .unwrap_or_default();
-        let mut plan = plan::build(&profiles, &set, &targets, &only, family, &kong.checks)?;
-        plan.notes.extend(kong.notes.iter().cloned());
-
-        let server = args
-            .dns_server
-            .as_deref()
-            .map(parse_dns_server)
-            .transpose()?;
-        let pins = args
-            .resolve
-            .iter()
-            .map(|r| parse_resolve(r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (plan, kong) = plan_of(&args.selection, family(&args.resolving))?;
+        let dns = dns_config(&args.resolving, args.timeout)?;
         let certs = |path: &PathBuf, what: &str| {
             load_certs(path).map_err(|reason| InputError::File {
                 path: path.clone(),
@@ -146,14 +94,7 @@ impl Settings {
                 "each protocol is 1 to 255 bytes, e.g. h2,http/1.1",
             ));
         }
-        let proxies = ProxyConfig::new(
-            ProxyFlags {
-                proxy: args.proxy.as_deref(),
-                proxy_user: args.proxy_user.as_deref(),
-                no_proxy: args.no_proxy.as_deref(),
-            },
-            |name| std::env::var(name).ok(),
-        )?;
+        let proxies = proxies(&args.proxying)?;
         if args.compare_direct && !proxies.any() {
             return Err(InputError::Usage {
                 flag: "--compare-direct",
@@ -174,12 +115,7 @@ impl Settings {
             concurrency: args
                 .concurrency
                 .map_or(room.clamp(1, DEFAULT_CONCURRENCY) as usize, |n| n as usize),
-            dns: DnsConfig {
-                server,
-                family,
-                pins,
-                timeout: args.timeout,
-            },
+            dns,
             tls: TlsSettings {
                 extra_roots: ca_certs,
                 identity,
@@ -196,11 +132,103 @@ impl Settings {
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),
+            allowlist_failed: args.allowlist_failed.clone(),
             watch: args.watch,
             count: args.count,
         };
         Ok((settings, plan))
     }
+}
+
+/// What `preflight allowlist` needs: the plan, how to resolve, which proxy each check takes.
+pub fn allowlist_inputs(
+    args: &AllowlistArgs,
+) -> Result<(Plan, DnsConfig, ProxyConfig), InputError> {
+    let (plan, _) = plan_of(&args.selection, family(&args.resolving))?;
+    let dns = dns_config(&args.resolving, args.timeout)?;
+    Ok((plan, dns, proxies(&args.proxying)?))
+}
+
+fn family(args: &Resolving) -> Family {
+    match (args.ipv4, args.ipv6) {
+        (true, _) => Family::V4,
+        (_, true) => Family::V6,
+        _ => Family::Any,
+    }
+}
+
+/// The checks of the targets, profiles and kong.conf, and what the kong.conf adds beyond them
+/// (its notes are already in the plan).
+fn plan_of(args: &Selection, family: Family) -> Result<(Plan, KongPlan), InputError> {
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| {
+            Target::parse(t).map_err(|reason| InputError::Target {
+                target: redact(t),
+                reason,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let profiles = args
+        .profiles
+        .iter()
+        .map(|p| profile::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let only = args
+        .only
+        .iter()
+        .map(|r| {
+            Role::parse(r.trim()).ok_or_else(|| {
+                let roles: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                InputError::flag(
+                    "--only",
+                    r,
+                    format!("unknown role; roles: {}", roles.join(", ")),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let set = Assignments::parse(&args.set)?;
+    let kong = args
+        .kong_conf
+        .as_deref()
+        .map(|path| KongConf::load(path, |name| std::env::var(name).ok()))
+        .transpose()?
+        .map(|conf| kongconf::plan(&conf))
+        .transpose()?
+        .unwrap_or_default();
+    let mut plan = plan::build(&profiles, &set, &targets, &only, family, &kong.checks)?;
+    plan.notes.extend(kong.notes.iter().cloned());
+    Ok((plan, kong))
+}
+
+fn dns_config(args: &Resolving, timeout: Duration) -> Result<DnsConfig, InputError> {
+    Ok(DnsConfig {
+        server: args
+            .dns_server
+            .as_deref()
+            .map(parse_dns_server)
+            .transpose()?,
+        family: family(args),
+        pins: args
+            .resolve
+            .iter()
+            .map(|r| parse_resolve(r))
+            .collect::<Result<Vec<_>, _>>()?,
+        timeout,
+    })
+}
+
+fn proxies(args: &Proxying) -> Result<ProxyConfig, InputError> {
+    ProxyConfig::new(
+        ProxyFlags {
+            proxy: args.proxy.as_deref(),
+            proxy_user: args.proxy_user.as_deref(),
+            no_proxy: args.no_proxy.as_deref(),
+        },
+        |name| std::env::var(name).ok(),
+    )
 }
 
 /// Raises the open-file soft limit to the hard one; returns how many connections fit well

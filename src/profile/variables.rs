@@ -58,12 +58,13 @@ pub(super) fn check_declaration(var: &Variable) -> Result<(), String> {
 }
 
 fn compile(pattern: &str) -> Result<regex_lite::Regex, regex_lite::Error> {
-    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+    regex_lite::Regex::new(&format!("(?i)^(?:{pattern})$"))
 }
 
-/// Why `value` is not allowed for `var`, if it is not.
+/// Why `value` is not allowed for `var`, if it is not. Values name parts of host names, so
+/// case does not matter (`cp_prefix=X` is `x`).
 fn check_value(var: &Variable, value: &str) -> Result<(), String> {
-    if !var.allowed.is_empty() && !var.allowed.iter().any(|a| a == value) {
+    if !var.allowed.is_empty() && !var.allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
         return Err(format!(
             "is not allowed (allowed: {})",
             var.allowed.join(", ")
@@ -92,7 +93,7 @@ pub fn bind(profile: &Profile, set: &Assignments) -> Result<HashMap<String, Stri
             Some(value) => {
                 check_value(var, value)
                     .map_err(|e| err(format!("--set {}={value} {e}", var.name)))?;
-                value.to_string()
+                value.to_ascii_lowercase()
             }
             None => match &var.default {
                 Some(default) => default.clone(),
@@ -165,6 +166,14 @@ mod tests {
             err.contains("cp_prefix=a.b") && err.contains("pattern"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn values_are_host_name_parts_so_case_does_not_matter() {
+        let konnect = load("konnect").unwrap();
+        let values = bind(&konnect, &set(&["region=EU", "cp_prefix=X"])).unwrap();
+        assert_eq!(values["region"], "eu");
+        assert_eq!(values["cp_prefix"], "x");
     }
 
     #[test]

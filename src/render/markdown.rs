@@ -90,6 +90,6 @@ fn result(status: Status) -> &'static str {
 }
 
 /// Text safe inside a table cell: no pipes or line breaks.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }

@@ -2,6 +2,7 @@
 //! for job summaries and tickets. They write to any writer
 //! and never touch the network.
 
+mod allowlist;
 mod human;
 mod json;
 mod junit;
@@ -14,6 +15,7 @@ use std::io::{self, Write};
 use crate::cli::Format;
 use crate::report::Report;
 
+pub use allowlist::render as allowlist;
 pub use human::render as human;
 pub use json::render as json;
 pub use junit::render as junit;

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against servers on loopback and firewalls in private
 //! network namespaces. No traffic leaves the machine.
 
+mod allowlist;
 mod checks;
 mod firewall;
 mod formats;

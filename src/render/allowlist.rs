@@ -1,0 +1,177 @@
+//! The allowlist for a network team: aligned columns, CSV (RFC 4180), JSON or Markdown.
+
+use std::io::{self, Write};
+
+use crate::allowlist::{Allowlist, Entry};
+use crate::cli::ListFormat;
+
+/// The columns, in order, as CSV and Markdown name them.
+const COLUMNS: [&str; 10] = [
+    "host",
+    "port",
+    "protocol",
+    "direction",
+    "purpose",
+    "role",
+    "required",
+    "proxy",
+    "addresses_now",
+    "failure",
+];
+
+const ALLOW_THE_NAMES: &str =
+    "Allow the host names: the addresses are what they resolve to now and may change.";
+
+pub fn render(list: &Allowlist, format: ListFormat, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        ListFormat::Table => table(list, out),
+        ListFormat::Csv => csv(list, out),
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, list)?;
+            writeln!(out)
+        }
+        ListFormat::Markdown => markdown(list, out),
+    }
+}
+
+/// The cells of one entry, in the order of `COLUMNS`.
+fn cells(entry: &Entry) -> [String; 10] {
+    let addresses = match &entry.addresses_error {
+        Some(why) if entry.addresses_now.is_empty() => format!("({why})"),
+        _ => entry
+            .addresses_now
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    [
+        entry.host.clone(),
+        entry.port.map_or_else(String::new, |p| p.to_string()),
+        entry.protocol.as_str().to_string(),
+        entry.direction.as_str().to_string(),
+        entry.purpose.clone(),
+        entry
+            .role
+            .map_or_else(|| "proxy".to_string(), |r| r.as_str().to_string()),
+        if entry.required { "yes" } else { "no" }.to_string(),
+        entry.proxy.clone().unwrap_or_default(),
+        addresses,
+        entry.failure.clone().unwrap_or_default(),
+    ]
+}
+
+/// Whether any entry has a failure: then the table and Markdown show that column.
+fn with_failures(list: &Allowlist) -> usize {
+    if list.entries.iter().any(|e| e.failure.is_some()) {
+        COLUMNS.len()
+    } else {
+        COLUMNS.len() - 1
+    }
+}
+
+fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
+    let shown = with_failures(list);
+    let header: Vec<String> = COLUMNS[..shown]
+        .iter()
+        .map(|c| match *c {
+            "addresses_now" => "ADDRESSES (NOW)".to_string(),
+            other => other.to_ascii_uppercase(),
+        })
+        .collect();
+    let rows: Vec<[String; 10]> = list.entries.iter().map(cells).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String], out: &mut dyn Write| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:w$}"))
+            .collect();
+        writeln!(out, "{}", text.join("  ").trim_end())
+    };
+    line(&header, out)?;
+    for row in &rows {
+        line(&row[..shown], out)?;
+    }
+    if list.entries.is_empty() {
+        writeln!(out, "(nothing to allow)")?;
+    }
+    writeln!(
+        out,
+        "\n{ALLOW_THE_NAMES} Resolved at {}.",
+        list.generated_at
+    )?;
+    for note in &list.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    Ok(())
+}
+
+fn csv(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
+    write!(out, "{}\r\n", COLUMNS.join(","))?;
+    for entry in &list.entries {
+        let row: Vec<String> = cells(entry).iter().map(|c| csv_field(c)).collect();
+        write!(out, "{}\r\n", row.join(","))?;
+    }
+    Ok(())
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180); a leading
+/// `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet does not run it as a formula.
+fn csv_field(text: &str) -> String {
+    let text = match text.starts_with(['=', '+', '-', '@']) {
+        true => format!("'{text}"),
+        false => text.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+fn markdown(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
+    let shown = with_failures(list);
+    let what = match list.profiles.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", list.profiles.join(", ")),
+    };
+    writeln!(out, "## Network allowlist{what}\n")?;
+    writeln!(
+        out,
+        "{ALLOW_THE_NAMES} Resolved at {}.\n",
+        list.generated_at
+    )?;
+    writeln!(out, "| {} |", COLUMNS[..shown].join(" | "))?;
+    writeln!(out, "|{}", " --- |".repeat(shown))?;
+    for entry in &list.entries {
+        let row: Vec<String> = cells(entry)[..shown]
+            .iter()
+            .map(|c| super::markdown::cell(c))
+            .collect();
+        writeln!(out, "| {} |", row.join(" | "))?;
+    }
+    for note in &list.notes {
+        writeln!(out, "\n> {note}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("-1"), "'-1");
+    }
+}
