@@ -163,6 +163,10 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
+    /// No progress bar on stderr (it is drawn only on a terminal anyway).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
     /// Colour in the human report: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
     pub color: Color,

@@ -14,6 +14,7 @@ pub mod listen;
 pub mod plan;
 pub mod probe;
 pub mod profile;
+pub mod progress;
 pub mod proxy;
 pub mod render;
 pub mod report;

@@ -3,12 +3,14 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::Parser;
 use preflight::allowlist::{Allowlist, Lookup};
 use preflight::cli::{Cli, Command, ListFormat, ProfilesAction};
 use preflight::error::InputError;
+use preflight::progress::Bar;
 use preflight::report::Report;
 use preflight::settings::Settings;
 use preflight::{profile, render, runner};
@@ -93,7 +95,14 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
         runtime.shutdown_background();
         return code;
     }
-    let report = runtime.block_on(round(&plan, &settings));
+    let bar = Bar::for_terminal(plan.checks.len(), args.quiet);
+    let progress = bar
+        .clone()
+        .map(|b| b as Arc<dyn preflight::runner::Progress>);
+    let report = runtime.block_on(round(&plan, &settings, progress));
+    if let Some(bar) = bar {
+        bar.clear();
+    }
     // The runtime may hold sockets of timed-out lookups; do not wait for them.
     runtime.shutdown_background();
 
@@ -126,10 +135,14 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
 }
 
 /// Runs every check once.
-async fn round(plan: &preflight::plan::Plan, settings: &Settings) -> Report {
+async fn round(
+    plan: &preflight::plan::Plan,
+    settings: &Settings,
+    progress: Option<Arc<dyn preflight::runner::Progress>>,
+) -> Report {
     let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let start = std::time::Instant::now();
-    let checks = runner::run(plan, settings).await;
+    let checks = runner::run(plan, settings, progress).await;
     let duration_ms = preflight::probe::millis(start.elapsed());
     let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), checks);
     report.notes = plan.notes.clone();
@@ -170,7 +183,7 @@ async fn watch(
     loop {
         let report = tokio::select! {
             _ = ticks.tick() => tokio::select! {
-                report = round(plan, settings) => report,
+                report = round(plan, settings, None) => report,
                 () = &mut stop => break,
             },
             () = &mut stop => break,

@@ -47,7 +47,17 @@ struct Shared {
 }
 
 /// Runs every check of `plan` at once (within `--concurrency`); results come in plan order.
-pub async fn run(plan: &Plan, settings: &Settings) -> Vec<CheckResult> {
+/// Told as checks start and finish (the progress bar). Skipped checks finish at once.
+pub trait Progress: Send + Sync {
+    fn started(&self, index: usize, id: &str);
+    fn finished(&self, index: usize);
+}
+
+pub async fn run(
+    plan: &Plan,
+    settings: &Settings,
+    progress: Option<Arc<dyn Progress>>,
+) -> Vec<CheckResult> {
     let deadline = Instant::now() + settings.deadline.unwrap_or(NO_DEADLINE);
     let shared = Arc::new(Shared {
         dns: Dns::new(settings.dns.clone()),
@@ -68,11 +78,24 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Vec<CheckResult> {
     for (index, spec) in plan.checks.iter().enumerate() {
         if let Some(reason) = &spec.skip {
             results[index] = Some(skipped(spec, reason));
+            if let Some(progress) = &progress {
+                progress.finished(index);
+            }
             continue;
         }
         let shared = shared.clone();
         let spec = spec.clone();
-        tasks.spawn(async move { (index, run_check(&spec, shared).await) });
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            if let Some(progress) = &progress {
+                progress.started(index, &spec.id);
+            }
+            let result = run_check(&spec, shared).await;
+            if let Some(progress) = &progress {
+                progress.finished(index);
+            }
+            (index, result)
+        });
     }
     // Every wait inside a check is bounded by the deadline; the grace is a safety net.
     let stop = deadline.checked_add(DEADLINE_GRACE).unwrap_or(deadline);

@@ -11,5 +11,6 @@ mod local;
 mod profiles;
 mod proxies;
 mod proxy;
+mod terminal;
 mod tls;
 mod world;

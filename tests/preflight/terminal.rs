@@ -1,0 +1,71 @@
+//! The progress bar: on stderr, only when stderr is a terminal and not with --quiet; never in
+//! stdout. A terminal is `script`'s pseudo-terminal.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+
+use crate::world::{preflight, run};
+
+/// A peer that accepts and never says a word: a TLS check waits for its timeout.
+fn silent_peer() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// Runs preflight under a pseudo-terminal with stdout sent to a file: returns what the
+/// terminal showed (stderr) and the file (stdout).
+fn on_a_terminal(args: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = dir.path().join("stdout");
+    let program = preflight().get_program().to_str().unwrap().to_string();
+    let command = format!("{program} {args} > {}", stdout.display());
+    let shown = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    (
+        String::from_utf8_lossy(&shown.stdout).into_owned(),
+        std::fs::read_to_string(&stdout).unwrap(),
+    )
+}
+
+#[test]
+fn a_terminal_shows_checks_done_and_the_one_still_running() {
+    let peer = silent_peer();
+    let (terminal, stdout) =
+        on_a_terminal(&format!("check --timeout 1s tls://{peer} tcp://{peer}"));
+    assert!(terminal.contains("1/2 checks"), "{terminal:?}");
+    assert!(
+        terminal.contains(&format!("waiting on tls://{peer}")),
+        "{terminal:?}"
+    );
+    assert!(stdout.contains("tls_timeout"), "{stdout}");
+    assert!(
+        !stdout.contains("checks  waiting") && !stdout.contains('\u{1b}'),
+        "{stdout:?}"
+    );
+}
+
+#[test]
+fn quiet_draws_nothing_on_a_terminal() {
+    let peer = silent_peer();
+    let (terminal, stdout) = on_a_terminal(&format!("check --quiet --timeout 500ms tls://{peer}"));
+    assert_eq!(terminal, "");
+    assert!(stdout.contains("tls_timeout"), "{stdout}");
+}
+
+#[test]
+fn no_progress_when_stderr_is_not_a_terminal() {
+    let peer = silent_peer();
+    let (code, stdout, stderr) = run(&["check", "--timeout", "500ms", &format!("tls://{peer}")]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr, "");
+    assert!(!stdout.contains("checks  waiting"), "{stdout}");
+}
