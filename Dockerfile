@@ -1,14 +1,19 @@
-# preflight: a static, rustls-only binary on a minimal image with the CA roots it needs.
+# preflight: a static, rustls-only binary on a minimal image that holds the CA roots it needs.
+#   docker build -t preflight .
+#   docker run --rm preflight check --profile konnect --set region=eu --set cp_prefix=abc123
 FROM rust:1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends musl-tools \
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends musl-tools \
     && rm -rf /var/lib/apt/lists/* \
-    && rustup target add x86_64-unknown-linux-musl
+    && rustup target add "$(uname -m)-unknown-linux-musl"
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
-    && cp target/x86_64-unknown-linux-musl/release/preflight /preflight
+# The same script the test (tests/preflight/image.rs) builds and runs from an empty root.
+RUN .ci/build-static /preflight
 
+# distroless/static: no shell, no libc; CA certificates, /etc/passwd with `nonroot` (65532).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /preflight /usr/local/bin/preflight
-USER nonroot
+USER 65532:65532
 ENTRYPOINT ["preflight"]
+CMD ["--help"]

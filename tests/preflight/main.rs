@@ -3,8 +3,10 @@
 
 mod allowlist;
 mod checks;
+mod deploy;
 mod firewall;
 mod formats;
+mod image;
 mod inputs;
 mod kongconf;
 mod local;
