@@ -1,6 +1,10 @@
 # preflight: a static, rustls-only binary on a minimal image that holds the CA roots it needs.
 #   docker build -t preflight .
 #   docker run --rm preflight check --profile konnect --set region=eu --set cp_prefix=abc123
+# For CI runners that need a shell in the image (GitLab), build on distroless's busybox variant:
+#   docker build --build-arg BASE=gcr.io/distroless/static-debian12:debug-nonroot -t preflight:ci .
+ARG BASE=gcr.io/distroless/static-debian12:nonroot
+
 FROM rust:1-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends musl-tools \
@@ -12,7 +16,7 @@ COPY . .
 RUN .ci/build-static /preflight
 
 # distroless/static: no shell, no libc; CA certificates, /etc/passwd with `nonroot` (65532).
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${BASE}
 COPY --from=build /preflight /usr/local/bin/preflight
 USER 65532:65532
 ENTRYPOINT ["preflight"]
