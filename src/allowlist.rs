@@ -307,7 +307,7 @@ async fn resolve(entries: &mut [Entry], lookup: Lookup) {
     let named = |e: &Entry| e.addresses_now.is_empty();
     let Some(config) = lookup.dns else {
         for entry in entries.iter_mut().filter(|e| named(e)) {
-            entry.addresses_error = Some("not looked up (--no-resolve)".into());
+            entry.addresses_error = Some("not looked up: --no-resolve".into());
         }
         return;
     };

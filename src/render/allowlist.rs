@@ -101,11 +101,7 @@ fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
     if list.entries.is_empty() {
         writeln!(out, "(nothing to allow)")?;
     }
-    writeln!(
-        out,
-        "\n{ALLOW_THE_NAMES} Resolved at {}.",
-        list.generated_at
-    )?;
+    writeln!(out, "\n{ALLOW_THE_NAMES} Listed at {}.", list.generated_at)?;
     for note in &list.notes {
         writeln!(out, "note: {note}")?;
     }
@@ -142,11 +138,7 @@ fn markdown(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
         false => format!(" ({})", list.profiles.join(", ")),
     };
     writeln!(out, "## Network allowlist{what}\n")?;
-    writeln!(
-        out,
-        "{ALLOW_THE_NAMES} Resolved at {}.\n",
-        list.generated_at
-    )?;
+    writeln!(out, "{ALLOW_THE_NAMES} Listed at {}.\n", list.generated_at)?;
     writeln!(out, "| {} |", COLUMNS[..shown].join(" | "))?;
     writeln!(out, "|{}", " --- |".repeat(shown))?;
     for entry in &list.entries {

@@ -208,7 +208,7 @@ fn proxied_endpoints_name_the_proxy_and_the_proxy_is_listed_without_its_password
     assert_eq!(row("global.api.konghq.com")["proxy"], "");
     assert_eq!(
         row("cloud.konghq.com")["addresses_now"],
-        "(not looked up (--no-resolve))"
+        "(not looked up: --no-resolve)"
     );
     let proxy = rows.last().unwrap();
     assert_eq!(
