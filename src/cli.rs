@@ -178,7 +178,7 @@ pub struct CheckArgs {
     /// After the run, write the allowlist of the failed endpoints to FILE (CSV, JSON or
     /// Markdown by its extension .csv, .json, .md; a table otherwise): the request to send
     /// the network team.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "watch")]
     pub allowlist_failed: Option<PathBuf>,
 
     /// Time limit of each phase (DNS, connect, TLS handshake): 500ms, 2s, 1m.

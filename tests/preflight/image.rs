@@ -37,6 +37,22 @@ fn ready() -> bool {
     root && target && gcc
 }
 
+/// `/preflight check --format json ARGS` in `root`, as the image's user: the exit code and
+/// the report.
+fn check_in(root: &Path, args: &[&str]) -> (i32, Value) {
+    let (code, stdout, stderr) = split(
+        Command::new("chroot")
+            .arg(format!("--userspec={IMAGE_USER}"))
+            .arg(root)
+            .args(["/preflight", "check", "--format", "json"])
+            .args(args)
+            .output()
+            .unwrap(),
+    );
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    (code, report)
+}
+
 #[test]
 fn the_static_binary_runs_from_an_empty_root() {
     if !ready() {
@@ -91,27 +107,18 @@ fn the_static_binary_runs_from_an_empty_root() {
     let tls_target = format!("tls://cp.image.test:{}", tls.port());
     let tcp_target = format!("tcp://{tcp}");
 
-    let (code, stdout, stderr) = split(
-        Command::new("chroot")
-            .arg(format!("--userspec={IMAGE_USER}"))
-            .arg(root.path())
-            .args([
-                "/preflight",
-                "check",
-                "--format",
-                "json",
-                "--timeout",
-                "3s",
-                "--dns-server",
-                &dns.to_string(),
-                &tcp_target,
-                &tls_target,
-            ])
-            .output()
-            .unwrap(),
+    let (code, report) = check_in(
+        root.path(),
+        &[
+            "--timeout",
+            "3s",
+            "--dns-server",
+            &dns.to_string(),
+            &tcp_target,
+            &tls_target,
+        ],
     );
-    assert_eq!(code, 1, "{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(code, 1);
     assert_eq!(check(&report, &tcp_target)["status"], "ok");
     // Resolved through the DNS server, handshake done; no CA roots in the empty root (and the
     // test CA is in no built-in list), so the chain is untrusted, and its issuer is named.
@@ -126,22 +133,8 @@ fn the_static_binary_runs_from_an_empty_root() {
     );
 
     // No /etc/resolv.conf: the system resolver's failure is named, nothing panics.
-    let (code, stdout, _) = split(
-        Command::new("chroot")
-            .arg(format!("--userspec={IMAGE_USER}"))
-            .arg(root.path())
-            .args([
-                "/preflight",
-                "check",
-                "--format",
-                "json",
-                "dns://cp.image.test",
-            ])
-            .output()
-            .unwrap(),
-    );
+    let (code, report) = check_in(root.path(), &["dns://cp.image.test"]);
     assert_eq!(code, 1);
-    let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(kind(&report, "dns://cp.image.test"), "dns_error");
     assert!(
         check(&report, "dns://cp.image.test")["error"]["message"]
