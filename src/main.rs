@@ -99,7 +99,7 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
     let progress = bar
         .clone()
         .map(|b| b as Arc<dyn preflight::runner::Progress>);
-    let report = runtime.block_on(round(&plan, &settings, progress));
+    let report = runtime.block_on(round(&plan, &settings, progress, interrupted()));
     if let Some(bar) = bar {
         bar.clear();
     }
@@ -134,18 +134,26 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
     Ok(report.exit_code(settings.strict))
 }
 
-/// Runs every check once.
+/// Runs every check once, or until `interrupt` completes.
 async fn round(
     plan: &preflight::plan::Plan,
     settings: &Settings,
     progress: Option<Arc<dyn preflight::runner::Progress>>,
+    interrupt: impl std::future::Future<Output = ()>,
 ) -> Report {
     let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let start = std::time::Instant::now();
-    let checks = runner::run(plan, settings, progress).await;
+    let run = runner::run(plan, settings, progress, interrupt).await;
     let duration_ms = preflight::probe::millis(start.elapsed());
-    let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), checks);
+    let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), run.checks);
     report.notes = plan.notes.clone();
+    if run.interrupted {
+        report.interrupted = true;
+        report.notes.push(
+            "interrupted (Ctrl-C or SIGTERM): checks that had not finished are reported as `deadline`"
+                .into(),
+        );
+    }
     report
 }
 
@@ -183,7 +191,7 @@ async fn watch(
     loop {
         let report = tokio::select! {
             _ = ticks.tick() => tokio::select! {
-                report = round(plan, settings, None) => report,
+                report = round(plan, settings, None, std::future::pending()) => report,
                 () = &mut stop => break,
             },
             () = &mut stop => break,

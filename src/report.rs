@@ -135,6 +135,8 @@ pub struct Report {
     pub profiles: Vec<String>,
     /// What the user should know about the run as a whole (from a kong.conf).
     pub notes: Vec<String>,
+    /// Ctrl-C or SIGTERM ended the run before every check finished (exit code 1).
+    pub interrupted: bool,
     pub summary: Summary,
     pub checks: Vec<CheckResult>,
 }
@@ -166,6 +168,7 @@ impl Report {
             duration_ms,
             profiles,
             notes: Vec::new(),
+            interrupted: false,
             summary,
             checks,
         }
@@ -178,8 +181,12 @@ impl Report {
             .filter(|c| c.required && c.status == Status::Fail)
     }
 
-    /// 0 when every required check passed (warnings allowed unless `strict`), 1 otherwise.
+    /// 0 when every required check passed (warnings allowed unless `strict`) and the run was
+    /// not interrupted, 1 otherwise.
     pub fn exit_code(&self, strict: bool) -> u8 {
+        if self.interrupted {
+            return 1;
+        }
         let warned = strict
             && self
                 .checks

@@ -53,11 +53,15 @@ pub trait Progress: Send + Sync {
     fn finished(&self, index: usize);
 }
 
+/// Runs every check of `plan` at once (bounded by the concurrency), until all are done, the
+/// deadline passes, or `interrupt` completes (Ctrl-C): then the checks still running are
+/// reported as `deadline` failures, and the results so far are kept.
 pub async fn run(
     plan: &Plan,
     settings: &Settings,
     progress: Option<Arc<dyn Progress>>,
-) -> Vec<CheckResult> {
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Run {
     let deadline = Instant::now() + settings.deadline.unwrap_or(NO_DEADLINE);
     let shared = Arc::new(Shared {
         dns: Dns::new(settings.dns.clone()),
@@ -99,17 +103,39 @@ pub async fn run(
     }
     // Every wait inside a check is bounded by the deadline; the grace is a safety net.
     let stop = deadline.checked_add(DEADLINE_GRACE).unwrap_or(deadline);
-    while let Ok(Some(joined)) = tokio::time::timeout_at(stop, tasks.join_next()).await {
-        if let Ok((index, result)) = joined {
-            results[index] = Some(result);
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            joined = tokio::time::timeout_at(stop, tasks.join_next()) => match joined {
+                Ok(Some(Ok((index, result)))) => results[index] = Some(result),
+                Ok(Some(Err(_))) => {}
+                Ok(None) | Err(_) => break,
+            },
+            () = &mut interrupt => {
+                interrupted = true;
+                break;
+            }
         }
     }
     tasks.abort_all();
-    plan.checks
+    let checks = plan
+        .checks
         .iter()
         .zip(results)
-        .map(|(spec, result)| result.unwrap_or_else(|| unfinished(spec)))
-        .collect()
+        .map(|(spec, result)| result.unwrap_or_else(|| unfinished(spec, interrupted)))
+        .collect();
+    Run {
+        checks,
+        interrupted,
+    }
+}
+
+/// The results of a run, in the plan's order.
+pub struct Run {
+    pub checks: Vec<CheckResult>,
+    /// Ctrl-C or SIGTERM ended the run early.
+    pub interrupted: bool,
 }
 
 fn base(spec: &CheckSpec, status: Status) -> CheckResult {
@@ -145,8 +171,9 @@ fn skipped(spec: &CheckSpec, reason: &str) -> CheckResult {
     }
 }
 
-/// A check whose task did not report back (the deadline passed, or it panicked).
-fn unfinished(spec: &CheckSpec) -> CheckResult {
+/// A check whose task did not report back (the deadline passed, the run was interrupted, or
+/// it panicked).
+fn unfinished(spec: &CheckSpec, interrupted: bool) -> CheckResult {
     let peer = Peer {
         host: &spec.host,
         port: spec.port,
@@ -156,7 +183,10 @@ fn unfinished(spec: &CheckSpec) -> CheckResult {
         error: Some(Failure::new(
             FailureKind::Deadline,
             Phase::Queued,
-            "the check did not finish before the run's deadline",
+            match interrupted {
+                true => "the run was interrupted (Ctrl-C or SIGTERM) before the check finished",
+                false => "the check did not finish before the run's deadline",
+            },
             peer,
         )),
         ..base(spec, Status::Fail)

@@ -342,3 +342,65 @@ fn watch_in_json_is_one_line_per_round_and_a_summary_line() {
     assert_eq!(summary["endpoints"][0]["flaps"], 0);
     drop(server);
 }
+
+/// Ctrl-C in the middle of a run: the report so far is written (to the terminal and to
+/// `--output`), the check still waiting is `deadline`, and the exit code is 1.
+#[test]
+fn an_interrupted_run_still_writes_its_report() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let waiting = format!("tls://{}", silent.local_addr().unwrap());
+    let refused = {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("tcp://{}", dead.local_addr().unwrap())
+    };
+    let (accepted, connected) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept() {
+            held.push(stream);
+            let _ = accepted.send(());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("report.json");
+    let running = Running::start(&[
+        "check",
+        "--timeout",
+        "20s",
+        "--format",
+        "json",
+        "--output",
+        output.to_str().unwrap(),
+        &waiting,
+        &refused,
+    ]);
+    // The TLS check is under way: its TCP connection was accepted.
+    connected
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    running.wait_for("0 ok, 0 warn, 2 failed");
+    let mut running = running;
+    let status = running.child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status.code(), Some(1));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(kind(&report, &refused), "refused");
+    assert_eq!(kind(&report, &waiting), "deadline");
+    assert!(
+        check(&report, &waiting)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted")
+    );
+}
