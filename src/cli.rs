@@ -263,9 +263,14 @@ pub struct CheckArgs {
 pub struct Selection {
     /// tcp://HOST:PORT, tls://HOST:PORT, dns://HOST, HOST:PORT (tcp), http(s)://HOST[:PORT][/PATH],
     /// ws(s)://HOST[:PORT][/PATH], udp://HOST:PORT, bind://ADDR:PORT (a local port is free).
-    /// IPv6 in brackets.
+    /// IPv6 in brackets. A port range (tcp://10.0.0.5:9000-9100) is a target per port.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+
+    /// Read more targets from FILE (`-`: standard input): one per line, `#` comments; ports may
+    /// be ranges, as on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
 
     /// A built-in profile's name or a profile file's path; may be repeated.
     #[arg(long = "profile", short = 'p', value_name = "NAME|PATH")]

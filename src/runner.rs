@@ -78,15 +78,23 @@ pub async fn run(
         udp_payload: settings.udp_payload.clone(),
     });
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
-    let mut tasks = JoinSet::new();
     for (index, spec) in plan.checks.iter().enumerate() {
         if let Some(reason) = &spec.skip {
             results[index] = Some(skipped(spec, reason));
             if let Some(progress) = &progress {
                 progress.finished(index);
             }
-            continue;
         }
+    }
+    // At most `concurrency` checks in flight: a started check's future holds its buffers, so
+    // spawning 10,000 at once would cost memory for nothing.
+    let mut queue = plan
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, spec)| spec.skip.is_none());
+    let mut tasks = JoinSet::new();
+    let start = |tasks: &mut JoinSet<(usize, CheckResult)>, (index, spec): (usize, &CheckSpec)| {
         let shared = shared.clone();
         let spec = spec.clone();
         let progress = progress.clone();
@@ -100,6 +108,9 @@ pub async fn run(
             }
             (index, result)
         });
+    };
+    for next in queue.by_ref().take(settings.concurrency.max(1)) {
+        start(&mut tasks, next);
     }
     // Every wait inside a check is bounded by the deadline; the grace is a safety net.
     let stop = deadline.checked_add(DEADLINE_GRACE).unwrap_or(deadline);
@@ -108,8 +119,14 @@ pub async fn run(
     loop {
         tokio::select! {
             joined = tokio::time::timeout_at(stop, tasks.join_next()) => match joined {
-                Ok(Some(Ok((index, result)))) => results[index] = Some(result),
-                Ok(Some(Err(_))) => {}
+                Ok(Some(joined)) => {
+                    if let Ok((index, result)) = joined {
+                        results[index] = Some(result);
+                    }
+                    if let Some(next) = queue.next() {
+                        start(&mut tasks, next);
+                    }
+                }
                 Ok(None) | Err(_) => break,
             },
             () = &mut interrupt => {

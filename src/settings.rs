@@ -160,16 +160,7 @@ fn family(args: &Resolving) -> Family {
 /// The checks of the targets, profiles and kong.conf, and what the kong.conf adds beyond them
 /// (its notes are already in the plan).
 fn plan_of(args: &Selection, family: Family) -> Result<(Plan, KongPlan), InputError> {
-    let targets = args
-        .targets
-        .iter()
-        .map(|t| {
-            Target::parse(t).map_err(|reason| InputError::Target {
-                target: redact(t),
-                reason,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let targets = targets_of(args)?;
     let profiles = args
         .profiles
         .iter()
@@ -201,6 +192,66 @@ fn plan_of(args: &Selection, family: Family) -> Result<(Plan, KongPlan), InputEr
     let mut plan = plan::build(&profiles, &set, &targets, &only, family, &kong.checks)?;
     plan.notes.extend(kong.notes.iter().cloned());
     Ok((plan, kong))
+}
+
+/// The most targets one run takes (after ranges are expanded): far above a fleet sweep, and a
+/// bound on the memory a typo such as `:1-65535` on many hosts can take.
+const MAX_TARGETS: usize = 100_000;
+
+/// The command line's targets, then `--targets-file`'s, with port ranges expanded.
+fn targets_of(args: &Selection) -> Result<Vec<Target>, InputError> {
+    let mut targets = Vec::new();
+    let too_many = || InputError::Usage {
+        flag: "TARGET",
+        reason: format!("more than {MAX_TARGETS} targets (port ranges count one per port)"),
+    };
+    for text in &args.targets {
+        let more = Target::expand(text).map_err(|reason| InputError::Target {
+            target: redact(text),
+            reason,
+        })?;
+        targets.extend(more);
+        if targets.len() > MAX_TARGETS {
+            return Err(too_many());
+        }
+    }
+    let Some(path) = &args.targets_file else {
+        return Ok(targets);
+    };
+    // `-` is standard input, read through its device so that the same size cap applies.
+    let source = match path.as_os_str() == "-" {
+        true => std::path::Path::new("/dev/stdin"),
+        false => path.as_path(),
+    };
+    let text = crate::files::read_text(source, "--targets-file")?;
+    for (number, line) in text.lines().enumerate() {
+        let line = strip_comment(line).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let more = Target::expand(line).map_err(|reason| InputError::FileLine {
+            path: path.clone(),
+            line: number + 1,
+            reason: format!("target `{}`: {reason}", redact(line)),
+        })?;
+        targets.extend(more);
+        if targets.len() > MAX_TARGETS {
+            return Err(too_many());
+        }
+    }
+    Ok(targets)
+}
+
+/// A line without its `#` comment (a `#` at the start or after whitespace).
+fn strip_comment(line: &str) -> &str {
+    let mut previous = ' ';
+    for (i, c) in line.char_indices() {
+        if c == '#' && previous.is_whitespace() {
+            return &line[..i];
+        }
+        previous = c;
+    }
+    line
 }
 
 fn dns_config(args: &Resolving, timeout: Duration) -> Result<DnsConfig, InputError> {
@@ -287,6 +338,14 @@ pub fn parse_resolve(text: &str) -> Result<Pin, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_start_at_a_hash_after_whitespace() {
+        assert_eq!(strip_comment("# all of it"), "");
+        assert_eq!(strip_comment("tcp://h:1 # the db"), "tcp://h:1 ");
+        assert_eq!(strip_comment("https://h/a#b"), "https://h/a#b");
+        assert_eq!(strip_comment("\ttcp://h:1\t#x"), "\ttcp://h:1\t");
+    }
 
     #[test]
     fn dns_server_forms() {

@@ -241,6 +241,32 @@ impl Target {
         })
     }
 
+    /// Parses a target whose port may be a range, `tcp://10.0.0.5:9000-9100` (tcp, tls, udp,
+    /// bind and bare `HOST:PORT`): one target per port, in order.
+    pub fn expand(text: &str) -> Result<Vec<Target>, String> {
+        let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+        let range = split_port(rest).and_then(|(_, port)| port.split_once('-').map(|r| (port, r)));
+        let Some((port, (first, last))) = range else {
+            return Ok(vec![Target::parse(text)?]);
+        };
+        let (first, last) = (parse_port(first)?, parse_port(last)?);
+        if first > last {
+            return Err(format!(
+                "the port range {port} runs backwards: write FIRST-LAST"
+            ));
+        }
+        let one = Target::parse(&format!("{}{first}", &text[..text.len() - port.len()]))?;
+        if one.probe.uses_http() || one.probe == Probe::Dns {
+            return Err("port ranges are for tcp, tls, udp and bind targets".into());
+        }
+        Ok((first..=last)
+            .map(|port| Target {
+                port: Some(port),
+                ..one.clone()
+            })
+            .collect())
+    }
+
     /// The part of an HTTP or WebSocket URL after `scheme://`.
     fn parse_url(probe: Probe, rest: &str) -> Result<Target, String> {
         let (authority, path) = match rest.find(['/', '?']) {
@@ -318,6 +344,31 @@ pub fn parse_port(text: &str) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_ranges_expand_to_one_target_per_port() {
+        let all = Target::expand("tcp://10.0.0.5:9000-9002").unwrap();
+        let ports: Vec<_> = all.iter().map(|t| t.port.unwrap()).collect();
+        assert_eq!(ports, [9000, 9001, 9002]);
+        assert!(
+            all.iter()
+                .all(|t| t.probe == Probe::Tcp && t.host.to_string() == "10.0.0.5")
+        );
+        assert_eq!(Target::expand("[::1]:80-81").unwrap().len(), 2);
+        assert_eq!(Target::expand("udp://h.example:53-53").unwrap().len(), 1);
+        assert_eq!(Target::expand("tls://h.example:443").unwrap().len(), 1);
+        for (bad, why) in [
+            ("tcp://h:9002-9000", "backwards"),
+            ("tcp://h:0-10", "out of range"),
+            ("tcp://h:1-x", "not a number"),
+            ("tcp://h:1-70000", "out of range"),
+        ] {
+            let err = Target::expand(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        // An HTTP URL's port is a number; a range there is a bad port.
+        assert!(Target::expand("https://h:1-2/").is_err());
+    }
 
     fn ok(text: &str) -> Target {
         Target::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))

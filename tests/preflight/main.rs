@@ -13,6 +13,7 @@ mod local;
 mod profiles;
 mod proxies;
 mod proxy;
+mod scale;
 mod terminal;
 mod tls;
 mod world;
