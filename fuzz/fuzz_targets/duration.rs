@@ -8,6 +8,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     if let Ok(d) = preflight::cli::parse_duration(text) {
-        assert!(!d.is_zero() && d <= Duration::from_secs(24 * 3600), "{text:?}: {d:?}");
+        assert!(
+            !d.is_zero() && d <= Duration::from_secs(24 * 3600),
+            "{text:?}: {d:?}"
+        );
     }
 });
