@@ -121,12 +121,12 @@ fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
             let mut buffer = Vec::new();
             render::render(&report, settings.format, false, &mut buffer)?;
             write_atomically(path, &buffer, "--output")?;
-            let mut out = io::stdout().lock();
+            let mut out = stdout();
             render::human(&report, color, &mut out)?;
             out.flush()?;
         }
         None => {
-            let mut out = io::stdout().lock();
+            let mut out = stdout();
             render::render(&report, settings.format, color, &mut out)?;
             out.flush()?;
         }
@@ -175,7 +175,7 @@ async fn watch(
     let stop = interrupted();
     tokio::pin!(stop);
     if !json {
-        let mut out = io::stdout().lock();
+        let mut out = stdout();
         writeln!(
             out,
             "preflight {}: watching {} checks every {}; changes below, a summary on Ctrl-C",
@@ -198,7 +198,7 @@ async fn watch(
         };
         let now = SystemTime::now();
         let changes = score.observe(&report, now);
-        let mut out = io::stdout().lock();
+        let mut out = stdout();
         if !json && score.rounds() == 1 {
             let down = report.summary.fail;
             let at = humantime::format_rfc3339_seconds(now).to_string();
@@ -225,7 +225,7 @@ async fn watch(
         }
     }
     let endpoints = score.summary(SystemTime::now());
-    let mut out = io::stdout().lock();
+    let mut out = stdout();
     if json {
         show::summary_json(score.rounds(), &endpoints, &mut out)?;
     } else {
@@ -280,7 +280,7 @@ fn listen(args: &preflight::cli::ListenArgs) -> Result<u8, Failure> {
         responder
             .serve(stop, |event| {
                 let now = humantime::format_rfc3339_seconds(SystemTime::now());
-                let mut out = io::stdout().lock();
+                let mut out = stdout();
                 // A closed stdout must not stop the responder.
                 let _ = writeln!(out, "{now} {event}").and_then(|()| out.flush());
             })
@@ -313,12 +313,18 @@ fn allowlist(args: &preflight::cli::AllowlistArgs) -> Result<u8, Failure> {
     match &args.output {
         Some(path) => write_atomically(path, &buffer, "--output")?,
         None => {
-            let mut out = io::stdout().lock();
+            let mut out = stdout();
             out.write_all(&buffer)?;
             out.flush()?;
         }
     }
     Ok(0)
+}
+
+/// Standard output with a 64 KiB buffer: a report of thousands of checks is a few large
+/// writes, not a write per line. Callers flush.
+fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.
@@ -339,14 +345,14 @@ async fn interrupted() {
 
 /// Writes what `generate` makes from the clap definitions to stdout.
 fn generated(generate: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Failure> {
-    let mut out = io::stdout().lock();
+    let mut out = stdout();
     generate(&mut out)?;
     out.flush()?;
     Ok(0)
 }
 
 fn profiles(action: Option<ProfilesAction>) -> Result<u8, Failure> {
-    let mut out = io::stdout().lock();
+    let mut out = stdout();
     match action {
         None => {
             let all = profile::builtins()?;

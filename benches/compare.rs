@@ -1,0 +1,581 @@
+//! preflight side by side with nmap, ncat, nc and curl, on loopback only. Prints a Markdown
+//! report; BENCHMARKS.md records one run and says how to rerun it:
+//!
+//!     cargo bench --bench compare            # as root, for the firewall measurement
+//!
+//! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
+//! needs unshare and nft. Wall times are the best of several runs (spawn to exit); peak RSS is
+//! GNU time's maximum resident set size.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const PREFLIGHT: &str = env!("CARGO_BIN_EXE_preflight");
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// Ports where nothing listens: below Linux's ephemeral range (32768 and up), where the open
+/// listeners of this harness get their ports.
+const REFUSED_FROM: u16 = 20_000;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = String::new();
+    writeln!(report, "{}", machine()).unwrap();
+
+    let open = runtime.block_on(open_ports(1000));
+    scan(&mut report, dir.path(), &open);
+    firewall(&mut report);
+    let tls = runtime.block_on(TlsPeers::start(dir.path(), 7));
+    profile(&mut report, &tls);
+    single(&mut report, &open, &tls);
+    ten_thousand(&mut report, dir.path(), &open);
+    print!("{report}");
+}
+
+/// Listeners that accept and close, on free ports of 127.0.0.1.
+async fn open_ports(n: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for _ in 0..n {
+        let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+        ports.push(listener.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+    }
+    ports
+}
+
+/// Seven TLS servers for names under konnect.bench, with one CA; each answers an HTTP request
+/// with 200 (for curl).
+struct TlsPeers {
+    ca: PathBuf,
+    endpoints: Vec<(String, SocketAddr)>,
+}
+
+impl TlsPeers {
+    async fn start(dir: &Path, n: usize) -> TlsPeers {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "preflight bench CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let ca_path = dir.join("ca.pem");
+        std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+        let mut endpoints = Vec::new();
+        for i in 0..n {
+            let name = format!("endpoint-{i}.konnect.bench");
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec![name.clone()])
+                .unwrap()
+                .signed_by(&key, &issuer)
+                .unwrap();
+            let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
+            let config = ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                chain,
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+            endpoints.push((name, listener.local_addr().unwrap()));
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let mut buf = [0u8; 2048];
+                        if matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {
+                            let _ = tls
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                .await;
+                        }
+                        let _ = tls.shutdown().await;
+                    });
+                }
+            });
+        }
+        TlsPeers {
+            ca: ca_path,
+            endpoints,
+        }
+    }
+
+    /// preflight's arguments for all of them: `--ca-file`, a `--resolve` per name, the targets.
+    fn preflight_args(&self) -> Vec<String> {
+        let mut args = vec!["--ca-file".to_string(), self.ca.display().to_string()];
+        for (name, addr) in &self.endpoints {
+            args.push("--resolve".into());
+            args.push(format!("{name}:{}:127.0.0.1", addr.port()));
+        }
+        for (name, addr) in &self.endpoints {
+            args.push(format!("tls://{name}:{}", addr.port()));
+        }
+        args
+    }
+}
+
+/// A command line, as run.
+fn command(args: &[String]) -> Command {
+    let mut command = Command::new(&args[0]);
+    command.args(&args[1..]).stdin(Stdio::null());
+    command
+}
+
+/// The best wall time of `runs` runs, and the output of the last.
+fn best_of(runs: usize, args: &[String]) -> (Duration, Output) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let output = command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        best = best.min(started.elapsed());
+        last = Some(output);
+    }
+    (best, last.unwrap())
+}
+
+/// Peak RSS in MB of one run, from GNU time.
+fn peak_rss(args: &[String]) -> f64 {
+    let mut timed = vec![
+        "/usr/bin/time".to_string(),
+        "-f".into(),
+        "%M".into(),
+        "-o".into(),
+        "/dev/stderr".into(),
+    ];
+    timed.extend(args.iter().cloned());
+    let output = command(&timed).stdout(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let kb: f64 = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS from GNU time: {stderr}"));
+    kb / 1024.0
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn strings(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = String::from_utf8_lossy(&Command::new("uname").arg("-r").output().unwrap().stdout)
+        .trim()
+        .to_string();
+    let nmap = String::from_utf8_lossy(
+        &Command::new("nmap")
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .lines()
+    .next()
+    .unwrap_or_default()
+    .to_string();
+    let limit = String::from_utf8_lossy(
+        &Command::new("sh")
+            .args(["-c", "ulimit -n"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    format!(
+        "Machine: {cpu}, {cores} cores, Linux {kernel}; {nmap}; preflight {} (release); open-file limit {limit}.\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Measurement 1: 2,000 TCP endpoints (1,000 open, 1,000 refused): preflight, nmap's connect scan, ncat.
+fn scan(report: &mut String, dir: &Path, open: &[u16]) {
+    let refused: Vec<u16> = (REFUSED_FROM..REFUSED_FROM + 1000).collect();
+    let all: Vec<u16> = open.iter().chain(&refused).copied().collect();
+    let file = dir.join("scan.txt");
+    let lines: String = all
+        .iter()
+        .map(|p| format!("tcp://127.0.0.1:{p}\n"))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let preflight = vec![
+        PREFLIGHT.to_string(),
+        "check".into(),
+        "--format".into(),
+        "json".into(),
+        "--targets-file".into(),
+        file.display().to_string(),
+    ];
+    let ports: Vec<String> = all.iter().map(ToString::to_string).collect();
+    let nmap = strings(&[
+        "nmap",
+        "-sT",
+        "-n",
+        "-Pn",
+        "-T5",
+        "-oG",
+        "-",
+        "-p",
+        &ports.join(","),
+        "127.0.0.1",
+    ]);
+    // ncat takes tens of milliseconds a port: 100 of them (50 open, 50 refused) stand for all.
+    let sample: Vec<String> = open[..50]
+        .iter()
+        .chain(&refused[..50])
+        .map(ToString::to_string)
+        .collect();
+    let ncat_loop = vec![
+        "sh".to_string(),
+        "-c".into(),
+        format!(
+            "for p in {}; do ncat -z 127.0.0.1 $p; done; true",
+            sample.join(" ")
+        ),
+    ];
+
+    let (p_wall, p_out) = best_of(5, &preflight);
+    let summary = &json(&p_out)["summary"];
+    assert_eq!(
+        (summary["ok"].as_u64(), summary["fail"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    let (n_wall, n_out) = best_of(5, &nmap);
+    let n_open = String::from_utf8_lossy(&n_out.stdout)
+        .matches("/open/")
+        .count();
+    assert_eq!(n_open, 1000, "nmap found {n_open} open ports");
+    let (c_wall, _) = best_of(1, &ncat_loop);
+    let (p_rss, n_rss) = (peak_rss(&preflight), peak_rss(&nmap));
+    writeln!(
+        report,
+        "\n## 1. 2,000 TCP endpoints (1,000 open, 1,000 refused), best of 5\n"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| tool | wall | peak RSS | result |\n| --- | ---: | ---: | --- |"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| `preflight check --targets-file` | {} | {p_rss:.1} MB | 1,000 ok, 1,000 refused |",
+        ms(p_wall)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| `nmap -sT -n -Pn -T5` | {} | {n_rss:.1} MB | 1,000 open |",
+        ms(n_wall)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| `ncat -z` in a loop (100 of the ports, 1 run) | {} | | 2,000 ports: about {:.0} s |",
+        ms(c_wall),
+        c_wall.as_secs_f64() * 20.0
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "\npreflight / nmap wall time: {:.2}.",
+        p_wall.as_secs_f64() / n_wall.as_secs_f64()
+    )
+    .unwrap();
+}
+
+/// Measurement 2: 300 endpoints whose packets a firewall drops, `--timeout 1s`, in a private network
+/// namespace; the floor is one timeout.
+fn firewall(report: &mut String) {
+    writeln!(
+        report,
+        "\n## 2. 300 endpoints behind a dropping firewall, `--timeout 1s`, best of 3\n"
+    )
+    .unwrap();
+    let rules = "table inet bench { chain input { type filter hook input priority 0; tcp dport 40001-40300 drop; }; }";
+    let in_namespace = |tool: &[&str]| {
+        let mut args = strings(&[
+            "unshare",
+            "--net",
+            "sh",
+            "-c",
+            r#"ip link set lo up && printf '%s\n' "$0" | nft -f - && exec "$@""#,
+            rules,
+        ]);
+        args.extend(tool.iter().map(|s| s.to_string()));
+        args
+    };
+    let ready = command(&in_namespace(&["true"]))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        writeln!(report, "Not measured: needs root, unshare and nft.").unwrap();
+        return;
+    }
+    let preflight = in_namespace(&[
+        PREFLIGHT,
+        "check",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "tcp://127.0.0.1:40001-40300",
+    ]);
+    let nmap = in_namespace(&[
+        "nmap",
+        "-sT",
+        "-n",
+        "-Pn",
+        "-T5",
+        "-p",
+        "40001-40300",
+        "127.0.0.1",
+    ]);
+    let empty = in_namespace(&["true"]);
+    let (p_wall, p_out) = best_of(3, &preflight);
+    let report_json = json(&p_out);
+    let timeouts = report_json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["error"]["kind"] == "timeout")
+        .count();
+    assert_eq!(timeouts, 300);
+    let (n_wall, _) = best_of(3, &nmap);
+    let (setup, _) = best_of(3, &empty);
+    writeln!(report, "| tool | wall | result |\n| --- | ---: | --- |").unwrap();
+    writeln!(
+        report,
+        "| `preflight check --timeout 1s` | {} | 300 `timeout` |",
+        ms(p_wall)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| `nmap -sT -n -Pn -T5` | {} | 300 filtered |",
+        ms(n_wall)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| the namespace and firewall alone | {} | |",
+        ms(setup)
+    )
+    .unwrap();
+}
+
+/// Measurement 3: A konnect-shaped profile: 7 TLS endpoints; the floor is the slowest endpoint's own
+/// connect and handshake, from the same run's report.
+fn profile(report: &mut String, tls: &TlsPeers) {
+    let mut args = strings(&[PREFLIGHT, "check", "--format", "json"]);
+    args.extend(tls.preflight_args());
+    let mut best: Option<(Duration, f64)> = None;
+    for _ in 0..10 {
+        let started = Instant::now();
+        let output = command(&args).output().unwrap();
+        let wall = started.elapsed();
+        let r = json(&output);
+        assert_eq!(r["summary"]["ok"], 7, "{r}");
+        let floor = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["timings_ms"]["total"].as_f64())
+            .fold(0.0, f64::max);
+        if best.is_none_or(|(w, _)| wall < w) {
+            best = Some((wall, floor));
+        }
+    }
+    let (wall, floor) = best.unwrap();
+    writeln!(
+        report,
+        "\n## 3. Seven TLS endpoints (a konnect-shaped run), best of 10\n"
+    )
+    .unwrap();
+    writeln!(report, "| wall (process start to exit) | slowest endpoint (connect + TLS) | overhead |\n| ---: | ---: | ---: |").unwrap();
+    writeln!(
+        report,
+        "| {} | {floor:.1} ms | {:.1} ms |",
+        ms(wall),
+        wall.as_secs_f64() * 1000.0 - floor
+    )
+    .unwrap();
+}
+
+/// Measurement 4: One check, process start to exit: TCP against nc and ncat, TLS against curl.
+fn single(report: &mut String, open: &[u16], tls: &TlsPeers) {
+    let port = open[0].to_string();
+    let (name, addr) = &tls.endpoints[0];
+    let pin = format!("{name}:{}:127.0.0.1", addr.port());
+    let ca = tls.ca.display().to_string();
+    let rows: Vec<(&str, Vec<String>)> = vec![
+        (
+            "`preflight check tcp://…`",
+            strings(&[PREFLIGHT, "check", &format!("tcp://127.0.0.1:{port}")]),
+        ),
+        ("`nc -z`", strings(&["nc", "-z", "127.0.0.1", &port])),
+        ("`ncat -z`", strings(&["ncat", "-z", "127.0.0.1", &port])),
+        (
+            "`preflight check tls://…`",
+            strings(&[
+                PREFLIGHT,
+                "check",
+                "--ca-file",
+                &ca,
+                "--resolve",
+                &pin,
+                &format!("tls://{name}:{}", addr.port()),
+            ]),
+        ),
+        (
+            "`curl https://…`",
+            strings(&[
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "--cacert",
+                &ca,
+                "--resolve",
+                &pin,
+                &format!("https://{name}:{}/", addr.port()),
+            ]),
+        ),
+    ];
+    writeln!(
+        report,
+        "\n## 4. One check, process start to exit, best of 20\n"
+    )
+    .unwrap();
+    writeln!(report, "| tool | wall | peak RSS |\n| --- | ---: | ---: |").unwrap();
+    for (label, args) in rows {
+        let (wall, output) = best_of(20, &args);
+        assert!(
+            output.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        writeln!(
+            report,
+            "| {label} | {} | {:.1} MB |",
+            ms(wall),
+            peak_rss(&args)
+        )
+        .unwrap();
+    }
+}
+
+/// Measurement 5: 10,000 endpoints (1,000 open, 9,000 refused) under a 1,024 open-file limit: every
+/// result right, wall time and peak RSS; the static (musl) build too when it was built.
+fn ten_thousand(report: &mut String, dir: &Path, open: &[u16]) {
+    let file = dir.join("ten-thousand.txt");
+    let mut lines: String = open
+        .iter()
+        .map(|p| format!("tcp://127.0.0.1:{p}\n"))
+        .collect();
+    lines.push_str(&format!(
+        "tcp://127.0.0.1:{}-{}\n",
+        REFUSED_FROM,
+        REFUSED_FROM + 8999
+    ));
+    std::fs::write(&file, lines).unwrap();
+    let open: HashSet<u64> = open.iter().map(|p| u64::from(*p)).collect();
+    writeln!(
+        report,
+        "\n## 5. 10,000 endpoints (1,000 open, 9,000 refused), open-file limit 1,024, best of 3\n"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| binary | wall | peak RSS | results right |\n| --- | --- | ---: | ---: |"
+    )
+    .unwrap();
+    let static_build = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/preflight-static");
+    let mut binaries = vec![("release (glibc)", PREFLIGHT.to_string())];
+    if static_build.exists() {
+        binaries.push((
+            "static (musl, the image's)",
+            static_build.display().to_string(),
+        ));
+    }
+    for (label, binary) in binaries {
+        let args = vec![
+            "sh".to_string(),
+            "-c".into(),
+            r#"ulimit -n 1024 && exec "$@""#.into(),
+            "sh".into(),
+            binary,
+            "check".into(),
+            "--format".into(),
+            "json".into(),
+            "--targets-file".into(),
+            file.display().to_string(),
+        ];
+        let (wall, output) = best_of(3, &args);
+        let r = json(&output);
+        let checks = r["checks"].as_array().unwrap();
+        let right = checks
+            .iter()
+            .filter(|c| match open.contains(&c["port"].as_u64().unwrap()) {
+                true => c["status"] == "ok",
+                false => c["error"]["kind"] == "refused",
+            })
+            .count();
+        assert_eq!((checks.len(), right), (10_000, 10_000));
+        writeln!(
+            report,
+            "| {label} | {} | {:.1} MB | {right} of {} |",
+            ms(wall),
+            peak_rss(&args),
+            checks.len()
+        )
+        .unwrap();
+    }
+}
