@@ -227,9 +227,10 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
     result.proxy = route.proxy.as_ref().map(|p| p.to_string());
     result.proxy_reason = route.reason;
     let path = match (route.proxy, spec.port) {
-        _ if spec.probe == Probe::Bind => local_port(spec).await,
+        _ if spec.probe == Probe::Bind => Box::pin(local_port(spec)).await,
         (Some(proxy), Some(port)) => {
-            let via = proxied(spec, port, proxy, &shared, budget);
+            // Boxed: a direct check's task need not carry room for the proxied paths.
+            let via = Box::pin(proxied(spec, port, proxy, &shared, budget));
             if shared.compare_direct {
                 let (via, direct) = tokio::join!(via, direct(spec, &shared, budget));
                 result.direct = Some(DirectPath {
@@ -440,21 +441,27 @@ async fn attempt_all(
     budget: Budget,
     mut timings: Timings,
 ) -> PathResult {
-    let mut attempts = JoinSet::new();
-    for (index, dest) in dests.iter().cloned().enumerate() {
-        let job = Attempt {
-            spec: spec.clone(),
-            dest,
-            via: via.clone(),
-            budget,
-        };
-        let shared = shared.clone();
-        attempts.spawn(async move { (index, job.run(&shared).await) });
-    }
+    let job = |dest: Dest| Attempt {
+        spec: spec.clone(),
+        dest,
+        via: via.clone(),
+        budget,
+    };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; dests.len()];
-    while let Some(joined) = attempts.join_next().await {
-        if let Ok((index, outcome)) = joined {
-            outcomes[index] = Some(outcome);
+    if let [dest] = dests.as_slice() {
+        // One address (an IP target, a tunnel to a name): no task to spawn.
+        outcomes[0] = Some(job(dest.clone()).run(shared).await);
+    } else {
+        let mut attempts = JoinSet::new();
+        for (index, dest) in dests.iter().cloned().enumerate() {
+            let job = job(dest);
+            let shared = shared.clone();
+            attempts.spawn(async move { (index, job.run(&shared).await) });
+        }
+        while let Some(joined) = attempts.join_next().await {
+            if let Ok((index, outcome)) = joined {
+                outcomes[index] = Some(outcome);
+            }
         }
     }
     let mut addresses = Vec::new();
@@ -673,11 +680,13 @@ impl Attempt {
                     dns: &shared.dns,
                     tls: &shared.tls,
                 };
-                return match via.forwarder(host, dest, self.budget).await {
+                // Boxed, as the other proxy, TLS and HTTP steps: a plain TCP check's future (and
+                // the task that holds it) stays small.
+                return match Box::pin(via.forwarder(host, dest, self.budget)).await {
                     Ok((tunnel, forwarded)) => {
                         outcome.connect_ms = Some(millis(tunnel.connect));
                         outcome.proxy_ms = Some(millis(tunnel.handshake));
-                        self.http(tunnel.stream, outcome, shared, peer, Some(forwarded))
+                        Box::pin(self.http(tunnel.stream, outcome, shared, peer, Some(forwarded)))
                             .await
                     }
                     Err(failure) => outcome.fail(failure),
@@ -689,7 +698,7 @@ impl Attempt {
                     dns: &shared.dns,
                     tls: &shared.tls,
                 };
-                match via.open(host, dest, self.budget).await {
+                match Box::pin(via.open(host, dest, self.budget)).await {
                     Ok(tunnel) => {
                         outcome.connect_ms = Some(millis(tunnel.connect));
                         outcome.proxy_ms = Some(millis(tunnel.handshake));
@@ -715,7 +724,7 @@ impl Attempt {
         };
         if !self.spec.probe.uses_tls() {
             if self.spec.probe.uses_http() {
-                return self.http(stream, outcome, shared, peer, None).await;
+                return Box::pin(self.http(stream, outcome, shared, peer, None)).await;
             }
             return outcome;
         }
@@ -731,18 +740,16 @@ impl Attempt {
             to_proxy: false,
             pinned: self.spec.pinned,
         };
-        match shared
+        let handshake = shared
             .tls
-            .handshake(stream, host, &dialed, &request, self.budget)
-            .await
-        {
+            .handshake(stream, host, &dialed, &request, self.budget);
+        match Box::pin(handshake).await {
             Ok(handshake) => {
                 outcome.tls_ms = Some(millis(handshake.took));
                 outcome.tls = Some(handshake.info);
                 outcome.warnings = handshake.warnings;
                 if self.spec.probe.uses_http() {
-                    return self
-                        .http(handshake.stream, outcome, shared, peer, None)
+                    return Box::pin(self.http(handshake.stream, outcome, shared, peer, None))
                         .await;
                 }
                 outcome
