@@ -390,3 +390,32 @@ fn output_file_gets_the_report_and_the_terminal_the_summary() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// An `--output` that cannot be written is one line and exit 2, and leaves no temporary file
+/// behind (the report is written beside the target, then renamed).
+#[test]
+fn an_output_that_cannot_be_written_leaves_nothing_behind() {
+    let world = World::new();
+    let up = world.serve_any(Behaviour::Accept);
+    // A directory where the report should go: the rename fails after the write.
+    let taken = world.dir.path().join("report.json");
+    std::fs::create_dir(&taken).unwrap();
+    let target = format!("tcp://{up}");
+    let (code, stdout, stderr) = run(&["check", "--output", taken.to_str().unwrap(), &target]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stderr.starts_with(&format!(
+            "preflight: {}: --output cannot be written:",
+            taken.display()
+        )) && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(taken.is_dir());
+}
