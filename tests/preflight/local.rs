@@ -343,10 +343,16 @@ fn watch_in_json_is_one_line_per_round_and_a_summary_line() {
     drop(server);
 }
 
-/// Ctrl-C in the middle of a run: the report so far is written (to the terminal and to
-/// `--output`), the check still waiting is `deadline`, and the exit code is 1.
+/// Ctrl-C (SIGINT) or SIGTERM in the middle of a run: the report so far is written (to the
+/// terminal and to `--output`), the check still waiting is `deadline`, and the exit code is 1.
 #[test]
 fn an_interrupted_run_still_writes_its_report() {
+    for signal in ["-INT", "-TERM"] {
+        interrupted_by(signal);
+    }
+}
+
+fn interrupted_by(signal: &str) {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let waiting = format!("tls://{}", silent.local_addr().unwrap());
     let refused = {
