@@ -387,7 +387,7 @@ fn interrupted_by(signal: &str) {
     let pid = running.child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success()
