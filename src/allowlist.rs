@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -106,12 +105,6 @@ pub struct Allowlist {
     pub entries: Vec<Entry>,
 }
 
-/// How the current addresses are found: a resolver (with the phase timeout), or not at all.
-pub struct Lookup {
-    pub dns: Option<DnsConfig>,
-    pub timeout: Duration,
-}
-
 impl Allowlist {
     fn new(generated_at: String, profiles: Vec<String>, notes: Vec<String>) -> Allowlist {
         Allowlist {
@@ -125,11 +118,12 @@ impl Allowlist {
         }
     }
 
-    /// The allowlist of every check the plan would run, with the addresses resolved now.
+    /// The allowlist of every check the plan would run, with the addresses resolved now
+    /// through `dns` (its timeout bounds each lookup); none looked up without it.
     pub async fn of_plan(
         plan: &Plan,
         proxies: &ProxyConfig,
-        lookup: Lookup,
+        dns: Option<DnsConfig>,
         generated_at: String,
     ) -> Allowlist {
         let mut list = Allowlist::new(generated_at, plan.profiles.clone(), plan.notes.clone());
@@ -155,7 +149,7 @@ impl Allowlist {
         }
         list.entries = rules.into_entries();
         list.entries.extend(proxies_used.into_entries());
-        resolve(&mut list.entries, lookup).await;
+        resolve(&mut list.entries, dns).await;
         list
     }
 
@@ -303,19 +297,19 @@ impl Rules {
 }
 
 /// Fills in the current addresses of every named host, all lookups at once.
-async fn resolve(entries: &mut [Entry], lookup: Lookup) {
+async fn resolve(entries: &mut [Entry], dns: Option<DnsConfig>) {
     let named = |e: &Entry| e.addresses_now.is_empty();
-    let Some(config) = lookup.dns else {
+    let Some(config) = dns else {
         for entry in entries.iter_mut().filter(|e| named(e)) {
             entry.addresses_error = Some("not looked up: --no-resolve".into());
         }
         return;
     };
-    let dns = Arc::new(Dns::new(config));
     let budget = Budget {
-        timeout: lookup.timeout,
-        deadline: Instant::now() + lookup.timeout * 2,
+        timeout: config.timeout,
+        deadline: Instant::now() + config.timeout * 2,
     };
+    let dns = Arc::new(Dns::new(config));
     let mut lookups = tokio::task::JoinSet::new();
     let hosts: std::collections::BTreeSet<String> = entries
         .iter()

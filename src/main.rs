@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::Parser;
-use preflight::allowlist::{Allowlist, Lookup};
+use preflight::allowlist::Allowlist;
 use preflight::cli::{Cli, Command, ListFormat, ProfilesAction};
 use preflight::error::InputError;
 use preflight::progress::Bar;
@@ -292,15 +292,12 @@ fn listen(args: &preflight::cli::ListenArgs) -> Result<u8, Failure> {
 /// Lists what the network team must allow, with the addresses the names resolve to now.
 fn allowlist(args: &preflight::cli::AllowlistArgs) -> Result<u8, Failure> {
     let (plan, dns, proxies) = preflight::settings::allowlist_inputs(args)?;
-    let lookup = Lookup {
-        dns: (!args.no_resolve).then_some(dns),
-        timeout: args.timeout,
-    };
+    let dns = (!args.no_resolve).then_some(dns);
     let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let list = runtime.block_on(Allowlist::of_plan(&plan, &proxies, lookup, now));
+    let list = runtime.block_on(Allowlist::of_plan(&plan, &proxies, dns, now));
     runtime.shutdown_background();
     let mut buffer = Vec::new();
     render::allowlist(&list, args.format, &mut buffer)?;

@@ -46,16 +46,15 @@ struct Shared {
     udp_payload: Option<String>,
 }
 
-/// Runs every check of `plan` at once (within `--concurrency`); results come in plan order.
 /// Told as checks start and finish (the progress bar). Skipped checks finish at once.
 pub trait Progress: Send + Sync {
     fn started(&self, index: usize, id: &str);
     fn finished(&self, index: usize);
 }
 
-/// Runs every check of `plan` at once (bounded by the concurrency), until all are done, the
-/// deadline passes, or `interrupt` completes (Ctrl-C): then the checks still running are
-/// reported as `deadline` failures, and the results so far are kept.
+/// Runs every check of `plan` at once (at most `--concurrency` in flight), until all are done,
+/// the deadline passes, or `interrupt` completes (Ctrl-C): then the checks still running are
+/// reported as `deadline` failures, and the results so far are kept, in plan order.
 pub async fn run(
     plan: &Plan,
     settings: &Settings,

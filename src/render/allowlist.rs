@@ -61,8 +61,8 @@ fn cells(entry: &Entry) -> [String; 10] {
     ]
 }
 
-/// Whether any entry has a failure: then the table and Markdown show that column.
-fn with_failures(list: &Allowlist) -> usize {
+/// How many of `COLUMNS` the table and Markdown show: `failure` only when an entry has one.
+fn shown_columns(list: &Allowlist) -> usize {
     if list.entries.iter().any(|e| e.failure.is_some()) {
         COLUMNS.len()
     } else {
@@ -71,7 +71,7 @@ fn with_failures(list: &Allowlist) -> usize {
 }
 
 fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
-    let shown = with_failures(list);
+    let shown = shown_columns(list);
     let header: Vec<String> = COLUMNS[..shown]
         .iter()
         .map(|c| match *c {
@@ -132,7 +132,7 @@ fn csv_field(text: &str) -> String {
 }
 
 fn markdown(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
-    let shown = with_failures(list);
+    let shown = shown_columns(list);
     let what = match list.profiles.is_empty() {
         true => String::new(),
         false => format!(" ({})", list.profiles.join(", ")),
