@@ -134,6 +134,12 @@ pub async fn run(
             }
         }
     }
+    // Checks that finished as the interrupt came are part of the report so far.
+    while let Some(joined) = tasks.try_join_next() {
+        if let Ok((index, result)) = joined {
+            results[index] = Some(result);
+        }
+    }
     tasks.abort_all();
     let checks = plan
         .checks

@@ -380,10 +380,12 @@ fn interrupted_by(signal: &str) {
         &waiting,
         &refused,
     ]);
-    // The TLS check is under way: its TCP connection was accepted.
+    // The TLS check is under way: its TCP connection was accepted. The refused check, a
+    // loopback connect, is given ample time to be done even on a loaded machine.
     connected
         .recv_timeout(std::time::Duration::from_secs(10))
         .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let pid = running.child.id().to_string();
     assert!(
         Command::new("kill")
