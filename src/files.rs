@@ -30,7 +30,12 @@ pub fn read_text(path: &Path, what: &str) -> Result<String, crate::error::InputE
         reason,
     };
     let bytes = read_capped(path).map_err(|e| bad(format!("cannot read {what}: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| bad(format!("{what} is not UTF-8 text")))
+    let text = String::from_utf8(bytes).map_err(|_| bad(format!("{what} is not UTF-8 text")))?;
+    // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the text.
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 #[cfg(test)]

@@ -456,7 +456,7 @@ fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError>
     };
     let url = ProxyUrl::parse(&server.value).map_err(|reason| {
         let redacted = Setting {
-            value: crate::proxy::redact(&server.value),
+            value: crate::sanitize::redact(&server.value),
             origin: server.origin.clone(),
         };
         conf.bad("proxy_server", &redacted, reason)

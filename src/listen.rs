@@ -18,6 +18,14 @@ use crate::probe::bind::in_use_by;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections answered at once; more are closed unanswered rather than queued.
 const MAX_CONNECTIONS: usize = 256;
+/// UDP answers per source address: a burst, then this many a second. The answer is longer
+/// than the smallest datagram, so without a limit a spoofed source could use the responder
+/// as a reflector.
+const UDP_BURST: f64 = 10.0;
+const UDP_PER_SECOND: f64 = 5.0;
+/// Sources remembered by the UDP limit; when full, the idle ones are forgotten, and while it
+/// stays full, new sources get no answer.
+const UDP_SOURCES: usize = 4096;
 
 /// Which transport a port is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +99,15 @@ pub async fn bind(addr: IpAddr, tcp: &[u16], udp: &[u16]) -> Result<Responder, I
         };
         InputError::flag(flag, at.port().to_string(), reason)
     };
+    for (flag, ports) in [("--tcp", tcp), ("--udp", udp)] {
+        if let Some(port) = ports
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| (*p != 0 && ports[..i].contains(p)).then_some(p))
+        {
+            return Err(InputError::flag(flag, port.to_string(), "is given twice"));
+        }
+    }
     let mut responder = Responder {
         tcp: Vec::new(),
         udp: Vec::new(),
@@ -182,6 +199,7 @@ impl Responder {
                 };
                 let line = answer(&host, Transport::Udp, local);
                 let mut buf = [0u8; 2048];
+                let mut limit = UdpLimit::default();
                 loop {
                     let Ok((_, peer)) = socket.recv_from(&mut buf).await else {
                         // An ICMP error from an earlier peer: keep serving.
@@ -193,12 +211,42 @@ impl Responder {
                         local,
                         peer,
                     });
-                    let _ = socket.send_to(line.as_bytes(), peer).await;
+                    if limit.allows(peer.ip(), tokio::time::Instant::now()) {
+                        let _ = socket.send_to(line.as_bytes(), peer).await;
+                    }
                 }
             });
         }
         stop.await;
         tasks.abort_all();
+    }
+}
+
+/// A token bucket per source address for the UDP answers.
+#[derive(Default)]
+struct UdpLimit {
+    sources: std::collections::HashMap<IpAddr, (f64, tokio::time::Instant)>,
+}
+
+impl UdpLimit {
+    fn allows(&mut self, source: IpAddr, now: tokio::time::Instant) -> bool {
+        if self.sources.len() >= UDP_SOURCES && !self.sources.contains_key(&source) {
+            // Forget the sources whose bucket has refilled: they are no different from new.
+            let full = Duration::from_secs_f64(UDP_BURST / UDP_PER_SECOND);
+            self.sources
+                .retain(|_, (_, seen)| now.duration_since(*seen) < full);
+            if self.sources.len() >= UDP_SOURCES {
+                return false;
+            }
+        }
+        let (tokens, seen) = self.sources.entry(source).or_insert((UDP_BURST, now));
+        *tokens = (*tokens + now.duration_since(*seen).as_secs_f64() * UDP_PER_SECOND).min(UDP_BURST);
+        *seen = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
     }
 }
 
@@ -214,4 +262,24 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_answers_are_limited_per_source() {
+        let mut limit = UdpLimit::default();
+        let start = tokio::time::Instant::now();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let burst = (0..100).filter(|_| limit.allows(a, start)).count();
+        assert_eq!(burst, UDP_BURST as usize);
+        // Another source is not held back by the first.
+        assert!(limit.allows(b, start));
+        // A second later, the first gets as many more as the rate allows.
+        let later = start + Duration::from_secs(1);
+        let more = (0..100).filter(|_| limit.allows(a, later)).count();
+        assert_eq!(more, UDP_PER_SECOND as usize);
+    }
 }

@@ -1,7 +1,6 @@
 //! The `preflight` binary: parse the command line, run, render, map the outcome to an exit code.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,6 +9,7 @@ use clap::Parser;
 use preflight::allowlist::Allowlist;
 use preflight::cli::{Cli, Command, ListFormat, ProfilesAction};
 use preflight::error::InputError;
+use preflight::output::Destination;
 use preflight::progress::Bar;
 use preflight::report::Report;
 use preflight::settings::Settings;
@@ -40,37 +40,133 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    let outcome = match cli.command {
-        Command::Check(args) => check(&args),
-        Command::Profiles(args) => profiles(args.action),
-        Command::Listen(args) => listen(&args),
-        Command::Allowlist(args) => allowlist(&args),
-        Command::Completions { shell } => generated(|out| {
+    // The commands that touch the network get their runtime and signal handlers before
+    // anything else, so that Ctrl-C or SIGTERM at any moment ends in a report, not a kill.
+    let needs_runtime = matches!(
+        cli.command,
+        Command::Check(_) | Command::Listen(_) | Command::Allowlist(_)
+    );
+    let started = match needs_runtime.then(start_runtime).transpose() {
+        Ok(started) => started,
+        Err(err) => {
+            eprintln!("preflight: cannot start: {err}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let outcome = match (cli.command, &started) {
+        (Command::Check(args), Some((runtime, stop))) => check(&args, runtime, stop),
+        (Command::Listen(args), Some((runtime, stop))) => listen(&args, runtime, stop),
+        (Command::Allowlist(args), Some((runtime, _))) => allowlist(&args, runtime),
+        (Command::Check(_) | Command::Listen(_) | Command::Allowlist(_), None) => Ok(EXIT_INPUT),
+        (Command::Profiles(args), _) => profiles(args.action),
+        (Command::Completions { shell }, _) => generated(|out| {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "preflight", out);
             Ok(())
         }),
-        Command::Man => generated(|out| {
+        (Command::Man, _) => generated(|out| {
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
         }),
     };
+    // The runtime may hold sockets of timed-out lookups; do not wait for them.
+    if let Some((runtime, _)) = started {
+        runtime.shutdown_background();
+    }
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Input(err)) => {
-            eprintln!("preflight: {err}");
+            eprintln!("preflight: {}", preflight::sanitize::message(&err.to_string()));
             ExitCode::from(EXIT_INPUT)
         }
-        Err(Failure::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(Failure::Output(err)) => {
-            eprintln!("preflight: cannot write the report: {err}");
+        // A reader that went away (`| head`) is not an error: the verdict stands.
+        Err(Failure::Output(err, code)) if err.kind() == io::ErrorKind::BrokenPipe => {
+            ExitCode::from(code)
+        }
+        Err(Failure::Output(err, _)) => {
+            eprintln!("preflight: cannot write the report: {}", plain(&err));
             ExitCode::from(EXIT_INPUT)
+        }
+    }
+}
+
+/// An `io::Error` without Rust's ` (os error N)` tail.
+fn plain(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// The runtime and the signal handlers. Failures here (too few file descriptors or threads
+/// allowed) are one line and exit 2, not a panic: tokio panics when it cannot spawn a worker,
+/// so that is caught too, with the panic's own message kept quiet.
+fn start_runtime() -> Result<(tokio::runtime::Runtime, Stop), String> {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let built = std::panic::catch_unwind(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let stop = Stop::install(&runtime)?;
+        Ok::<_, io::Error>((runtime, stop))
+    });
+    std::panic::set_hook(quiet);
+    match built {
+        Ok(Ok(started)) => Ok(started),
+        Ok(Err(err)) => Err(limits_hint(&plain(&err))),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(limits_hint(&text))
+        }
+    }
+}
+
+fn limits_hint(cause: &str) -> String {
+    format!(
+        "{cause}; the process limits are too low (raise ulimit -n to at least 64 and ulimit -u above the processes this user already runs)"
+    )
+}
+
+/// Set once SIGINT or SIGTERM arrives. Installed before anything else, so that an early
+/// signal is kept and the run it interrupts still writes its report.
+#[derive(Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn install(runtime: &tokio::runtime::Runtime) -> io::Result<Stop> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _inside = runtime.enter();
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let (tell, heard) = tokio::sync::watch::channel(false);
+        runtime.spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            let _ = tell.send(true);
+        });
+        Ok(Stop(heard))
+    }
+
+    /// Completes once a signal has arrived (at once if one already has).
+    async fn wait(&self) {
+        let mut heard = self.0.clone();
+        if heard.wait_for(|&stop| stop).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }
 
 enum Failure {
     Input(InputError),
-    Output(io::Error),
+    /// Writing to stdout failed; the run's exit code, which a broken pipe keeps.
+    Output(io::Error, u8),
 }
 
 impl From<InputError> for Failure {
@@ -81,57 +177,82 @@ impl From<InputError> for Failure {
 
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Self {
-        Failure::Output(err)
+        Failure::Output(err, EXIT_INPUT)
     }
 }
 
-fn check(args: &preflight::cli::CheckArgs) -> Result<u8, Failure> {
+fn check(
+    args: &preflight::cli::CheckArgs,
+    runtime: &tokio::runtime::Runtime,
+    stop: &Stop,
+) -> Result<u8, Failure> {
     let (settings, plan) = Settings::from_args(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    if let Some(interval) = settings.watch {
-        let code = runtime.block_on(watch(&plan, &settings, interval));
-        runtime.shutdown_background();
-        return code;
+    for note in &settings.warnings {
+        eprintln!("preflight: note: {note}");
     }
+    if let Some(interval) = settings.watch {
+        return runtime.block_on(watch(&plan, &settings, interval, stop));
+    }
+    // Opened before anything is probed: a destination that cannot be written is exit 2 now,
+    // not a report lost after the run.
+    let output = settings
+        .output
+        .as_deref()
+        .map(|path| Destination::open(path, "--output"))
+        .transpose()?;
+    let failed_list = settings
+        .allowlist_failed
+        .as_deref()
+        .map(|path| Ok::<_, InputError>((Destination::open(path, "--allowlist-failed")?, path)))
+        .transpose()?;
     let bar = Bar::for_terminal(plan.checks.len(), args.quiet);
     let progress = bar
         .clone()
         .map(|b| b as Arc<dyn preflight::runner::Progress>);
-    let report = runtime.block_on(round(&plan, &settings, progress, interrupted()));
+    let report = runtime.block_on(round(&plan, &settings, progress, stop.wait()));
     if let Some(bar) = bar {
         bar.clear();
     }
-    // The runtime may hold sockets of timed-out lookups; do not wait for them.
-    runtime.shutdown_background();
-
-    if let Some(path) = &settings.allowlist_failed {
-        let mut buffer = Vec::new();
-        let failed = Allowlist::of_failures(&report);
-        render::allowlist(&failed, ListFormat::of_file(path), &mut buffer)?;
-        write_atomically(path, &buffer, "--allowlist-failed")?;
-    }
+    let mut code = report.exit_code(settings.strict);
     let color = args.color.paint(
         io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
     );
-    match &settings.output {
-        Some(path) => {
-            let mut buffer = Vec::new();
-            render::render(&report, settings.format, false, &mut buffer)?;
-            write_atomically(path, &buffer, "--output")?;
-            let mut out = stdout();
-            render::human(&report, color, &mut out)?;
-            out.flush()?;
-        }
-        None => {
-            let mut out = stdout();
-            render::render(&report, settings.format, color, &mut out)?;
-            out.flush()?;
+    // What could not be written to its file goes to stdout instead, after one line on stderr.
+    let mut unwritten = Vec::new();
+    if let Some((destination, path)) = failed_list {
+        let mut buffer = Vec::new();
+        let failed = Allowlist::of_failures(&report);
+        render::allowlist(&failed, ListFormat::of_file(path), &mut buffer)?;
+        if let Err(err) = destination.write(&buffer) {
+            unwritten.push((err, buffer));
         }
     }
-    Ok(report.exit_code(settings.strict))
+    let mut out = stdout();
+    let written = (|| {
+        match output {
+            Some(destination) => {
+                let mut buffer = Vec::new();
+                render::render(&report, settings.format, false, &mut buffer)?;
+                match destination.write(&buffer) {
+                    Ok(()) => render::human(&report, color, &mut out)?,
+                    Err(err) => unwritten.push((err, buffer)),
+                }
+            }
+            None => render::render(&report, settings.format, color, &mut out)?,
+        }
+        for (err, buffer) in &unwritten {
+            eprintln!(
+                "preflight: {}; it follows on standard output",
+                preflight::sanitize::message(&err.to_string())
+            );
+            out.write_all(buffer)?;
+            code = EXIT_INPUT;
+        }
+        out.flush()
+    })();
+    written.map_err(|err| Failure::Output(err, code))?;
+    Ok(code)
 }
 
 /// Runs every check once, or until `interrupt` completes.
@@ -163,6 +284,7 @@ async fn watch(
     plan: &preflight::plan::Plan,
     settings: &Settings,
     interval: std::time::Duration,
+    stop: &Stop,
 ) -> Result<u8, Failure> {
     use preflight::render::watch as show;
     use preflight::watch::{RoundLine, Watch};
@@ -172,8 +294,6 @@ async fn watch(
     let mut ticks = tokio::time::interval(interval);
     // A round longer than the interval delays the next one rather than bunching them.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = interrupted();
-    tokio::pin!(stop);
     if !json {
         let mut out = stdout();
         writeln!(
@@ -190,12 +310,23 @@ async fn watch(
     }
     loop {
         let report = tokio::select! {
-            _ = ticks.tick() => tokio::select! {
-                report = round(plan, settings, None, std::future::pending()) => report,
-                () = &mut stop => break,
-            },
-            () = &mut stop => break,
+            _ = ticks.tick() => round(plan, settings, None, stop.wait()).await,
+            () = stop.wait() => break,
         };
+        if report.interrupted {
+            if score.rounds() > 0 {
+                break;
+            }
+            // Stopped within the first round: no summary to give, so the round so far is
+            // reported and exits as `check` would.
+            let mut out = stdout();
+            let code = report.exit_code(settings.strict);
+            let color = settings.format != preflight::cli::Format::Json && io::stdout().is_terminal();
+            render::render(&report, settings.format, color, &mut out)
+                .and_then(|()| out.flush())
+                .map_err(|err| Failure::Output(err, code))?;
+            return Ok(code);
+        }
         let now = SystemTime::now();
         let changes = score.observe(&report, now);
         let mut out = stdout();
@@ -235,36 +366,12 @@ async fn watch(
     Ok(score.exit_code())
 }
 
-/// Writes next to `path`, then renames: a reader never sees half a report.
-fn write_atomically(path: &Path, bytes: &[u8], flag: &'static str) -> Result<(), Failure> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| InputError::flag(flag, path.display().to_string(), "names no file"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(err) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(InputError::File {
-            path: path.to_path_buf(),
-            reason: format!("{flag} cannot be written: {err}"),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-fn listen(args: &preflight::cli::ListenArgs) -> Result<u8, Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+fn listen(
+    args: &preflight::cli::ListenArgs,
+    runtime: &tokio::runtime::Runtime,
+    stop: &Stop,
+) -> Result<u8, Failure> {
+    let log = Log::start();
     runtime.block_on(async {
         let responder = preflight::listen::bind(args.bind, &args.tcp, &args.udp).await?;
         let limit = args.for_;
@@ -272,33 +379,71 @@ fn listen(args: &preflight::cli::ListenArgs) -> Result<u8, Failure> {
             match limit {
                 Some(d) => tokio::select! {
                     () = tokio::time::sleep(d) => {}
-                    () = interrupted() => {}
+                    () = stop.wait() => {}
                 },
-                None => interrupted().await,
+                None => stop.wait().await,
             }
         };
-        responder
-            .serve(stop, |event| {
-                let now = humantime::format_rfc3339_seconds(SystemTime::now());
-                let mut out = stdout();
-                // A closed stdout must not stop the responder.
-                let _ = writeln!(out, "{now} {event}").and_then(|()| out.flush());
-            })
-            .await;
+        responder.serve(stop, move |event| log.line(event)).await;
         Ok(0)
     })
 }
 
+/// The responder's log: lines go to stdout from a thread of their own through a bounded
+/// queue, so a stdout nobody reads never holds up an answer or the shutdown. When the queue
+/// is full, lines are dropped and counted, and the count is logged once stdout moves again.
+#[derive(Clone)]
+struct Log {
+    queue: std::sync::mpsc::SyncSender<String>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Log {
+    /// Lines held while stdout is slow; beyond that they are dropped.
+    const QUEUE: usize = 4096;
+
+    fn start() -> Log {
+        use std::sync::atomic::Ordering;
+        let (queue, lines) = std::sync::mpsc::sync_channel::<String>(Self::QUEUE);
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = dropped.clone();
+        std::thread::spawn(move || {
+            for line in lines {
+                let mut out = io::stdout().lock();
+                let lost = counted.swap(0, Ordering::Relaxed);
+                if lost > 0 {
+                    let _ = writeln!(out, "{lost} log lines dropped: standard output was not read");
+                }
+                // A closed stdout must not stop the responder.
+                let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+            }
+        });
+        Log { queue, dropped }
+    }
+
+    fn line(&self, event: preflight::listen::Event) {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now());
+        if self.queue.try_send(format!("{now} {event}\n")).is_err() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Lists what the network team must allow, with the addresses the names resolve to now.
-fn allowlist(args: &preflight::cli::AllowlistArgs) -> Result<u8, Failure> {
+fn allowlist(
+    args: &preflight::cli::AllowlistArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
     let (plan, dns, proxies) = preflight::settings::allowlist_inputs(args)?;
+    let destination = args
+        .output
+        .as_deref()
+        .map(|path| Destination::open(path, "--output"))
+        .transpose()?;
     let dns = (!args.no_resolve).then_some(dns);
     let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let list = runtime.block_on(Allowlist::of_plan(&plan, &proxies, dns, now));
-    runtime.shutdown_background();
     let mut buffer = Vec::new();
     render::allowlist(&list, args.format, &mut buffer)?;
     if args.format == ListFormat::Csv {
@@ -307,8 +452,8 @@ fn allowlist(args: &preflight::cli::AllowlistArgs) -> Result<u8, Failure> {
             eprintln!("preflight: note: {note}");
         }
     }
-    match &args.output {
-        Some(path) => write_atomically(path, &buffer, "--output")?,
+    match destination {
+        Some(destination) => destination.write(&buffer)?,
         None => {
             let mut out = stdout();
             out.write_all(&buffer)?;
@@ -322,22 +467,6 @@ fn allowlist(args: &preflight::cli::AllowlistArgs) -> Result<u8, Failure> {
 /// writes, not a write per line. Callers flush.
 fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
-}
-
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 /// Writes what `generate` makes from the clap definitions to stdout.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use percent_encoding::percent_decode_str;
 
 use crate::error::InputError;
+use crate::sanitize::redact;
 use crate::target::{Host, Probe, parse_port, split_port};
 
 /// How a proxy is spoken to.
@@ -69,6 +70,22 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Every form in which these credentials leave this host, and so may come back in what a
+    /// peer says: the Basic token, `user:password`, and the password alone (plain and
+    /// percent-encoded) when it is long enough not to match ordinary words.
+    pub fn secrets(&self) -> Vec<String> {
+        use base64::Engine;
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        let pair = format!("{}:{}", self.user, self.password);
+        let token = base64::engine::general_purpose::STANDARD.encode(&pair);
+        let mut secrets = vec![token, pair];
+        if self.password.chars().count() >= 4 {
+            secrets.push(self.password.clone());
+            secrets.push(utf8_percent_encode(&self.password, NON_ALPHANUMERIC).to_string());
+        }
+        secrets
+    }
+
     /// `USER:PASSWORD` (the password may hold further colons), as curl's --proxy-user.
     pub fn parse(text: &str) -> Option<Credentials> {
         let (user, password) = text.split_once(':')?;
@@ -160,19 +177,6 @@ impl ProxyUrl {
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}:{}", self.scheme.as_str(), self.host, self.port)
-    }
-}
-
-/// A URL-like text with any `user:password@` cut out, for error messages.
-pub fn redact(text: &str) -> String {
-    let (scheme, rest) = match text.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), text),
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
-        None => text.to_string(),
     }
 }
 
@@ -539,17 +543,6 @@ mod tests {
             let err = ProxyUrl::parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
-    }
-
-    #[test]
-    fn redaction() {
-        assert_eq!(
-            redact("http://alice:secret@proxy:3128"),
-            "http://***@proxy:3128"
-        );
-        assert_eq!(redact("alice:secret@proxy:3128"), "***@proxy:3128");
-        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
-        assert_eq!(redact("http://proxy:3128"), "http://proxy:3128");
     }
 
     #[test]

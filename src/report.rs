@@ -87,6 +87,8 @@ pub struct CheckResult {
     pub local_dns: Option<LocalDns>,
     /// The direct path of a proxied check, with `--compare-direct`.
     pub direct: Option<DirectPath>,
+    /// Addresses of the name that were not attempted: at most 16 per family are.
+    pub addresses_not_tried: usize,
 }
 
 /// What this host's resolver says of a name that a proxy resolves for the check.

@@ -183,6 +183,7 @@ fn base(spec: &CheckSpec, status: Status) -> CheckResult {
         proxy_reason: None,
         local_dns: None,
         direct: None,
+        addresses_not_tried: 0,
     }
 }
 
@@ -229,6 +230,13 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
         spec.ip,
         spec.port,
     );
+    // A proxy may quote back the credentials it was sent (in a header, a page): they are cut
+    // out of everything the check reports.
+    let secrets = route
+        .proxy
+        .as_ref()
+        .and_then(|p| p.credentials.as_ref())
+        .map(|c| c.secrets());
     result.proxy = route.proxy.as_ref().map(|p| p.to_string());
     result.proxy_reason = route.reason;
     let path = match (route.proxy, spec.port) {
@@ -258,8 +266,30 @@ async fn run_check(spec: &CheckSpec, shared: Arc<Shared>) -> CheckResult {
     result.tls = path.tls;
     result.http_status = path.http_status;
     result.local_dns = path.local_dns;
+    result.addresses_not_tried = path.not_tried;
     result.timings_ms.total = millis(start.elapsed());
+    if let Some(secrets) = secrets {
+        scrub(&mut result, &secrets);
+    }
     result
+}
+
+/// Cuts `secrets` out of every failure of `result`.
+fn scrub(result: &mut CheckResult, secrets: &[String]) {
+    let failures = result
+        .error
+        .iter_mut()
+        .chain(result.addresses.iter_mut().filter_map(|a| a.error.as_mut()))
+        .chain(result.local_dns.iter_mut().filter_map(|l| l.error.as_mut()))
+        .chain(result.direct.iter_mut().flat_map(|d| {
+            d.error
+                .iter_mut()
+                .chain(d.addresses.iter_mut().filter_map(|a| a.error.as_mut()))
+        }));
+    for failure in failures {
+        failure.message = crate::sanitize::scrub(&failure.message, secrets);
+        failure.hint = crate::sanitize::scrub(&failure.hint, secrets);
+    }
 }
 
 /// What one path to an endpoint (direct, or through a proxy) came to.
@@ -271,6 +301,8 @@ struct PathResult {
     tls: Option<TlsInfo>,
     http_status: Option<u16>,
     local_dns: Option<LocalDns>,
+    /// Addresses beyond `MAX_ADDRESSES_PER_FAMILY` that were not attempted.
+    not_tried: usize,
 }
 
 impl PathResult {
@@ -283,6 +315,7 @@ impl PathResult {
             tls: None,
             http_status: None,
             local_dns: None,
+            not_tried: 0,
         }
     }
 }
@@ -325,6 +358,7 @@ async fn local_port(spec: &CheckSpec) -> PathResult {
         tls: None,
         http_status: None,
         local_dns: None,
+        not_tried: 0,
     }
 }
 
@@ -374,6 +408,7 @@ async fn direct(spec: &CheckSpec, shared: &Arc<Shared>, budget: Budget) -> PathR
                 tls: None,
                 http_status: None,
                 local_dns: None,
+                not_tried: 0,
             }
         }
     }
@@ -392,11 +427,35 @@ async fn every_address(
         Ok(addrs) => addrs,
         Err(failure) => return PathResult::failed(failure, timings),
     };
+    let (addrs, not_tried) = at_most_per_family(addrs);
     let dests = addrs
         .into_iter()
         .map(|ip| Dest::Addr(SocketAddr::new(ip, port)))
         .collect();
-    attempt_all(spec, dests, via, shared, budget, timings).await
+    let mut path = attempt_all(spec, dests, via, shared, budget, timings).await;
+    path.not_tried = not_tried;
+    path
+}
+
+/// The addresses attempted for one name, per family: a name that resolves to thousands of
+/// addresses must not cost thousands of connections, or more than one timeout.
+pub const MAX_ADDRESSES_PER_FAMILY: usize = 16;
+
+/// The first `MAX_ADDRESSES_PER_FAMILY` addresses of each family, in the resolver's order,
+/// and how many were left out.
+fn at_most_per_family(addrs: Vec<IpAddr>) -> (Vec<IpAddr>, usize) {
+    let total = addrs.len();
+    let (mut v4, mut v6) = (0, 0);
+    let kept: Vec<IpAddr> = addrs
+        .into_iter()
+        .filter(|ip| {
+            let count = if ip.is_ipv4() { &mut v4 } else { &mut v6 };
+            *count += 1;
+            *count <= MAX_ADDRESSES_PER_FAMILY
+        })
+        .collect();
+    let left_out = total - kept.len();
+    (kept, left_out)
 }
 
 /// The path through `proxy`. The proxy resolves the name (CONNECT, socks5h), and this host's
@@ -534,6 +593,7 @@ async fn attempt_all(
             .and_then(|s| s.http_status)
             .or_else(|| failures.iter().find_map(|o| o.http_status)),
         local_dns: None,
+        not_tried: 0,
     }
 }
 

@@ -12,7 +12,8 @@ use crate::probe::dns::{DnsConfig, Family, Pin};
 use crate::probe::http::Expect;
 use crate::probe::tls::{TlsSettings, load_certs, load_identity};
 use crate::profile::{self, Assignments, Role};
-use crate::proxy::{ProxyConfig, ProxyFlags, redact};
+use crate::proxy::{ProxyConfig, ProxyFlags};
+use crate::sanitize::redact;
 use crate::target::{Host, Target, parse_port};
 
 /// The default connections in flight, when the open-file limit allows it.
@@ -46,6 +47,8 @@ pub struct Settings {
     pub watch: Option<Duration>,
     /// `--count`: the rounds of a watch.
     pub count: Option<u32>,
+    /// What the user should hear on stderr before the run (also in the report's notes).
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -108,13 +111,38 @@ impl Settings {
                     .into(),
             });
         }
-        let room = raise_open_file_limit();
+        if let Some(payload) = &args.udp_payload
+            && payload.len() > MAX_UDP_PAYLOAD
+        {
+            return Err(InputError::flag(
+                "--udp-payload",
+                format!("({} bytes)", payload.len()),
+                "a UDP datagram holds at most 65,507 bytes",
+            ));
+        }
+        let (limit, room) = raise_open_file_limit();
+        let mut plan = plan;
+        let mut warnings = Vec::new();
+        let concurrency = match args.concurrency {
+            Some(n) => n as usize,
+            None => {
+                let chosen = room.clamp(1, DEFAULT_CONCURRENCY) as usize;
+                if chosen < DEFAULT_CONCURRENCY as usize && chosen < plan.checks.len() {
+                    let note = format!(
+                        "the open-file limit (ulimit -n {limit}) allows {chosen} connection{} at once, not {DEFAULT_CONCURRENCY}: the {} checks run in turns; raise the limit for a faster run",
+                        if chosen == 1 { "" } else { "s" },
+                        plan.checks.len()
+                    );
+                    plan.notes.push(note.clone());
+                    warnings.push(note);
+                }
+                chosen
+            }
+        };
         let settings = Settings {
             timeout: args.timeout,
             deadline: args.deadline,
-            concurrency: args
-                .concurrency
-                .map_or(room.clamp(1, DEFAULT_CONCURRENCY) as usize, |n| n as usize),
+            concurrency,
             dns,
             tls: TlsSettings {
                 extra_roots: ca_certs,
@@ -135,6 +163,7 @@ impl Settings {
             allowlist_failed: args.allowlist_failed.clone(),
             watch: args.watch,
             count: args.count,
+            warnings,
         };
         Ok((settings, plan))
     }
@@ -223,6 +252,16 @@ fn targets_of(args: &Selection) -> Result<Vec<Target>, InputError> {
         true => std::path::Path::new("/dev/stdin"),
         false => path.as_path(),
     };
+    // A FIFO with no writer, or a device, would be read for ever: `-` is the way to pipe.
+    if source == path.as_path()
+        && let Ok(meta) = std::fs::metadata(source)
+        && !meta.is_file()
+    {
+        return Err(InputError::File {
+            path: path.clone(),
+            reason: "--targets-file reads regular files only (to pipe targets in, use --targets-file -)".into(),
+        });
+    }
     let text = crate::files::read_text(source, "--targets-file")?;
     for (number, line) in text.lines().enumerate() {
         let line = strip_comment(line).trim();
@@ -282,11 +321,19 @@ fn proxies(args: &Proxying) -> Result<ProxyConfig, InputError> {
     )
 }
 
-/// Raises the open-file soft limit to the hard one; returns how many connections fit well
-/// below it (each is one descriptor; DNS sockets, stdio and the runtime need the rest).
-fn raise_open_file_limit() -> u64 {
+/// The largest UDP payload over IPv4: 65,535 less the IP and UDP headers.
+const MAX_UDP_PAYLOAD: usize = 65_507;
+/// Descriptors kept free beyond those already open: a CA bundle or profile read during the
+/// run, the resolver's configuration, a spare for the runtime.
+const DESCRIPTOR_MARGIN: u64 = 16;
+
+/// Raises the open-file soft limit to the hard one; returns it, and how many connections fit
+/// below it: what is left after the descriptors already open (stdio, the runtime's, files)
+/// and a margin, halved, since a check in flight may hold a DNS socket beside its connection.
+fn raise_open_file_limit() -> (u64, u64) {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    limit.saturating_sub(64) / 2
+    let held = std::fs::read_dir("/proc/self/fd").map_or(16, |fds| fds.count() as u64);
+    (limit, limit.saturating_sub(held + DESCRIPTOR_MARGIN) / 2)
 }
 
 /// `IP` or `IP:PORT`; an IPv6 address with a port in brackets.

@@ -243,6 +243,7 @@ mod tests {
             proxy_reason: None,
             local_dns: None,
             direct: None,
+            addresses_not_tried: 0,
         };
         Report::new(String::new(), 0.0, Vec::new(), vec![check])
     }

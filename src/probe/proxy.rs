@@ -2,6 +2,8 @@
 //! SOCKS5. Each failure names the hop: the proxy itself, its answer, or what lies beyond it.
 //! Credentials go into the request only; no message repeats them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -350,13 +352,20 @@ impl Hop<'_> {
         if let Some(c) = &proxy.credentials {
             request = request.header(PROXY_AUTHORIZATION, basic(c));
         }
-        let Ok(request) = request.body(Empty::<Bytes>::new()) else {
+        let Ok(mut request) = request.body(Empty::<Bytes>::new()) else {
             driver.abort();
             return Err(self.target_failure(
                 FailureKind::ProxyError,
                 format!("cannot build a CONNECT request for {}", self.authority),
             ));
         };
+        // Interim answers (`100 Continue`) are counted: a proxy that sends only those is
+        // broken, not still trying to reach the target.
+        let interim = Arc::new(AtomicU32::new(0));
+        let counted = interim.clone();
+        hyper::ext::on_informational(&mut request, move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+        });
         let what = format!(
             "the proxy {proxy} answered no CONNECT to {}",
             self.authority
@@ -368,6 +377,17 @@ impl Hop<'_> {
                 return Err(self.proxy_failure(
                     FailureKind::ProxyError,
                     format!("no valid HTTP answer from the proxy {proxy} to CONNECT: {e}"),
+                ));
+            }
+            Err(Elapsed::Timeout(limit)) if interim.load(Ordering::Relaxed) > 0 => {
+                driver.abort();
+                return Err(self.proxy_failure(
+                    FailureKind::ProxyError,
+                    format!(
+                        "the proxy {proxy} answered CONNECT with {} interim responses (such as 100 Continue) and no final one within {}: it does not behave as an HTTP proxy",
+                        interim.load(Ordering::Relaxed),
+                        humantime::format_duration(limit)
+                    ),
                 ));
             }
             Err(elapsed) => {
@@ -534,6 +554,13 @@ impl Hop<'_> {
                 FailureKind::ProxyError,
                 format!(
                     "the proxy {proxy} closed the connection during the SOCKS5 handshake: is it a SOCKS5 proxy?"
+                ),
+            ),
+            // tokio-socks uses this one error for an unknown reply code too.
+            E::UnknownAuthMethod => self.proxy_failure(
+                FailureKind::ProxyError,
+                format!(
+                    "the SOCKS proxy {proxy} answered with a code SOCKS5 does not define (an unknown reply code, or an authentication method it was not offered)"
                 ),
             ),
             other => self.proxy_failure(

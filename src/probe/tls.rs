@@ -761,6 +761,19 @@ impl Judge<'_> {
                 } else {
                     format!(" (issued by {issuer})")
                 };
+                if kind == FailureKind::CertNameMismatch {
+                    // The names from the certificate itself, a few of them: a certificate may
+                    // carry thousands.
+                    let names = chain.first().map(|c| facts(c).san).unwrap_or_default();
+                    let wanted = self.request.server_name.as_deref().unwrap_or(host);
+                    return self.failure(
+                        kind,
+                        format!(
+                            "the certificate of {host} at {addr}{by} is not valid for {wanted}: it names {}",
+                            name_list(&names)
+                        ),
+                    );
+                }
                 return self.failure(
                     kind,
                     format!("the certificate of {host} at {addr}{by} is rejected: {tls}"),
@@ -809,6 +822,16 @@ impl Judge<'_> {
             return self.failure(
                 FailureKind::TlsHandshake,
                 format!("{addr} closed the connection during the TLS handshake"),
+            );
+        }
+        // rustls's words for a handshake message larger than it will buffer: the peer's doing
+        // (a broken or hostile server), not this host's.
+        if err.kind() == io::ErrorKind::Other && err.to_string() == "message buffer full" {
+            return self.failure(
+                FailureKind::TlsHandshake,
+                format!(
+                    "{addr} sent a TLS handshake message larger than a TLS client accepts: the server is broken or not a TLS server"
+                ),
             );
         }
         let (kind, what) = super::tcp::io_kind(err);
@@ -886,12 +909,47 @@ fn facts(der: &CertificateDer<'_>) -> Facts {
         .unwrap_or_default();
     let left = validity.not_after.to_datetime() - time::OffsetDateTime::now_utc();
     Facts {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: name_text(cert.subject()),
+        issuer: name_text(cert.issuer()),
         san,
         not_before: rfc3339(validity.not_before),
         not_after: rfc3339(validity.not_after),
         days_left: left.whole_days(),
+    }
+}
+
+/// A distinguished name as `CN=…, O=…`. Values in a string type the parser does not decode
+/// (T61String, BMPString) are read as Latin-1, the way OpenSSL shows them, rather than lost.
+fn name_text(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<String> = name
+        .iter()
+        .map(|rdn| {
+            let attributes: Vec<String> = rdn
+                .iter()
+                .map(|attr| {
+                    let key = x509_parser::objects::oid2abbrev(attr.attr_type(), registry)
+                        .map_or_else(|_| attr.attr_type().to_id_string(), str::to_string);
+                    let value = match attr.as_str() {
+                        Ok(text) => text.to_string(),
+                        Err(_) => attr.attr_value().data.iter().map(|&b| char::from(b)).collect(),
+                    };
+                    format!("{key}={value}")
+                })
+                .collect();
+            attributes.join(" + ")
+        })
+        .collect();
+    rdns.join(", ")
+}
+
+/// At most ten names, then how many more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match names.len() {
+        0 => "no host names".to_string(),
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{} and {} more", names[..SHOWN].join(", "), n - SHOWN),
     }
 }
 

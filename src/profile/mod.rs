@@ -209,6 +209,13 @@ pub fn load(spec: &str) -> Result<Profile, InputError> {
     }
 }
 
+/// The largest profile: a product's endpoints take a few KiB. Parsing TOML costs many times
+/// its size in memory, so the cap is what bounds it, with the counts below.
+pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
+/// The most endpoints and variables a profile may declare.
+pub const MAX_ENDPOINTS: usize = 2_000;
+pub const MAX_VARIABLES: usize = 100;
+
 /// Parses and validates a profile's text; errors name `path` and the line.
 pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
     let at = |offset: usize, reason: String| InputError::FileLine {
@@ -216,10 +223,29 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
         line: line_of(text, offset),
         reason,
     };
+    if text.len() > MAX_PROFILE_BYTES {
+        return Err(InputError::File {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the profile is larger than {} MiB: a profile lists a product's endpoints, at most {MAX_ENDPOINTS}",
+                MAX_PROFILE_BYTES >> 20
+            ),
+        });
+    }
     let file: ProfileFile = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         at(offset, e.message().trim().to_string())
     })?;
+    if file.endpoints.len() > MAX_ENDPOINTS || file.variables.len() > MAX_VARIABLES {
+        return Err(at(
+            0,
+            format!(
+                "the profile declares {} endpoints and {} variables; at most {MAX_ENDPOINTS} and {MAX_VARIABLES}",
+                file.endpoints.len(),
+                file.variables.len()
+            ),
+        ));
+    }
     if file.name.is_empty() {
         return Err(at(0, "the profile's `name` is empty".into()));
     }

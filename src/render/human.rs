@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use crate::probe::tls::TlsInfo;
 use crate::profile::Role;
 use crate::report::{AddressStatus, CheckResult, Report, Status};
+use crate::sanitize::terminal as t;
 use crate::target::Probe;
 
 struct Paint {
@@ -44,7 +45,7 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     let what = if report.profiles.is_empty() {
         String::new()
     } else {
-        format!(" {}", report.profiles.join(", "))
+        format!(" {}", t(&report.profiles.join(", ")))
     };
     writeln!(
         out,
@@ -54,18 +55,18 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
         seconds(report.duration_ms)
     )?;
     for note in &report.notes {
-        writeln!(out, "{} {note}", paint.dim("note:"))?;
+        writeln!(out, "{} {}", paint.dim("note:"), t(note))?;
     }
     let name_width = report
         .checks
         .iter()
-        .map(|c| c.name.chars().count())
+        .map(|c| t(&c.name).chars().count())
         .max()
         .unwrap_or(0);
     let target_width = report
         .checks
         .iter()
-        .map(|c| c.target.len())
+        .map(|c| t(&c.target).chars().count())
         .max()
         .unwrap_or(0);
     for role in Role::ALL {
@@ -96,12 +97,12 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
                 out,
                 "  {} {} ({weight}): {} in the {} phase",
                 paint.status(check.status),
-                check.id,
+                t(&check.id),
                 error.kind,
                 error.phase
             )?;
-            writeln!(out, "         {}", error.message)?;
-            writeln!(out, "         {} {}", paint.bold("fix:"), error.hint)?;
+            writeln!(out, "         {}", t(&error.message))?;
+            writeln!(out, "         {} {}", paint.bold("fix:"), t(&error.hint))?;
         }
     }
     let s = &report.summary;
@@ -122,7 +123,7 @@ fn line(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let detail = match check.status {
-        Status::Skipped => paint.dim(check.reason.as_deref().unwrap_or("skipped")),
+        Status::Skipped => paint.dim(&t(check.reason.as_deref().unwrap_or("skipped"))),
         Status::Fail | Status::Warn => match &check.error {
             Some(e) => format!("{} ({})", e.kind, e.phase),
             None => String::new(),
@@ -133,14 +134,25 @@ fn line(
         out,
         "  {} {:name_width$}  {:target_width$}  {detail}",
         paint.status(check.status),
-        check.name,
-        check.target,
+        t(&check.name),
+        t(&check.target),
     )?;
     if let Some(route) = route_line(check) {
-        writeln!(out, "         {}", paint.dim(&route))?;
+        writeln!(out, "         {}", paint.dim(&t(&route)))?;
     }
     if let Some(tls) = &check.tls {
-        writeln!(out, "         {}", paint.dim(&certificate_line(tls)))?;
+        writeln!(out, "         {}", paint.dim(&t(&certificate_line(tls))))?;
+    }
+    if check.addresses_not_tried > 0 {
+        writeln!(
+            out,
+            "         {}",
+            paint.dim(&format!(
+                "{} more addresses of the name not tried (at most {} per address family)",
+                check.addresses_not_tried,
+                crate::runner::MAX_ADDRESSES_PER_FAMILY
+            ))
+        )?;
     }
     // An address that failed while another worked (say IPv6 while IPv4 works) is worth a line.
     if check.status == Status::Ok {
@@ -153,7 +165,7 @@ fn line(
                 writeln!(
                     out,
                     "         {}",
-                    paint.dim(&format!("but {}: {} ({})", addr.ip, e.kind, e.message))
+                    paint.dim(&format!("but {}: {} ({})", addr.ip, e.kind, t(&e.message)))
                 )?;
             }
         }

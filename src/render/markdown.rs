@@ -53,7 +53,8 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 "| {} `{}` | {address} | {} | {time} | {reason} |",
                 cell(&c.name),
-                cell(&c.target),
+                // A backquote would end the code span.
+                cell(&c.target).replace('`', "'"),
                 result(c.status),
             )?;
         }
@@ -89,7 +90,8 @@ fn result(status: Status) -> &'static str {
     }
 }
 
-/// Text safe inside a table cell: no pipes or line breaks.
+/// Text safe inside a table cell: no pipes, no line breaks, no control characters (shown
+/// escaped, as on a terminal).
 pub(super) fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    crate::sanitize::terminal(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
 }

@@ -1,6 +1,7 @@
 //! Watch mode's output: a line per change as it happens, a table per endpoint at the end
 //! (human); a JSON object per round and one for the summary (JSON Lines).
 
+use crate::sanitize::terminal as t;
 use std::io::{self, Write};
 
 use crate::watch::{Change, EndpointSummary, RoundLine, SummaryLine, WatchSummary};
@@ -17,7 +18,7 @@ pub fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
             } => {
                 let why = error
                     .as_ref()
-                    .map_or_else(String::new, |e| format!("  {}: {}", e.kind, e.message));
+                    .map_or_else(String::new, |e| format!("  {}: {}", e.kind, t(&e.message)));
                 writeln!(out, "{at}  DOWN  {}{why}", label(id, target))?;
             }
             Change::Up {
@@ -50,11 +51,11 @@ pub fn summary(rounds: u32, endpoints: &[EndpointSummary], out: &mut dyn Write) 
         let last = e
             .last_error
             .as_ref()
-            .map_or_else(|| "-".to_string(), |f| format!("{}: {}", f.kind, f.message));
+            .map_or_else(|| "-".to_string(), |f| format!("{}: {}", f.kind, t(&f.message)));
         writeln!(
             out,
             "  {:width$}  {:>9}  {:>8}  {:>5}  {:>15}  {last}",
-            e.id,
+            t(&e.id),
             format!("{}/{}", e.ok, e.rounds),
             e.failures,
             e.flaps,
@@ -91,8 +92,8 @@ pub fn first_round(at: &str, up: usize, down: usize, out: &mut dyn Write) -> io:
 /// A check's id, and its target when that says more (`konnect.telemetry  tls://…`).
 fn label(id: &str, target: &str) -> String {
     match id == target {
-        true => id.to_string(),
-        false => format!("{id}  {target}"),
+        true => t(id).into_owned(),
+        false => format!("{}  {}", t(id), t(target)),
     }
 }
 
