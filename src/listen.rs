@@ -240,7 +240,8 @@ impl UdpLimit {
             }
         }
         let (tokens, seen) = self.sources.entry(source).or_insert((UDP_BURST, now));
-        *tokens = (*tokens + now.duration_since(*seen).as_secs_f64() * UDP_PER_SECOND).min(UDP_BURST);
+        *tokens =
+            (*tokens + now.duration_since(*seen).as_secs_f64() * UDP_PER_SECOND).min(UDP_BURST);
         *seen = now;
         if *tokens < 1.0 {
             return false;

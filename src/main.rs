@@ -75,7 +75,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Input(err)) => {
-            eprintln!("preflight: {}", preflight::sanitize::message(&err.to_string()));
+            eprintln!(
+                "preflight: {}",
+                preflight::sanitize::message(&err.to_string())
+            );
             ExitCode::from(EXIT_INPUT)
         }
         // A reader that went away (`| head`) is not an error: the verdict stands.
@@ -91,10 +94,13 @@ fn main() -> ExitCode {
 
 /// An `io::Error` without Rust's ` (os error N)` tail.
 fn plain(err: &io::Error) -> String {
-    let text = err.to_string();
+    without_os_error(&err.to_string())
+}
+
+fn without_os_error(text: &str) -> String {
     match text.find(" (os error") {
         Some(cut) => text[..cut].to_string(),
-        None => text,
+        None => text.to_string(),
     }
 }
 
@@ -121,7 +127,7 @@ fn start_runtime() -> Result<(tokio::runtime::Runtime, Stop), String> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Err(limits_hint(&text))
+            Err(limits_hint(&without_os_error(&text)))
         }
     }
 }
@@ -321,7 +327,8 @@ async fn watch(
             // reported and exits as `check` would.
             let mut out = stdout();
             let code = report.exit_code(settings.strict);
-            let color = settings.format != preflight::cli::Format::Json && io::stdout().is_terminal();
+            let color =
+                settings.format != preflight::cli::Format::Json && io::stdout().is_terminal();
             render::render(&report, settings.format, color, &mut out)
                 .and_then(|()| out.flush())
                 .map_err(|err| Failure::Output(err, code))?;
@@ -412,7 +419,10 @@ impl Log {
                 let mut out = io::stdout().lock();
                 let lost = counted.swap(0, Ordering::Relaxed);
                 if lost > 0 {
-                    let _ = writeln!(out, "{lost} log lines dropped: standard output was not read");
+                    let _ = writeln!(
+                        out,
+                        "{lost} log lines dropped: standard output was not read"
+                    );
                 }
                 // A closed stdout must not stop the responder.
                 let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());

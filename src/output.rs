@@ -212,7 +212,12 @@ mod tests {
             .unwrap()
             .write(b"new")
             .unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(fs::read_to_string(&real).unwrap(), "new");
     }
 
@@ -221,8 +226,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
-        let err = Destination::open(&link, "--output").unwrap_err().to_string();
-        assert!(err.contains("symbolic link to a file that does not exist"), "{err}");
+        let err = Destination::open(&link, "--output")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link to a file that does not exist"),
+            "{err}"
+        );
         let err = Destination::open(dir.path(), "--output")
             .unwrap_err()
             .to_string();

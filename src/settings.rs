@@ -259,7 +259,9 @@ fn targets_of(args: &Selection) -> Result<Vec<Target>, InputError> {
     {
         return Err(InputError::File {
             path: path.clone(),
-            reason: "--targets-file reads regular files only (to pipe targets in, use --targets-file -)".into(),
+            reason:
+                "--targets-file reads regular files only (to pipe targets in, use --targets-file -)"
+                    .into(),
         });
     }
     let text = crate::files::read_text(source, "--targets-file")?;

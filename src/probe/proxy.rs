@@ -2,9 +2,9 @@
 //! SOCKS5. Each failure names the hop: the proxy itself, its answer, or what lies beyond it.
 //! Credentials go into the request only; no message repeats them.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine as _;

@@ -932,7 +932,12 @@ fn name_text(name: &x509_parser::x509::X509Name<'_>) -> String {
                         .map_or_else(|_| attr.attr_type().to_id_string(), str::to_string);
                     let value = match attr.as_str() {
                         Ok(text) => text.to_string(),
-                        Err(_) => attr.attr_value().data.iter().map(|&b| char::from(b)).collect(),
+                        Err(_) => attr
+                            .attr_value()
+                            .data
+                            .iter()
+                            .map(|&b| char::from(b))
+                            .collect(),
                     };
                     format!("{key}={value}")
                 })

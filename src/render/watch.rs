@@ -48,10 +48,10 @@ pub fn summary(rounds: u32, endpoints: &[EndpointSummary], out: &mut dyn Write) 
         "endpoint", "ok", "failures", "flaps", "longest outage"
     )?;
     for e in endpoints {
-        let last = e
-            .last_error
-            .as_ref()
-            .map_or_else(|| "-".to_string(), |f| format!("{}: {}", f.kind, t(&f.message)));
+        let last = e.last_error.as_ref().map_or_else(
+            || "-".to_string(),
+            |f| format!("{}: {}", f.kind, t(&f.message)),
+        );
         writeln!(
             out,
             "  {:width$}  {:>9}  {:>8}  {:>5}  {:>15}  {last}",

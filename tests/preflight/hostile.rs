@@ -40,7 +40,7 @@ fn bounded(args: &[&str]) -> (i32, Value, Duration) {
 }
 
 /// A TCP server on 127.0.0.1 that hands each connection to `talk` on its own thread.
-fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+pub fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let talk = Arc::new(talk);
@@ -54,7 +54,7 @@ fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
 }
 
 /// Reads what the client sent first (a ClientHello, a request head).
-fn read_some(stream: &mut TcpStream) {
+pub fn read_some(stream: &mut TcpStream) {
     let mut buf = [0u8; 4096];
     let _ = stream.read(&mut buf);
 }

@@ -6,6 +6,7 @@ mod checks;
 mod deploy;
 mod firewall;
 mod formats;
+mod hardening;
 mod hostile;
 mod image;
 mod inputs;

@@ -265,6 +265,19 @@ pub fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
     )
 }
 
+/// A server presenting a self-signed certificate made from `params`: for tests where the
+/// certificate's names are the point.
+pub fn self_signed_from(params: CertificateParams) -> Arc<ServerConfig> {
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    server_config(
+        cert.der().clone(),
+        &key,
+        ServerOptions::default(),
+        rustls::RootCertStore::empty(),
+    )
+}
+
 /// Kong's shared cluster certificate, as `kong hybrid gen_cert` makes it: self-signed, CN
 /// kong_clustering, no subject alternative name. Returns a server configuration presenting it,
 /// and its certificate and key written to `dir/cluster.crt` and `dir/cluster.key`.
