@@ -42,6 +42,9 @@ impl fmt::Display for Origin {
 pub struct Setting {
     pub value: String,
     pub origin: Origin,
+    /// A `#` ended the value early (Kong reads the rest as a comment): a password holding a
+    /// `#` is cut there, so what is left must not be shown as if it were the whole value.
+    pub cut: bool,
 }
 
 /// Every setting of a kong.conf, with the environment applied.
@@ -114,6 +117,19 @@ fn strip_comment(value: &str) -> String {
     out.trim().to_string()
 }
 
+/// Whether a `#` that Kong reads as a comment ends `value` early, with text after it.
+fn comment_cuts(value: &str) -> bool {
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            '#' if !escaped => return !value[i + 1..].trim().is_empty(),
+            '\\' => escaped = !escaped,
+            _ => escaped = false,
+        }
+    }
+    false
+}
+
 /// One `key = value` line: (line number, key, value).
 pub type Entry = (usize, String, String);
 
@@ -170,9 +186,15 @@ impl KongConf {
             line,
             reason,
         })?;
+        let lines: Vec<&str> = text.lines().collect();
         let mut settings = HashMap::new();
         for (line, key, value) in entries {
+            let raw = lines
+                .get(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map_or("", |(_, v)| v);
             let setting = Setting {
+                cut: comment_cuts(raw),
                 value,
                 origin: Origin::Line(line),
             };
@@ -182,6 +204,7 @@ impl KongConf {
             let name = format!("KONG_{}", key.to_ascii_uppercase());
             if let Some(value) = env(&name) {
                 let setting = Setting {
+                    cut: comment_cuts(&value),
                     value: strip_comment(&value),
                     origin: Origin::Env(name),
                 };
@@ -204,6 +227,7 @@ impl KongConf {
         self.given(key).cloned().unwrap_or_else(|| Setting {
             value: default(key).unwrap_or_default().to_string(),
             origin: Origin::Default,
+            cut: false,
         })
     }
 
@@ -455,9 +479,23 @@ fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError>
         });
     };
     let url = ProxyUrl::parse(&server.value).map_err(|reason| {
+        if server.cut {
+            // What is left before the `#` may be a user and half a password.
+            let hidden = Setting {
+                value: "***".into(),
+                origin: server.origin.clone(),
+                cut: true,
+            };
+            return conf.bad(
+                "proxy_server",
+                &hidden,
+                "a # in the value starts a comment in kong.conf, so Kong reads it cut short there; write a # in a password as %23",
+            );
+        }
         let redacted = Setting {
             value: crate::sanitize::redact(&server.value),
             origin: server.origin.clone(),
+            cut: false,
         };
         conf.bad("proxy_server", &redacted, reason)
     })?;
@@ -759,6 +797,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
                         Setting {
                             value: "data_plane".into(),
                             origin: Origin::Line(1),
+                            cut: false,
                         },
                     );
                     s

@@ -274,7 +274,12 @@ impl Target {
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
         };
-        if authority.contains('@') {
+        // A password may hold `/` or `?`, so an `@` anywhere before a fragment counts.
+        let before_fragment = rest.split('#').next().unwrap_or(rest);
+        if authority.contains('@')
+            || before_fragment.contains('@')
+                && split_port(authority).is_some_and(|(_, p)| p.parse::<u16>().is_err())
+        {
             return Err("credentials in a target URL are not supported".into());
         }
         if path.chars().any(|c| c.is_ascii_control() || c == ' ') {
@@ -337,7 +342,8 @@ pub fn parse_port(text: &str) -> Result<u16, String> {
     match text.parse::<u32>() {
         Ok(port @ 1..=65535) => Ok(port as u16),
         Ok(port) => Err(format!("port {port} is out of range (1 to 65535)")),
-        Err(_) => Err(format!("port `{text}` is not a number (1 to 65535)")),
+        // Not echoed: in a URL whose password holds a `/` or `#`, this is the password.
+        Err(_) => Err("the port is not a number (1 to 65535)".into()),
     }
 }
 

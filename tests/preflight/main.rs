@@ -16,6 +16,7 @@ mod profiles;
 mod proxies;
 mod proxy;
 mod scale;
+mod secrets;
 mod terminal;
 mod tls;
 mod world;
