@@ -33,7 +33,7 @@ enum How {
         target: PathBuf,
         temp: tempfile::NamedTempFile,
         /// The file being replaced: its mode and owner carry over.
-        replaced: Option<Metadata>,
+        replaced: Option<Box<Metadata>>,
     },
     /// Write into what is there: a device, a FIFO, a socket.
     InPlace(File),
@@ -67,6 +67,7 @@ impl Destination {
             Some(meta) if meta.is_dir() => return Err(bad("it is a directory".into())),
             Some(meta) if !meta.is_file() => How::InPlace(open_in_place(&target).map_err(bad)?),
             replaced => {
+                let replaced = replaced.map(Box::new);
                 let dir = target
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())

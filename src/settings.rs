@@ -227,6 +227,15 @@ fn plan_of(args: &Selection, family: Family) -> Result<(Plan, KongPlan), InputEr
 /// bound on the memory a typo such as `:1-65535` on many hosts can take.
 const MAX_TARGETS: usize = 100_000;
 
+/// One target as given on the command line, a range expanded; the error shows it without
+/// any credentials it holds.
+pub fn target_of(text: &str) -> Result<Vec<Target>, InputError> {
+    Target::expand(text).map_err(|reason| InputError::Target {
+        target: redact(text),
+        reason,
+    })
+}
+
 /// The command line's targets, then `--targets-file`'s, with port ranges expanded.
 fn targets_of(args: &Selection) -> Result<Vec<Target>, InputError> {
     let mut targets = Vec::new();
@@ -235,10 +244,7 @@ fn targets_of(args: &Selection) -> Result<Vec<Target>, InputError> {
         reason: format!("more than {MAX_TARGETS} targets (port ranges count one per port)"),
     };
     for text in &args.targets {
-        let more = Target::expand(text).map_err(|reason| InputError::Target {
-            target: redact(text),
-            reason,
-        })?;
+        let more = target_of(text)?;
         targets.extend(more);
         if targets.len() > MAX_TARGETS {
             return Err(too_many());

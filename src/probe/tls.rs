@@ -826,7 +826,7 @@ impl Judge<'_> {
         }
         // rustls's words for a handshake message larger than it will buffer: the peer's doing
         // (a broken or hostile server), not this host's.
-        if err.kind() == io::ErrorKind::Other && err.to_string() == "message buffer full" {
+        if err.to_string().contains("message buffer full") {
             return self.failure(
                 FailureKind::TlsHandshake,
                 format!(
