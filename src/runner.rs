@@ -117,6 +117,13 @@ pub async fn run(
     let mut interrupted = false;
     loop {
         tokio::select! {
+            // An interrupt that came before the run (while its input was read) stops it
+            // before any result is taken.
+            biased;
+            () = &mut interrupt => {
+                interrupted = true;
+                break;
+            }
             joined = tokio::time::timeout_at(stop, tasks.join_next()) => match joined {
                 Ok(Some(joined)) => {
                     if let Ok((index, result)) = joined {
@@ -128,10 +135,6 @@ pub async fn run(
                 }
                 Ok(None) | Err(_) => break,
             },
-            () = &mut interrupt => {
-                interrupted = true;
-                break;
-            }
         }
     }
     // Checks that finished as the interrupt came are part of the report so far.

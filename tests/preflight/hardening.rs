@@ -16,6 +16,14 @@ use crate::world::{World, check, check_json, preflight, run, split};
 
 const BIN: &str = env!("CARGO_BIN_EXE_preflight");
 
+/// A listening port on loopback and its `tcp://` target: a check of it is ok while the
+/// listener lives.
+fn open_port() -> (TcpListener, String) {
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tcp://{}", open.local_addr().unwrap());
+    (open, target)
+}
+
 /// Whether this machine lets a test make private mount namespaces (root and unshare).
 fn mounts_ready(what: &str) -> bool {
     let ok = Command::new("unshare")
@@ -49,8 +57,7 @@ fn output_to_a_device_writes_into_it_and_leaves_it_a_device() {
     if !mounts_ready("the /dev output test") {
         return;
     }
-    let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tcp://{}", open.local_addr().unwrap());
+    let (_open, target) = open_port();
     let (code, stdout, stderr) = with_own_dev(&format!(
         r#"
         "$P" check -q -o /dev/null {target} >/dev/null; echo "null: $? $(stat -c %F /dev/null)"
@@ -81,8 +88,7 @@ fn a_report_that_cannot_be_written_at_the_end_is_printed_instead() {
     if !mounts_ready("the /dev/full output test") {
         return;
     }
-    let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tcp://{}", open.local_addr().unwrap());
+    let (_open, target) = open_port();
     let (code, stdout, stderr) = with_own_dev(&format!(
         r#""$P" check -q --format json -o /dev/full {target}; echo "code: $? $(stat -c %F /dev/full)""#
     ));
@@ -131,8 +137,7 @@ fn a_replaced_report_keeps_its_mode() {
     let path = dir.path().join("report.json");
     std::fs::write(&path, "old").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tcp://{}", open.local_addr().unwrap());
+    let (_open, target) = open_port();
     let (code, _, stderr) = run(&["check", "-q", "-o", path.to_str().unwrap(), &target]);
     assert_eq!(code, 0, "{stderr}");
     let meta = std::fs::metadata(&path).unwrap();
@@ -186,8 +191,7 @@ fn a_link_another_user_planted_in_a_shared_directory_is_not_followed() {
         .status()
         .unwrap();
     assert!(planted.success());
-    let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tcp://{}", open.local_addr().unwrap());
+    let (_open, target) = open_port();
     let (code, stdout, stderr) = run(&["check", "-o", report.to_str().unwrap(), &target]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stderr.contains("owned by another user"), "{stderr}");
@@ -200,8 +204,7 @@ fn the_temporary_file_cannot_be_planted() {
         return;
     };
     let report = dir.shared.join("report.json");
-    let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tcp://{}", open.local_addr().unwrap());
+    let (_open, target) = open_port();
     // Another user plants a link at the name the temporary file would have if it were
     // predictable (the process ID is the shell's, kept across exec), then root runs preflight.
     let script = r#"runuser -u nobody -- ln -s "$VICTIM" "$DIR/.report.json.$$.tmp" && exec "$P" check -q -o "$DIR/report.json" "$T""#;
@@ -234,13 +237,18 @@ fn a_signal_before_the_run_starts_still_ends_in_a_report() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Give the process time to start: the point is the window before the run, not exec.
-        std::thread::sleep(Duration::from_millis(300));
+        // The point is the window before the run, not exec: wait (at most 10 s) until the
+        // process has started, which shows as its handlers in /proc (none while it reads its
+        // input, before the fix).
+        catching_signals(child.id());
         let sent = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
+        // Before the fix the signal kills the process at once; with it, the signal is noted
+        // while the input is still awaited (the runtime takes it in well within this).
+        std::thread::sleep(Duration::from_millis(200));
         let mut stdin = child.stdin.take().unwrap();
         let _ = stdin.write_all(target.as_bytes());
         drop(stdin);
@@ -249,6 +257,24 @@ fn a_signal_before_the_run_starts_still_ends_in_a_report() {
         assert_eq!(code, 1, "{signal}: {stdout}{stderr}");
         let report: Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["interrupted"], true, "{signal}");
+    }
+}
+
+/// Waits up to 10 s until process `pid` catches SIGINT and SIGTERM (its SigCgt mask).
+fn catching_signals(pid: u32) {
+    let wanted = (1u64 << (2 - 1)) | (1u64 << (15 - 1));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & wanted == wanted {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
