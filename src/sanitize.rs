@@ -41,7 +41,10 @@ pub fn message(text: &str) -> String {
         .map(|word| match word.contains('@') {
             true => {
                 // Keep the quote or bracket a value is shown in.
-                let lead = word.find(|c: char| c.is_ascii_alphanumeric()).unwrap_or(0);
+                let lead = word.len()
+                    - word
+                        .trim_start_matches(['`', '"', '\'', '(', '<', '['])
+                        .len();
                 Cow::Owned(format!("{}{}", &word[..lead], redact(&word[lead..])))
             }
             false => Cow::Borrowed(word),

@@ -395,6 +395,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_target_error_shows_its_credentials() {
+        // The first is what the `secrets` fuzz target found: a bare target whose user part
+        // was echoed as a bad host name.
+        for text in [
+            "Pw7Secret{:Pw7Secret@",
+            "alice:Pw7Secret@h.test",
+            "tls://alice:Pw7Secret@h.test:443",
+            "https://alice:Pw7Secret/x@h.test/",
+        ] {
+            let shown = crate::sanitize::message(&target_of(text).unwrap_err().to_string());
+            assert!(!shown.contains("Pw7Secret"), "{text}: {shown}");
+        }
+    }
+
+    #[test]
     fn comments_start_at_a_hash_after_whitespace() {
         assert_eq!(strip_comment("# all of it"), "");
         assert_eq!(strip_comment("tcp://h:1 # the db"), "tcp://h:1 ");

@@ -184,8 +184,15 @@ impl Target {
                     .into_iter()
                     .find(|p| p.as_str() == scheme.to_ascii_lowercase())
                     .ok_or_else(|| {
+                        // Only a word is echoed: what stands before `://` may be a password.
+                        let shown = match scheme.len() <= 12
+                            && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+                        {
+                            true => format!(" `{scheme}://`"),
+                            false => String::new(),
+                        };
                         format!(
-                            "unknown scheme `{scheme}://` (use tcp, tls, dns, udp, bind, http, https, ws or wss)"
+                            "unknown scheme{shown} (use tcp, tls, dns, udp, bind, http, https, ws or wss)"
                         )
                     })?;
                 (probe, rest)
@@ -194,6 +201,9 @@ impl Target {
         };
         if probe.uses_http() {
             return Target::parse_url(probe, rest);
+        }
+        if rest.contains('@') {
+            return Err("a target cannot carry a user name or password".into());
         }
         if rest.contains('/') {
             return Err("a target has no path: write SCHEME://HOST:PORT".into());
