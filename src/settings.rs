@@ -403,6 +403,7 @@ mod tests {
             "alice:Pw7Secret@h.test",
             "tls://alice:Pw7Secret@h.test:443",
             "https://alice:Pw7Secret/x@h.test/",
+            "http://|~|:Pw7Secret\ti_:/@",
         ] {
             let shown = crate::sanitize::message(&target_of(text).unwrap_err().to_string());
             assert!(!shown.contains("Pw7Secret"), "{text}: {shown}");

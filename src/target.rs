@@ -203,7 +203,7 @@ impl Target {
             return Target::parse_url(probe, rest);
         }
         if rest.contains('@') {
-            return Err("a target cannot carry a user name or password".into());
+            return Err(CREDENTIALS.into());
         }
         if rest.contains('/') {
             return Err("a target has no path: write SCHEME://HOST:PORT".into());
@@ -284,24 +284,28 @@ impl Target {
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
         };
-        // A password may hold `/` or `?`, so an `@` anywhere before a fragment counts.
-        let before_fragment = rest.split('#').next().unwrap_or(rest);
-        if authority.contains('@')
-            || before_fragment.contains('@')
-                && split_port(authority).is_some_and(|(_, p)| p.parse::<u16>().is_err())
-        {
-            return Err("credentials in a target URL are not supported".into());
+        if authority.contains('@') {
+            return Err(CREDENTIALS.into());
         }
+        // A password may hold `/`, `?` or `#`, which end the authority early: then what is
+        // left does not parse, and must not be echoed, when an `@` follows.
+        let refuse = |reason: String| match rest.contains('@') {
+            true => CREDENTIALS.to_string(),
+            false => reason,
+        };
         if path.chars().any(|c| c.is_ascii_control() || c == ' ') {
-            return Err("the path has spaces or control characters: percent-encode them".into());
+            return Err(refuse(
+                "the path has spaces or control characters: percent-encode them".into(),
+            ));
         }
         let (host, port) = match split_port(authority) {
-            Some((host, port)) => (host, parse_port(port)?),
+            Some((host, port)) => (host, parse_port(port).map_err(refuse)?),
             None => (authority, probe.default_port().unwrap_or(80)),
         };
+        let host = Host::parse(host).map_err(refuse)?;
         Ok(Target {
             probe,
-            host: Host::parse(host)?,
+            host,
             port: Some(port),
             path: Some(path),
         })
@@ -346,6 +350,9 @@ pub fn split_port(text: &str) -> Option<(&str, &str)> {
     }
     Some((host, port))
 }
+
+/// Why a target with `user:password@` is refused; the target is never echoed with them.
+const CREDENTIALS: &str = "a target cannot carry credentials (a user name or password)";
 
 /// Parses a TCP/UDP port, 1 to 65535.
 pub fn parse_port(text: &str) -> Result<u16, String> {
