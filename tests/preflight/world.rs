@@ -454,11 +454,23 @@ impl World {
                 .collect(),
             queries: self.dns_queries.clone(),
         };
-        let socket = self.rt.block_on(UdpSocket::bind("127.0.0.1:0")).unwrap();
+        // UDP and TCP on the same port: a large answer is truncated over UDP and asked again
+        // over TCP, as from any real server.
+        let (socket, tcp) = (0..20)
+            .find_map(|_| {
+                let socket = self.rt.block_on(UdpSocket::bind("127.0.0.1:0")).ok()?;
+                let tcp = self
+                    .rt
+                    .block_on(TcpListener::bind(socket.local_addr().ok()?))
+                    .ok()?;
+                Some((socket, tcp))
+            })
+            .expect("a free UDP and TCP port pair");
         let addr = socket.local_addr().unwrap();
         let mut server = Server::new(handler);
         let _guard = self.rt.enter();
         server.register_socket(socket);
+        server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
         self.rt.spawn(async move {
             let _ = server.block_until_done().await;
         });
