@@ -285,12 +285,12 @@ impl Target {
             None => (rest, "/".to_string()),
         };
         if authority.contains('@') {
-            return Err(CREDENTIALS.into());
+            return Err(URL_CREDENTIALS.into());
         }
         // A password may hold `/`, `?` or `#`, which end the authority early: then what is
         // left does not parse, and must not be echoed, when an `@` follows.
         let refuse = |reason: String| match rest.contains('@') {
-            true => CREDENTIALS.to_string(),
+            true => URL_CREDENTIALS.to_string(),
             false => reason,
         };
         if path.chars().any(|c| c.is_ascii_control() || c == ' ') {
@@ -352,7 +352,8 @@ pub fn split_port(text: &str) -> Option<(&str, &str)> {
 }
 
 /// Why a target with `user:password@` is refused; the target is never echoed with them.
-const CREDENTIALS: &str = "a target cannot carry credentials (a user name or password)";
+const CREDENTIALS: &str = "credentials in a target are not supported";
+const URL_CREDENTIALS: &str = "credentials in a target URL are not supported";
 
 /// Parses a TCP/UDP port, 1 to 65535.
 pub fn parse_port(text: &str) -> Result<u16, String> {
