@@ -500,10 +500,18 @@ fn a_name_with_thousands_of_addresses_costs_at_most_sixteen_attempts_per_family(
     );
 }
 
-#[test]
-fn the_responder_keeps_answering_when_its_log_is_not_read_and_stops_on_sigterm() {
+/// Starts `preflight listen --bind 127.0.0.1 ARGS`; returns it, the port it took, and its log
+/// (kept open, and read no further).
+fn responder(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    BufReader<std::process::ChildStdout>,
+) {
     let mut child = preflight()
-        .args(["listen", "--bind", "127.0.0.1", "--tcp", "0"])
+        .args(["listen", "--bind", "127.0.0.1"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -512,6 +520,12 @@ fn the_responder_keeps_answering_when_its_log_is_not_read_and_stops_on_sigterm()
     let mut first = String::new();
     log.read_line(&mut first).unwrap();
     let port = first.trim().rsplit(':').next().unwrap().to_string();
+    (child, port, log)
+}
+
+#[test]
+fn the_responder_keeps_answering_when_its_log_is_not_read_and_stops_on_sigterm() {
+    let (mut child, port, _log) = responder(&["--tcp", "0"]);
     // The log is never read again: the pipe fills after about 900 lines.
     for i in 0..2_000 {
         let mut stream = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
@@ -547,24 +561,7 @@ fn the_responder_keeps_answering_when_its_log_is_not_read_and_stops_on_sigterm()
 
 #[test]
 fn the_responder_answers_a_flood_from_one_source_only_a_few_times() {
-    let mut child = preflight()
-        .args([
-            "listen",
-            "--bind",
-            "127.0.0.1",
-            "--udp",
-            "0",
-            "--for",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    log.read_line(&mut first).unwrap();
-    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    let (mut child, port, _log) = responder(&["--udp", "0", "--for", "20s"]);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(format!("127.0.0.1:{port}")).unwrap();
     for _ in 0..100 {
