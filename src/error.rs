@@ -45,3 +45,16 @@ impl InputError {
         }
     }
 }
+
+/// An `io::Error` as a person reads it: without Rust's ` (os error 13)` tail.
+pub fn io_text(err: &std::io::Error) -> String {
+    without_os_error(&err.to_string())
+}
+
+/// `text` without a trailing ` (os error N)`.
+pub fn without_os_error(text: &str) -> String {
+    match text.find(" (os error") {
+        Some(cut) => text[..cut].to_string(),
+        None => text.to_string(),
+    }
+}

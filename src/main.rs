@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use clap::Parser;
 use preflight::allowlist::Allowlist;
 use preflight::cli::{Cli, Command, ListFormat, ProfilesAction};
-use preflight::error::InputError;
+use preflight::error::{InputError, io_text, without_os_error};
 use preflight::output::Destination;
 use preflight::progress::Bar;
 use preflight::report::Report;
@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         (Command::Check(args), Some((runtime, stop))) => check(&args, runtime, stop),
         (Command::Listen(args), Some((runtime, stop))) => listen(&args, runtime, stop),
         (Command::Allowlist(args), Some((runtime, _))) => allowlist(&args, runtime),
+        // Not reached: `needs_runtime` started one for these.
         (Command::Check(_) | Command::Listen(_) | Command::Allowlist(_), None) => Ok(EXIT_INPUT),
         (Command::Profiles(args), _) => profiles(args.action),
         (Command::Completions { shell }, _) => generated(|out| {
@@ -86,21 +87,9 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(Failure::Output(err, _)) => {
-            eprintln!("preflight: cannot write the report: {}", plain(&err));
+            eprintln!("preflight: cannot write the report: {}", io_text(&err));
             ExitCode::from(EXIT_INPUT)
         }
-    }
-}
-
-/// An `io::Error` without Rust's ` (os error N)` tail.
-fn plain(err: &io::Error) -> String {
-    without_os_error(&err.to_string())
-}
-
-fn without_os_error(text: &str) -> String {
-    match text.find(" (os error") {
-        Some(cut) => text[..cut].to_string(),
-        None => text.to_string(),
     }
 }
 
@@ -120,7 +109,7 @@ fn start_runtime() -> Result<(tokio::runtime::Runtime, Stop), String> {
     std::panic::set_hook(quiet);
     match built {
         Ok(Ok(started)) => Ok(started),
-        Ok(Err(err)) => Err(limits_hint(&plain(&err))),
+        Ok(Err(err)) => Err(limits_hint(&io_text(&err))),
         Err(panic) => {
             let text = panic
                 .downcast_ref::<String>()
@@ -196,8 +185,12 @@ fn check(
     for note in &settings.warnings {
         eprintln!("preflight: note: {note}");
     }
+    let color = args.color.paint(
+        io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     if let Some(interval) = settings.watch {
-        return runtime.block_on(watch(&plan, &settings, interval, stop));
+        return runtime.block_on(watch(&plan, &settings, interval, color, stop));
     }
     // Opened before anything is probed: a destination that cannot be written is exit 2 now,
     // not a report lost after the run.
@@ -220,10 +213,6 @@ fn check(
         bar.clear();
     }
     let mut code = report.exit_code(settings.strict);
-    let color = args.color.paint(
-        io::stdout().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    );
     // What could not be written to its file goes to stdout instead, after one line on stderr.
     let mut unwritten = Vec::new();
     if let Some((destination, path)) = failed_list {
@@ -290,6 +279,7 @@ async fn watch(
     plan: &preflight::plan::Plan,
     settings: &Settings,
     interval: std::time::Duration,
+    color: bool,
     stop: &Stop,
 ) -> Result<u8, Failure> {
     use preflight::render::watch as show;
@@ -327,8 +317,6 @@ async fn watch(
             // reported and exits as `check` would.
             let mut out = stdout();
             let code = report.exit_code(settings.strict);
-            let color =
-                settings.format != preflight::cli::Format::Json && io::stdout().is_terminal();
             render::render(&report, settings.format, color, &mut out)
                 .and_then(|()| out.flush())
                 .map_err(|err| Failure::Output(err, code))?;

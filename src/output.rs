@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::InputError;
+use crate::error::{InputError, io_text};
 
 /// Where a report goes, checked and opened.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl Destination {
             }
             Ok(meta) => (path.to_path_buf(), Some(meta)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (path.to_path_buf(), None),
-            Err(e) => return Err(bad(plain(&e))),
+            Err(e) => return Err(bad(io_text(&e))),
         };
         let how = match found {
             Some(meta) if meta.is_dir() => return Err(bad("it is a directory".into())),
@@ -79,7 +79,7 @@ impl Destination {
                     .suffix(".tmp")
                     .permissions(Permissions::from_mode(0o666))
                     .tempfile_in(dir)
-                    .map_err(|e| bad(plain(&e)))?;
+                    .map_err(|e| bad(io_text(&e)))?;
                 How::Replace {
                     target,
                     temp,
@@ -104,7 +104,7 @@ impl Destination {
             How::InPlace(mut file) => file
                 .write_all(bytes)
                 .and_then(|()| file.flush())
-                .map_err(|e| bad(plain(&e))),
+                .map_err(|e| bad(io_text(&e))),
             How::Replace {
                 target,
                 mut temp,
@@ -112,24 +112,15 @@ impl Destination {
             } => {
                 temp.write_all(bytes)
                     .and_then(|()| temp.as_file().sync_all())
-                    .map_err(|e| bad(plain(&e)))?;
+                    .map_err(|e| bad(io_text(&e)))?;
                 if let Some(old) = &replaced {
-                    keep_owner_and_mode(temp.as_file(), old).map_err(|e| bad(plain(&e)))?;
+                    keep_owner_and_mode(temp.as_file(), old).map_err(|e| bad(io_text(&e)))?;
                 }
                 // On failure the temporary file is removed when `persist`'s error drops.
-                temp.persist(&target).map_err(|e| bad(plain(&e.error)))?;
+                temp.persist(&target).map_err(|e| bad(io_text(&e.error)))?;
                 Ok(())
             }
         }
-    }
-}
-
-/// An `io::Error` without Rust's ` (os error 13)` tail.
-fn plain(err: &io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
     }
 }
 
@@ -165,7 +156,7 @@ fn open_in_place(path: &Path) -> Result<File, String> {
             Some(code) if code == rustix::io::Errno::NXIO.raw_os_error() => {
                 "it is a FIFO that no process is reading".to_string()
             }
-            _ => plain(&e),
+            _ => io_text(&e),
         })?;
     rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty()).map_err(|e| e.to_string())?;
     Ok(file)
