@@ -17,6 +17,7 @@ mod proxies;
 mod proxy;
 mod scale;
 mod secrets;
+mod shape;
 mod terminal;
 mod tls;
 mod world;
