@@ -8,6 +8,7 @@
 pub mod allowlist;
 pub mod cli;
 pub mod error;
+pub mod failure;
 pub mod files;
 pub mod kongconf;
 pub mod listen;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::probe::Failure;
+use crate::failure::Failure;
 use crate::probe::tls::TlsInfo;
 use crate::profile::Role;
 use crate::target::Probe;

@@ -9,14 +9,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::plan::{CheckSpec, Plan};
 use crate::probe::dns::{Dns, Resolution, Source};
 use crate::probe::http::{self, Expect, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{Tls, TlsFailure, TlsInfo, TlsRequest};
-use crate::probe::{
-    BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, bind, millis, tcp, udp,
-};
+use crate::probe::{BoxStream, Budget, Dialed, bind, millis, tcp, udp};
 use crate::proxy::{ProxyConfig, ProxyUrl};
 use crate::report::{
     AddressResult, AddressStatus, CheckResult, DirectPath, LocalDns, Status, Timings,

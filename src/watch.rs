@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::probe::Failure;
+use crate::failure::Failure;
 use crate::report::{Report, Status};
 
 /// An endpoint going down or coming back.
@@ -207,7 +207,7 @@ pub struct WatchSummary<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{FailureKind, Peer, Phase};
+    use crate::failure::{FailureKind, Peer, Phase};
     use crate::profile::Role;
     use crate::report::{CheckResult, Timings};
     use crate::target::Probe;

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::tcp::os_text;
-use super::{Failure, FailureKind, Peer, Phase};
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Binds and listens on `addr`, then closes. The standard library sets SO_REUSEADDR, as nginx
 /// (and so Kong) does, so a port with connections still in TIME_WAIT counts as free.

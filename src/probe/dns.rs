@@ -15,7 +15,8 @@ use hickory_resolver::proto::op::ResponseCode;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::{Budget, Failure, FailureKind, Peer, Phase};
+use super::Budget;
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Which address families to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -13,8 +13,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use super::Budget;
 use super::proxy::Forwarded;
-use super::{Budget, Failure, FailureKind, Peer, Phase};
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Which statuses count as reachable (`--expect-status`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -19,7 +19,8 @@ use tokio_socks::tcp::Socks5Stream;
 
 use super::dns::Dns;
 use super::tls::{Tls, TlsRequest};
-use super::{BoxStream, Budget, Dialed, Elapsed, Failure, FailureKind, Peer, Phase, tcp};
+use super::{BoxStream, Budget, Dialed, Elapsed, tcp};
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::proxy::{ProxyUrl, Scheme};
 use crate::target::Host;
 

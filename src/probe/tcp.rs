@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Budget, Failure, FailureKind, Peer, Phase};
+use super::Budget;
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Opens a TCP connection to `addr`; on success returns the stream and the connect time.
 pub async fn connect(

@@ -26,8 +26,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{BoxStream, Budget, Dialed, Failure, FailureKind, Peer, Phase, intercept};
+use super::{BoxStream, Budget, Dialed, intercept};
 use crate::error::InputError;
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Which root store vouched for a chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

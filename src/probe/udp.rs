@@ -10,7 +10,8 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::tcp::{io_kind, os_text};
-use super::{Budget, Elapsed, Failure, FailureKind, Peer, Phase};
+use super::{Budget, Elapsed};
+use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// What is sent when the endpoint names no payload.
 pub const DEFAULT_PAYLOAD: &[u8] = b"preflight\n";

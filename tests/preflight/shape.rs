@@ -15,7 +15,14 @@ use crate::world::{Behaviour, Validity, World, preflight, split};
 
 /// Fields whose values are enumerations of the contract, kept as they are in the skeleton.
 const ENUMERATED: [&str; 8] = [
-    "status", "kind", "phase", "probe", "role", "trust", "schema_version", "required",
+    "status",
+    "kind",
+    "phase",
+    "probe",
+    "role",
+    "trust",
+    "schema_version",
+    "required",
 ];
 
 /// The report with every value but the enumerated ones replaced by its type.
@@ -67,7 +74,9 @@ fn the_report_keeps_its_shape() {
         world.ca.server(&["svc.test"], Validity::Current),
     ));
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let dns = world.dns(&["test"], &[("svc.test", lo)], &[], &[]).to_string();
+    let dns = world
+        .dns(&["test"], &[("svc.test", lo)], &[], &[])
+        .to_string();
     let (socks, _) = socks5(
         &world,
         SocksOptions {
@@ -87,8 +96,21 @@ fn the_report_keeps_its_shape() {
     let out = preflight()
         .args(["check", "--format", "json", "--timeout", "3s"])
         .args(["--ca-file", world.ca_file(), "--dns-server", &dns])
-        .args(["--proxy", &proxy, "--no-proxy", "127.0.0.1", "--compare-direct"])
-        .args(["--profile", "konnect", "--set", "region=eu", "--set", "cp_prefix=abc"])
+        .args([
+            "--proxy",
+            &proxy,
+            "--no-proxy",
+            "127.0.0.1",
+            "--compare-direct",
+        ])
+        .args([
+            "--profile",
+            "konnect",
+            "--set",
+            "region=eu",
+            "--set",
+            "cp_prefix=abc",
+        ])
         .args(["--only", "portal"])
         .args([&https, &proxied, &refused, "dns://svc.test", &bind, &udp])
         .output()

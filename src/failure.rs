@@ -1,0 +1,464 @@
+//! The failure contract: what can go wrong in a check (`FailureKind`, whose names are stable
+//! identifiers other tools parse), where (`Phase`), and what to do about it (the hints). Each
+//! kind's identifier, the phases it occurs in and its meaning (the README's table) are
+//! written once, in the `kinds!` table below; `as_str`, the serde name and JUnit's `type`
+//! all read it.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Declares `FailureKind` from one table: per kind, its doc, identifier, phases and meaning.
+macro_rules! kinds {
+    ($(
+        $(#[doc = $doc:literal])*
+        $kind:ident = $id:literal in [$($phase:ident),+], $meaning:literal;
+    )+) => {
+        /// The stable identifiers of what went wrong. Their serialized names are a contract.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum FailureKind {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $id)]
+                $kind,
+            )+
+        }
+
+        impl FailureKind {
+            /// Every kind, in the order of the README's table.
+            pub const ALL: &[FailureKind] = &[$(FailureKind::$kind),+];
+
+            /// The identifier: the JSON `kind`, JUnit's failure `type`, the metrics' label.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FailureKind::$kind => $id,)+
+                }
+            }
+
+            /// The phases a failure of this kind can occur in.
+            pub fn phases(self) -> &'static [Phase] {
+                match self {
+                    $(FailureKind::$kind => &[$(Phase::$phase),+],)+
+                }
+            }
+
+            /// What the kind means, in a few words: the README's table.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(FailureKind::$kind => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    /// The name does not exist (NXDOMAIN).
+    Nxdomain = "nxdomain" in [Dns],
+        "the name does not exist";
+    /// The name exists but has no address records of the family asked for.
+    NoRecords = "no_records" in [Dns],
+        "the name exists but has no A/AAAA record (of the family asked for)";
+    /// No DNS answer within the timeout.
+    DnsTimeout = "dns_timeout" in [Dns],
+        "no DNS answer within the timeout";
+    /// The DNS server answered with an error (SERVFAIL, REFUSED …) or could not be asked.
+    DnsError = "dns_error" in [Dns],
+        "the DNS server answered with an error (SERVFAIL, REFUSED …) or could not be used";
+    /// The host answered the connection with a reset: nothing listens there, or a firewall rejects.
+    Refused = "refused" in [Tcp, Tls],
+        "the connection was refused: nothing listens, or a firewall rejects with a reset";
+    /// The connection attempt got no answer: something drops the packets.
+    Timeout = "timeout" in [Tcp, Tls, Udp],
+        "the connection attempt got no answer: a firewall drops the packets";
+    /// No route to the host or network, or an ICMP unreachable from a firewall.
+    Unreachable = "unreachable" in [Tcp, Tls, Udp],
+        "no route, or an ICMP unreachable from a firewall, or blocked by this host's own rules";
+    /// The connection was reset after it was established.
+    Reset = "reset" in [Tcp, Tls, Udp],
+        "the connection was reset after it opened (by a firewall or device in the path)";
+    /// The TLS handshake did not finish within the timeout.
+    TlsTimeout = "tls_timeout" in [Tls],
+        "the port accepted the connection but no TLS handshake completed in time";
+    /// The peer does not speak TLS, or aborted the handshake.
+    TlsHandshake = "tls_handshake" in [Tls],
+        "the peer does not speak TLS, or aborted the handshake";
+    /// The certificate chain does not lead to a trusted root.
+    CertUntrusted = "cert_untrusted" in [Tls],
+        "the certificate chain does not lead to a trusted root (often a TLS inspection proxy)";
+    /// The certificate has expired.
+    CertExpired = "cert_expired" in [Tls],
+        "the certificate has expired";
+    /// The certificate is not valid yet.
+    CertNotYetValid = "cert_not_yet_valid" in [Tls],
+        "the certificate is not valid yet (or this host's clock is wrong)";
+    /// The certificate is not valid for the name asked for.
+    CertNameMismatch = "cert_name_mismatch" in [Tls],
+        "the certificate does not name the host";
+    /// The run's `--deadline` passed before the check finished.
+    Deadline = "deadline" in [Queued, Dns, Tcp, Proxy, Tls, Http, Udp],
+        "the run's `--deadline` passed before the check finished";
+    /// The local system refused to make the connection (out of file descriptors, a local policy).
+    LocalError = "local_error" in [Tcp, Tls, Bind, Udp],
+        "this host could not open the connection (out of file descriptors …)";
+    /// The certificate verifies but expires within `--cert-warn-days` (a warning).
+    CertExpiring = "cert_expiring" in [Tls],
+        "warning: the certificate verifies but expires within `--cert-warn-days`";
+    /// The server refused the client certificate, or required one that was not given.
+    ClientCertRejected = "client_cert_rejected" in [Tls],
+        "the server refused the client certificate, or required one that was not given";
+    /// The endpoint requires a client certificate and none was given (a warning).
+    ClientCertMissing = "client_cert_missing" in [Tls],
+        "warning: the profile says the endpoint requires a client certificate and none was given";
+    /// An inspection proxy or firewall re-signs the connection.
+    TlsIntercepted = "tls_intercepted" in [Tls],
+        "an inspection proxy or firewall re-signs the connection (the message names the issuer)";
+    /// The server accepts none of the ALPN protocols offered.
+    AlpnRejected = "alpn_rejected" in [Tls],
+        "the server accepts none of the ALPN protocols offered";
+    /// The server chose none of the ALPN protocols offered (a warning).
+    AlpnNotNegotiated = "alpn_not_negotiated" in [Tls],
+        "warning: the server chose none of the ALPN protocols offered";
+    /// The HTTP status is not one expected.
+    HttpStatus = "http_status" in [Http],
+        "the HTTP status is not one expected (or a WebSocket upgrade was not answered 101)";
+    /// No HTTP response headers within the timeout.
+    HttpTimeout = "http_timeout" in [Http],
+        "no HTTP response head within the timeout";
+    /// The HTTP exchange failed (not HTTP, connection closed, a bad WebSocket handshake).
+    HttpError = "http_error" in [Http],
+        "the HTTP exchange failed: not HTTP, closed, or a bad WebSocket accept";
+    /// The proxy itself cannot be reached: its name does not resolve, or it refuses or drops.
+    ProxyUnreachable = "proxy_unreachable" in [Proxy],
+        "the proxy itself: its name does not resolve, or it refuses or drops the connection";
+    /// The proxy wants credentials or refused those given (407, SOCKS authentication).
+    ProxyAuth = "proxy_auth" in [Proxy],
+        "the proxy wants credentials or refused those given (`407`, SOCKS5 authentication)";
+    /// The proxy refuses to open the tunnel (403, a port it does not allow, a SOCKS rule).
+    ProxyDenied = "proxy_denied" in [Proxy],
+        "the proxy refuses the tunnel (`403`, a port it does not allow, a SOCKS5 rule)";
+    /// The proxy could not reach the target (502, 503, 504, or a SOCKS host/network error).
+    ProxyUpstream = "proxy_upstream" in [Proxy],
+        "the proxy could not reach the target (`502`/`503`/`504`, squid's connect and DNS errors, SOCKS5 host/network errors, or no answer to CONNECT in time)";
+    /// Anything else from the proxy: another status, or not a proxy at all.
+    ProxyError = "proxy_error" in [Proxy],
+        "anything else from the proxy (another status, TLS to an HTTPS proxy failing, not a proxy at all)";
+    /// A local port check: another socket already holds the address and port.
+    PortInUse = "port_in_use" in [Bind],
+        "a `bind` check: another socket holds the address and port (the message names the process when `/proc` shows it)";
+    /// A local port check: this user may not bind the port (below 1024 without the right).
+    BindDenied = "bind_denied" in [Bind],
+        "a `bind` check: this user may not bind the port (below 1024 without root or `CAP_NET_BIND_SERVICE`)";
+    /// A UDP datagram drew an ICMP port unreachable: nothing listens, or a firewall rejects.
+    UdpRefused = "udp_refused" in [Udp],
+        "a `udp` check drew an ICMP port unreachable: nothing listens, or a firewall rejects";
+    /// A UDP datagram drew no reply: the port is open or filtered (a warning).
+    UdpNoReply = "udp_no_reply" in [Udp],
+        "warning: a `udp` check drew no reply; the port is open or filtered";
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in a check a failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for a free connection slot (`--concurrency`).
+    Queued,
+    Dns,
+    Tcp,
+    /// Reaching the proxy and opening the tunnel through it.
+    Proxy,
+    Tls,
+    /// The HTTP request or WebSocket upgrade.
+    Http,
+    /// Binding a local address and port.
+    Bind,
+    /// A UDP datagram and its reply.
+    Udp,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Dns => "dns",
+            Phase::Tcp => "tcp",
+            Phase::Proxy => "proxy",
+            Phase::Tls => "tls",
+            Phase::Http => "http",
+            Phase::Bind => "bind",
+            Phase::Udp => "udp",
+        }
+    }
+
+    /// The failure kind of this phase running out of time.
+    pub(crate) fn timeout_kind(self) -> FailureKind {
+        match self {
+            Phase::Dns => FailureKind::DnsTimeout,
+            Phase::Tls => FailureKind::TlsTimeout,
+            Phase::Http => FailureKind::HttpTimeout,
+            Phase::Queued | Phase::Tcp | Phase::Bind => FailureKind::Timeout,
+            Phase::Udp => FailureKind::UdpNoReply,
+            Phase::Proxy => FailureKind::ProxyUnreachable,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong in one check (or at one address), and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub phase: Phase,
+    pub message: String,
+    pub hint: String,
+}
+
+/// The endpoint a failure is about, for messages and hints.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Peer<'_> {
+    fn port_text(&self) -> String {
+        self.port.map_or_else(String::new, |p| format!(" port {p}"))
+    }
+
+    fn address(&self) -> String {
+        match (self.ip, self.port) {
+            (Some(IpAddr::V6(ip)), Some(port)) => format!("[{ip}]:{port}"),
+            (Some(ip), Some(port)) => format!("{ip}:{port}"),
+            (Some(ip), None) => ip.to_string(),
+            (None, Some(port)) => format!("{}:{port}", self.host),
+            (None, None) => self.host.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    /// A failure with the standard hint for its kind.
+    pub fn new(
+        kind: FailureKind,
+        phase: Phase,
+        message: impl Into<String>,
+        peer: Peer<'_>,
+    ) -> Self {
+        Failure {
+            kind,
+            phase,
+            message: message.into(),
+            hint: hint(kind, phase, peer),
+        }
+    }
+}
+
+/// The concrete next step for each kind: what to open, fix or ask for.
+fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
+    let host = peer.host;
+    let port = peer.port_text();
+    let addr = peer.address();
+    match kind {
+        FailureKind::Nxdomain => format!(
+            "The name {host} does not exist in DNS as this host sees it: check the spelling and the profile variables; if it exists publicly, ask the DNS team why the internal resolver (or a split-horizon zone) does not forward it."
+        ),
+        FailureKind::NoRecords => format!(
+            "{host} exists but has no address of the family asked for: try without --ipv4/--ipv6, or ask the DNS team for the missing A/AAAA records."
+        ),
+        FailureKind::DnsTimeout => format!(
+            "The DNS server did not answer for {host}: check /etc/resolv.conf (or --dns-server) and that UDP and TCP port 53 to it are open."
+        ),
+        FailureKind::DnsError => format!(
+            "The DNS server refused or failed to resolve {host}: ask the DNS team to allow resolution of this name, or point --dns-server at a resolver that forwards it."
+        ),
+        FailureKind::Refused => format!(
+            "Something at {addr} actively refused the connection: either nothing listens on{port} there, or a firewall rejects it. Check the service, then ask the network team to allow TCP{port} to {host}."
+        ),
+        FailureKind::Timeout => format!(
+            "Packets to {addr} get no answer: a firewall silently drops them. Ask the network team to allow outbound TCP{port} from this host to {host}."
+        ),
+        FailureKind::Unreachable => format!(
+            "There is no route to {addr}, or a firewall answers with ICMP unreachable: ask the network team for a route and an allow rule for TCP{port} to {host}."
+        ),
+        FailureKind::Reset => format!(
+            "The connection to {addr} was reset after it opened: a firewall, load balancer or inspection device in the path cut it. Ask the network team to allow the full session to {host}{port}, without inspection."
+        ),
+        FailureKind::TlsTimeout => format!(
+            "{addr} accepted the connection but did not complete a TLS handshake: check that the port serves TLS and that no device in the path holds the handshake."
+        ),
+        FailureKind::TlsHandshake => format!(
+            "{addr} does not speak TLS as expected or aborted the handshake: check that this is the TLS port, and whether a proxy or inspection device answers instead of {host}."
+        ),
+        FailureKind::CertUntrusted => format!(
+            "The certificate of {host} is not signed by a trusted authority: if a TLS inspection proxy re-signs traffic, ask for {host} to be exempt from inspection; for a private CA, pass its certificate with --ca-file."
+        ),
+        FailureKind::CertExpired => format!(
+            "The certificate served by {host} has expired: renew it on the server (or whatever terminates TLS in front of it)."
+        ),
+        FailureKind::CertNotYetValid => format!(
+            "The certificate served by {host} is not valid yet: check this host's clock (NTP), or the certificate's start date."
+        ),
+        FailureKind::CertNameMismatch => format!(
+            "The certificate served at {addr} does not name {host}: check that the name points at the right server, or that a device in the path is not answering in its place."
+        ),
+        FailureKind::Deadline => format!(
+            "The run's --deadline passed during the {phase} phase: raise --deadline, or lower --timeout so that each phase fails sooner."
+        ),
+        FailureKind::LocalError => {
+            "This host refused to open the connection itself: check the open-file limit (ulimit -n), lower --concurrency, and look for a local firewall or policy.".to_string()
+        }
+        FailureKind::CertExpiring => format!(
+            "The certificate of {host} expires soon: have it renewed before it does (or raise --cert-warn-days if this is expected)."
+        ),
+        FailureKind::ClientCertRejected => format!(
+            "{host} refused the client certificate: pass the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) with --client-cert and --client-key, check that it is the one registered with this control plane and not expired, and that no proxy in the path terminates TLS."
+        ),
+        FailureKind::ClientCertMissing => format!(
+            "{host} authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path."
+        ),
+        FailureKind::TlsIntercepted => format!(
+            "A TLS inspection proxy or firewall re-signs traffic to {host}, which breaks mutual TLS to the control plane: ask the security team to exempt {host}{port} from TLS inspection (SSL bypass)."
+        ),
+        FailureKind::AlpnRejected => format!(
+            "{addr} refuses the application protocols offered: check --alpn (or the endpoint's alpn), or whether a proxy answers in place of {host}."
+        ),
+        FailureKind::AlpnNotNegotiated => format!(
+            "{addr} completed TLS without choosing an application protocol: it may not support the protocol offered, or something in the path terminates TLS in place of {host}."
+        ),
+        FailureKind::HttpStatus => format!(
+            "{host} answered, but with a status not expected: check the path and --expect-status, and whether a proxy or load balancer answers in place of the service."
+        ),
+        FailureKind::HttpTimeout => format!(
+            "{addr} accepted the connection but sent no HTTP response in time: check that the port serves HTTP and that nothing in the path holds requests."
+        ),
+        FailureKind::HttpError => format!(
+            "The HTTP exchange with {addr} failed: check that the port serves HTTP (or WebSocket), and whether a proxy answers in place of {host}."
+        ),
+        // For the proxy kinds below `peer` is the proxy, except for denied and upstream,
+        // where it is the target beyond it.
+        FailureKind::ProxyUnreachable => format!(
+            "This host cannot reach the proxy at {addr}: check the proxy's address (--proxy, or the variable named in the report), and ask the network team to allow TCP{port} to {host}."
+        ),
+        FailureKind::ProxyAuth => format!(
+            "The proxy at {addr} wants credentials, or refused those given: put them in the proxy URL (http://USER:PASSWORD@{addr}, percent-encoded; Kong's proxy_server takes the same form) or pass --proxy-user, and check the account with the proxy team."
+        ),
+        FailureKind::ProxyDenied => format!(
+            "The proxy refuses to open a tunnel to {host}{port}: ask the proxy team to allow CONNECT to {host} on{port} (in squid, the SSL_ports ACL and http_access rules)."
+        ),
+        FailureKind::ProxyUpstream => format!(
+            "The proxy was reached but could not reach {host}{port} itself: the block is beyond the proxy. Ask the network team to allow the proxy's outbound TCP{port} to {host}, and check that the proxy resolves the name."
+        ),
+        FailureKind::ProxyError => format!(
+            "The proxy answered in a way preflight does not expect: check that the proxy URL's scheme (http, https, socks5, socks5h) and port are right, and look up the status in the proxy's log for {host}."
+        ),
+        FailureKind::PortInUse => format!(
+            "Another process already listens on {addr}: stop it, or move it or this service to another port (in kong.conf, proxy_listen and stream_listen)."
+        ),
+        FailureKind::BindDenied => format!(
+            "This user may not listen on {addr}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (or a lower net.ipv4.ip_unprivileged_port_start); or use a port above 1024 and map it."
+        ),
+        FailureKind::UdpRefused => format!(
+            "{addr} answered the datagram with ICMP port unreachable: nothing listens on UDP{port} there, or a firewall rejects it. Check the service, then ask the network team to allow UDP{port} to {host}."
+        ),
+        FailureKind::UdpNoReply => format!(
+            "UDP cannot prove reachability without a reply: UDP{port} on {host} is open or filtered. If the service never answers, confirm with its own logs (or run `preflight listen --udp PORT` there), and ask the network team whether UDP{port} to {host} is allowed."
+        ),
+    }
+}
+
+impl FailureKind {
+    /// The README's table of kinds, as Markdown: identifier, phases, meaning.
+    pub fn table() -> String {
+        let mut table = String::from("| kind | phases | meaning |\n| --- | --- | --- |\n");
+        for kind in FailureKind::ALL {
+            let phases: Vec<&str> = kind.phases().iter().map(|p| p.as_str()).collect();
+            table.push_str(&format!(
+                "| `{kind}` | {} | {} |\n",
+                phases.join(", "),
+                kind.meaning()
+            ));
+        }
+        table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_identifier_a_phase_a_hint_and_a_readme_entry() {
+        let readme = include_str!("../README.md");
+        let peer = Peer {
+            host: "cp.example",
+            port: Some(443),
+            ip: None,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for &kind in FailureKind::ALL {
+            assert!(seen.insert(kind.as_str()), "{kind} is listed twice");
+            // The serde name is the identifier.
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert!(!kind.phases().is_empty(), "{kind} occurs in no phase");
+            for &phase in kind.phases() {
+                let hint = Failure::new(kind, phase, "x", peer).hint;
+                assert!(hint.len() > 40, "{kind}: {hint}");
+                assert!(!hint.contains("{"), "{kind}: {hint}");
+            }
+            assert!(
+                readme.contains(&format!("| `{kind}` |")),
+                "README has no entry for {kind}"
+            );
+        }
+        // No kind is missing from the list.
+        assert_eq!(seen.len(), 34);
+        // The README's table is the one the kinds give.
+        assert!(
+            readme.contains(&FailureKind::table()),
+            "README's table of failure kinds differs from FailureKind::table():\n{}",
+            FailureKind::table()
+        );
+    }
+
+    #[test]
+    fn a_phase_timing_out_has_a_kind_that_occurs_in_it() {
+        for phase in [
+            Phase::Dns,
+            Phase::Tcp,
+            Phase::Proxy,
+            Phase::Tls,
+            Phase::Http,
+            Phase::Udp,
+        ] {
+            let kind = phase.timeout_kind();
+            assert!(kind.phases().contains(&phase), "{phase}: {kind}");
+        }
+    }
+
+    #[test]
+    fn hints_name_the_endpoint() {
+        let peer = Peer {
+            host: "cp.example",
+            port: Some(8443),
+            ip: Some("192.0.2.7".parse().unwrap()),
+        };
+        let hint = |kind| Failure::new(kind, Phase::Tcp, "x", peer).hint;
+        assert!(hint(FailureKind::Timeout).contains("192.0.2.7:8443"));
+        assert!(hint(FailureKind::Timeout).contains("TCP port 8443 from this host to cp.example"));
+        assert!(hint(FailureKind::Nxdomain).contains("cp.example"));
+    }
+}
