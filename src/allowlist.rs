@@ -13,8 +13,8 @@ use crate::plan::{CheckSpec, Plan};
 use crate::probe::Budget;
 use crate::probe::dns::{Dns, DnsConfig};
 use crate::profile::Role;
-use crate::proxy::{ProxyConfig, ProxyUrl, Scheme};
 use crate::report::{CheckResult, Report, Status};
+use crate::route::{ProxyConfig, ProxyUrl, Scheme};
 use crate::target::{Host, Probe};
 
 pub const SCHEMA_VERSION: u32 = 1;

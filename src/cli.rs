@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::render::{Format, ListFormat};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "preflight",
@@ -81,34 +83,6 @@ pub struct AllowlistArgs {
     pub proxying: Proxying,
 }
 
-/// The formats of an allowlist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    /// Aligned columns for a terminal.
-    Table,
-    Csv,
-    Json,
-    Markdown,
-}
-
-impl ListFormat {
-    /// The format a file name asks for by its extension (`.csv`, `.json`, `.md`); a table
-    /// otherwise.
-    pub fn of_file(path: &std::path::Path) -> ListFormat {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("csv") => ListFormat::Csv,
-            Some("json") => ListFormat::Json,
-            Some("md" | "markdown") => ListFormat::Markdown,
-            _ => ListFormat::Table,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ProfilesArgs {
     #[command(subcommand)]
@@ -122,16 +96,6 @@ pub enum ProfilesAction {
         /// A built-in profile's name, or a path to a profile file.
         name: String,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-    /// JUnit XML for CI test reporters.
-    Junit,
-    /// Markdown tables for a job summary or a ticket.
-    Markdown,
 }
 
 /// When the human report uses colour.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::error::InputError;
 use crate::plan::CheckSpec;
 use crate::profile::Role;
-use crate::proxy::{ProxyUrl, Route};
+use crate::route::{ProxyUrl, Route};
 use crate::target::{Host, Probe, parse_port, split_port};
 
 /// The `profile` of the checks built from a kong.conf.
@@ -500,7 +500,7 @@ fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError>
         conf.bad("proxy_server", &redacted, reason)
     })?;
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
-    if !verify && url.scheme == crate::proxy::Scheme::Https {
+    if !verify && url.scheme == crate::route::Scheme::Https {
         out.notes.push(format!(
             "proxy_server_ssl_verify is off ({}): Kong does not verify the HTTPS proxy's certificate, but preflight does",
             conf.whence(&verify_setting)

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 
 use clap::Parser;
 use preflight::allowlist::Allowlist;
-use preflight::cli::{Cli, Command, ListFormat, ProfilesAction};
+use preflight::cli::{Cli, Command, ProfilesAction};
 use preflight::error::{InputError, io_text, without_os_error};
 use preflight::output::Destination;
 use preflight::progress::Bar;
+use preflight::render::ListFormat;
 use preflight::report::Report;
 use preflight::settings::Settings;
 use preflight::{profile, render, runner};
@@ -285,7 +286,7 @@ async fn watch(
     use preflight::render::watch as show;
     use preflight::watch::{RoundLine, Watch};
 
-    let json = settings.format == preflight::cli::Format::Json;
+    let json = settings.format == preflight::render::Format::Json;
     let mut score = Watch::new();
     let mut ticks = tokio::time::interval(interval);
     // A round longer than the interval delays the next one rather than bunching them.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::error::InputError;
 use crate::probe::dns::Family;
 use crate::profile::{Assignments, Profile, Role, bind};
-use crate::proxy::Route;
+use crate::route::Route;
 use crate::target::{Host, Probe, Target, format_target};
 
 /// One check to run, or to report as skipped.

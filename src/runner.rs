@@ -16,10 +16,10 @@ use crate::probe::http::{self, Expect, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{Tls, TlsFailure, TlsInfo, TlsRequest};
 use crate::probe::{BoxStream, Budget, Dialed, bind, millis, tcp, udp};
-use crate::proxy::{ProxyConfig, ProxyUrl};
 use crate::report::{
     AddressResult, AddressStatus, CheckResult, DirectPath, LocalDns, Status, Timings,
 };
+use crate::route::{ProxyConfig, ProxyUrl};
 use crate::settings::Settings;
 use crate::target::Probe;
 

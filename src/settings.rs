@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{AllowlistArgs, CheckArgs, Format, Proxying, Resolving, Selection};
+use crate::cli::{AllowlistArgs, CheckArgs, Proxying, Resolving, Selection};
 use crate::error::InputError;
 use crate::kongconf::{self, KongConf, KongPlan};
 use crate::plan::{self, Plan};
@@ -12,7 +12,8 @@ use crate::probe::dns::{DnsConfig, Family, Pin};
 use crate::probe::http::Expect;
 use crate::probe::tls::{TlsSettings, load_certs, load_identity};
 use crate::profile::{self, Assignments, Role};
-use crate::proxy::{ProxyConfig, ProxyFlags};
+use crate::render::Format;
+use crate::route::{ProxyConfig, ProxyFlags};
 use crate::sanitize::redact;
 use crate::target::{Host, Target, parse_port};
 

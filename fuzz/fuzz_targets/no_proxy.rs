@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use preflight::proxy::{ProxyConfig, ProxyFlags};
+use preflight::route::{ProxyConfig, ProxyFlags};
 use preflight::target::Probe;
 
 fuzz_target!(|text: &str| {

@@ -9,7 +9,7 @@ use std::path::Path;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use preflight::kongconf::{self, KongConf};
-use preflight::proxy::{ProxyConfig, ProxyFlags};
+use preflight::route::{ProxyConfig, ProxyFlags};
 use preflight::sanitize;
 use preflight::settings::target_of;
 

@@ -21,7 +21,7 @@ use super::dns::Dns;
 use super::tls::{Tls, TlsRequest};
 use super::{BoxStream, Budget, Dialed, Elapsed, tcp};
 use crate::failure::{Failure, FailureKind, Peer, Phase};
-use crate::proxy::{ProxyUrl, Scheme};
+use crate::route::{ProxyUrl, Scheme};
 use crate::target::Host;
 
 /// Where the tunnel should lead: a name the proxy resolves, or an address chosen here.
@@ -293,7 +293,7 @@ fn proxy_failure(
 }
 
 /// `Basic base64(user:password)`.
-fn basic(credentials: &crate::proxy::Credentials) -> String {
+fn basic(credentials: &crate::route::Credentials) -> String {
     let token = BASE64.encode(format!("{}:{}", credentials.user, credentials.password));
     format!("Basic {token}")
 }

@@ -2,8 +2,8 @@
 
 use std::io::{self, Write};
 
+use super::ListFormat;
 use crate::allowlist::{Allowlist, Entry};
-use crate::cli::ListFormat;
 
 /// The columns, in order, as CSV and Markdown name them.
 const COLUMNS: [&str; 10] = [

@@ -12,7 +12,8 @@ pub mod watch;
 
 use std::io::{self, Write};
 
-use crate::cli::Format;
+use clap::ValueEnum;
+
 use crate::report::Report;
 
 pub use allowlist::render as allowlist;
@@ -21,6 +22,45 @@ pub use json::render as json;
 pub use junit::render as junit;
 pub use markdown::render as markdown;
 pub use profile::render as profile;
+
+/// The formats of a report (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    /// JUnit XML for CI test reporters.
+    Junit,
+    /// Markdown tables for a job summary or a ticket.
+    Markdown,
+}
+
+/// The formats of an allowlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for a terminal.
+    Table,
+    Csv,
+    Json,
+    Markdown,
+}
+
+impl ListFormat {
+    /// The format a file name asks for by its extension (`.csv`, `.json`, `.md`); a table
+    /// otherwise.
+    pub fn of_file(path: &std::path::Path) -> ListFormat {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => ListFormat::Csv,
+            Some("json") => ListFormat::Json,
+            Some("md" | "markdown") => ListFormat::Markdown,
+            _ => ListFormat::Table,
+        }
+    }
+}
 
 /// Renders `report` in `format`; `color` applies to the human form only.
 pub fn render(report: &Report, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {

@@ -1,4 +1,4 @@
-//! Forward proxies: which proxy a check goes through and why (`--proxy`, the environment with
+//! The route a check takes: direct or through which forward proxy, and why (`--proxy`, the environment with
 //! curl's conventions, `NO_PROXY`), proxy URLs, and credentials kept out of every display.
 
 use std::fmt;
