@@ -14,7 +14,7 @@ use crate::probe::Budget;
 use crate::probe::dns::{Dns, DnsConfig};
 use crate::profile::Role;
 use crate::report::{CheckResult, Report, Status};
-use crate::route::{ProxyConfig, ProxyUrl, Scheme};
+use crate::route::{ProxyUrl, Scheme};
 use crate::target::{Host, Probe};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -118,30 +118,19 @@ impl Allowlist {
         }
     }
 
-    /// The allowlist of every check the plan would run, with the addresses resolved now
-    /// through `dns` (its timeout bounds each lookup); none looked up without it.
-    pub async fn of_plan(
-        plan: &Plan,
-        proxies: &ProxyConfig,
-        dns: Option<DnsConfig>,
-        generated_at: String,
-    ) -> Allowlist {
+    /// The allowlist of every check the (settled) plan would run, with the addresses resolved
+    /// now through `dns` (its timeout bounds each lookup); none looked up without it.
+    pub async fn of_plan(plan: &Plan, dns: Option<DnsConfig>, generated_at: String) -> Allowlist {
         let mut list = Allowlist::new(generated_at, plan.profiles.clone(), plan.notes.clone());
         let mut rules = Rules::default();
         let mut proxies_used = Rules::default();
         for spec in &plan.checks {
             if let Some(reason) = &spec.skip {
                 list.notes
-                    .push(format!("not listed: {} ({reason})", spec.id));
+                    .push(format!("not listed: {} ({reason})", spec.id()));
                 continue;
             }
-            let route = proxies.route_of(
-                spec.route.as_ref(),
-                spec.probe,
-                &spec.host,
-                spec.ip,
-                spec.port,
-            );
+            let route = &spec.route;
             rules.add(entry_of_spec(spec, route.proxy.as_deref()));
             if let Some(proxy) = &route.proxy {
                 proxies_used.add(entry_of_proxy(proxy, route.reason.as_deref()));
@@ -163,7 +152,11 @@ impl Allowlist {
         );
         let mut rules = Rules::default();
         let mut proxies_used = Rules::default();
-        for check in report.checks.iter().filter(|c| c.status == Status::Fail) {
+        for check in report
+            .checks
+            .iter()
+            .filter(|c| c.path.status == Status::Fail)
+        {
             rules.add(entry_of_result(check));
             if let Some(proxy) = check.proxy.as_deref().and_then(|p| ProxyUrl::parse(p).ok()) {
                 proxies_used.add(entry_of_proxy(&proxy, check.proxy_reason.as_deref()));
@@ -181,14 +174,15 @@ impl Allowlist {
 }
 
 fn entry_of_spec(spec: &CheckSpec, proxy: Option<&ProxyUrl>) -> Entry {
+    let endpoint = &spec.endpoint;
     Entry {
-        host: spec.host.clone(),
-        port: spec.port,
-        protocol: Protocol::of(spec.probe),
-        direction: direction(spec.probe),
-        purpose: spec.name.clone(),
-        role: Some(spec.role),
-        required: spec.required,
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        protocol: Protocol::of(endpoint.probe),
+        direction: direction(endpoint.probe),
+        purpose: endpoint.name.clone(),
+        role: Some(endpoint.role),
+        required: endpoint.required,
         proxy: proxy.map(ToString::to_string),
         addresses_now: spec.ip.into_iter().collect(),
         addresses_error: None,
@@ -197,22 +191,22 @@ fn entry_of_spec(spec: &CheckSpec, proxy: Option<&ProxyUrl>) -> Entry {
 }
 
 fn entry_of_result(check: &CheckResult) -> Entry {
-    let mut addresses: Vec<IpAddr> = check.addresses.iter().map(|a| a.ip).collect();
-    if let Some(local) = &check.local_dns {
+    let mut addresses: Vec<IpAddr> = check.path.addresses.iter().map(|a| a.ip).collect();
+    if let Some(local) = &check.path.local_dns {
         addresses.extend(&local.addresses);
     }
     Entry {
-        host: check.host.clone(),
-        port: check.port,
-        protocol: Protocol::of(check.probe),
-        direction: direction(check.probe),
-        purpose: check.name.clone(),
-        role: Some(check.role),
-        required: check.required,
+        host: check.endpoint.host.clone(),
+        port: check.endpoint.port,
+        protocol: Protocol::of(check.endpoint.probe),
+        direction: direction(check.endpoint.probe),
+        purpose: check.endpoint.name.clone(),
+        role: Some(check.endpoint.role),
+        required: check.endpoint.required,
         proxy: check.proxy.clone(),
         addresses_now: addresses,
         addresses_error: None,
-        failure: check.error.as_ref().map(|e| e.kind.to_string()),
+        failure: check.path.error.as_ref().map(|e| e.kind.to_string()),
     }
 }
 

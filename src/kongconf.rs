@@ -7,8 +7,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::check::CheckSpec;
 use crate::error::InputError;
-use crate::plan::CheckSpec;
 use crate::profile::Role;
 use crate::route::{ProxyUrl, Route};
 use crate::target::{Host, Probe, parse_port, split_port};
@@ -338,18 +338,17 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
             } else {
                 "Stream listener"
             };
-            out.checks.push(CheckSpec {
-                host,
-                ip: Some(ip),
-                port: Some(port),
-                ..spec(
-                    &format!("{}-{}", key.replace('_', "-"), i + 1),
-                    format!("{what} {port}"),
-                    Role::Local,
-                    Probe::Bind,
-                    format!("{key} ({})", conf.whence(&setting)),
-                )
-            });
+            let mut check = spec(
+                &format!("{}-{}", key.replace('_', "-"), i + 1),
+                format!("{what} {port}"),
+                Role::Local,
+                Probe::Bind,
+                format!("{key} ({})", conf.whence(&setting)),
+            );
+            check.endpoint.host = host;
+            check.endpoint.port = Some(port);
+            check.ip = Some(ip);
+            out.checks.push(check);
         }
     }
     Ok(out)
@@ -445,16 +444,15 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
             )),
             None => {}
         }
-        out.checks.push(CheckSpec {
-            host,
-            ip,
-            port: Some(port),
-            server_name: server_name.map(|(name, _)| name),
-            client_cert: true,
-            pinned: mtls == Mtls::Shared,
-            route: Some(route.clone()),
-            ..spec(id, label.to_string(), role, Probe::Tls, note)
-        });
+        let mut check = spec(id, label.to_string(), role, Probe::Tls, note);
+        check.endpoint.host = host;
+        check.endpoint.port = Some(port);
+        check.ip = ip;
+        check.tls.server_name = server_name.map(|(name, _)| name);
+        check.tls.client_cert_expected = true;
+        check.tls.pinned = mtls == Mtls::Shared;
+        check.fixed_route = Some(route.clone());
+        out.checks.push(check);
     }
     Ok(())
 }
@@ -541,11 +539,10 @@ fn listens(
 
 /// A check of the kong.conf, ids `kong.conf.KEY`.
 fn spec(key: &str, name: String, role: Role, probe: Probe, note: String) -> CheckSpec {
-    CheckSpec {
-        profile: Some(SOURCE.to_string()),
-        note: Some(note),
-        ..CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe)
-    }
+    let mut spec = CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe);
+    spec.endpoint.profile = Some(SOURCE.to_string());
+    spec.endpoint.note = Some(note);
+    spec
 }
 
 #[cfg(test)]
@@ -589,7 +586,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         let id = format!("kong.conf.{key}");
         plan.checks
             .iter()
-            .find(|c| c.id == id)
+            .find(|c| c.endpoint.id == id)
             .unwrap_or_else(|| panic!("no {id} in {:#?}", plan.checks))
     }
 
@@ -625,18 +622,18 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
         let cp = by_id(&plan, "control-plane");
         assert_eq!(cp.target(), "tls://abc.us.cp0.konghq.com:443");
-        assert_eq!(cp.server_name.as_deref(), Some("abc.us.cp0.konghq.com"));
-        assert!(cp.client_cert && !cp.pinned);
+        assert_eq!(cp.tls.server_name.as_deref(), Some("abc.us.cp0.konghq.com"));
+        assert!(cp.tls.client_cert_expected && !cp.tls.pinned);
         assert_eq!(
-            cp.note.as_deref(),
+            cp.endpoint.note.as_deref(),
             Some(
                 "cluster_control_plane (/etc/kong/kong.conf line 6); cluster_server_name abc.us.cp0.konghq.com (/etc/kong/kong.conf line 7)"
             )
         );
         let tp = by_id(&plan, "telemetry");
         assert_eq!(tp.target(), "tls://abc.us.tp0.konghq.com:443");
-        assert_eq!(tp.server_name.as_deref(), Some("abc.us.tp0.konghq.com"));
-        assert_eq!(tp.role, Role::Telemetry);
+        assert_eq!(tp.tls.server_name.as_deref(), Some("abc.us.tp0.konghq.com"));
+        assert_eq!(tp.endpoint.role, Role::Telemetry);
         assert_eq!(
             plan.identity,
             Some((
@@ -648,12 +645,12 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         let listens: Vec<_> = plan
             .checks
             .iter()
-            .filter(|c| c.probe == Probe::Bind)
+            .filter(|c| c.endpoint.probe == Probe::Bind)
             .map(|c| c.target())
             .collect();
         assert_eq!(listens, ["bind://0.0.0.0:8000", "bind://0.0.0.0:8443"]);
         // Kong's cluster connections go direct unless cluster_use_proxy is on.
-        assert_eq!(cp.route.as_ref().unwrap().proxy, None);
+        assert_eq!(cp.fixed_route.as_ref().unwrap().proxy, None);
     }
 
     #[test]
@@ -669,16 +666,20 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
             ],
         );
         let cp = by_id(&plan, "control-plane");
-        assert_eq!(cp.host, "other.eu.cp0.konghq.com");
-        assert_eq!(cp.server_name.as_deref(), Some("other.eu.cp0.konghq.com"));
+        assert_eq!(cp.endpoint.host, "other.eu.cp0.konghq.com");
+        assert_eq!(
+            cp.tls.server_name.as_deref(),
+            Some("other.eu.cp0.konghq.com")
+        );
         assert!(
-            cp.note
+            cp.endpoint
+                .note
                 .as_deref()
                 .unwrap()
                 .contains("(KONG_CLUSTER_CONTROL_PLANE)"),
             "{cp:?}"
         );
-        assert!(plan.checks.iter().all(|c| c.probe != Probe::Bind));
+        assert!(plan.checks.iter().all(|c| c.endpoint.probe != Probe::Bind));
     }
 
     #[test]
@@ -688,10 +689,10 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
             &[],
         );
         let cp = by_id(&plan, "control-plane");
-        assert_eq!(cp.server_name.as_deref(), Some("kong_clustering"));
-        assert!(cp.pinned);
+        assert_eq!(cp.tls.server_name.as_deref(), Some("kong_clustering"));
+        assert!(cp.tls.pinned);
         assert_eq!(plan.pinned, Some(PathBuf::from("c.crt")));
-        assert_eq!(by_id(&plan, "telemetry").port, Some(8006));
+        assert_eq!(by_id(&plan, "telemetry").endpoint.port, Some(8006));
     }
 
     #[test]
@@ -703,7 +704,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
             "{:?}",
             plan.notes
         );
-        assert!(plan.checks.iter().all(|c| c.probe == Probe::Bind));
+        assert!(plan.checks.iter().all(|c| c.endpoint.probe == Probe::Bind));
         let plan = built("role = data_plane\n", &[]);
         assert!(
             plan.notes[0].contains("sets none of the cluster settings"),
@@ -732,7 +733,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
     fn the_proxy_is_used_only_with_cluster_use_proxy() {
         let text = "role = data_plane\ncluster_control_plane = cp.example:443\ncluster_use_proxy = ON\nproxy_server = http://user:secret@proxy.example:3128\n";
         let plan = built(text, &[]);
-        let route = by_id(&plan, "control-plane").route.clone().unwrap();
+        let route = by_id(&plan, "control-plane").fixed_route.clone().unwrap();
         assert_eq!(
             route.proxy.unwrap().to_string(),
             "http://proxy.example:3128"

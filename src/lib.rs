@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod allowlist;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod failure;

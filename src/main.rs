@@ -434,7 +434,7 @@ fn allowlist(
     args: &preflight::cli::AllowlistArgs,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
-    let (plan, dns, proxies) = preflight::settings::allowlist_inputs(args)?;
+    let (plan, dns) = preflight::settings::allowlist_inputs(args)?;
     let destination = args
         .output
         .as_deref()
@@ -442,7 +442,7 @@ fn allowlist(
         .transpose()?;
     let dns = (!args.no_resolve).then_some(dns);
     let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let list = runtime.block_on(Allowlist::of_plan(&plan, &proxies, dns, now));
+    let list = runtime.block_on(Allowlist::of_plan(&plan, dns, now));
     let mut buffer = Vec::new();
     render::allowlist(&list, args.format, &mut buffer)?;
     if args.format == ListFormat::Csv {

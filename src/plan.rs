@@ -1,87 +1,18 @@
-//! The plan: profiles (with their variables bound) and command-line targets turned into the
-//! list of checks to run. Everything the user can get wrong is caught here, before any probe.
+//! The plan: profiles (with their variables bound), a kong.conf's checks and command-line
+//! targets turned into the list of checks to run, then settled: every value that holds for a
+//! check through the run (its route, its TLS request, its payload, its expectation) is fixed
+//! here, once. Everything the user can get wrong is caught here, before any probe.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+pub use crate::check::CheckSpec;
 use crate::error::InputError;
 use crate::probe::dns::Family;
+use crate::probe::http::Expect;
 use crate::profile::{Assignments, Profile, Role, bind};
-use crate::route::Route;
-use crate::target::{Host, Probe, Target, format_target};
-
-/// One check to run, or to report as skipped.
-#[derive(Debug, Clone)]
-pub struct CheckSpec {
-    /// `PROFILE.KEY` for profile endpoints, the target text for command-line targets.
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub required: bool,
-    pub profile: Option<String>,
-    pub probe: Probe,
-    /// The host name (or IP address, unbracketed); for a skipped check, the template.
-    pub host: String,
-    /// Set when the host is an IP address: nothing to resolve.
-    pub ip: Option<IpAddr>,
-    pub port: Option<u16>,
-    pub note: Option<String>,
-    /// Why this check is not run.
-    pub skip: Option<String>,
-    /// The request path of HTTP and WebSocket probes.
-    pub path: Option<String>,
-    /// The TLS server name, when it is not the host.
-    pub server_name: Option<String>,
-    pub alpn: Vec<String>,
-    /// The endpoint requires a client certificate.
-    pub client_cert: bool,
-    /// The endpoint presents a publicly trusted certificate.
-    pub public_ca: bool,
-    /// The datagram a udp probe sends (a default when `None`).
-    pub payload: Option<String>,
-    /// Trust exactly the pinned certificate (kong.conf's shared `cluster_cert`).
-    pub pinned: bool,
-    /// A route fixed by the check's source (kong.conf's `proxy_server`, or direct), which only
-    /// `--proxy` overrides.
-    pub route: Option<Route>,
-}
-
-impl CheckSpec {
-    /// A required check with nothing set beyond what it is; the rest is filled in by the
-    /// caller (`CheckSpec { host, port, ..CheckSpec::new(…) }`).
-    pub fn new(id: String, name: String, role: Role, probe: Probe) -> CheckSpec {
-        CheckSpec {
-            id,
-            name,
-            role,
-            required: true,
-            profile: None,
-            probe,
-            host: String::new(),
-            ip: None,
-            port: None,
-            note: None,
-            skip: None,
-            path: None,
-            server_name: None,
-            alpn: Vec::new(),
-            client_cert: false,
-            public_ca: false,
-            payload: None,
-            pinned: false,
-            route: None,
-        }
-    }
-
-    /// The target as the report shows it: `tls://host:443`, `https://host/path`.
-    pub fn target(&self) -> String {
-        let host = match self.ip {
-            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
-            _ => self.host.clone(),
-        };
-        format_target(self.probe, &host, self.port, self.path.as_deref())
-    }
-}
+use crate::route::ProxyConfig;
+use crate::target::{Host, Probe, Target};
 
 /// Everything a run will check.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +42,7 @@ pub fn build(
         plan.profiles.push(crate::kongconf::SOURCE.to_string());
     }
     for spec in conf {
-        if !only.is_empty() && !only.contains(&spec.role) {
+        if !only.is_empty() && !only.contains(&spec.endpoint.role) {
             continue;
         }
         let mut spec = spec.clone();
@@ -135,27 +66,25 @@ pub fn build(
             if !only.is_empty() && !only.contains(&ep.role) {
                 continue;
             }
-            let mut spec = CheckSpec {
-                required: ep.required,
-                profile: Some(profile.name.clone()),
-                host: ep.host.as_str().to_string(),
-                port: ep.port.or(ep.probe.default_port()),
-                note: Some(ep.note.clone()),
-                path: ep
-                    .path
-                    .clone()
-                    .or_else(|| ep.probe.uses_http().then(|| "/".to_string())),
-                alpn: ep.alpn.clone(),
-                client_cert: ep.client_cert,
-                public_ca: ep.public_ca,
-                payload: ep.payload.clone(),
-                ..CheckSpec::new(
-                    format!("{}.{}", profile.name, ep.key),
-                    ep.name.clone(),
-                    ep.role,
-                    ep.probe,
-                )
-            };
+            let mut spec = CheckSpec::new(
+                format!("{}.{}", profile.name, ep.key),
+                ep.name.clone(),
+                ep.role,
+                ep.probe,
+            );
+            spec.endpoint.required = ep.required;
+            spec.endpoint.profile = Some(profile.name.clone());
+            spec.endpoint.host = ep.host.as_str().to_string();
+            spec.endpoint.port = ep.port.or(ep.probe.default_port());
+            spec.endpoint.note = Some(ep.note.clone());
+            spec.path = ep
+                .path
+                .clone()
+                .or_else(|| ep.probe.uses_http().then(|| "/".to_string()));
+            spec.tls.alpn = ep.alpn.clone();
+            spec.tls.client_cert_expected = ep.client_cert;
+            spec.tls.public_ca = ep.public_ca;
+            spec.payload = ep.payload.clone();
             let server_name = ep.server_name.as_ref().map(|t| t.render(&values));
             match ep.host.render(&values) {
                 Ok(host) => {
@@ -168,7 +97,7 @@ pub fn build(
                     })?;
                     set_host(&mut spec, parsed, family)?;
                     // A server name whose variable is unset falls back to the host.
-                    spec.server_name = server_name.and_then(Result::ok);
+                    spec.tls.server_name = server_name.and_then(Result::ok);
                 }
                 Err(unset) => {
                     spec.skip = Some(format!(
@@ -197,7 +126,7 @@ pub fn build(
             format!("no profile has this variable; {known}"),
         ));
     }
-    let mut ids: HashSet<String> = plan.checks.iter().map(|c| c.id.clone()).collect();
+    let mut ids: HashSet<String> = plan.checks.iter().map(|c| c.id().to_string()).collect();
     for target in targets {
         let id = target.to_string();
         if !ids.insert(id.clone()) {
@@ -212,11 +141,9 @@ pub fn build(
             Probe::Udp => "UDP datagram",
             Probe::Bind => "Local port",
         };
-        let mut spec = CheckSpec {
-            port: target.port,
-            path: target.path.clone(),
-            ..CheckSpec::new(id, name.to_string(), Role::Target, target.probe)
-        };
+        let mut spec = CheckSpec::new(id, name.to_string(), Role::Target, target.probe);
+        spec.endpoint.port = target.port;
+        spec.path = target.path.clone();
         set_host(&mut spec, target.host.clone(), family)?;
         plan.checks.push(spec);
     }
@@ -225,7 +152,7 @@ pub fn build(
 
 fn set_host(spec: &mut CheckSpec, host: Host, family: Family) -> Result<(), InputError> {
     match host {
-        Host::Name(name) if spec.probe == Probe::Bind => {
+        Host::Name(name) if spec.probe() == Probe::Bind => {
             return Err(InputError::Target {
                 target: spec.target(),
                 reason: format!(
@@ -233,7 +160,7 @@ fn set_host(spec: &mut CheckSpec, host: Host, family: Family) -> Result<(), Inpu
                 ),
             });
         }
-        Host::Name(name) => spec.host = name,
+        Host::Name(name) => spec.endpoint.host = name,
         Host::Ip(ip) => {
             if !family.allows(&ip) {
                 let flag = if ip.is_ipv4() { "--ipv6" } else { "--ipv4" };
@@ -242,7 +169,7 @@ fn set_host(spec: &mut CheckSpec, host: Host, family: Family) -> Result<(), Inpu
                     reason: format!("{ip} is excluded by {flag}"),
                 });
             }
-            spec.host = ip.to_string();
+            spec.endpoint.host = ip.to_string();
             spec.ip = Some(ip);
         }
     }
@@ -252,9 +179,60 @@ fn set_host(spec: &mut CheckSpec, host: Host, family: Family) -> Result<(), Inpu
 impl CheckSpec {
     fn target_with(&self, ip: &IpAddr) -> String {
         let mut copy = self.clone();
-        copy.host = ip.to_string();
+        copy.endpoint.host = ip.to_string();
         copy.ip = Some(*ip);
         copy.target()
+    }
+}
+
+/// What the command line sets for every check at once, over what each endpoint asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--server-name`: every TLS check's server name.
+    pub server_name: Option<String>,
+    /// `--alpn`: every TLS check's ALPN list, when not empty.
+    pub alpn: Vec<String>,
+    /// `--allow-private-ca`: no interception verdict from a private root alone.
+    pub allow_private_ca: bool,
+    /// `--udp-payload`: every udp check's datagram.
+    pub udp_payload: Option<String>,
+    /// `--expect-status`.
+    pub expect: Expect,
+    /// `--compare-direct`: also try each proxied check without its proxy.
+    pub compare_direct: bool,
+}
+
+impl Plan {
+    /// Fixes every value a check keeps through the run: its target text, its route (the
+    /// one place a route is chosen), and what the command line overrides. Skipped checks are
+    /// only named.
+    pub fn settle(&mut self, overrides: &Overrides, proxies: &ProxyConfig) {
+        for spec in &mut self.checks {
+            spec.endpoint.target = spec.target();
+            if spec.skip.is_some() {
+                continue;
+            }
+            spec.route = proxies.route_of(
+                spec.fixed_route.as_ref(),
+                spec.endpoint.probe,
+                &spec.endpoint.host,
+                spec.ip,
+                spec.endpoint.port,
+            );
+            spec.compare_direct = overrides.compare_direct && spec.route.proxy.is_some();
+            let tls = &mut spec.tls;
+            if overrides.server_name.is_some() {
+                tls.server_name.clone_from(&overrides.server_name);
+            }
+            if !overrides.alpn.is_empty() {
+                tls.alpn.clone_from(&overrides.alpn);
+            }
+            tls.public_ca &= !overrides.allow_private_ca;
+            if overrides.udp_payload.is_some() {
+                spec.payload.clone_from(&overrides.udp_payload);
+            }
+            spec.expect = overrides.expect.clone();
+        }
     }
 }
 
@@ -306,17 +284,17 @@ mod tests {
         let portal = plan
             .checks
             .iter()
-            .find(|c| c.id == "konnect.portal")
+            .find(|c| c.endpoint.id == "konnect.portal")
             .unwrap();
         assert!(portal.skip.as_deref().unwrap().contains("portal_id"));
         let plan = konnect_plan(&["region=eu", "cp_prefix=abc", "portal_id=p1"], &[]).unwrap();
         let portal = plan
             .checks
             .iter()
-            .find(|c| c.id == "konnect.portal")
+            .find(|c| c.endpoint.id == "konnect.portal")
             .unwrap();
         assert_eq!(portal.skip, None);
-        assert_eq!(portal.host, "p1.eu.portal.konghq.com");
+        assert_eq!(portal.endpoint.host, "p1.eu.portal.konghq.com");
     }
 
     #[test]
@@ -326,7 +304,7 @@ mod tests {
             &[Role::ControlPlane, Role::Telemetry],
         )
         .unwrap();
-        let ids: Vec<_> = plan.checks.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<_> = plan.checks.iter().map(|c| c.endpoint.id.as_str()).collect();
         assert_eq!(
             ids,
             [
@@ -351,7 +329,7 @@ mod tests {
         let targets = [Target::parse("tcp://[::1]:80").unwrap()];
         let plan = build(&[], &set(&[]), &targets, &[], Family::Any, &[]).unwrap();
         assert_eq!(plan.checks[0].target(), "tcp://[::1]:80");
-        assert_eq!(plan.checks[0].role, Role::Target);
+        assert_eq!(plan.checks[0].endpoint.role, Role::Target);
         let err = build(&[], &set(&[]), &targets, &[], Family::V4, &[]).unwrap_err();
         assert!(err.to_string().contains("--ipv4"), "{err}");
     }

@@ -5,10 +5,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::check::{CheckSpec, Endpoint};
 use crate::failure::Failure;
 use crate::probe::tls::TlsInfo;
-use crate::profile::Role;
-use crate::target::Probe;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -34,6 +33,13 @@ pub struct AddressResult {
     pub ip: IpAddr,
     pub status: AddressStatus,
     pub error: Option<Failure>,
+    #[serde(flatten)]
+    pub timings: StepTimes,
+}
+
+/// How long each step of one connection attempt took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StepTimes {
     /// TCP connect time; for udp, the time to the reply.
     pub connect_ms: Option<f64>,
     /// TLS to an HTTPS proxy and the CONNECT or SOCKS exchange.
@@ -56,39 +62,97 @@ pub struct Timings {
     pub total: f64,
 }
 
-/// The outcome of one check.
+/// What one path to an endpoint (the check's own, or the direct one of `--compare-direct`)
+/// came to: its verdict, the addresses tried, the timings of the attempt that speaks for it,
+/// and what TLS and HTTP showed.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub required: bool,
-    pub profile: Option<String>,
-    pub target: String,
-    pub host: String,
-    pub port: Option<u16>,
-    pub probe: Probe,
+pub struct PathResult {
     pub status: Status,
     pub error: Option<Failure>,
-    /// Why a skipped check was not run.
-    pub reason: Option<String>,
     pub addresses: Vec<AddressResult>,
     pub timings_ms: Timings,
     pub tls: Option<TlsInfo>,
     /// The HTTP status of http, https, ws and wss checks.
     pub http_status: Option<u16>,
-    pub note: Option<String>,
+    /// This host's own answer for a name the proxy resolves: information, not a condition.
+    pub local_dns: Option<LocalDns>,
+    /// Addresses of the name that were not attempted: at most 16 per family are.
+    pub addresses_not_tried: usize,
+}
+
+impl PathResult {
+    /// A path with nothing tried yet.
+    pub fn new(status: Status) -> PathResult {
+        PathResult {
+            status,
+            error: None,
+            addresses: Vec::new(),
+            timings_ms: Timings::default(),
+            tls: None,
+            http_status: None,
+            local_dns: None,
+            addresses_not_tried: 0,
+        }
+    }
+
+    /// A path that failed before any address was tried (its name did not resolve).
+    pub fn failed(error: Failure, timings_ms: Timings) -> PathResult {
+        PathResult {
+            error: Some(error),
+            timings_ms,
+            ..PathResult::new(Status::Fail)
+        }
+    }
+
+    /// Every failure the path reports: its own, and each address's.
+    pub fn failures_mut(&mut self) -> impl Iterator<Item = &mut Failure> {
+        self.error
+            .iter_mut()
+            .chain(self.addresses.iter_mut().filter_map(|a| a.error.as_mut()))
+            .chain(self.local_dns.iter_mut().filter_map(|l| l.error.as_mut()))
+    }
+}
+
+/// The outcome of one check: the endpoint, and the path it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    #[serde(flatten)]
+    pub path: PathResult,
+    /// Why a skipped check was not run.
+    pub reason: Option<String>,
     /// The proxy the check went through (`http://proxy:3128`, never with credentials).
     pub proxy: Option<String>,
     /// Why: `--proxy`, the environment variable (`HTTPS_PROXY` …), or the NO_PROXY entry that
     /// sent it direct (`NO_PROXY=.internal`). `None` when no proxy is configured.
     pub proxy_reason: Option<String>,
-    /// This host's own answer for a name the proxy resolves: information, not a condition.
-    pub local_dns: Option<LocalDns>,
     /// The direct path of a proxied check, with `--compare-direct`.
-    pub direct: Option<DirectPath>,
-    /// Addresses of the name that were not attempted: at most 16 per family are.
-    pub addresses_not_tried: usize,
+    #[serde(serialize_with = "direct_path")]
+    pub direct: Option<PathResult>,
+}
+
+/// The JSON of the direct path: the fields schema 1 gave it.
+fn direct_path<S: serde::Serializer>(
+    direct: &Option<PathResult>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Direct<'a> {
+        status: Status,
+        error: &'a Option<Failure>,
+        addresses: &'a [AddressResult],
+        timings_ms: &'a Timings,
+    }
+    direct
+        .as_ref()
+        .map(|path| Direct {
+            status: path.status,
+            error: &path.error,
+            addresses: &path.addresses,
+            timings_ms: &path.timings_ms,
+        })
+        .serialize(serializer)
 }
 
 /// What this host's resolver says of a name that a proxy resolves for the check.
@@ -99,21 +163,43 @@ pub struct LocalDns {
     pub ms: Option<f64>,
 }
 
-/// The same endpoint tried without the proxy.
-#[derive(Debug, Clone, Serialize)]
-pub struct DirectPath {
-    pub status: Status,
-    pub error: Option<Failure>,
-    pub addresses: Vec<AddressResult>,
-    pub timings_ms: Timings,
-}
-
 impl CheckResult {
+    /// The result of `spec` from the path it took (the proxy and direct paths filled in by
+    /// the caller when there are any).
+    pub fn of(spec: &CheckSpec, path: PathResult) -> CheckResult {
+        CheckResult {
+            endpoint: spec.endpoint.clone(),
+            path,
+            reason: None,
+            proxy: spec.route.proxy.as_ref().map(|p| p.to_string()),
+            proxy_reason: spec.route.reason.clone(),
+            direct: None,
+        }
+    }
+
+    /// A check that was not run, and why.
+    pub fn skipped(spec: &CheckSpec, reason: &str) -> CheckResult {
+        CheckResult {
+            reason: Some(reason.to_string()),
+            proxy: None,
+            proxy_reason: None,
+            ..CheckResult::of(spec, PathResult::new(Status::Skipped))
+        }
+    }
+
     /// The address the check succeeded through, if any.
     pub fn address_used(&self) -> Option<&AddressResult> {
-        self.addresses
+        self.path
+            .addresses
             .iter()
             .find(|a| a.status == AddressStatus::Ok)
+    }
+
+    /// Every failure the check reports, on either path.
+    pub fn failures_mut(&mut self) -> impl Iterator<Item = &mut Failure> {
+        self.path
+            .failures_mut()
+            .chain(self.direct.iter_mut().flat_map(PathResult::failures_mut))
     }
 }
 
@@ -155,7 +241,7 @@ impl Report {
             ..Summary::default()
         };
         for check in &checks {
-            match check.status {
+            match check.path.status {
                 Status::Ok => summary.ok += 1,
                 Status::Warn => summary.warn += 1,
                 Status::Fail => summary.fail += 1,
@@ -180,7 +266,7 @@ impl Report {
     pub fn required_failures(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks
             .iter()
-            .filter(|c| c.required && c.status == Status::Fail)
+            .filter(|c| c.endpoint.required && c.path.status == Status::Fail)
     }
 
     /// 0 when every required check passed (warnings allowed unless `strict`) and the run was
@@ -193,7 +279,7 @@ impl Report {
             && self
                 .checks
                 .iter()
-                .any(|c| c.required && c.status == Status::Warn);
+                .any(|c| c.endpoint.required && c.path.status == Status::Warn);
         u8::from(warned || self.required_failures().next().is_some())
     }
 }

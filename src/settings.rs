@@ -7,9 +7,8 @@ use std::time::Duration;
 use crate::cli::{AllowlistArgs, CheckArgs, Proxying, Resolving, Selection};
 use crate::error::InputError;
 use crate::kongconf::{self, KongConf, KongPlan};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Overrides, Plan};
 use crate::probe::dns::{DnsConfig, Family, Pin};
-use crate::probe::http::Expect;
 use crate::probe::tls::{TlsSettings, load_certs, load_identity};
 use crate::profile::{self, Assignments, Role};
 use crate::render::Format;
@@ -27,18 +26,6 @@ pub struct Settings {
     pub concurrency: usize,
     pub dns: DnsConfig,
     pub tls: TlsSettings,
-    /// `--server-name`: overrides every check's TLS server name.
-    pub server_name: Option<String>,
-    /// `--alpn`: overrides every check's ALPN list.
-    pub alpn: Vec<String>,
-    pub expect: Expect,
-    /// `--allow-private-ca`: no interception verdict from a private root alone.
-    pub allow_private_ca: bool,
-    pub proxies: ProxyConfig,
-    /// `--compare-direct`: also try each proxied endpoint without the proxy.
-    pub compare_direct: bool,
-    /// `--udp-payload`: the datagram of every udp check.
-    pub udp_payload: Option<String>,
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -53,7 +40,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Checks every flag and builds the plan; nothing touches the network.
+    /// Checks every flag and builds the plan, settled; nothing touches the network.
     pub fn from_args(args: &CheckArgs) -> Result<(Settings, Plan), InputError> {
         let (plan, kong) = plan_of(&args.selection, family(&args.resolving))?;
         let dns = dns_config(&args.resolving, args.timeout)?;
@@ -140,6 +127,17 @@ impl Settings {
                 chosen
             }
         };
+        plan.settle(
+            &Overrides {
+                server_name: args.server_name.clone(),
+                alpn: args.alpn.clone(),
+                allow_private_ca: args.allow_private_ca,
+                udp_payload: args.udp_payload.clone(),
+                expect: args.expect_status.clone().unwrap_or_default(),
+                compare_direct: args.compare_direct,
+            },
+            &proxies,
+        );
         let settings = Settings {
             timeout: args.timeout,
             deadline: args.deadline,
@@ -151,13 +149,6 @@ impl Settings {
                 warn_days: i64::from(args.cert_warn_days),
                 pinned,
             },
-            server_name: args.server_name.clone(),
-            alpn: args.alpn.clone(),
-            expect: args.expect_status.clone().unwrap_or_default(),
-            allow_private_ca: args.allow_private_ca,
-            proxies,
-            compare_direct: args.compare_direct,
-            udp_payload: args.udp_payload.clone(),
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),
@@ -170,13 +161,13 @@ impl Settings {
     }
 }
 
-/// What `preflight allowlist` needs: the plan, how to resolve, which proxy each check takes.
-pub fn allowlist_inputs(
-    args: &AllowlistArgs,
-) -> Result<(Plan, DnsConfig, ProxyConfig), InputError> {
-    let (plan, _) = plan_of(&args.selection, family(&args.resolving))?;
+/// What `preflight allowlist` needs: the plan, settled (each check's route chosen), and how to
+/// resolve.
+pub fn allowlist_inputs(args: &AllowlistArgs) -> Result<(Plan, DnsConfig), InputError> {
+    let (mut plan, _) = plan_of(&args.selection, family(&args.resolving))?;
     let dns = dns_config(&args.resolving, args.timeout)?;
-    Ok((plan, dns, proxies(&args.proxying)?))
+    plan.settle(&Overrides::default(), &proxies(&args.proxying)?);
+    Ok((plan, dns))
 }
 
 fn family(args: &Resolving) -> Family {

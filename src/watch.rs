@@ -87,15 +87,23 @@ impl Watch {
     pub fn observe(&mut self, report: &Report, at: SystemTime) -> Vec<Change> {
         self.rounds += 1;
         let mut changes = Vec::new();
-        for check in report.checks.iter().filter(|c| c.status != Status::Skipped) {
-            let index = match self.tracks.iter().position(|t| t.summary.id == check.id) {
+        for check in report
+            .checks
+            .iter()
+            .filter(|c| c.path.status != Status::Skipped)
+        {
+            let index = match self
+                .tracks
+                .iter()
+                .position(|t| t.summary.id == check.endpoint.id)
+            {
                 Some(i) => i,
                 None => {
                     self.tracks.push(Track {
                         summary: EndpointSummary {
-                            id: check.id.clone(),
-                            target: check.target.clone(),
-                            required: check.required,
+                            id: check.endpoint.id.clone(),
+                            target: check.endpoint.target.clone(),
+                            required: check.endpoint.required,
                             rounds: 0,
                             ok: 0,
                             failures: 0,
@@ -112,13 +120,13 @@ impl Watch {
                 }
             };
             let track = &mut self.tracks[index];
-            let up = check.status != Status::Fail;
+            let up = check.path.status != Status::Fail;
             track.summary.rounds += 1;
             if up {
                 track.summary.ok += 1;
             } else {
                 track.summary.failures += 1;
-                track.summary.last_error = check.error.clone();
+                track.summary.last_error = check.path.error.clone();
             }
             match (track.up, up) {
                 (previous, false) if previous != Some(false) => {
@@ -128,10 +136,10 @@ impl Watch {
                     }
                     track.down_since = Some(at);
                     changes.push(Change::Down {
-                        id: check.id.clone(),
-                        target: check.target.clone(),
+                        id: check.endpoint.id.clone(),
+                        target: check.endpoint.target.clone(),
                         at: rfc3339(at),
-                        error: check.error.clone(),
+                        error: check.path.error.clone(),
                     });
                 }
                 (Some(false), true) => {
@@ -142,8 +150,8 @@ impl Watch {
                         .unwrap_or_default();
                     track.longest = track.longest.max(outage);
                     changes.push(Change::Up {
-                        id: check.id.clone(),
-                        target: check.target.clone(),
+                        id: check.endpoint.id.clone(),
+                        target: check.endpoint.target.clone(),
                         at: rfc3339(at),
                         outage_s: seconds(outage),
                     });
@@ -207,9 +215,10 @@ pub struct WatchSummary<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::CheckSpec;
     use crate::failure::{FailureKind, Peer, Phase};
     use crate::profile::Role;
-    use crate::report::{CheckResult, Timings};
+    use crate::report::{CheckResult, PathResult};
     use crate::target::Probe;
 
     fn report(up: bool) -> Report {
@@ -221,30 +230,23 @@ mod tests {
             };
             Failure::new(FailureKind::Refused, Phase::Tcp, "refused", peer)
         });
-        let check = CheckResult {
-            id: "tcp://h:1".into(),
-            name: "TCP connect".into(),
-            role: Role::Target,
-            required: true,
-            profile: None,
-            target: "tcp://h:1".into(),
-            host: "h".into(),
-            port: Some(1),
-            probe: Probe::Tcp,
-            status: if up { Status::Ok } else { Status::Fail },
-            error,
-            reason: None,
-            addresses: Vec::new(),
-            timings_ms: Timings::default(),
-            tls: None,
-            http_status: None,
-            note: None,
-            proxy: None,
-            proxy_reason: None,
-            local_dns: None,
-            direct: None,
-            addresses_not_tried: 0,
-        };
+        let mut spec = CheckSpec::new(
+            "tcp://h:1".into(),
+            "TCP connect".into(),
+            Role::Target,
+            Probe::Tcp,
+        );
+        spec.endpoint.host = "h".into();
+        spec.endpoint.port = Some(1);
+        spec.endpoint.target = "tcp://h:1".into();
+        let status = if up { Status::Ok } else { Status::Fail };
+        let check = CheckResult::of(
+            &spec,
+            PathResult {
+                error,
+                ..PathResult::new(status)
+            },
+        );
         Report::new(String::new(), 0.0, Vec::new(), vec![check])
     }
 

@@ -60,17 +60,21 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     let name_width = report
         .checks
         .iter()
-        .map(|c| t(&c.name).chars().count())
+        .map(|c| t(&c.endpoint.name).chars().count())
         .max()
         .unwrap_or(0);
     let target_width = report
         .checks
         .iter()
-        .map(|c| t(&c.target).chars().count())
+        .map(|c| t(&c.endpoint.target).chars().count())
         .max()
         .unwrap_or(0);
     for role in Role::ALL {
-        let checks: Vec<&CheckResult> = report.checks.iter().filter(|c| c.role == role).collect();
+        let checks: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.endpoint.role == role)
+            .collect();
         if checks.is_empty() {
             continue;
         }
@@ -82,13 +86,15 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     let failed: Vec<&CheckResult> = report
         .checks
         .iter()
-        .filter(|c| matches!(c.status, Status::Fail | Status::Warn))
+        .filter(|c| matches!(c.path.status, Status::Fail | Status::Warn))
         .collect();
     if !failed.is_empty() {
         writeln!(out, "\n{}", paint.bold("What to do"))?;
         for check in failed {
-            let Some(error) = &check.error else { continue };
-            let weight = if check.required {
+            let Some(error) = &check.path.error else {
+                continue;
+            };
+            let weight = if check.endpoint.required {
                 "required"
             } else {
                 "optional"
@@ -96,8 +102,8 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
             writeln!(
                 out,
                 "  {} {} ({weight}): {} in the {} phase",
-                paint.status(check.status),
-                t(&check.id),
+                paint.status(check.path.status),
+                t(&check.endpoint.id),
                 error.kind,
                 error.phase
             )?;
@@ -122,9 +128,9 @@ fn line(
     paint: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let detail = match check.status {
+    let detail = match check.path.status {
         Status::Skipped => paint.dim(&t(check.reason.as_deref().unwrap_or("skipped"))),
-        Status::Fail | Status::Warn => match &check.error {
+        Status::Fail | Status::Warn => match &check.path.error {
             Some(e) => format!("{} ({})", e.kind, e.phase),
             None => String::new(),
         },
@@ -133,30 +139,31 @@ fn line(
     writeln!(
         out,
         "  {} {:name_width$}  {:target_width$}  {detail}",
-        paint.status(check.status),
-        t(&check.name),
-        t(&check.target),
+        paint.status(check.path.status),
+        t(&check.endpoint.name),
+        t(&check.endpoint.target),
     )?;
     if let Some(route) = route_line(check) {
         writeln!(out, "         {}", paint.dim(&t(&route)))?;
     }
-    if let Some(tls) = &check.tls {
+    if let Some(tls) = &check.path.tls {
         writeln!(out, "         {}", paint.dim(&t(&certificate_line(tls))))?;
     }
-    if check.addresses_not_tried > 0 {
+    if check.path.addresses_not_tried > 0 {
         writeln!(
             out,
             "         {}",
             paint.dim(&format!(
                 "{} more addresses of the name not tried (at most {} per address family)",
-                check.addresses_not_tried,
+                check.path.addresses_not_tried,
                 crate::runner::MAX_ADDRESSES_PER_FAMILY
             ))
         )?;
     }
     // An address that failed while another worked (say IPv6 while IPv4 works) is worth a line.
-    if check.status == Status::Ok {
+    if check.path.status == Status::Ok {
         for addr in check
+            .path
             .addresses
             .iter()
             .filter(|a| a.status == AddressStatus::Fail)
@@ -181,7 +188,7 @@ fn route_line(check: &CheckResult) -> Option<String> {
         Some(proxy) => format!("via {proxy} ({reason})"),
         None => format!("direct ({reason})"),
     }];
-    if let Some(local) = &check.local_dns {
+    if let Some(local) = &check.path.local_dns {
         parts.push(match &local.error {
             Some(e) => format!("local DNS: {} (the proxy resolves the name)", e.kind),
             None => {
@@ -221,13 +228,18 @@ fn ok_detail(check: &CheckResult) -> String {
     let mut parts = Vec::new();
     if let Some(addr) = check.address_used() {
         parts.push(addr.ip.to_string());
-    } else if !check.addresses.is_empty() {
-        let ips: Vec<String> = check.addresses.iter().map(|a| a.ip.to_string()).collect();
+    } else if !check.path.addresses.is_empty() {
+        let ips: Vec<String> = check
+            .path
+            .addresses
+            .iter()
+            .map(|a| a.ip.to_string())
+            .collect();
         parts.push(ips.join(", "));
     }
-    let t = &check.timings_ms;
+    let t = &check.path.timings_ms;
     // For udp, `connect` is the time to the reply.
-    let connect = match check.probe {
+    let connect = match check.endpoint.probe {
         Probe::Udp => "reply",
         _ => "tcp",
     };
@@ -241,10 +253,10 @@ fn ok_detail(check: &CheckResult) -> String {
             parts.push(format!("{label} {}", ms_text(ms)));
         }
     }
-    if let Some(tls) = &check.tls {
+    if let Some(tls) = &check.path.tls {
         parts.push(tls.version.clone());
     }
-    if let Some(status) = check.http_status {
+    if let Some(status) = check.path.http_status {
         parts.push(format!("HTTP {status}"));
     }
     parts.join("  ")

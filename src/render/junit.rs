@@ -12,7 +12,7 @@ const TARGETS_SUITE: &str = "targets";
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut suites: Vec<(&str, Vec<&CheckResult>)> = Vec::new();
     for check in &report.checks {
-        let suite = check.profile.as_deref().unwrap_or(TARGETS_SUITE);
+        let suite = check.endpoint.profile.as_deref().unwrap_or(TARGETS_SUITE);
         match suites.iter_mut().find(|(name, _)| *name == suite) {
             Some((_, checks)) => checks.push(check),
             None => suites.push((suite, vec![check])),
@@ -29,8 +29,8 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         seconds(report.duration_ms)
     )?;
     for (name, checks) in suites {
-        let count = |status: Status| checks.iter().filter(|c| c.status == status).count();
-        let time: f64 = checks.iter().map(|c| c.timings_ms.total).sum();
+        let count = |status: Status| checks.iter().filter(|c| c.path.status == status).count();
+        let time: f64 = checks.iter().map(|c| c.path.timings_ms.total).sum();
         writeln!(
             out,
             r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}" timestamp="{}">"#,
@@ -54,10 +54,10 @@ fn testcase(suite: &str, check: &CheckResult, out: &mut dyn Write) -> io::Result
         out,
         r#"    <testcase classname="{}" name="{}" time="{}""#,
         escape(suite),
-        escape(&format!("{} {}", check.id, check.target)),
-        seconds(check.timings_ms.total)
+        escape(&format!("{} {}", check.endpoint.id, check.endpoint.target)),
+        seconds(check.path.timings_ms.total)
     )?;
-    match (check.status, &check.error) {
+    match (check.path.status, &check.path.error) {
         (Status::Ok, _) | (Status::Warn, None) | (Status::Fail, None) => writeln!(out, "/>"),
         (Status::Skipped, _) => {
             writeln!(out, ">")?;
@@ -70,7 +70,11 @@ fn testcase(suite: &str, check: &CheckResult, out: &mut dyn Write) -> io::Result
         }
         (Status::Fail, Some(e)) => {
             writeln!(out, ">")?;
-            let weight = if check.required { "" } else { " (optional)" };
+            let weight = if check.endpoint.required {
+                ""
+            } else {
+                " (optional)"
+            };
             writeln!(
                 out,
                 r#"      <failure type="{}" message="{}">{}{weight} in the {} phase: {}&#10;fix: {}</failure>"#,

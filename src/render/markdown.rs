@@ -28,7 +28,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "\n> {}", cell(note))?;
     }
     for role in Role::ALL {
-        let checks: Vec<&CheckResult> = report.checks.iter().filter(|c| c.role == role).collect();
+        let checks: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.endpoint.role == role)
+            .collect();
         if checks.is_empty() {
             continue;
         }
@@ -38,41 +42,45 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for c in checks {
             let address = c
                 .address_used()
-                .or(c.addresses.first())
+                .or(c.path.addresses.first())
                 .map_or_else(String::new, |a| a.ip.to_string());
-            let reason = match (&c.error, &c.reason) {
+            let reason = match (&c.path.error, &c.reason) {
                 (Some(e), _) => format!("`{}`: {}", e.kind, cell(&e.message)),
                 (None, Some(r)) => cell(r),
                 (None, None) => String::new(),
             };
-            let time = match c.status {
+            let time = match c.path.status {
                 Status::Skipped => String::new(),
-                _ => format!("{:.1} ms", c.timings_ms.total),
+                _ => format!("{:.1} ms", c.path.timings_ms.total),
             };
             writeln!(
                 out,
                 "| {} `{}` | {address} | {} | {time} | {reason} |",
-                cell(&c.name),
+                cell(&c.endpoint.name),
                 // A backquote would end the code span.
-                cell(&c.target).replace('`', "'"),
-                result(c.status),
+                cell(&c.endpoint.target).replace('`', "'"),
+                result(c.path.status),
             )?;
         }
     }
     let todo: Vec<&CheckResult> = report
         .checks
         .iter()
-        .filter(|c| matches!(c.status, Status::Fail | Status::Warn))
+        .filter(|c| matches!(c.path.status, Status::Fail | Status::Warn))
         .collect();
     if !todo.is_empty() {
         writeln!(out, "\n### What to do\n")?;
         for c in todo {
-            let Some(e) = &c.error else { continue };
-            let weight = if c.required { "required" } else { "optional" };
+            let Some(e) = &c.path.error else { continue };
+            let weight = if c.endpoint.required {
+                "required"
+            } else {
+                "optional"
+            };
             writeln!(
                 out,
                 "- **{}** ({weight}, `{}`): {}",
-                cell(&c.id),
+                cell(&c.endpoint.id),
                 e.kind,
                 cell(&e.hint)
             )?;

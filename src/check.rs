@@ -1,0 +1,120 @@
+//! A check: the endpoint it is about (`Endpoint`, the identity every result repeats) and how it
+//! is run (`CheckSpec`). Profiles, targets and a kong.conf make specs; `Plan::settle` then fixes
+//! every value that holds for the whole run (the route, the TLS request with the flags that
+//! override it, the UDP payload, the HTTP expectation), so the runner only carries them out.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::probe::http::Expect;
+use crate::probe::tls::TlsRequest;
+use crate::profile::Role;
+use crate::route::Route;
+use crate::target::{Probe, format_target};
+
+/// What a check is about: the fields a result repeats, in the JSON report's names.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    /// `PROFILE.KEY` for profile endpoints, the target text for command-line targets.
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub required: bool,
+    pub profile: Option<String>,
+    /// The target as the report shows it: `tls://host:443`, `https://host/path`. Set when the
+    /// plan is settled.
+    pub target: String,
+    /// The host name (or IP address, unbracketed); for a skipped check, the template.
+    pub host: String,
+    pub port: Option<u16>,
+    pub probe: Probe,
+    pub note: Option<String>,
+}
+
+/// One check to run, or to report as skipped.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub endpoint: Endpoint,
+    /// Set when the host is an IP address: nothing to resolve.
+    pub ip: Option<IpAddr>,
+    /// Why this check is not run.
+    pub skip: Option<String>,
+    /// The request path of HTTP and WebSocket probes.
+    pub path: Option<String>,
+    /// How to shake hands, for the probes that use TLS. Profiles and kong.conf fill in what
+    /// the endpoint asks for; settling applies `--server-name`, `--alpn` and
+    /// `--allow-private-ca`.
+    pub tls: TlsRequest,
+    /// The datagram a udp probe sends: the endpoint's, or `--udp-payload` once settled; the
+    /// default when `None`.
+    pub payload: Option<String>,
+    /// The HTTP statuses that pass (`--expect-status`), once settled.
+    pub expect: Expect,
+    /// A route fixed by the check's source (kong.conf's `proxy_server`, or direct), which only
+    /// `--proxy` overrides.
+    pub fixed_route: Option<Route>,
+    /// The route the check takes, once settled.
+    pub route: Route,
+    /// Also try the endpoint without its proxy (`--compare-direct`), once settled.
+    pub compare_direct: bool,
+}
+
+impl CheckSpec {
+    /// A required check with nothing set beyond what it is; the caller sets the rest.
+    pub fn new(id: String, name: String, role: Role, probe: Probe) -> CheckSpec {
+        CheckSpec {
+            endpoint: Endpoint {
+                id,
+                name,
+                role,
+                required: true,
+                profile: None,
+                target: String::new(),
+                host: String::new(),
+                port: None,
+                probe,
+                note: None,
+            },
+            ip: None,
+            skip: None,
+            path: None,
+            tls: TlsRequest::default(),
+            payload: None,
+            expect: Expect::default(),
+            fixed_route: None,
+            route: Route::default(),
+            compare_direct: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.endpoint.id
+    }
+
+    pub fn host(&self) -> &str {
+        &self.endpoint.host
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.endpoint.port
+    }
+
+    pub fn probe(&self) -> Probe {
+        self.endpoint.probe
+    }
+
+    /// The target as the report shows it, from the host, port and path as they are now.
+    pub fn target(&self) -> String {
+        let host = match self.ip {
+            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => self.endpoint.host.clone(),
+        };
+        format_target(
+            self.endpoint.probe,
+            &host,
+            self.endpoint.port,
+            self.path.as_deref(),
+        )
+    }
+}

@@ -1,0 +1,294 @@
+//! One connection attempt (to one address, or one tunnel to a name through a proxy) as a
+//! pipeline of steps: a connection slot → connect (direct, through a tunnel, or to a proxy
+//! that forwards plain HTTP) → [TLS] → [HTTP or WebSocket]; or a UDP datagram. Each step
+//! takes what the one before produced and returns `Result<_, Failure>`, noting its time and
+//! what it saw in the attempt's `Outcome`. A new step is one function and one line in `steps`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::Shared;
+use crate::check::CheckSpec;
+use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::probe::http::{self, HttpRequest};
+use crate::probe::proxy::{Dest, Forwarded, Via};
+use crate::probe::tls::{TlsFailure, TlsInfo};
+use crate::probe::{BoxStream, Dialed, millis, tcp, udp};
+use crate::report::{AddressResult, AddressStatus, StepTimes};
+use crate::route::ProxyUrl;
+use crate::target::Probe;
+
+/// What one attempt came to: its failure, or the warnings of an attempt that worked, with
+/// what each step measured and saw.
+#[derive(Debug, Clone)]
+pub(super) struct Outcome {
+    /// The address tried, unless a proxy resolved the name.
+    pub(super) ip: Option<IpAddr>,
+    pub(super) error: Option<Failure>,
+    pub(super) times: StepTimes,
+    pub(super) tls: Option<TlsInfo>,
+    pub(super) http_status: Option<u16>,
+    /// Reasons to warn although the attempt worked.
+    pub(super) warnings: Vec<Failure>,
+}
+
+impl Outcome {
+    pub(super) fn new(ip: Option<IpAddr>) -> Outcome {
+        Outcome {
+            ip,
+            error: None,
+            times: StepTimes::default(),
+            tls: None,
+            http_status: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(super) fn failed(ip: Option<IpAddr>, failure: Failure) -> Outcome {
+        Outcome {
+            error: Some(failure),
+            ..Outcome::new(ip)
+        }
+    }
+
+    /// The report's line for the address tried, if this host chose one.
+    pub(super) fn address(&self) -> Option<AddressResult> {
+        Some(AddressResult {
+            ip: self.ip?,
+            status: match self.error {
+                None => AddressStatus::Ok,
+                Some(_) => AddressStatus::Fail,
+            },
+            error: self.error.clone(),
+            timings: self.times,
+        })
+    }
+}
+
+/// What the steps of one attempt share.
+struct Attempt<'a> {
+    spec: &'a CheckSpec,
+    dest: Dest,
+    via: Option<Arc<ProxyUrl>>,
+    shared: &'a Shared,
+}
+
+/// A connection the next steps run over, and what it reached.
+struct Connection {
+    stream: BoxStream,
+    dialed: Dialed,
+    /// Set when a proxy takes plain HTTP requests whole: the request goes to it in absolute
+    /// form, with no tunnel and no TLS.
+    forwarded: Option<Forwarded>,
+}
+
+/// Runs the steps of one attempt at `dest` (through `via`, if given).
+pub(super) async fn run(
+    spec: &CheckSpec,
+    dest: Dest,
+    via: Option<Arc<ProxyUrl>>,
+    shared: &Shared,
+) -> Outcome {
+    let mut outcome = Outcome::new(dest.ip());
+    let attempt = Attempt {
+        spec,
+        dest,
+        via,
+        shared,
+    };
+    if let Err(failure) = attempt.steps(&mut outcome).await {
+        outcome.error = Some(failure);
+    }
+    outcome
+}
+
+impl Attempt<'_> {
+    /// The pipeline. Each step is boxed where it is large, so that a plain TCP check's future
+    /// (and the task that holds it) stays small.
+    async fn steps(&self, outcome: &mut Outcome) -> Result<(), Failure> {
+        let _slot = self.slot().await?;
+        let probe = self.spec.probe();
+        if probe == Probe::Udp {
+            return self.datagram(outcome).await;
+        }
+        let connection = Box::pin(self.connect(outcome)).await?;
+        let stream = match (probe.uses_tls(), &connection.forwarded) {
+            (true, None) => {
+                Box::pin(self.tls(connection.stream, &connection.dialed, outcome)).await?
+            }
+            _ => connection.stream,
+        };
+        if probe.uses_http() {
+            Box::pin(self.http(stream, connection.forwarded, outcome)).await?;
+        }
+        Ok(())
+    }
+
+    fn peer(&self) -> Peer<'_> {
+        Peer {
+            host: self.spec.host(),
+            port: Some(self.dest.port()),
+            ip: self.dest.ip(),
+        }
+    }
+
+    /// A connection slot (`--concurrency`): one socket. Waiting for one is bounded by the
+    /// deadline only.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, Failure> {
+        let slots = self.shared.slots.clone();
+        match tokio::time::timeout_at(self.shared.budget.deadline, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Failure::new(
+                FailureKind::Deadline,
+                Phase::Queued,
+                "the run's deadline passed while the check waited for a connection slot",
+                self.peer(),
+            )),
+        }
+    }
+
+    /// A UDP datagram and its reply. Silence proves nothing either way: a warning, not a
+    /// failure.
+    async fn datagram(&self, outcome: &mut Outcome) -> Result<(), Failure> {
+        let Dest::Addr(addr) = &self.dest else {
+            return Ok(());
+        };
+        let payload = self
+            .spec
+            .payload
+            .as_deref()
+            .map_or(udp::DEFAULT_PAYLOAD, str::as_bytes);
+        match udp::probe(self.spec.host(), *addr, payload, self.shared.budget).await {
+            Ok(reply) => outcome.times.connect_ms = Some(millis(reply)),
+            Err(failure) if failure.kind == FailureKind::UdpNoReply => {
+                outcome.warnings.push(failure);
+            }
+            Err(failure) => return Err(failure),
+        }
+        Ok(())
+    }
+
+    /// TCP to the address; or a tunnel through the proxy; or, as curl does for plain HTTP
+    /// through an HTTP proxy, a connection to the proxy that takes the request whole.
+    async fn connect(&self, outcome: &mut Outcome) -> Result<Connection, Failure> {
+        let host = self.spec.host();
+        let budget = self.shared.budget;
+        let via = |proxy| Via {
+            proxy,
+            dns: &self.shared.dns,
+            tls: &self.shared.tls,
+        };
+        match (&self.dest, self.via.as_deref()) {
+            (Dest::Addr(addr), None) => {
+                let (stream, took) = tcp::connect(host, *addr, budget).await?;
+                outcome.times.connect_ms = Some(millis(took));
+                Ok(Connection {
+                    stream: Box::new(stream),
+                    dialed: Dialed {
+                        port: addr.port(),
+                        ip: Some(addr.ip()),
+                        label: addr.to_string(),
+                    },
+                    forwarded: None,
+                })
+            }
+            (dest, Some(proxy))
+                if self.spec.probe() == Probe::Http && proxy.scheme.forwards_http() =>
+            {
+                let (tunnel, forwarded) = via(proxy).forwarder(host, dest, budget).await?;
+                outcome.times.connect_ms = Some(millis(tunnel.connect));
+                outcome.times.proxy_ms = Some(millis(tunnel.handshake));
+                Ok(Connection {
+                    stream: tunnel.stream,
+                    dialed: self.through(proxy),
+                    forwarded: Some(forwarded),
+                })
+            }
+            (dest, Some(proxy)) => {
+                let tunnel = via(proxy).open(host, dest, budget).await?;
+                outcome.times.connect_ms = Some(millis(tunnel.connect));
+                outcome.times.proxy_ms = Some(millis(tunnel.handshake));
+                Ok(Connection {
+                    stream: tunnel.stream,
+                    dialed: self.through(proxy),
+                    forwarded: None,
+                })
+            }
+            (Dest::Name(..), None) => Err(Failure::new(
+                FailureKind::LocalError,
+                Phase::Tcp,
+                "a name must be resolved before a direct connection",
+                self.peer(),
+            )),
+        }
+    }
+
+    /// What a tunnel through `proxy` reaches, for messages.
+    fn through(&self, proxy: &ProxyUrl) -> Dialed {
+        Dialed {
+            port: self.dest.port(),
+            ip: self.dest.ip(),
+            label: format!("{} through {proxy}", self.dest.authority()),
+        }
+    }
+
+    /// The TLS handshake, judged; what it showed of the certificate is kept even when it
+    /// fails.
+    async fn tls(
+        &self,
+        stream: BoxStream,
+        dialed: &Dialed,
+        outcome: &mut Outcome,
+    ) -> Result<BoxStream, Failure> {
+        let handshake = self.shared.tls.handshake(
+            stream,
+            self.spec.host(),
+            dialed,
+            &self.spec.tls,
+            self.shared.budget,
+        );
+        match handshake.await {
+            Ok(handshake) => {
+                outcome.times.tls_ms = Some(millis(handshake.took));
+                outcome.tls = Some(handshake.info);
+                outcome.warnings = handshake.warnings;
+                Ok(Box::new(handshake.stream))
+            }
+            Err(TlsFailure { failure, info }) => {
+                outcome.tls = info;
+                Err(failure)
+            }
+        }
+    }
+
+    /// The HTTP request or WebSocket upgrade, and the status it drew.
+    async fn http(
+        &self,
+        stream: BoxStream,
+        forwarded: Option<Forwarded>,
+        outcome: &mut Outcome,
+    ) -> Result<(), Failure> {
+        let spec = self.spec;
+        let host = match spec.ip {
+            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => spec.host().to_string(),
+        };
+        let authority = match self.dest.port() {
+            port if Some(port) == spec.probe().default_port() => host,
+            port => format!("{host}:{port}"),
+        };
+        let request = HttpRequest {
+            authority,
+            path: spec.path.clone().unwrap_or_else(|| "/".into()),
+            websocket: spec.probe().is_websocket(),
+            expect: spec.expect.clone(),
+            forwarded,
+        };
+        let exchange = http::exchange(stream, &request, self.peer(), self.shared.budget).await;
+        outcome.times.http_ms = exchange.ttfb.map(millis);
+        outcome.http_status = exchange.status;
+        exchange.failure.map_or(Ok(()), Err)
+    }
+}

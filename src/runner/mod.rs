@@ -1,0 +1,183 @@
+//! The runner schedules: one task per check, at most `--concurrency` connections in flight
+//! (a semaphore), the run's deadline, the interrupt (Ctrl-C, SIGTERM), skipped and unfinished
+//! checks, and progress events. What a check does is `path` (which path, which addresses,
+//! which failure speaks) and `attempt` (the steps of one connection). It never prints; it
+//! returns results.
+
+mod attempt;
+mod path;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::check::CheckSpec;
+use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::plan::Plan;
+use crate::probe::Budget;
+use crate::probe::dns::Dns;
+use crate::probe::tls::Tls;
+use crate::report::{CheckResult, PathResult, Status};
+use crate::settings::Settings;
+
+pub use path::MAX_ADDRESSES_PER_FAMILY;
+
+/// A run with no --deadline still has one, far away.
+const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long past the deadline the runner waits for tasks to notice it.
+const DEADLINE_GRACE: Duration = Duration::from_millis(500);
+
+/// What every check of a run shares: the resolver, the TLS client, the connection slots and
+/// the time limits. Nothing here is about one check.
+struct Shared {
+    dns: Dns,
+    tls: Tls,
+    slots: Arc<Semaphore>,
+    budget: Budget,
+}
+
+/// Told as checks start and finish (the progress bar). Skipped checks finish at once.
+pub trait Progress: Send + Sync {
+    fn started(&self, index: usize, id: &str);
+    fn finished(&self, index: usize);
+}
+
+/// The results of a run, in the plan's order.
+pub struct Run {
+    pub checks: Vec<CheckResult>,
+    /// Ctrl-C or SIGTERM ended the run early.
+    pub interrupted: bool,
+}
+
+/// Runs every check of the settled `plan` at once (at most `--concurrency` in flight), until
+/// all are done, the deadline passes, or `interrupt` completes (Ctrl-C): then the checks still
+/// running are reported as `deadline` failures, and the results so far are kept, in plan order.
+pub async fn run(
+    plan: &Plan,
+    settings: &Settings,
+    progress: Option<Arc<dyn Progress>>,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Run {
+    let deadline = Instant::now() + settings.deadline.unwrap_or(NO_DEADLINE);
+    let shared = Arc::new(Shared {
+        dns: Dns::new(settings.dns.clone()),
+        tls: Tls::new(settings.tls.clone()),
+        slots: Arc::new(Semaphore::new(settings.concurrency)),
+        budget: Budget {
+            timeout: settings.timeout,
+            deadline,
+        },
+    });
+    let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
+    for (index, spec) in plan.checks.iter().enumerate() {
+        if let Some(reason) = &spec.skip {
+            results[index] = Some(CheckResult::skipped(spec, reason));
+            if let Some(progress) = &progress {
+                progress.finished(index);
+            }
+        }
+    }
+    // At most `concurrency` checks in flight: a started check's future holds its buffers, so
+    // spawning 10,000 at once would cost memory for nothing.
+    let mut queue = plan
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, spec)| spec.skip.is_none());
+    let mut tasks = JoinSet::new();
+    let start = |tasks: &mut JoinSet<(usize, CheckResult)>, (index, spec): (usize, &CheckSpec)| {
+        let shared = shared.clone();
+        let spec = Arc::new(spec.clone());
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            if let Some(progress) = &progress {
+                progress.started(index, spec.id());
+            }
+            let result = path::check(&spec, &shared).await;
+            if let Some(progress) = &progress {
+                progress.finished(index);
+            }
+            (index, result)
+        });
+    };
+    for next in queue.by_ref().take(settings.concurrency.max(1)) {
+        start(&mut tasks, next);
+    }
+    // Every wait inside a check is bounded by the deadline; the grace is a safety net.
+    let stop = deadline.checked_add(DEADLINE_GRACE).unwrap_or(deadline);
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            // An interrupt that came before the run (while its input was read) stops it
+            // before any result is taken.
+            biased;
+            () = &mut interrupt => {
+                interrupted = true;
+                break;
+            }
+            joined = tokio::time::timeout_at(stop, tasks.join_next()) => match joined {
+                Ok(Some(joined)) => {
+                    if let Ok((index, result)) = joined {
+                        results[index] = Some(result);
+                    }
+                    if let Some(next) = queue.next() {
+                        start(&mut tasks, next);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            },
+        }
+    }
+    // Checks that finished as the interrupt came are part of the report so far.
+    while let Some(joined) = tasks.try_join_next() {
+        if let Ok((index, result)) = joined {
+            results[index] = Some(result);
+        }
+    }
+    tasks.abort_all();
+    let checks = plan
+        .checks
+        .iter()
+        .zip(results)
+        .map(|(spec, result)| result.unwrap_or_else(|| unfinished(spec, interrupted)))
+        .collect();
+    Run {
+        checks,
+        interrupted,
+    }
+}
+
+/// A check whose task did not report back (the deadline passed, the run was interrupted, or
+/// it panicked).
+fn unfinished(spec: &CheckSpec, interrupted: bool) -> CheckResult {
+    let peer = Peer {
+        host: spec.host(),
+        port: spec.port(),
+        ip: spec.ip,
+    };
+    let failure = Failure::new(
+        FailureKind::Deadline,
+        Phase::Queued,
+        match interrupted {
+            true => "the run was interrupted (Ctrl-C or SIGTERM) before the check finished",
+            false => "the check did not finish before the run's deadline",
+        },
+        peer,
+    );
+    // As before the restructuring: an unfinished check names no route.
+    CheckResult {
+        proxy: None,
+        proxy_reason: None,
+        ..CheckResult::of(
+            spec,
+            PathResult {
+                error: Some(failure),
+                ..PathResult::new(Status::Fail)
+            },
+        )
+    }
+}
