@@ -5,10 +5,10 @@ use std::io::{self, Read};
 use std::path::Path;
 
 /// The largest input file read: far above any profile or CA bundle.
-pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads `path` whole, refusing anything larger than `MAX_INPUT_BYTES`.
-pub fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(MAX_INPUT_BYTES + 1)
@@ -24,7 +24,7 @@ pub fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
 
 /// Reads `path` as UTF-8 text; errors name the file and say that `what` (`the profile`,
 /// `--kong-conf`) could not be read.
-pub fn read_text(path: &Path, what: &str) -> Result<String, crate::error::InputError> {
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, crate::error::InputError> {
     let bad = |reason: String| crate::error::InputError::File {
         path: path.to_path_buf(),
         reason,

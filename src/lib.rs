@@ -4,13 +4,15 @@
 //! (probes: dns → [proxy] → tcp → tls → http, or udp, or a local bind) → `report` → `render`;
 //! `proxy` chooses the proxy. `listen` is the responder that other hosts' checks reach.
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod allowlist;
 pub mod check;
 pub mod cli;
 pub mod error;
 pub mod failure;
-pub mod files;
+pub(crate) mod files;
 pub mod kongconf;
 pub mod listen;
 pub mod output;

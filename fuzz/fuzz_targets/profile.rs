@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use preflight::probe::dns::Family;
+use preflight::probe::Family;
 use preflight::profile::{self, Assignments};
 
 fuzz_target!(|text: &str| {

@@ -9,7 +9,7 @@ use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Binds and listens on `addr`, then closes. The standard library sets SO_REUSEADDR, as nginx
 /// (and so Kong) does, so a port with connections still in TIME_WAIT counts as free.
-pub fn check(addr: SocketAddr) -> Result<(), Failure> {
+pub(crate) fn check(addr: SocketAddr) -> Result<(), Failure> {
     let host = addr.ip().to_string();
     let peer = Peer {
         host: &host,
@@ -55,7 +55,7 @@ pub fn check(addr: SocketAddr) -> Result<(), Failure> {
 
 /// `by pid 1234 (nginx)`: the process with a listening socket on `addr`'s port that
 /// conflicts with it, from /proc (Linux). `None` where /proc does not tell.
-pub fn in_use_by(addr: SocketAddr) -> Option<String> {
+pub(crate) fn in_use_by(addr: SocketAddr) -> Option<String> {
     let inodes: Vec<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())

@@ -59,7 +59,7 @@ pub struct DnsConfig {
 /// Where a check's addresses came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     /// The target was an IP address.
     Literal,
     /// `--resolve`.
@@ -70,7 +70,7 @@ pub enum Source {
 
 /// The outcome of resolving one host.
 #[derive(Debug, Clone)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     pub addrs: Result<Vec<IpAddr>, Failure>,
     pub source: Source,
     /// Time spent in the lookup (zero for literals and pins).
@@ -78,14 +78,14 @@ pub struct Resolution {
 }
 
 /// The shared resolver: built on first use, one lookup per host.
-pub struct Dns {
+pub(crate) struct Dns {
     config: DnsConfig,
     resolver: OnceCell<Result<TokioResolver, String>>,
     lookups: Mutex<HashMap<String, Arc<OnceCell<Resolution>>>>,
 }
 
 impl Dns {
-    pub fn new(config: DnsConfig) -> Self {
+    pub(crate) fn new(config: DnsConfig) -> Self {
         Dns {
             config,
             resolver: OnceCell::new(),
@@ -94,7 +94,12 @@ impl Dns {
     }
 
     /// The addresses of `host` for a check on `port`, from a pin, or DNS (once per host).
-    pub async fn resolve(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        port: Option<u16>,
+        budget: Budget,
+    ) -> Resolution {
         if let Some(pin) = self
             .config
             .pins

@@ -82,7 +82,7 @@ impl Expect {
 
 /// One HTTP exchange to make.
 #[derive(Debug, Clone)]
-pub struct HttpRequest {
+pub(crate) struct HttpRequest {
     /// The Host header: the name, with the port when it is not the scheme's default.
     pub authority: String,
     pub path: String,
@@ -94,7 +94,7 @@ pub struct HttpRequest {
 
 /// What the exchange showed; `failure` is set when it is not reachable as expected.
 #[derive(Debug, Clone)]
-pub struct HttpOutcome {
+pub(crate) struct HttpOutcome {
     pub status: Option<u16>,
     pub ttfb: Option<Duration>,
     pub failure: Option<Failure>,
@@ -104,7 +104,7 @@ pub struct HttpOutcome {
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Sends the request over `stream` and reads the response head.
-pub async fn exchange<S>(
+pub(crate) async fn exchange<S>(
     stream: S,
     request: &HttpRequest,
     peer: Peer<'_>,
@@ -274,7 +274,7 @@ fn websocket_key() -> String {
 }
 
 /// The Sec-WebSocket-Accept a real WebSocket server answers `key` with (RFC 6455, 4.2.2).
-pub fn expected_accept(key: &str) -> String {
+pub(crate) fn expected_accept(key: &str) -> String {
     let digest = ring::digest::digest(
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
         format!("{key}{WEBSOCKET_GUID}").as_bytes(),

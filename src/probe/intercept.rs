@@ -48,7 +48,7 @@ const PRODUCTS: &[(&str, &str)] = &[
 ];
 
 /// The inspection product named in `names` (issuer and CA subject names), if any.
-pub fn product<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+pub(crate) fn product<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
     for name in names {
         let lower = name.to_ascii_lowercase();
         if let Some((_, product)) = PRODUCTS.iter().find(|(word, _)| lower.contains(word)) {

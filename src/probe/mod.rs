@@ -1,14 +1,18 @@
 //! Probes: DNS, TCP, UDP, proxies, TLS, HTTP and local binds, each bounded by a timeout per phase and by the
 //! run's deadline. A failed probe is data (`Failure`), never an error that ends the run.
 
-pub mod bind;
-pub mod dns;
-pub mod http;
-pub mod intercept;
-pub mod proxy;
-pub mod tcp;
-pub mod tls;
-pub mod udp;
+pub(crate) mod bind;
+pub(crate) mod dns;
+pub(crate) mod http;
+pub(crate) mod intercept;
+pub(crate) mod proxy;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod udp;
+
+pub use dns::{DnsConfig, Family, Pin};
+pub use http::Expect;
+pub use tls::{TlsInfo, TlsRequest, TlsSettings, Trust};
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -26,20 +26,20 @@ use crate::target::Host;
 
 /// Where the tunnel should lead: a name the proxy resolves, or an address chosen here.
 #[derive(Debug, Clone)]
-pub enum Dest {
+pub(crate) enum Dest {
     Name(String, u16),
     Addr(SocketAddr),
 }
 
 impl Dest {
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         match self {
             Dest::Name(_, port) => *port,
             Dest::Addr(addr) => addr.port(),
         }
     }
 
-    pub fn ip(&self) -> Option<IpAddr> {
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
         match self {
             Dest::Name(..) => None,
             Dest::Addr(addr) => Some(addr.ip()),
@@ -47,7 +47,7 @@ impl Dest {
     }
 
     /// `host:port`, `192.0.2.7:443` or `[2001:db8::7]:443`, as CONNECT wants it.
-    pub fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         match self {
             Dest::Name(host, port) => format!("{host}:{port}"),
             Dest::Addr(addr) => addr.to_string(),
@@ -56,7 +56,7 @@ impl Dest {
 }
 
 /// An open tunnel, and what it took.
-pub struct Tunnel {
+pub(crate) struct Tunnel {
     pub stream: BoxStream,
     /// TCP to the proxy.
     pub connect: Duration,
@@ -65,7 +65,7 @@ pub struct Tunnel {
 }
 
 /// What a tunnel is opened with: the run's resolver and TLS settings.
-pub struct Via<'a> {
+pub(crate) struct Via<'a> {
     pub proxy: &'a ProxyUrl,
     pub dns: &'a Dns,
     pub tls: &'a Tls,
@@ -73,7 +73,12 @@ pub struct Via<'a> {
 
 impl Via<'_> {
     /// Opens a tunnel to `dest` for the check of `host` (the target's name, for messages).
-    pub async fn open(&self, host: &str, dest: &Dest, budget: Budget) -> Result<Tunnel, Failure> {
+    pub(crate) async fn open(
+        &self,
+        host: &str,
+        dest: &Dest,
+        budget: Budget,
+    ) -> Result<Tunnel, Failure> {
         let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
         let hop = Hop {
             proxy: self.proxy,
@@ -98,7 +103,7 @@ impl Via<'_> {
 
     /// A connection to an HTTP(S) proxy itself, for a plain HTTP request that the proxy
     /// forwards whole (absolute form, as curl sends `http://` URLs), with no tunnel.
-    pub async fn forwarder(
+    pub(crate) async fn forwarder(
         &self,
         host: &str,
         dest: &Dest,
@@ -239,7 +244,7 @@ impl Via<'_> {
 /// A plain HTTP request forwarded by a proxy: what it needs to authenticate, and how to tell
 /// the proxy's own answers (its error pages) from the target's.
 #[derive(Debug, Clone)]
-pub struct Forwarded {
+pub(crate) struct Forwarded {
     proxy: ProxyUrl,
     proxy_addr: SocketAddr,
     host: String,
@@ -263,13 +268,13 @@ impl Forwarded {
     }
 
     /// The `Proxy-Authorization` header's value, when there are credentials.
-    pub fn authorization(&self) -> Option<String> {
+    pub(crate) fn authorization(&self) -> Option<String> {
         self.proxy.credentials.as_ref().map(basic)
     }
 
     /// The failure when the answer is the proxy's own: `407`, or an error page squid marks
     /// with X-Squid-Error. Any other answer is the target's.
-    pub fn judge(&self, status: StatusCode, headers: &hyper::HeaderMap) -> Option<Failure> {
+    pub(crate) fn judge(&self, status: StatusCode, headers: &hyper::HeaderMap) -> Option<Failure> {
         let own = status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
             || headers.contains_key("x-squid-error");
         own.then(|| self.hop().refused(status, headers))

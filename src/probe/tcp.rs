@@ -11,7 +11,7 @@ use super::Budget;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Opens a TCP connection to `addr`; on success returns the stream and the connect time.
-pub async fn connect(
+pub(crate) async fn connect(
     host: &str,
     addr: SocketAddr,
     budget: Budget,
@@ -34,7 +34,7 @@ pub async fn connect(
 }
 
 /// Names an OS error from `connect`.
-pub fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Failure {
+pub(crate) fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Failure {
     let (kind, what) = io_kind(err);
     Failure::new(
         kind,
@@ -45,7 +45,7 @@ pub fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Failure {
 }
 
 /// The failure kind of an I/O error on a socket, and a few words for it.
-pub fn io_kind(err: &io::Error) -> (FailureKind, &'static str) {
+pub(crate) fn io_kind(err: &io::Error) -> (FailureKind, &'static str) {
     use io::ErrorKind as K;
     match err.kind() {
         K::ConnectionRefused => (FailureKind::Refused, "connection refused"),
@@ -63,7 +63,7 @@ pub fn io_kind(err: &io::Error) -> (FailureKind, &'static str) {
 }
 
 /// The OS's own words for an error, without repeating Rust's wrapper text.
-pub fn os_text(err: &io::Error) -> String {
+pub(crate) fn os_text(err: &io::Error) -> String {
     match err.raw_os_error() {
         Some(code) => format!("os error {code}"),
         None => err.to_string(),

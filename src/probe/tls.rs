@@ -73,7 +73,7 @@ pub struct TlsInfo {
 }
 
 /// Reads the certificates of a PEM file for `--ca-file` or `--client-cert`.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = crate::files::read_capped(path).map_err(|e| format!("cannot read it: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -87,7 +87,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// Loads a client certificate and key and checks that they belong together. `names` are what
 /// errors call them (`--client-cert`, or kong.conf's `cluster_cert`); errors name the file, and
 /// key material never appears in them.
-pub fn load_identity(
+pub(crate) fn load_identity(
     cert: &Path,
     key: &Path,
     names: (&str, &str),
@@ -179,7 +179,7 @@ impl std::fmt::Debug for TlsSettings {
 }
 
 /// A completed handshake: the stream (for HTTP), what it showed, and warnings about it.
-pub struct Handshake {
+pub(crate) struct Handshake {
     pub stream: TlsStream<BoxStream>,
     pub info: TlsInfo,
     pub took: Duration,
@@ -188,7 +188,7 @@ pub struct Handshake {
 
 /// A failed handshake, with what it showed of the certificate when it got that far.
 #[derive(Debug, Clone)]
-pub struct TlsFailure {
+pub(crate) struct TlsFailure {
     pub failure: Failure,
     pub info: Option<TlsInfo>,
 }
@@ -203,7 +203,7 @@ impl From<Failure> for TlsFailure {
 }
 
 /// The shared TLS client: its verifiers are built once, on the first TLS probe.
-pub struct Tls {
+pub(crate) struct Tls {
     settings: TlsSettings,
     verifiers: OnceCell<Arc<Verifiers>>,
 }
@@ -408,7 +408,7 @@ impl ResolvesClientCert for ClientCert {
 const VERDICT_WAIT: Duration = Duration::from_millis(1000);
 
 impl Tls {
-    pub fn new(settings: TlsSettings) -> Self {
+    pub(crate) fn new(settings: TlsSettings) -> Self {
         Tls {
             settings,
             verifiers: OnceCell::new(),
@@ -458,7 +458,7 @@ impl Tls {
     }
 
     /// Completes a TLS handshake over `stream` for `host`, and judges it.
-    pub async fn handshake(
+    pub(crate) async fn handshake(
         &self,
         stream: BoxStream,
         host: &str,

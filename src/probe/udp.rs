@@ -14,14 +14,14 @@ use super::{Budget, Elapsed};
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// What is sent when the endpoint names no payload.
-pub const DEFAULT_PAYLOAD: &[u8] = b"preflight\n";
+pub(crate) const DEFAULT_PAYLOAD: &[u8] = b"preflight\n";
 
 /// The largest reply read; the rest of a longer datagram is dropped by the OS.
 const REPLY_BUFFER: usize = 2048;
 
 /// Sends `payload` to `addr` (again halfway through the timeout, in case the first was lost)
 /// and returns the time to the first reply. `Err` of kind `udp_no_reply` means silence.
-pub async fn probe(
+pub(crate) async fn probe(
     host: &str,
     addr: SocketAddr,
     payload: &[u8],
