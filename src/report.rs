@@ -283,3 +283,75 @@ impl Report {
         u8::from(warned || self.required_failures().next().is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Role;
+    use crate::target::Probe;
+
+    fn check(status: Status, required: bool) -> CheckResult {
+        let mut spec = CheckSpec::new("c".into(), "C".into(), Role::Target, Probe::Tcp);
+        spec.endpoint.required = required;
+        CheckResult::of(&spec, PathResult::new(status))
+    }
+
+    fn report(checks: &[(Status, bool)]) -> Report {
+        let checks = checks.iter().map(|&(s, r)| check(s, r)).collect();
+        Report::new(String::new(), 0.0, Vec::new(), checks)
+    }
+
+    #[test]
+    fn the_summary_counts_each_status() {
+        let r = report(&[
+            (Status::Ok, true),
+            (Status::Ok, false),
+            (Status::Warn, true),
+            (Status::Fail, false),
+            (Status::Skipped, true),
+        ]);
+        let expected = Summary {
+            total: 5,
+            ok: 2,
+            warn: 1,
+            fail: 1,
+            skipped: 1,
+        };
+        assert_eq!(r.summary, expected);
+    }
+
+    #[test]
+    fn only_required_failures_fail_the_run_and_warnings_only_when_strict() {
+        let ok = report(&[(Status::Ok, true), (Status::Skipped, true)]);
+        assert_eq!((ok.exit_code(false), ok.exit_code(true)), (0, 0));
+        let optional = report(&[(Status::Ok, true), (Status::Fail, false)]);
+        assert_eq!((optional.exit_code(false), optional.exit_code(true)), (0, 0));
+        let warned = report(&[(Status::Warn, true)]);
+        assert_eq!((warned.exit_code(false), warned.exit_code(true)), (0, 1));
+        let optional_warn = report(&[(Status::Warn, false)]);
+        assert_eq!(optional_warn.exit_code(true), 0);
+        let failed = report(&[(Status::Ok, true), (Status::Fail, true)]);
+        assert_eq!(failed.exit_code(false), 1);
+        assert_eq!(failed.required_failures().count(), 1);
+        let mut interrupted = report(&[(Status::Ok, true)]);
+        interrupted.interrupted = true;
+        assert_eq!(interrupted.exit_code(false), 1);
+    }
+
+    #[test]
+    fn the_direct_path_keeps_the_fields_it_always_had() {
+        let mut result = check(Status::Ok, true);
+        result.direct = Some(PathResult::new(Status::Fail));
+        let json = serde_json::to_value(&result).unwrap();
+        let mut fields: Vec<_> = json["direct"].as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        assert_eq!(fields, ["addresses", "error", "status", "timings_ms"]);
+        assert_eq!(json["direct"]["status"], "fail");
+        // The main path's fields sit at the top level, beside the endpoint's.
+        for field in ["id", "target", "status", "addresses", "tls", "local_dns", "direct"] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+        let none = serde_json::to_value(check(Status::Ok, true)).unwrap();
+        assert!(none["direct"].is_null());
+    }
+}

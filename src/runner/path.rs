@@ -316,3 +316,148 @@ fn peer(spec: &CheckSpec, port: Option<u16>, ip: Option<IpAddr>) -> Peer<'_> {
         ip,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::tls::{TlsInfo, Trust};
+
+    fn failure(kind: FailureKind, phase: Phase) -> Failure {
+        let peer = Peer {
+            host: "cp.example",
+            port: Some(443),
+            ip: None,
+        };
+        Failure::new(kind, phase, kind.as_str(), peer)
+    }
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([192, 0, 2, last]))
+    }
+
+    fn tls_info(issuer: &str) -> TlsInfo {
+        TlsInfo {
+            version: "TLSv1.3".into(),
+            cipher: String::new(),
+            alpn: None,
+            subject: "CN=cp.example".into(),
+            issuer: issuer.into(),
+            san: vec!["cp.example".into()],
+            not_before: String::new(),
+            not_after: String::new(),
+            days_left: 90,
+            chain_len: 1,
+            trust: Trust::Public,
+        }
+    }
+
+    #[test]
+    fn the_latest_phase_speaks_and_the_first_of_equals() {
+        let refused = failure(FailureKind::Refused, Phase::Tcp);
+        let timeout = failure(FailureKind::Timeout, Phase::Tcp);
+        let untrusted = failure(FailureKind::CertUntrusted, Phase::Tls);
+        let status = failure(FailureKind::HttpStatus, Phase::Http);
+        let denied = failure(FailureKind::ProxyDenied, Phase::Proxy);
+        let nxdomain = failure(FailureKind::Nxdomain, Phase::Dns);
+        let kind = |all: &[&Failure]| most_telling(all.iter().copied()).map(|f| f.kind);
+        assert_eq!(kind(&[]), None);
+        assert_eq!(kind(&[&refused, &timeout]), Some(FailureKind::Refused));
+        assert_eq!(kind(&[&timeout, &refused]), Some(FailureKind::Timeout));
+        assert_eq!(kind(&[&refused, &untrusted]), Some(FailureKind::CertUntrusted));
+        assert_eq!(kind(&[&untrusted, &status, &refused]), Some(FailureKind::HttpStatus));
+        assert_eq!(kind(&[&nxdomain, &denied]), Some(FailureKind::ProxyDenied));
+        assert_eq!(kind(&[&denied, &untrusted]), Some(FailureKind::CertUntrusted));
+        assert_eq!(kind(&[&nxdomain, &refused]), Some(FailureKind::Refused));
+    }
+
+    #[test]
+    fn one_address_that_works_makes_the_path_ok() {
+        let mut ok = Outcome::new(ip(2));
+        ok.times.connect_ms = Some(3.0);
+        ok.times.tls_ms = Some(4.0);
+        ok.times.http_ms = Some(5.0);
+        ok.tls = Some(tls_info("CN=Good CA"));
+        ok.http_status = Some(204);
+        let mut bad = Outcome::failed(ip(1), failure(FailureKind::Timeout, Phase::Tcp));
+        bad.times.connect_ms = Some(5000.0);
+        let timings = Timings {
+            dns: Some(1.5),
+            ..Timings::default()
+        };
+        let path = speak(vec![bad, ok], timings);
+        assert_eq!(path.status, Status::Ok);
+        assert!(path.error.is_none());
+        // Both addresses are listed, in the order tried.
+        let listed: Vec<_> = path.addresses.iter().map(|a| (a.ip, a.status)).collect();
+        assert_eq!(
+            listed,
+            [
+                (ip(1).unwrap(), crate::report::AddressStatus::Fail),
+                (ip(2).unwrap(), crate::report::AddressStatus::Ok)
+            ]
+        );
+        // The timings are those of the address that worked, beside the DNS time.
+        let t = &path.timings_ms;
+        assert_eq!(
+            (t.dns, t.connect, t.tls, t.http),
+            (Some(1.5), Some(3.0), Some(4.0), Some(5.0))
+        );
+        assert_eq!(path.http_status, Some(204));
+        assert_eq!(path.tls.unwrap().issuer, "CN=Good CA");
+    }
+
+    #[test]
+    fn a_warning_of_the_attempt_that_worked_makes_the_path_warn() {
+        let mut ok = Outcome::new(ip(1));
+        ok.warnings = vec![
+            failure(FailureKind::CertExpiring, Phase::Tls),
+            failure(FailureKind::AlpnNotNegotiated, Phase::Tls),
+        ];
+        let path = speak(vec![ok], Timings::default());
+        assert_eq!(path.status, Status::Warn);
+        assert_eq!(path.error.unwrap().kind, FailureKind::CertExpiring);
+        // A warning does not fail the address.
+        assert_eq!(path.addresses[0].status, crate::report::AddressStatus::Ok);
+    }
+
+    #[test]
+    fn when_every_address_fails_the_most_telling_failure_speaks() {
+        let mut tls = Outcome::failed(ip(2), failure(FailureKind::CertExpired, Phase::Tls));
+        tls.times.connect_ms = Some(2.0);
+        tls.tls = Some(tls_info("CN=Old CA"));
+        let tcp = Outcome::failed(ip(1), failure(FailureKind::Refused, Phase::Tcp));
+        let path = speak(vec![tcp, tls], Timings::default());
+        assert_eq!(path.status, Status::Fail);
+        assert_eq!(path.error.unwrap().kind, FailureKind::CertExpired);
+        // The certificate seen is reported even though no attempt worked…
+        assert_eq!(path.tls.unwrap().issuer, "CN=Old CA");
+        // …but with two attempts, neither speaks for the timings.
+        assert_eq!(path.timings_ms.connect, None);
+    }
+
+    #[test]
+    fn a_single_failed_attempt_keeps_its_timings_but_not_its_http_time() {
+        let mut only = Outcome::failed(None, failure(FailureKind::HttpStatus, Phase::Http));
+        only.times.connect_ms = Some(1.0);
+        only.times.proxy_ms = Some(2.0);
+        only.times.http_ms = Some(3.0);
+        only.http_status = Some(503);
+        let path = speak(vec![only], Timings::default());
+        // A tunnel to a name through a proxy: no address of this host's to list.
+        assert!(path.addresses.is_empty());
+        let t = &path.timings_ms;
+        assert_eq!((t.connect, t.proxy, t.http), (Some(1.0), Some(2.0), None));
+        assert_eq!(path.http_status, Some(503));
+    }
+
+    #[test]
+    fn at_most_sixteen_addresses_of_each_family_are_tried() {
+        let v4 = (0..20).map(|i| IpAddr::from([192, 0, 2, i]));
+        let v6 = (0..18u16).map(|i| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]));
+        let (kept, left_out) = at_most_per_family(v4.chain(v6).collect());
+        assert_eq!(kept.len(), 32);
+        assert_eq!(left_out, 6);
+        assert_eq!(kept[15], IpAddr::from([192, 0, 2, 15]));
+        assert_eq!(kept[16], IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]));
+    }
+}
