@@ -325,7 +325,10 @@ mod tests {
         let ok = report(&[(Status::Ok, true), (Status::Skipped, true)]);
         assert_eq!((ok.exit_code(false), ok.exit_code(true)), (0, 0));
         let optional = report(&[(Status::Ok, true), (Status::Fail, false)]);
-        assert_eq!((optional.exit_code(false), optional.exit_code(true)), (0, 0));
+        assert_eq!(
+            (optional.exit_code(false), optional.exit_code(true)),
+            (0, 0)
+        );
         let warned = report(&[(Status::Warn, true)]);
         assert_eq!((warned.exit_code(false), warned.exit_code(true)), (0, 1));
         let optional_warn = report(&[(Status::Warn, false)]);
@@ -343,12 +346,25 @@ mod tests {
         let mut result = check(Status::Ok, true);
         result.direct = Some(PathResult::new(Status::Fail));
         let json = serde_json::to_value(&result).unwrap();
-        let mut fields: Vec<_> = json["direct"].as_object().unwrap().keys().cloned().collect();
+        let mut fields: Vec<_> = json["direct"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         fields.sort();
         assert_eq!(fields, ["addresses", "error", "status", "timings_ms"]);
         assert_eq!(json["direct"]["status"], "fail");
         // The main path's fields sit at the top level, beside the endpoint's.
-        for field in ["id", "target", "status", "addresses", "tls", "local_dns", "direct"] {
+        for field in [
+            "id",
+            "target",
+            "status",
+            "addresses",
+            "tls",
+            "local_dns",
+            "direct",
+        ] {
             assert!(json.get(field).is_some(), "{field}");
         }
         let none = serde_json::to_value(check(Status::Ok, true)).unwrap();

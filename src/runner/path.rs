@@ -363,10 +363,19 @@ mod tests {
         assert_eq!(kind(&[]), None);
         assert_eq!(kind(&[&refused, &timeout]), Some(FailureKind::Refused));
         assert_eq!(kind(&[&timeout, &refused]), Some(FailureKind::Timeout));
-        assert_eq!(kind(&[&refused, &untrusted]), Some(FailureKind::CertUntrusted));
-        assert_eq!(kind(&[&untrusted, &status, &refused]), Some(FailureKind::HttpStatus));
+        assert_eq!(
+            kind(&[&refused, &untrusted]),
+            Some(FailureKind::CertUntrusted)
+        );
+        assert_eq!(
+            kind(&[&untrusted, &status, &refused]),
+            Some(FailureKind::HttpStatus)
+        );
         assert_eq!(kind(&[&nxdomain, &denied]), Some(FailureKind::ProxyDenied));
-        assert_eq!(kind(&[&denied, &untrusted]), Some(FailureKind::CertUntrusted));
+        assert_eq!(
+            kind(&[&denied, &untrusted]),
+            Some(FailureKind::CertUntrusted)
+        );
         assert_eq!(kind(&[&nxdomain, &refused]), Some(FailureKind::Refused));
     }
 

@@ -1,0 +1,184 @@
+//! Certificates: PEM files read for `--ca-file` and `--client-cert`, and the facts of a
+//! presented certificate (names, issuer, validity) as the report shows them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+
+use super::provider;
+use crate::error::InputError;
+
+/// Reads the certificates of a PEM file for `--ca-file` or `--client-cert`.
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = crate::files::read_capped(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "is not a valid PEM certificate file".to_string())?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(certs)
+}
+
+/// Loads a client certificate and key and checks that they belong together. `names` are what
+/// errors call them (`--client-cert`, or kong.conf's `cluster_cert`); errors name the file, and
+/// key material never appears in them.
+pub(crate) fn load_identity(
+    cert: &Path,
+    key: &Path,
+    names: (&str, &str),
+) -> Result<Arc<CertifiedKey>, InputError> {
+    let (cert_name, key_name) = names;
+    let bad = |path: &Path, reason: String| InputError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = load_certs(cert).map_err(|e| bad(cert, format!("{cert_name} {e}")))?;
+    let bytes = crate::files::read_capped(key)
+        .map_err(|e| bad(key, format!("{key_name} cannot read it: {e}")))?;
+    // The parser's error could quote the file; it is replaced, never shown.
+    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
+        bad(
+            key,
+            format!("{key_name} holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)"),
+        )
+    })?;
+    let signing = provider().key_provider.load_private_key(der).map_err(|_| {
+        bad(
+            key,
+            format!(
+                "{key_name} is a key type this build cannot use (RSA, ECDSA P-256/P-384, Ed25519)"
+            ),
+        )
+    })?;
+    let certified = CertifiedKey::new(certs, signing);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(_) => Err(bad(
+            key,
+            format!(
+                "{key_name} does not match the certificate in {}",
+                cert.display()
+            ),
+        )),
+    }
+}
+
+/// The facts of one certificate.
+#[derive(Debug, Default)]
+pub(super) struct Facts {
+    pub(super) subject: String,
+    pub(super) issuer: String,
+    pub(super) san: Vec<String>,
+    pub(super) not_before: String,
+    pub(super) not_after: String,
+    pub(super) days_left: i64,
+}
+
+pub(super) fn facts(der: &CertificateDer<'_>) -> Facts {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return Facts::default();
+    };
+    let rfc3339 = |t: x509_parser::time::ASN1Time| {
+        t.to_datetime()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let validity = cert.validity();
+    let san = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+                    x509_parser::extensions::GeneralName::IPAddress(bytes) => ip_text(bytes),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let left = validity.not_after.to_datetime() - time::OffsetDateTime::now_utc();
+    Facts {
+        subject: name_text(cert.subject()),
+        issuer: name_text(cert.issuer()),
+        san,
+        not_before: rfc3339(validity.not_before),
+        not_after: rfc3339(validity.not_after),
+        days_left: left.whole_days(),
+    }
+}
+
+/// A distinguished name as `CN=…, O=…`. Values in a string type the parser does not decode
+/// (T61String, BMPString) are read as Latin-1, the way OpenSSL shows them, rather than lost.
+pub(super) fn name_text(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<String> = name
+        .iter()
+        .map(|rdn| {
+            let attributes: Vec<String> = rdn
+                .iter()
+                .map(|attr| {
+                    let key = x509_parser::objects::oid2abbrev(attr.attr_type(), registry)
+                        .map_or_else(|_| attr.attr_type().to_id_string(), str::to_string);
+                    let value = match attr.as_str() {
+                        Ok(text) => text.to_string(),
+                        Err(_) => attr
+                            .attr_value()
+                            .data
+                            .iter()
+                            .map(|&b| char::from(b))
+                            .collect(),
+                    };
+                    format!("{key}={value}")
+                })
+                .collect();
+            attributes.join(" + ")
+        })
+        .collect();
+    rdns.join(", ")
+}
+
+/// At most ten names, then how many more.
+pub(super) fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match names.len() {
+        0 => "no host names".to_string(),
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{} and {} more", names[..SHOWN].join(", "), n - SHOWN),
+    }
+}
+
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes)
+            .ok()
+            .map(|b| std::net::Ipv4Addr::from(b).to_string()),
+        16 => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+        _ => None,
+    }
+}
+
+/// The names in a chain that say who issued it: every issuer, and the subjects of the
+/// presented CA certificates (never the leaf's own subject, which names the site).
+pub(super) fn chain_names(chain: &[CertificateDer<'_>]) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, der) in chain.iter().enumerate() {
+        let f = facts(der);
+        names.push(f.issuer);
+        if i > 0 {
+            names.push(f.subject);
+        }
+    }
+    names
+}

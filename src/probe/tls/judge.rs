@@ -1,0 +1,334 @@
+//! The TLS judge: from what a handshake showed (the chain, the store that vouched, a
+//! certificate request) and how it ended (a verifier error, an alert, an I/O error), the
+//! failure kind and the words that name the cause.
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use rustls::pki_types::CertificateDer;
+use rustls::{AlertDescription, CertificateError};
+use tokio_rustls::client::TlsStream;
+
+use super::cert::{chain_names, facts, name_list};
+use super::verify::Observed;
+use super::{TlsInfo, TlsRequest, Trust};
+use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::probe::{BoxStream, intercept};
+
+/// Judges one handshake from what was observed.
+pub(super) struct Judge<'a> {
+    pub(super) addr: &'a str,
+    pub(super) peer: Peer<'a>,
+    pub(super) request: &'a TlsRequest,
+    pub(super) observed: &'a Observed,
+    pub(super) identity: bool,
+}
+
+impl Judge<'_> {
+    pub(super) fn cert_requested(&self) -> bool {
+        self.observed.cert_requested.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.observed
+            .chain
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn trust(&self) -> Trust {
+        self.observed
+            .trust
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .unwrap_or(Trust::None)
+    }
+
+    pub(super) fn failure(&self, kind: FailureKind, message: String) -> Failure {
+        Failure::new(kind, Phase::Tls, message, self.peer)
+    }
+
+    /// `tls_intercepted`: an inspection product's CA signed the chain.
+    pub(super) fn inspected_by(&self, issuer: &str, product: &str) -> Failure {
+        self.failure(
+            FailureKind::TlsIntercepted,
+            format!(
+                "the certificate presented for {} is issued by {issuer} ({product}): a TLS inspection device re-signs this connection",
+                self.peer.host
+            ),
+        )
+    }
+
+    pub(super) fn missing_client_cert(&self) -> Failure {
+        self.failure(
+            FailureKind::ClientCertMissing,
+            format!(
+                "{} requires a client certificate and none was given: the path up to it works, but the mutual TLS step was not tested",
+                self.peer.host
+            ),
+        )
+    }
+
+    /// The facts of a completed handshake.
+    pub(super) fn info(&self, tls: &TlsStream<BoxStream>) -> TlsInfo {
+        let (_, conn) = tls.get_ref();
+        let mut info = self.presented().unwrap_or_else(|| self.facts_of(&[]));
+        info.version = conn
+            .protocol_version()
+            .map(version_name)
+            .unwrap_or_else(|| "unknown".into());
+        info.cipher = conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        info.alpn = conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        info
+    }
+
+    /// The facts of the chain the server presented, if it got that far (no version or
+    /// cipher: the handshake may not have finished).
+    pub(super) fn presented(&self) -> Option<TlsInfo> {
+        let chain = self.chain();
+        (!chain.is_empty()).then(|| self.facts_of(&chain))
+    }
+
+    pub(super) fn facts_of(&self, chain: &[CertificateDer<'static>]) -> TlsInfo {
+        let facts = chain.first().map(|c| facts(c)).unwrap_or_default();
+        TlsInfo {
+            version: String::new(),
+            cipher: String::new(),
+            alpn: None,
+            subject: facts.subject,
+            issuer: facts.issuer,
+            san: facts.san,
+            not_before: facts.not_before,
+            not_after: facts.not_after,
+            days_left: facts.days_left,
+            chain_len: chain.len(),
+            trust: self.trust(),
+        }
+    }
+
+    /// `tls_intercepted` when an inspection product signed the chain, or when a publicly
+    /// certified endpoint presents a chain no public root vouches for.
+    pub(super) fn intercepted(&self, info: &TlsInfo) -> Option<Failure> {
+        let chain = self.chain();
+        let names = chain_names(&chain);
+        if let Some(product) = intercept::product(names.iter().map(String::as_str)) {
+            return Some(self.inspected_by(&info.issuer, product));
+        }
+        if self.request.public_ca && info.trust != Trust::Public {
+            let by = match info.trust {
+                Trust::System => "only by a CA installed in this host's store",
+                Trust::Custom => "only by a CA from --ca-file",
+                _ => "by no trusted CA",
+            };
+            return Some(self.failure(
+                FailureKind::TlsIntercepted,
+                format!(
+                    "{} should present a publicly trusted certificate, but it is issued by {} and trusted {by}: something in the path re-signs TLS",
+                    self.peer.host, info.issuer
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Reasons to warn about a handshake that worked: a certificate that expires within
+    /// `warn_days`, a client certificate the endpoint needs but was not given, no ALPN chosen.
+    pub(super) fn warnings(&self, info: &TlsInfo, warn_days: i64) -> Vec<Failure> {
+        let mut warnings = Vec::new();
+        if info.days_left < warn_days {
+            warnings.push(self.failure(
+                FailureKind::CertExpiring,
+                format!(
+                    "the certificate of {} expires in {} days ({})",
+                    self.peer.host, info.days_left, info.not_after
+                ),
+            ));
+        }
+        if self.request.client_cert_expected && !self.identity {
+            warnings.push(self.missing_client_cert());
+        }
+        if !self.request.alpn.is_empty() && info.alpn.is_none() {
+            warnings.push(self.failure(
+                FailureKind::AlpnNotNegotiated,
+                format!(
+                    "{} chose none of the ALPN protocols offered ({})",
+                    self.addr,
+                    self.request.alpn.join(", ")
+                ),
+            ));
+        }
+        warnings
+    }
+
+    /// Names what went wrong in (or just after) a handshake.
+    pub(super) fn failed(&self, err: &io::Error) -> Failure {
+        match err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::InvalidCertificate(cert)) => self.certificate(cert),
+            Some(rustls::Error::AlertReceived(alert)) => self.alert(*alert),
+            Some(
+                tls @ (rustls::Error::InvalidMessage(_)
+                | rustls::Error::InappropriateMessage { .. }
+                | rustls::Error::InappropriateHandshakeMessage { .. }),
+            ) => self.failure(
+                FailureKind::TlsHandshake,
+                format!("{} does not speak TLS: {tls}", self.addr),
+            ),
+            Some(other) => self.failure(
+                FailureKind::TlsHandshake,
+                format!("TLS handshake with {} failed: {other}", self.addr),
+            ),
+            None => self.io(err),
+        }
+    }
+
+    /// The verifier refused the certificate: an inspection product's CA, a public endpoint
+    /// re-signed, or the certificate's own fault (expired, not yet valid, another name), or
+    /// an issuer no store knows.
+    pub(super) fn certificate(&self, error: &CertificateError) -> Failure {
+        let (addr, host) = (self.addr, self.peer.host);
+        let chain = self.chain();
+        let issuer = chain.first().map(|c| facts(c).issuer).unwrap_or_default();
+        let names = chain_names(&chain);
+        if let Some(product) = intercept::product(names.iter().map(String::as_str)) {
+            return self.inspected_by(&issuer, product);
+        }
+        let kind = match error {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                FailureKind::CertExpired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                FailureKind::CertNotYetValid
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                FailureKind::CertNameMismatch
+            }
+            _ => FailureKind::CertUntrusted,
+        };
+        if kind == FailureKind::CertUntrusted && self.request.public_ca {
+            return self.failure(
+                FailureKind::TlsIntercepted,
+                format!(
+                    "{host} should present a publicly trusted certificate, but it is issued by {issuer}, which no trusted CA vouches for: something in the path re-signs TLS"
+                ),
+            );
+        }
+        let by = if issuer.is_empty() {
+            String::new()
+        } else {
+            format!(" (issued by {issuer})")
+        };
+        if kind == FailureKind::CertNameMismatch {
+            // The names from the certificate itself, a few of them: a certificate may carry
+            // thousands.
+            let names = chain.first().map(|c| facts(c).san).unwrap_or_default();
+            let wanted = self.request.server_name.as_deref().unwrap_or(host);
+            return self.failure(
+                kind,
+                format!(
+                    "the certificate of {host} at {addr}{by} is not valid for {wanted}: it names {}",
+                    name_list(&names)
+                ),
+            );
+        }
+        let tls = rustls::Error::InvalidCertificate(error.clone());
+        self.failure(
+            kind,
+            format!("the certificate of {host} at {addr}{by} is rejected: {tls}"),
+        )
+    }
+
+    /// The server ended the handshake with an alert: about the client certificate when it
+    /// asked for one, about ALPN, or anything else.
+    pub(super) fn alert(&self, alert: AlertDescription) -> Failure {
+        let addr = self.addr;
+        if self.cert_requested() && is_client_cert_alert(alert) {
+            let what = if self.identity {
+                "refused the client certificate given"
+            } else {
+                "requires a client certificate and none was given"
+            };
+            return self.failure(
+                FailureKind::ClientCertRejected,
+                format!("{addr} {what} (TLS alert {alert:?})"),
+            );
+        }
+        if alert == AlertDescription::NoApplicationProtocol {
+            return self.failure(
+                FailureKind::AlpnRejected,
+                format!(
+                    "{addr} accepts none of the ALPN protocols offered ({})",
+                    self.request.alpn.join(", ")
+                ),
+            );
+        }
+        self.failure(
+            FailureKind::TlsHandshake,
+            format!("{addr} aborted the handshake with the TLS alert {alert:?}"),
+        )
+    }
+
+    /// The connection failed under the handshake: closed, a message too large, or the
+    /// network's own errors.
+    pub(super) fn io(&self, err: &io::Error) -> Failure {
+        let addr = self.addr;
+        if err.kind() == io::ErrorKind::UnexpectedEof {
+            return self.failure(
+                FailureKind::TlsHandshake,
+                format!("{addr} closed the connection during the TLS handshake"),
+            );
+        }
+        // rustls's words for a handshake message larger than it will buffer: the peer's doing
+        // (a broken or hostile server), not this host's.
+        if err.to_string().contains("message buffer full") {
+            return self.failure(
+                FailureKind::TlsHandshake,
+                format!(
+                    "{addr} sent a TLS handshake message larger than a TLS client accepts: the server is broken or not a TLS server"
+                ),
+            );
+        }
+        let (kind, what) = crate::probe::tcp::io_kind(err);
+        self.failure(
+            kind,
+            format!(
+                "{what} during the TLS handshake with {addr} ({})",
+                crate::probe::tcp::os_text(err)
+            ),
+        )
+    }
+}
+
+/// Alerts a server sends when it refuses (or misses) a client certificate.
+pub(super) fn is_client_cert_alert(alert: AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::AccessDenied
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::DecryptError
+    )
+}
+
+pub(super) fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,331 @@
+//! TLS handshakes with tokio-rustls, and what they show: the chain and which root store vouches
+//! for it (the bundled Mozilla roots, the system's store, `--ca-file`), expiry, mutual TLS,
+//! ALPN, and interception by an inspection proxy. All rustls configuration lives here.
+
+mod cert;
+mod judge;
+mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::sign::CertifiedKey;
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub(crate) use cert::{load_certs, load_identity};
+use judge::Judge;
+use verify::{ClientCert, Observed, Recorder, Verifiers};
+
+use super::{BoxStream, Budget, Dialed};
+use crate::failure::{Failure, FailureKind, Peer, Phase};
+
+/// Which root store vouched for a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trust {
+    /// The bundled Mozilla roots.
+    Public,
+    /// Only the host's own store.
+    System,
+    /// Only `--ca-file`.
+    Custom,
+    None,
+}
+
+impl Trust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Public => "public",
+            Trust::System => "system",
+            Trust::Custom => "custom",
+            Trust::None => "none",
+        }
+    }
+}
+
+/// What a handshake showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// "TLSv1.2" or "TLSv1.3".
+    pub version: String,
+    pub cipher: String,
+    pub alpn: Option<String>,
+    pub subject: String,
+    pub issuer: String,
+    pub san: Vec<String>,
+    /// RFC 3339.
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub chain_len: usize,
+    pub trust: Trust,
+}
+
+/// The one crypto provider of the process (ring), built on first use.
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// How to shake hands with one endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct TlsRequest {
+    /// SNI and the name verified; the host when `None`.
+    pub server_name: Option<String>,
+    /// ALPN protocols to offer, in order.
+    pub alpn: Vec<String>,
+    /// The profile says this endpoint requires a client certificate.
+    pub client_cert_expected: bool,
+    /// The profile says this endpoint has a publicly trusted certificate.
+    pub public_ca: bool,
+    /// The handshake is with an HTTPS proxy: no client certificate is offered to it.
+    pub to_proxy: bool,
+    /// Trust exactly `TlsSettings::pinned` (Kong's `cluster_mtls = shared`: the control plane
+    /// presents the same certificate as the node), whatever names it holds.
+    pub pinned: bool,
+}
+
+/// Settings shared by every handshake of a run.
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    pub identity: Option<Arc<CertifiedKey>>,
+    pub warn_days: i64,
+    /// The one certificate a pinned check accepts (kong.conf's shared `cluster_cert`).
+    pub pinned: Option<CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("TlsSettings")
+            .field("extra_roots", &self.extra_roots.len())
+            .field("identity", &self.identity.is_some())
+            .field("warn_days", &self.warn_days)
+            .field("pinned", &self.pinned.is_some())
+            .finish()
+    }
+}
+
+/// A completed handshake: the stream (for HTTP), what it showed, and warnings about it.
+pub(crate) struct Handshake {
+    pub stream: TlsStream<BoxStream>,
+    pub info: TlsInfo,
+    pub took: Duration,
+    pub warnings: Vec<Failure>,
+}
+
+/// A failed handshake, with what it showed of the certificate when it got that far.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsFailure {
+    pub failure: Failure,
+    pub info: Option<TlsInfo>,
+}
+
+impl From<Failure> for TlsFailure {
+    fn from(failure: Failure) -> Self {
+        TlsFailure {
+            failure,
+            info: None,
+        }
+    }
+}
+
+/// The shared TLS client: its verifiers are built once, on the first TLS probe.
+pub(crate) struct Tls {
+    settings: TlsSettings,
+    verifiers: OnceCell<Arc<Verifiers>>,
+}
+
+/// How long to wait, after a TLS 1.3 handshake, for the server's verdict on the client
+/// certificate (an alert arrives one round trip after the client's Finished).
+const VERDICT_WAIT: Duration = Duration::from_millis(1000);
+
+impl Tls {
+    pub(crate) fn new(settings: TlsSettings) -> Self {
+        Tls {
+            settings,
+            verifiers: OnceCell::new(),
+        }
+    }
+
+    async fn verifiers(&self) -> Arc<Verifiers> {
+        self.verifiers
+            .get_or_init(|| async {
+                let extra = self.settings.extra_roots.clone();
+                // Reading the system's store is file I/O: keep it off the async workers.
+                tokio::task::spawn_blocking(move || Arc::new(Verifiers::build(extra)))
+                    .await
+                    .unwrap_or_else(|_| Arc::new(Verifiers::build(Vec::new())))
+            })
+            .await
+            .clone()
+    }
+
+    /// A configuration for one handshake, with its own observers.
+    fn config(
+        &self,
+        verifiers: Arc<Verifiers>,
+        observed: &Arc<Observed>,
+        alpn: &[String],
+        identity: Option<Arc<CertifiedKey>>,
+        pinned: Option<CertificateDer<'static>>,
+    ) -> ClientConfig {
+        let recorder = Arc::new(Recorder {
+            verifiers,
+            observed: observed.clone(),
+            pinned,
+        });
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| unreachable!("ring supports the default protocol versions"))
+            .dangerous()
+            .with_custom_certificate_verifier(recorder)
+            .with_client_cert_resolver(Arc::new(ClientCert {
+                identity,
+                observed: observed.clone(),
+            }));
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        // Every check does a full handshake: a resumed session would skip verification.
+        config.resumption = Resumption::disabled();
+        config
+    }
+
+    /// Completes a TLS handshake over `stream` for `host`, and judges it.
+    pub(crate) async fn handshake(
+        &self,
+        stream: BoxStream,
+        host: &str,
+        dialed: &Dialed,
+        request: &TlsRequest,
+        budget: Budget,
+    ) -> Result<Handshake, TlsFailure> {
+        let name = request.server_name.as_deref().unwrap_or(host);
+        let peer = Peer {
+            host: name,
+            port: Some(dialed.port),
+            ip: dialed.ip,
+        };
+        let server_name = server_name(name, peer).map_err(TlsFailure::from)?;
+        let observed = Arc::new(Observed::default());
+        let identity = match request.to_proxy {
+            true => None,
+            false => self.settings.identity.clone(),
+        };
+        let judge = Judge {
+            addr: dialed.label.as_str(),
+            peer,
+            request,
+            observed: &observed,
+            identity: identity.is_some(),
+        };
+        let connector = self.connector(&observed, request, identity).await;
+        let start = Instant::now();
+        let mut tls = budget
+            .limit(connector.connect(server_name, stream))
+            .await
+            .map_err(|elapsed| {
+                let what = format!(
+                    "{} accepted the connection but completed no TLS handshake",
+                    judge.addr
+                );
+                TlsFailure::from(elapsed.failure(Phase::Tls, &what, peer))
+            })?
+            .map_err(|err| TlsFailure {
+                failure: judge.failed(&err),
+                info: judge.presented(),
+            })?;
+        let took = start.elapsed();
+        let info = judge.info(&tls);
+        let refused = match judge.intercepted(&info) {
+            Some(failure) => Some(failure),
+            None => client_cert_verdict(&mut tls, &judge, &info, budget).await,
+        };
+        if let Some(failure) = refused {
+            return Err(TlsFailure {
+                failure,
+                info: Some(info),
+            });
+        }
+        let warnings = judge.warnings(&info, self.settings.warn_days);
+        Ok(Handshake {
+            stream: tls,
+            info,
+            took,
+            warnings,
+        })
+    }
+
+    /// A connector for one handshake, whose verifier and certificate resolver report to
+    /// `observed`.
+    async fn connector(
+        &self,
+        observed: &Arc<Observed>,
+        request: &TlsRequest,
+        identity: Option<Arc<CertifiedKey>>,
+    ) -> TlsConnector {
+        let pinned = match request.pinned {
+            true => self.settings.pinned.clone(),
+            false => None,
+        };
+        let config = self.config(
+            self.verifiers().await,
+            observed,
+            &request.alpn,
+            identity,
+            pinned,
+        );
+        TlsConnector::from(Arc::new(config))
+    }
+}
+
+/// The name to send and verify, without a root label's dot.
+fn server_name(name: &str, peer: Peer<'_>) -> Result<ServerName<'static>, Failure> {
+    let bare = name.strip_suffix('.').unwrap_or(name).to_string();
+    ServerName::try_from(bare).map_err(|e| {
+        Failure::new(
+            FailureKind::TlsHandshake,
+            Phase::Tls,
+            format!("`{name}` cannot be used as a TLS server name: {e}"),
+            peer,
+        )
+    })
+}
+
+/// The server judges a TLS 1.3 client certificate after the handshake: when it asked for
+/// one, wait a moment for its verdict (an alert). A refusal the profile foresees (no
+/// certificate given for an endpoint that needs one) is left to the warnings.
+async fn client_cert_verdict(
+    tls: &mut TlsStream<BoxStream>,
+    judge: &Judge<'_>,
+    info: &TlsInfo,
+    budget: Budget,
+) -> Option<Failure> {
+    if !judge.cert_requested() || info.version != "TLSv1.3" {
+        return None;
+    }
+    let wait = Budget {
+        timeout: VERDICT_WAIT.min(budget.timeout),
+        deadline: budget.deadline,
+    };
+    let mut byte = [0u8; 1];
+    let Ok(Err(err)) = wait.limit(tls.read(&mut byte)).await else {
+        return None;
+    };
+    let failure = judge.failed(&err);
+    let foreseen = failure.kind == FailureKind::ClientCertRejected
+        && judge.request.client_cert_expected
+        && !judge.identity;
+    (!foreseen).then_some(failure)
+}
