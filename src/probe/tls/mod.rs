@@ -329,3 +329,6 @@ async fn client_cert_verdict(
         && !judge.identity;
     (!foreseen).then_some(failure)
 }
+
+#[cfg(test)]
+mod tests;
