@@ -57,60 +57,26 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     for note in &report.notes {
         writeln!(out, "{} {}", paint.dim("note:"), t(note))?;
     }
-    let name_width = report
-        .checks
-        .iter()
-        .map(|c| t(&c.endpoint.name).chars().count())
-        .max()
-        .unwrap_or(0);
-    let target_width = report
-        .checks
-        .iter()
-        .map(|c| t(&c.endpoint.target).chars().count())
-        .max()
-        .unwrap_or(0);
-    for role in Role::ALL {
-        let checks: Vec<&CheckResult> = report
+    let width = |text: fn(&CheckResult) -> &str| {
+        report
             .checks
             .iter()
-            .filter(|c| c.endpoint.role == role)
-            .collect();
-        if checks.is_empty() {
+            .map(|c| t(text(c)).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths = (width(|c| &c.endpoint.name), width(|c| &c.endpoint.target));
+    for role in Role::ALL {
+        let mut checks = report.checks.iter().filter(|c| c.endpoint.role == role);
+        let Some(first) = checks.next() else {
             continue;
-        }
+        };
         writeln!(out, "\n{}", paint.bold(role.as_str()))?;
-        for check in checks {
-            line(check, name_width, target_width, &paint, out)?;
+        for check in std::iter::once(first).chain(checks) {
+            line(check, widths, &paint, out)?;
         }
     }
-    let failed: Vec<&CheckResult> = report
-        .checks
-        .iter()
-        .filter(|c| matches!(c.path.status, Status::Fail | Status::Warn))
-        .collect();
-    if !failed.is_empty() {
-        writeln!(out, "\n{}", paint.bold("What to do"))?;
-        for check in failed {
-            let Some(error) = &check.path.error else {
-                continue;
-            };
-            let weight = if check.endpoint.required {
-                "required"
-            } else {
-                "optional"
-            };
-            writeln!(
-                out,
-                "  {} {} ({weight}): {} in the {} phase",
-                paint.status(check.path.status),
-                t(&check.endpoint.id),
-                error.kind,
-                error.phase
-            )?;
-            writeln!(out, "         {}", t(&error.message))?;
-            writeln!(out, "         {} {}", paint.bold("fix:"), t(&error.hint))?;
-        }
-    }
+    what_to_do(report, &paint, out)?;
     let s = &report.summary;
     let required = report.required_failures().count();
     writeln!(
@@ -121,10 +87,41 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     Ok(())
 }
 
+/// Each failed or warned check: what went wrong, in which phase, and the fix.
+fn what_to_do(report: &Report, paint: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let mut todo = report
+        .checks
+        .iter()
+        .filter_map(|c| c.path.error.as_ref().map(|e| (c, e)))
+        .filter(|(c, _)| matches!(c.path.status, Status::Fail | Status::Warn))
+        .peekable();
+    if todo.peek().is_none() {
+        return Ok(());
+    }
+    writeln!(out, "\n{}", paint.bold("What to do"))?;
+    for (check, error) in todo {
+        let weight = if check.endpoint.required {
+            "required"
+        } else {
+            "optional"
+        };
+        writeln!(
+            out,
+            "  {} {} ({weight}): {} in the {} phase",
+            paint.status(check.path.status),
+            t(&check.endpoint.id),
+            error.kind,
+            error.phase
+        )?;
+        writeln!(out, "         {}", t(&error.message))?;
+        writeln!(out, "         {} {}", paint.bold("fix:"), t(&error.hint))?;
+    }
+    Ok(())
+}
+
 fn line(
     check: &CheckResult,
-    name_width: usize,
-    target_width: usize,
+    (name_width, target_width): (usize, usize),
     paint: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -272,4 +269,44 @@ fn ms_text(ms: f64) -> String {
 
 fn seconds(ms: f64) -> String {
     format!("{:.2}s", ms / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    const EXPECTED: &str = r#"preflight 0.1.0 konnect: 4 checks in 1.23s
+note: a note for the whole run
+
+control-plane
+  [ ok ] Control plane  tls://cp.example:443                        192.0.2.7  dns 0.5ms  tcp 1.2ms  tls 3.5ms  TLSv1.3
+         issuer CN=Example CA  expires 2027-01-01 (36 days)  trust custom
+         but 192.0.2.6: timeout (no answer from 192.0.2.6:443 within 5s)
+
+telemetry
+  [warn] Telemetry      tls://tp.example:443                        client_cert_missing (tls)
+         via http://proxy.example:3128 (https_proxy); local DNS: nxdomain (the proxy resolves the name); direct: timeout (no answer within 5s)
+
+portal
+  [skip] Dev Portal     tls://{portal_id}.eu.portal.konghq.com:443  `portal_id` is not set (add --set portal_id=VALUE to check it)
+
+target
+  [FAIL] TCP connect    tcp://192.0.2.9:8443                        refused (tcp)
+
+What to do
+  [warn] konnect.telemetry (required): client_cert_missing in the tls phase
+         cp.example requires a client certificate and none was given
+         fix: cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path.
+  [FAIL] tcp://192.0.2.9:8443 (optional): refused in the tcp phase
+         connection refused by 192.0.2.9:8443 | \x1b[31mred\x1b[0m
+         fix: Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
+
+1 ok, 1 warn, 1 failed (0 required), 1 skipped
+"#;
+
+    #[test]
+    fn the_human_report_of_a_sample_run() {
+        let mut out = Vec::new();
+        super::render(&crate::render::sample(), false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, EXPECTED, "\n{text}");
+    }
 }

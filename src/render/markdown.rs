@@ -28,63 +28,70 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "\n> {}", cell(note))?;
     }
     for role in Role::ALL {
-        let checks: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.endpoint.role == role)
-            .collect();
-        if checks.is_empty() {
+        let mut checks = report.checks.iter().filter(|c| c.endpoint.role == role);
+        let Some(first) = checks.next() else {
             continue;
-        }
+        };
         writeln!(out, "\n### {role}\n")?;
         writeln!(out, "| endpoint | address | result | time | reason |")?;
         writeln!(out, "| --- | --- | --- | ---: | --- |")?;
-        for c in checks {
-            let address = c
-                .address_used()
-                .or(c.path.addresses.first())
-                .map_or_else(String::new, |a| a.ip.to_string());
-            let reason = match (&c.path.error, &c.reason) {
-                (Some(e), _) => format!("`{}`: {}", e.kind, cell(&e.message)),
-                (None, Some(r)) => cell(r),
-                (None, None) => String::new(),
-            };
-            let time = match c.path.status {
-                Status::Skipped => String::new(),
-                _ => format!("{:.1} ms", c.path.timings_ms.total),
-            };
-            writeln!(
-                out,
-                "| {} `{}` | {address} | {} | {time} | {reason} |",
-                cell(&c.endpoint.name),
-                // A backquote would end the code span.
-                cell(&c.endpoint.target).replace('`', "'"),
-                result(c.path.status),
-            )?;
+        for check in std::iter::once(first).chain(checks) {
+            row(check, out)?;
         }
     }
-    let todo: Vec<&CheckResult> = report
+    what_to_do(report, out)
+}
+
+/// One check's row: the endpoint, the address used, the result, the time and the reason.
+fn row(c: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
+    let address = c
+        .address_used()
+        .or(c.path.addresses.first())
+        .map_or_else(String::new, |a| a.ip.to_string());
+    let reason = match (&c.path.error, &c.reason) {
+        (Some(e), _) => format!("`{}`: {}", e.kind, cell(&e.message)),
+        (None, Some(r)) => cell(r),
+        (None, None) => String::new(),
+    };
+    let time = match c.path.status {
+        Status::Skipped => String::new(),
+        _ => format!("{:.1} ms", c.path.timings_ms.total),
+    };
+    writeln!(
+        out,
+        "| {} `{}` | {address} | {} | {time} | {reason} |",
+        cell(&c.endpoint.name),
+        // A backquote would end the code span.
+        cell(&c.endpoint.target).replace('`', "'"),
+        result(c.path.status),
+    )
+}
+
+/// Each failed or warned check and its fix.
+fn what_to_do(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut todo = report
         .checks
         .iter()
-        .filter(|c| matches!(c.path.status, Status::Fail | Status::Warn))
-        .collect();
-    if !todo.is_empty() {
-        writeln!(out, "\n### What to do\n")?;
-        for c in todo {
-            let Some(e) = &c.path.error else { continue };
-            let weight = if c.endpoint.required {
-                "required"
-            } else {
-                "optional"
-            };
-            writeln!(
-                out,
-                "- **{}** ({weight}, `{}`): {}",
-                cell(&c.endpoint.id),
-                e.kind,
-                cell(&e.hint)
-            )?;
-        }
+        .filter_map(|c| c.path.error.as_ref().map(|e| (c, e)))
+        .filter(|(c, _)| matches!(c.path.status, Status::Fail | Status::Warn))
+        .peekable();
+    if todo.peek().is_none() {
+        return Ok(());
+    }
+    writeln!(out, "\n### What to do\n")?;
+    for (c, e) in todo {
+        let weight = if c.endpoint.required {
+            "required"
+        } else {
+            "optional"
+        };
+        writeln!(
+            out,
+            "- **{}** ({weight}, `{}`): {}",
+            cell(&c.endpoint.id),
+            e.kind,
+            cell(&e.hint)
+        )?;
     }
     Ok(())
 }
@@ -102,4 +109,51 @@ fn result(status: Status) -> &'static str {
 /// escaped, as on a terminal).
 pub(super) fn cell(text: &str) -> String {
     crate::sanitize::terminal(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    const EXPECTED: &str = r#"## preflight (konnect)
+
+4 checks: 1 ok, 1 warn, 1 failed (0 required), 1 skipped, in 1.23 s.
+
+> a note for the whole run
+
+### control-plane
+
+| endpoint | address | result | time | reason |
+| --- | --- | --- | ---: | --- |
+| Control plane `tls://cp.example:443` | 192.0.2.7 | ✅ ok | 5.0 ms |  |
+
+### telemetry
+
+| endpoint | address | result | time | reason |
+| --- | --- | --- | ---: | --- |
+| Telemetry `tls://tp.example:443` |  | ⚠️ warn | 7.0 ms | `client_cert_missing`: cp.example requires a client certificate and none was given |
+
+### portal
+
+| endpoint | address | result | time | reason |
+| --- | --- | --- | ---: | --- |
+| Dev Portal `tls://{portal_id}.eu.portal.konghq.com:443` |  | ⏭️ skipped |  | `portal_id` is not set (add --set portal_id=VALUE to check it) |
+
+### target
+
+| endpoint | address | result | time | reason |
+| --- | --- | --- | ---: | --- |
+| TCP connect `tcp://192.0.2.9:8443` | 192.0.2.9 | ❌ fail | 1.0 ms | `refused`: connection refused by 192.0.2.9:8443 \| \x1b[31mred\x1b[0m |
+
+### What to do
+
+- **konnect.telemetry** (required, `client_cert_missing`): cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path.
+- **tcp://192.0.2.9:8443** (optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
+"#;
+
+    #[test]
+    fn the_markdown_report_of_a_sample_run() {
+        let mut out = Vec::new();
+        super::render(&crate::render::sample(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, EXPECTED, "\n{text}");
+    }
 }
