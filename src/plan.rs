@@ -3,14 +3,14 @@
 //! check through the run (its route, its TLS request, its payload, its expectation) is fixed
 //! here, once. Everything the user can get wrong is caught here, before any probe.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 pub use crate::check::CheckSpec;
 use crate::error::InputError;
 use crate::probe::dns::Family;
 use crate::probe::http::Expect;
-use crate::profile::{Assignments, Profile, Role, bind};
+use crate::profile::{Assignments, Endpoint, Profile, Role, bind};
 use crate::route::ProxyConfig;
 use crate::target::{Host, Probe, Target};
 
@@ -37,14 +37,12 @@ pub fn build(
     if profiles.is_empty() && targets.is_empty() && conf.is_empty() {
         return Err(InputError::NothingToCheck);
     }
+    let wanted = |role: &Role| only.is_empty() || only.contains(role);
     let mut plan = Plan::default();
     if !conf.is_empty() {
         plan.profiles.push(crate::kongconf::SOURCE.to_string());
     }
-    for spec in conf {
-        if !only.is_empty() && !only.contains(&spec.endpoint.role) {
-            continue;
-        }
+    for spec in conf.iter().filter(|s| wanted(&s.endpoint.role)) {
         let mut spec = spec.clone();
         if let Some(ip) = spec.ip {
             set_host(&mut spec, Host::Ip(ip), family)?;
@@ -62,92 +60,114 @@ pub fn build(
         }
         plan.profiles.push(profile.name.clone());
         let values = bind(profile, set)?;
-        for ep in &profile.endpoints {
-            if !only.is_empty() && !only.contains(&ep.role) {
-                continue;
-            }
-            let mut spec = CheckSpec::new(
-                format!("{}.{}", profile.name, ep.key),
-                ep.name.clone(),
-                ep.role,
-                ep.probe,
-            );
-            spec.endpoint.required = ep.required;
-            spec.endpoint.profile = Some(profile.name.clone());
-            spec.endpoint.host = ep.host.as_str().to_string();
-            spec.endpoint.port = ep.port.or(ep.probe.default_port());
-            spec.endpoint.note = Some(ep.note.clone());
-            spec.path = ep
-                .path
-                .clone()
-                .or_else(|| ep.probe.uses_http().then(|| "/".to_string()));
-            spec.tls.alpn = ep.alpn.clone();
-            spec.tls.client_cert_expected = ep.client_cert;
-            spec.tls.public_ca = ep.public_ca;
-            spec.payload = ep.payload.clone();
-            let server_name = ep.server_name.as_ref().map(|t| t.render(&values));
-            match ep.host.render(&values) {
-                Ok(host) => {
-                    let parsed = Host::parse(&host).map_err(|reason| InputError::Variable {
-                        profile: profile.name.clone(),
-                        reason: format!(
-                            "endpoint `{}`: the host `{host}` built from the variables is not valid: {reason}",
-                            ep.key
-                        ),
-                    })?;
-                    set_host(&mut spec, parsed, family)?;
-                    // A server name whose variable is unset falls back to the host.
-                    spec.tls.server_name = server_name.and_then(Result::ok);
-                }
-                Err(unset) => {
-                    spec.skip = Some(format!(
-                        "`{unset}` is not set (add --set {unset}=VALUE to check it)"
-                    ));
-                }
-            }
-            plan.checks.push(spec);
+        for ep in profile.endpoints.iter().filter(|ep| wanted(&ep.role)) {
+            plan.checks.push(of_endpoint(profile, ep, &values, family)?);
         }
     }
+    refuse_unknown_variables(profiles, set)?;
+    let mut ids: HashSet<String> = plan.checks.iter().map(|c| c.id().to_string()).collect();
+    for target in targets {
+        // The same target twice (or a profile's own id) is one check.
+        if ids.insert(target.to_string()) {
+            plan.checks.push(of_target(target, family)?);
+        }
+    }
+    Ok(plan)
+}
+
+/// The check of a profile's endpoint, with the profile's variables bound (`values`); skipped,
+/// with the reason, when a variable of its host is not set.
+fn of_endpoint(
+    profile: &Profile,
+    ep: &Endpoint,
+    values: &HashMap<String, String>,
+    family: Family,
+) -> Result<CheckSpec, InputError> {
+    let mut spec = CheckSpec::new(
+        format!("{}.{}", profile.name, ep.key),
+        ep.name.clone(),
+        ep.role,
+        ep.probe,
+    );
+    spec.endpoint.required = ep.required;
+    spec.endpoint.profile = Some(profile.name.clone());
+    spec.endpoint.host = ep.host.as_str().to_string();
+    spec.endpoint.port = ep.port.or(ep.probe.default_port());
+    spec.endpoint.note = Some(ep.note.clone());
+    spec.path = ep
+        .path
+        .clone()
+        .or_else(|| ep.probe.uses_http().then(|| "/".to_string()));
+    spec.tls.alpn = ep.alpn.clone();
+    spec.tls.client_cert_expected = ep.client_cert;
+    spec.tls.public_ca = ep.public_ca;
+    spec.payload = ep.payload.clone();
+    let host = match ep.host.render(values) {
+        Ok(host) => host,
+        Err(unset) => {
+            spec.skip = Some(format!(
+                "`{unset}` is not set (add --set {unset}=VALUE to check it)"
+            ));
+            return Ok(spec);
+        }
+    };
+    let parsed = Host::parse(&host).map_err(|reason| InputError::Variable {
+        profile: profile.name.clone(),
+        reason: format!(
+            "endpoint `{}`: the host `{host}` built from the variables is not valid: {reason}",
+            ep.key
+        ),
+    })?;
+    set_host(&mut spec, parsed, family)?;
+    // A server name whose variable is unset falls back to the host.
+    spec.tls.server_name = ep.server_name.as_ref().and_then(|t| t.render(values).ok());
+    Ok(spec)
+}
+
+/// A `--set` that no profile declares is a typo, or a flag meant for another profile.
+fn refuse_unknown_variables(profiles: &[Profile], set: &Assignments) -> Result<(), InputError> {
     let declared: HashSet<&str> = profiles
         .iter()
         .flat_map(|p| p.variables.iter().map(|v| v.name.as_str()))
         .collect();
-    if let Some(key) = set.keys().find(|k| !declared.contains(k)) {
-        let known = if profiles.is_empty() {
-            "no --profile is given".to_string()
-        } else {
-            let mut names: Vec<_> = declared.into_iter().collect();
-            names.sort_unstable();
-            format!("the profiles' variables are: {}", names.join(", "))
-        };
-        return Err(InputError::flag(
-            "--set",
-            key,
-            format!("no profile has this variable; {known}"),
-        ));
-    }
-    let mut ids: HashSet<String> = plan.checks.iter().map(|c| c.id().to_string()).collect();
-    for target in targets {
-        let id = target.to_string();
-        if !ids.insert(id.clone()) {
-            continue;
-        }
-        let name = match target.probe {
-            Probe::Dns => "DNS lookup",
-            Probe::Tcp => "TCP connect",
-            Probe::Tls => "TLS handshake",
-            Probe::Http | Probe::Https => "HTTP request",
-            Probe::Ws | Probe::Wss => "WebSocket upgrade",
-            Probe::Udp => "UDP datagram",
-            Probe::Bind => "Local port",
-        };
-        let mut spec = CheckSpec::new(id, name.to_string(), Role::Target, target.probe);
-        spec.endpoint.port = target.port;
-        spec.path = target.path.clone();
-        set_host(&mut spec, target.host.clone(), family)?;
-        plan.checks.push(spec);
-    }
-    Ok(plan)
+    let Some(key) = set.keys().find(|k| !declared.contains(k)) else {
+        return Ok(());
+    };
+    let known = if profiles.is_empty() {
+        "no --profile is given".to_string()
+    } else {
+        let mut names: Vec<_> = declared.into_iter().collect();
+        names.sort_unstable();
+        format!("the profiles' variables are: {}", names.join(", "))
+    };
+    Err(InputError::flag(
+        "--set",
+        key,
+        format!("no profile has this variable; {known}"),
+    ))
+}
+
+/// The check of a command-line target.
+fn of_target(target: &Target, family: Family) -> Result<CheckSpec, InputError> {
+    let name = match target.probe {
+        Probe::Dns => "DNS lookup",
+        Probe::Tcp => "TCP connect",
+        Probe::Tls => "TLS handshake",
+        Probe::Http | Probe::Https => "HTTP request",
+        Probe::Ws | Probe::Wss => "WebSocket upgrade",
+        Probe::Udp => "UDP datagram",
+        Probe::Bind => "Local port",
+    };
+    let mut spec = CheckSpec::new(
+        target.to_string(),
+        name.to_string(),
+        Role::Target,
+        target.probe,
+    );
+    spec.endpoint.port = target.port;
+    spec.path = target.path.clone();
+    set_host(&mut spec, target.host.clone(), family)?;
+    Ok(spec)
 }
 
 fn set_host(spec: &mut CheckSpec, host: Host, family: Family) -> Result<(), InputError> {

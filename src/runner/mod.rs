@@ -71,15 +71,53 @@ pub async fn run(
             deadline,
         },
     });
+    let mut results = skipped(plan, progress.as_deref());
+    let interrupted = schedule(
+        plan,
+        &shared,
+        settings.concurrency,
+        progress,
+        interrupt,
+        &mut results,
+    )
+    .await;
+    let checks = plan
+        .checks
+        .iter()
+        .zip(results)
+        .map(|(spec, result)| result.unwrap_or_else(|| unfinished(spec, interrupted)))
+        .collect();
+    Run {
+        checks,
+        interrupted,
+    }
+}
+
+/// The results of the skipped checks, in their places; the others to come.
+fn skipped(plan: &Plan, progress: Option<&dyn Progress>) -> Vec<Option<CheckResult>> {
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     for (index, spec) in plan.checks.iter().enumerate() {
         if let Some(reason) = &spec.skip {
             results[index] = Some(CheckResult::skipped(spec, reason));
-            if let Some(progress) = &progress {
+            if let Some(progress) = progress {
                 progress.finished(index);
             }
         }
     }
+    results
+}
+
+/// Runs the checks that are not skipped, at most `concurrency` at a time, putting each result
+/// in its place, until all are done, the deadline passes or `interrupt` completes; returns
+/// whether the interrupt ended it.
+async fn schedule(
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    concurrency: usize,
+    progress: Option<Arc<dyn Progress>>,
+    interrupt: impl std::future::Future<Output = ()>,
+    results: &mut [Option<CheckResult>],
+) -> bool {
     // At most `concurrency` checks in flight: a started check's future holds its buffers, so
     // spawning 10,000 at once would cost memory for nothing.
     let mut queue = plan
@@ -88,25 +126,20 @@ pub async fn run(
         .enumerate()
         .filter(|(_, spec)| spec.skip.is_none());
     let mut tasks = JoinSet::new();
-    let start = |tasks: &mut JoinSet<(usize, CheckResult)>, (index, spec): (usize, &CheckSpec)| {
-        let shared = shared.clone();
-        let spec = Arc::new(spec.clone());
-        let progress = progress.clone();
-        tasks.spawn(async move {
-            if let Some(progress) = &progress {
-                progress.started(index, spec.id());
-            }
-            let result = path::check(&spec, &shared).await;
-            if let Some(progress) = &progress {
-                progress.finished(index);
-            }
-            (index, result)
-        });
+    let start = |tasks: &mut JoinSet<_>, (index, spec): (usize, &CheckSpec)| {
+        spawn(
+            tasks,
+            index,
+            Arc::new(spec.clone()),
+            shared.clone(),
+            progress.clone(),
+        );
     };
-    for next in queue.by_ref().take(settings.concurrency.max(1)) {
+    for next in queue.by_ref().take(concurrency.max(1)) {
         start(&mut tasks, next);
     }
     // Every wait inside a check is bounded by the deadline; the grace is a safety net.
+    let deadline = shared.budget.deadline;
     let stop = deadline.checked_add(DEADLINE_GRACE).unwrap_or(deadline);
     tokio::pin!(interrupt);
     let mut interrupted = false;
@@ -139,16 +172,27 @@ pub async fn run(
         }
     }
     tasks.abort_all();
-    let checks = plan
-        .checks
-        .iter()
-        .zip(results)
-        .map(|(spec, result)| result.unwrap_or_else(|| unfinished(spec, interrupted)))
-        .collect();
-    Run {
-        checks,
-        interrupted,
-    }
+    interrupted
+}
+
+/// Starts the task of one check, which tells `progress` as it starts and finishes.
+fn spawn(
+    tasks: &mut JoinSet<(usize, CheckResult)>,
+    index: usize,
+    spec: Arc<CheckSpec>,
+    shared: Arc<Shared>,
+    progress: Option<Arc<dyn Progress>>,
+) {
+    tasks.spawn(async move {
+        if let Some(progress) = &progress {
+            progress.started(index, spec.id());
+        }
+        let result = path::check(&spec, &shared).await;
+        if let Some(progress) = &progress {
+            progress.finished(index);
+        }
+        (index, result)
+    });
 }
 
 /// A check whose task did not report back (the deadline passed, the run was interrupted, or
