@@ -42,49 +42,10 @@ pub struct Settings {
 impl Settings {
     /// Checks every flag and builds the plan, settled; nothing touches the network.
     pub fn from_args(args: &CheckArgs) -> Result<(Settings, Plan), InputError> {
-        let (plan, kong) = plan_of(&args.selection, family(&args.resolving))?;
+        let (mut plan, kong) = plan_of(&args.selection, family(&args.resolving))?;
         let dns = dns_config(&args.resolving, args.timeout)?;
-        let certs = |path: &PathBuf, what: &str| {
-            load_certs(path).map_err(|reason| InputError::File {
-                path: path.clone(),
-                reason: format!("{what} {reason}"),
-            })
-        };
-        let mut ca_certs = match &args.ca_file {
-            Some(path) => certs(path, "--ca-file")?,
-            None => Vec::new(),
-        };
-        for path in &kong.trust {
-            ca_certs.extend(certs(path, "kong.conf trusted certificate")?);
-        }
-        // The flags win over the node's configuration.
-        let identity = match (&args.client_cert, &args.client_key, &kong.identity) {
-            (Some(cert), Some(key), _) => {
-                Some(load_identity(cert, key, ("--client-cert", "--client-key"))?)
-            }
-            (_, _, Some((cert, key))) => Some(load_identity(
-                cert,
-                key,
-                ("kong.conf cluster_cert", "kong.conf cluster_cert_key"),
-            )?),
-            _ => None,
-        };
-        let pinned = match &kong.pinned {
-            Some(path) => certs(path, "kong.conf cluster_cert")?.into_iter().next(),
-            None => None,
-        };
-        if let Some(name) = &args.server_name {
-            rustls::pki_types::ServerName::try_from(name.as_str()).map_err(|_| {
-                InputError::flag("--server-name", name, "not a host name or IP address")
-            })?;
-        }
-        if let Some(bad) = args.alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
-            return Err(InputError::flag(
-                "--alpn",
-                bad,
-                "each protocol is 1 to 255 bytes, e.g. h2,http/1.1",
-            ));
-        }
+        let tls = tls_settings(args, &kong)?;
+        let overrides = overrides(args)?;
         let proxies = proxies(&args.proxying)?;
         if args.compare_direct && !proxies.any() {
             return Err(InputError::Usage {
@@ -99,56 +60,14 @@ impl Settings {
                     .into(),
             });
         }
-        if let Some(payload) = &args.udp_payload
-            && payload.len() > MAX_UDP_PAYLOAD
-        {
-            return Err(InputError::flag(
-                "--udp-payload",
-                format!("({} bytes)", payload.len()),
-                "a UDP datagram holds at most 65,507 bytes",
-            ));
-        }
-        let (limit, room) = raise_open_file_limit();
-        let mut plan = plan;
-        let mut warnings = Vec::new();
-        let concurrency = match args.concurrency {
-            Some(n) => n as usize,
-            None => {
-                let chosen = room.clamp(1, DEFAULT_CONCURRENCY) as usize;
-                if chosen < DEFAULT_CONCURRENCY as usize && chosen < plan.checks.len() {
-                    let note = format!(
-                        "the open-file limit (ulimit -n {limit}) allows {chosen} connection{} at once, not {DEFAULT_CONCURRENCY}: the {} checks run in turns; raise the limit for a faster run",
-                        if chosen == 1 { "" } else { "s" },
-                        plan.checks.len()
-                    );
-                    plan.notes.push(note.clone());
-                    warnings.push(note);
-                }
-                chosen
-            }
-        };
-        plan.settle(
-            &Overrides {
-                server_name: args.server_name.clone(),
-                alpn: args.alpn.clone(),
-                allow_private_ca: args.allow_private_ca,
-                udp_payload: args.udp_payload.clone(),
-                expect: args.expect_status.clone().unwrap_or_default(),
-                compare_direct: args.compare_direct,
-            },
-            &proxies,
-        );
+        let (concurrency, warnings) = concurrency(args.concurrency, &mut plan);
+        plan.settle(&overrides, &proxies);
         let settings = Settings {
             timeout: args.timeout,
             deadline: args.deadline,
             concurrency,
             dns,
-            tls: TlsSettings {
-                extra_roots: ca_certs,
-                identity,
-                warn_days: i64::from(args.cert_warn_days),
-                pinned,
-            },
+            tls,
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),
@@ -159,6 +78,100 @@ impl Settings {
         };
         Ok((settings, plan))
     }
+}
+
+/// The roots, client certificate and pinned certificate of every handshake: from the flags,
+/// and from a kong.conf where the flags leave them out.
+fn tls_settings(args: &CheckArgs, kong: &KongPlan) -> Result<TlsSettings, InputError> {
+    let certs = |path: &PathBuf, what: &str| {
+        load_certs(path).map_err(|reason| InputError::File {
+            path: path.clone(),
+            reason: format!("{what} {reason}"),
+        })
+    };
+    let mut extra_roots = match &args.ca_file {
+        Some(path) => certs(path, "--ca-file")?,
+        None => Vec::new(),
+    };
+    for path in &kong.trust {
+        extra_roots.extend(certs(path, "kong.conf trusted certificate")?);
+    }
+    // The flags win over the node's configuration.
+    let identity = match (&args.client_cert, &args.client_key, &kong.identity) {
+        (Some(cert), Some(key), _) => {
+            Some(load_identity(cert, key, ("--client-cert", "--client-key"))?)
+        }
+        (_, _, Some((cert, key))) => Some(load_identity(
+            cert,
+            key,
+            ("kong.conf cluster_cert", "kong.conf cluster_cert_key"),
+        )?),
+        _ => None,
+    };
+    let pinned = match &kong.pinned {
+        Some(path) => certs(path, "kong.conf cluster_cert")?.into_iter().next(),
+        None => None,
+    };
+    Ok(TlsSettings {
+        extra_roots,
+        identity,
+        warn_days: i64::from(args.cert_warn_days),
+        pinned,
+    })
+}
+
+/// What the flags set for every check, checked.
+fn overrides(args: &CheckArgs) -> Result<Overrides, InputError> {
+    if let Some(name) = &args.server_name {
+        rustls::pki_types::ServerName::try_from(name.as_str()).map_err(|_| {
+            InputError::flag("--server-name", name, "not a host name or IP address")
+        })?;
+    }
+    if let Some(bad) = args.alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
+        return Err(InputError::flag(
+            "--alpn",
+            bad,
+            "each protocol is 1 to 255 bytes, e.g. h2,http/1.1",
+        ));
+    }
+    if let Some(payload) = &args.udp_payload
+        && payload.len() > MAX_UDP_PAYLOAD
+    {
+        return Err(InputError::flag(
+            "--udp-payload",
+            format!("({} bytes)", payload.len()),
+            "a UDP datagram holds at most 65,507 bytes",
+        ));
+    }
+    Ok(Overrides {
+        server_name: args.server_name.clone(),
+        alpn: args.alpn.clone(),
+        allow_private_ca: args.allow_private_ca,
+        udp_payload: args.udp_payload.clone(),
+        expect: args.expect_status.clone().unwrap_or_default(),
+        compare_direct: args.compare_direct,
+    })
+}
+
+/// `--concurrency`, or as many connections as the open-file limit allows up to the default;
+/// when the limit holds the run back, a note (in the plan, and to say on stderr).
+fn concurrency(flag: Option<u32>, plan: &mut Plan) -> (usize, Vec<String>) {
+    // Raised whatever the flag says: the run's sockets count against it either way.
+    let (limit, room) = raise_open_file_limit();
+    if let Some(n) = flag {
+        return (n as usize, Vec::new());
+    }
+    let chosen = room.clamp(1, DEFAULT_CONCURRENCY) as usize;
+    if chosen >= DEFAULT_CONCURRENCY as usize || chosen >= plan.checks.len() {
+        return (chosen, Vec::new());
+    }
+    let note = format!(
+        "the open-file limit (ulimit -n {limit}) allows {chosen} connection{} at once, not {DEFAULT_CONCURRENCY}: the {} checks run in turns; raise the limit for a faster run",
+        if chosen == 1 { "" } else { "s" },
+        plan.checks.len()
+    );
+    plan.notes.push(note.clone());
+    (chosen, vec![note])
 }
 
 /// What `preflight allowlist` needs: the plan, settled (each check's route chosen), and how to
