@@ -113,75 +113,81 @@ pub(crate) async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let fail = |kind, message: String, status: Option<u16>, ttfb| HttpOutcome {
-        status,
-        ttfb,
-        failure: Some(Failure::new(kind, Phase::Http, message, peer)),
-    };
-    let io = TokioIo::new(stream);
-    let start = Instant::now();
-    let (mut sender, conn) = match budget
-        .limit(hyper::client::conn::http1::handshake(io))
-        .await
-    {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => {
-            return fail(
-                FailureKind::HttpError,
-                format!("HTTP/1.1 setup failed: {e}"),
-                None,
-                None,
-            );
-        }
-        Err(elapsed) => {
-            return timed_out(elapsed.failure(Phase::Http, "no HTTP/1.1 connection", peer));
-        }
-    };
-    let driver = tokio::spawn(conn.with_upgrades());
     let key = websocket_key();
-    let built = build_request(request, &key);
-    let Ok(built) = built else {
+    let start = Instant::now();
+    match send(stream, request, &key, peer, budget).await {
+        Ok(response) => judge(request, &key, &response, start.elapsed(), peer),
+        Err(failure) => HttpOutcome {
+            status: None,
+            ttfb: None,
+            failure: Some(failure),
+        },
+    }
+}
+
+/// An HTTP/1.1 connection over `stream`, the request, and the response head.
+async fn send<S>(
+    stream: S,
+    request: &HttpRequest,
+    key: &str,
+    peer: Peer<'_>,
+    budget: Budget,
+) -> Result<hyper::Response<hyper::body::Incoming>, Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let error = |message: String| Failure::new(FailureKind::HttpError, Phase::Http, message, peer);
+    let (mut sender, conn) = budget
+        .limit(hyper::client::conn::http1::handshake(TokioIo::new(stream)))
+        .await
+        .map_err(|elapsed| elapsed.failure(Phase::Http, "no HTTP/1.1 connection", peer))?
+        .map_err(|e| error(format!("HTTP/1.1 setup failed: {e}")))?;
+    let driver = tokio::spawn(conn.with_upgrades());
+    let Ok(built) = build_request(request, key) else {
         driver.abort();
-        return fail(
-            FailureKind::HttpError,
-            format!(
-                "cannot build a request for {}{}",
-                request.authority, request.path
-            ),
-            None,
-            None,
-        );
+        return Err(error(format!(
+            "cannot build a request for {}{}",
+            request.authority, request.path
+        )));
     };
     let response = budget.limit(sender.send_request(built)).await;
     driver.abort();
-    let ttfb = Some(start.elapsed());
-    let response = match response {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            return fail(
-                FailureKind::HttpError,
-                format!("no valid HTTP response from {}: {e}", request.authority),
-                None,
-                None,
-            );
-        }
-        Err(elapsed) => {
+    response
+        .map_err(|elapsed| {
             let what = format!("no HTTP response from {}", request.authority);
-            return timed_out(elapsed.failure(Phase::Http, &what, peer));
-        }
-    };
+            elapsed.failure(Phase::Http, &what, peer)
+        })?
+        .map_err(|e| {
+            error(format!(
+                "no valid HTTP response from {}: {e}",
+                request.authority
+            ))
+        })
+}
+
+/// Whether the response is the one expected: not the proxy's own refusal, a WebSocket
+/// upgrade with the right accept, or a status `--expect-status` allows.
+fn judge(
+    request: &HttpRequest,
+    key: &str,
+    response: &hyper::Response<hyper::body::Incoming>,
+    ttfb: Duration,
+    peer: Peer<'_>,
+) -> HttpOutcome {
     let status = response.status();
-    let code = Some(status.as_u16());
+    let outcome = |failure| HttpOutcome {
+        status: Some(status.as_u16()),
+        ttfb: Some(ttfb),
+        failure,
+    };
+    let fail =
+        |kind, message: String| outcome(Some(Failure::new(kind, Phase::Http, message, peer)));
     if let Some(failure) = request
         .forwarded
         .as_ref()
         .and_then(|f| f.judge(status, response.headers()))
     {
-        return HttpOutcome {
-            status: code,
-            ttfb,
-            failure: Some(failure),
-        };
+        return outcome(Some(failure));
     }
     if request.websocket {
         if status != StatusCode::SWITCHING_PROTOCOLS {
@@ -191,17 +197,13 @@ where
                     "the WebSocket upgrade to {}{} was answered {status}, not 101 Switching Protocols",
                     request.authority, request.path
                 ),
-                code,
-                ttfb,
             );
         }
         let accept = response.headers().get("sec-websocket-accept");
-        if accept.map(HeaderValue::as_bytes) != Some(expected_accept(&key).as_bytes()) {
+        if accept.map(HeaderValue::as_bytes) != Some(expected_accept(key).as_bytes()) {
             return fail(
                 FailureKind::HttpError,
                 "the server switched protocols but its Sec-WebSocket-Accept does not match the key sent: not a WebSocket server".into(),
-                code,
-                ttfb,
             );
         }
     } else if !request.expect.allows(status.as_u16()) {
@@ -213,24 +215,9 @@ where
                 request.path,
                 request.expect.describe()
             ),
-            code,
-            ttfb,
         );
     }
-    HttpOutcome {
-        status: code,
-        ttfb,
-        failure: None,
-    }
-}
-
-/// The outcome of an exchange that ran out of time before any response.
-fn timed_out(failure: Failure) -> HttpOutcome {
-    HttpOutcome {
-        status: None,
-        ttfb: None,
-        failure: Some(failure),
-    }
+    outcome(None)
 }
 
 fn build_request(

@@ -1,0 +1,297 @@
+//! Tunnels through a forward proxy: HTTP CONNECT (over TCP, or TLS to an HTTPS proxy) and
+//! SOCKS5. Each failure names the hop: the proxy itself, its answer, or what lies beyond it.
+//! Credentials go into the request only; no message repeats them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use tokio::time::Instant;
+
+mod connect;
+mod socks;
+
+pub(crate) use connect::Forwarded;
+
+use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::probe::dns::Dns;
+use crate::probe::tls::{Tls, TlsRequest};
+use crate::probe::{BoxStream, Budget, Dialed, Elapsed, tcp};
+use crate::route::{ProxyUrl, Scheme};
+use crate::target::Host;
+
+/// Where the tunnel should lead: a name the proxy resolves, or an address chosen here.
+#[derive(Debug, Clone)]
+pub(crate) enum Dest {
+    Name(String, u16),
+    Addr(SocketAddr),
+}
+
+impl Dest {
+    pub(crate) fn port(&self) -> u16 {
+        match self {
+            Dest::Name(_, port) => *port,
+            Dest::Addr(addr) => addr.port(),
+        }
+    }
+
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Dest::Name(..) => None,
+            Dest::Addr(addr) => Some(addr.ip()),
+        }
+    }
+
+    /// `host:port`, `192.0.2.7:443` or `[2001:db8::7]:443`, as CONNECT wants it.
+    pub(crate) fn authority(&self) -> String {
+        match self {
+            Dest::Name(host, port) => format!("{host}:{port}"),
+            Dest::Addr(addr) => addr.to_string(),
+        }
+    }
+}
+
+/// An open tunnel, and what it took.
+pub(crate) struct Tunnel {
+    pub stream: BoxStream,
+    /// TCP to the proxy.
+    pub connect: Duration,
+    /// TLS to an HTTPS proxy, and the CONNECT or SOCKS exchange.
+    pub handshake: Duration,
+}
+
+/// What a tunnel is opened with: the run's resolver and TLS settings.
+pub(crate) struct Via<'a> {
+    pub proxy: &'a ProxyUrl,
+    pub dns: &'a Dns,
+    pub tls: &'a Tls,
+}
+
+impl Via<'_> {
+    /// Opens a tunnel to `dest` for the check of `host` (the target's name, for messages).
+    pub(crate) async fn open(
+        &self,
+        host: &str,
+        dest: &Dest,
+        budget: Budget,
+    ) -> Result<Tunnel, Failure> {
+        let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
+        let hop = Hop {
+            proxy: self.proxy,
+            proxy_addr,
+            target: Peer {
+                host,
+                port: Some(dest.port()),
+                ip: dest.ip(),
+            },
+            authority: dest.authority(),
+        };
+        let stream = match self.proxy.scheme {
+            Scheme::Http | Scheme::Https => hop.connect(stream, budget).await?,
+            Scheme::Socks5 | Scheme::Socks5h => hop.socks(stream, dest, budget).await?,
+        };
+        Ok(Tunnel {
+            stream,
+            connect,
+            handshake: start.elapsed(),
+        })
+    }
+
+    /// A connection to an HTTP(S) proxy itself, for a plain HTTP request that the proxy
+    /// forwards whole (absolute form, as curl sends `http://` URLs), with no tunnel.
+    pub(crate) async fn forwarder(
+        &self,
+        host: &str,
+        dest: &Dest,
+        budget: Budget,
+    ) -> Result<(Tunnel, Forwarded), Failure> {
+        let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
+        let forwarded = Forwarded {
+            proxy: self.proxy.clone(),
+            proxy_addr,
+            host: host.to_string(),
+            port: dest.port(),
+            ip: dest.ip(),
+            authority: dest.authority(),
+        };
+        let tunnel = Tunnel {
+            stream,
+            connect,
+            handshake: start.elapsed(),
+        };
+        Ok((tunnel, forwarded))
+    }
+
+    /// TCP to the proxy, then TLS for an HTTPS proxy: the connection the proxy's protocol runs
+    /// over. Also returns the proxy's address, the TCP time, and when TLS began.
+    async fn to_proxy(
+        &self,
+        budget: Budget,
+    ) -> Result<(BoxStream, SocketAddr, Duration, Instant), Failure> {
+        let (stream, proxy_addr, connect) = self.reach(budget).await?;
+        let start = Instant::now();
+        let stream = match self.proxy.scheme {
+            Scheme::Https => self.tls_to_proxy(stream, proxy_addr, budget).await?,
+            Scheme::Http | Scheme::Socks5 | Scheme::Socks5h => stream,
+        };
+        Ok((stream, proxy_addr, connect, start))
+    }
+
+    /// Resolves the proxy's name and opens TCP to the first of its addresses that answers.
+    async fn reach(&self, budget: Budget) -> Result<(BoxStream, SocketAddr, Duration), Failure> {
+        let proxy = self.proxy;
+        let host = proxy.host_text();
+        let peer = Peer {
+            host: &host,
+            port: Some(proxy.port),
+            ip: None,
+        };
+        let unreachable = |kind: FailureKind, message: String, ip: Option<IpAddr>| {
+            // The run's deadline stays a deadline; anything else is the proxy out of reach.
+            let kind = match kind {
+                FailureKind::Deadline => FailureKind::Deadline,
+                _ => FailureKind::ProxyUnreachable,
+            };
+            Failure::new(kind, Phase::Proxy, message, Peer { ip, ..peer })
+        };
+        let ips = match proxy.host {
+            Host::Ip(ip) => vec![ip],
+            Host::Name(ref name) => {
+                let resolution = self.dns.resolve(name, Some(proxy.port), budget).await;
+                resolution.addrs.map_err(|f| {
+                    unreachable(
+                        f.kind,
+                        format!(
+                            "the proxy's name does not resolve ({}): {}",
+                            f.kind, f.message
+                        ),
+                        None,
+                    )
+                })?
+            }
+        };
+        let mut last = None;
+        for ip in ips {
+            let addr = SocketAddr::new(ip, proxy.port);
+            match tcp::connect(&host, addr, budget).await {
+                Ok((stream, took)) => return Ok((Box::new(stream), addr, took)),
+                Err(f) => {
+                    let message = format!("cannot reach the proxy {proxy}: {}", f.message);
+                    last = Some(unreachable(f.kind, message, Some(ip)));
+                    if f.kind == FailureKind::Deadline {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            unreachable(
+                FailureKind::ProxyUnreachable,
+                format!("the proxy {proxy} has no address"),
+                None,
+            )
+        }))
+    }
+
+    /// TLS to an HTTPS proxy, verified against the same roots as every other check.
+    async fn tls_to_proxy(
+        &self,
+        stream: BoxStream,
+        proxy_addr: SocketAddr,
+        budget: Budget,
+    ) -> Result<BoxStream, Failure> {
+        let host = self.proxy.host_text();
+        let dialed = Dialed {
+            port: proxy_addr.port(),
+            ip: Some(proxy_addr.ip()),
+            label: format!("the proxy {}", self.proxy),
+        };
+        let request = TlsRequest {
+            server_name: None,
+            alpn: Vec::new(),
+            client_cert_expected: false,
+            public_ca: false,
+            to_proxy: true,
+            pinned: false,
+        };
+        match self
+            .tls
+            .handshake(stream, &host, &dialed, &request, budget)
+            .await
+        {
+            Ok(handshake) => Ok(Box::new(handshake.stream)),
+            Err(failed) => {
+                let f = failed.failure;
+                let kind = match f.kind {
+                    FailureKind::Deadline => FailureKind::Deadline,
+                    _ => FailureKind::ProxyError,
+                };
+                Err(proxy_failure(
+                    self.proxy,
+                    proxy_addr,
+                    kind,
+                    format!("TLS to the proxy failed ({}): {}", f.kind, f.message),
+                ))
+            }
+        }
+    }
+}
+
+/// A failure that is the proxy's own (its TLS, its credentials): the hint names the proxy.
+fn proxy_failure(
+    proxy: &ProxyUrl,
+    proxy_addr: SocketAddr,
+    kind: FailureKind,
+    message: String,
+) -> Failure {
+    let host = proxy.host_text();
+    let peer = Peer {
+        host: &host,
+        port: Some(proxy_addr.port()),
+        ip: Some(proxy_addr.ip()),
+    };
+    Failure::new(kind, Phase::Proxy, message, peer)
+}
+
+/// `Basic base64(user:password)`.
+fn basic(credentials: &crate::route::Credentials) -> String {
+    let token = BASE64.encode(format!("{}:{}", credentials.user, credentials.password));
+    format!("Basic {token}")
+}
+
+/// One tunnel request: through `proxy` (at `proxy_addr`) to `authority`.
+struct Hop<'a> {
+    proxy: &'a ProxyUrl,
+    proxy_addr: SocketAddr,
+    target: Peer<'a>,
+    authority: String,
+}
+
+impl Hop<'_> {
+    fn proxy_failure(&self, kind: FailureKind, message: String) -> Failure {
+        proxy_failure(self.proxy, self.proxy_addr, kind, message)
+    }
+
+    /// A failure about the target beyond the proxy (denied, upstream): the hint names it.
+    fn target_failure(&self, kind: FailureKind, message: String) -> Failure {
+        Failure::new(kind, Phase::Proxy, message, self.target)
+    }
+
+    fn timed_out(&self, elapsed: Elapsed, what: &str) -> Failure {
+        match elapsed {
+            Elapsed::Deadline => self.target_failure(
+                FailureKind::Deadline,
+                format!("{what} before the run's --deadline"),
+            ),
+            Elapsed::Timeout(limit) => self.target_failure(
+                FailureKind::ProxyUpstream,
+                format!(
+                    "{what} within {}: the proxy is most likely still trying to reach {} (dropped beyond the proxy)",
+                    humantime::format_duration(limit),
+                    self.authority
+                ),
+            ),
+        }
+    }
+}
