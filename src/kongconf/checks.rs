@@ -1,0 +1,315 @@
+//! The checks a data plane's kong.conf implies: its control plane and telemetry endpoints
+//! (with the certificates, server names and proxy Kong would use), and its listen ports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::check::CheckSpec;
+use crate::error::InputError;
+use crate::profile::Role;
+use crate::route::{ProxyUrl, Route};
+use crate::target::{Host, Probe, parse_port, split_port};
+
+use super::{CLUSTER_KEYS, KongConf, SOURCE, Setting};
+
+/// What a kong.conf asks of the run besides its checks.
+#[derive(Debug, Clone, Default)]
+pub struct KongPlan {
+    pub checks: Vec<CheckSpec>,
+    /// Things the user should know: a node that is not a data plane, settings missing.
+    pub notes: Vec<String>,
+    /// `cluster_cert` and `cluster_cert_key`.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// CA files to trust: `cluster_ca_cert` and the files of `lua_ssl_trusted_certificate`.
+    pub trust: Vec<PathBuf>,
+    /// `cluster_mtls = shared`: the control plane presents the node's own `cluster_cert`.
+    pub pinned: Option<PathBuf>,
+}
+
+/// The mutual-TLS modes of `cluster_mtls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mtls {
+    Shared,
+    Pki,
+}
+
+/// Builds the checks of a data plane's configuration.
+pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
+    let mut out = KongPlan::default();
+    let file = conf.path.display().to_string();
+    let role = conf.get("role");
+    let data_plane = role.value == "data_plane";
+    if !data_plane {
+        out.notes.push(format!(
+            "role = {} ({}): this node is not a data plane, so its connections to a control plane are not checked; its listen ports are",
+            role.value,
+            conf.whence(&role)
+        ));
+    } else if !CLUSTER_KEYS.iter().any(|k| conf.given(k).is_some()) {
+        out.notes.push(format!(
+            "{file} sets none of the cluster settings ({}): the control plane checked is Kong's default, 127.0.0.1:8005",
+            CLUSTER_KEYS.join(", ")
+        ));
+    }
+    if data_plane {
+        cluster_checks(conf, &mut out)?;
+    }
+    listen_checks(conf, &mut out)?;
+    Ok(out)
+}
+
+/// The bind checks of the TCP ports of `proxy_listen` and `stream_listen`.
+fn listen_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
+    for key in ["proxy_listen", "stream_listen"] {
+        let setting = conf.get(key);
+        for (i, (addr, port, udp)) in listens(conf, key, &setting)?.into_iter().enumerate() {
+            let (ip, host) = match Host::parse(&addr) {
+                Ok(Host::Ip(ip)) => (ip, ip.to_string()),
+                _ => {
+                    return Err(conf.bad(
+                        key,
+                        &setting,
+                        format!(
+                            "`{addr}` is not an IP address (write 0.0.0.0:{port} or [::]:{port})"
+                        ),
+                    ));
+                }
+            };
+            if udp {
+                out.notes.push(format!(
+                    "{key} {addr}:{port} is a UDP listener: only TCP ports are bind-checked"
+                ));
+                continue;
+            }
+            let what = if key == "proxy_listen" {
+                "Proxy listener"
+            } else {
+                "Stream listener"
+            };
+            let mut check = spec(
+                &format!("{}-{}", key.replace('_', "-"), i + 1),
+                format!("{what} {port}"),
+                Role::Local,
+                Probe::Bind,
+                format!("{key} ({})", conf.whence(&setting)),
+            );
+            check.endpoint.host = host;
+            check.endpoint.port = Some(port);
+            check.ip = Some(ip);
+            out.checks.push(check);
+        }
+    }
+    Ok(())
+}
+
+/// The control plane and telemetry checks, with the certificates and proxy they use.
+fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
+    let mtls = certificates(conf, out)?;
+    let route = proxy_route(conf, out)?;
+    let endpoints = [
+        (
+            "cluster_control_plane",
+            "cluster_server_name",
+            "control-plane",
+            "Control plane (configuration)",
+            Role::ControlPlane,
+        ),
+        (
+            "cluster_telemetry_endpoint",
+            "cluster_telemetry_server_name",
+            "telemetry",
+            "Control plane telemetry",
+            Role::Telemetry,
+        ),
+    ];
+    for (key, name_key, id, label, role) in endpoints {
+        let setting = conf.get(key);
+        if setting.value.is_empty() {
+            out.notes.push(format!(
+                "{key} is not set: no {} check",
+                role.as_str().replace('-', " ")
+            ));
+            continue;
+        }
+        let mut check = spec(id, label.to_string(), role, Probe::Tls, String::new());
+        cluster_endpoint(conf, (key, &setting), name_key, mtls, &mut check)?;
+        check.fixed_route = Some(route.clone());
+        out.checks.push(check);
+    }
+    Ok(())
+}
+
+/// The mutual-TLS mode, and the certificates it asks for: the node's own (`cluster_cert`),
+/// and either the control plane's exactly (shared) or the CAs to trust (pki).
+fn certificates(conf: &KongConf, out: &mut KongPlan) -> Result<Mtls, InputError> {
+    let mtls_setting = conf.get("cluster_mtls");
+    let mtls = match mtls_setting.value.as_str() {
+        "shared" => Mtls::Shared,
+        "pki" | "pki_check_cn" => Mtls::Pki,
+        _ => {
+            return Err(conf.bad(
+                "cluster_mtls",
+                &mtls_setting,
+                "expected shared, pki or pki_check_cn",
+            ));
+        }
+    };
+    let cert = conf.given("cluster_cert");
+    let key = conf.given("cluster_cert_key");
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            out.identity = Some((cert.value.clone().into(), key.value.clone().into()));
+        }
+        _ => out.notes.push(
+            "cluster_cert and cluster_cert_key are not both set: the control plane will refuse this node; the checks run without a client certificate".into(),
+        ),
+    }
+    match mtls {
+        Mtls::Shared => out.pinned = cert.map(|c| c.value.clone().into()),
+        Mtls::Pki => {
+            if let Some(ca) = conf.given("cluster_ca_cert") {
+                out.trust.push(ca.value.clone().into());
+            }
+            out.trust.extend(
+                conf.get("lua_ssl_trusted_certificate")
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty() && *f != "system")
+                    .map(PathBuf::from),
+            );
+        }
+    }
+    Ok(mtls)
+}
+
+/// Fills in `check` from a cluster endpoint's `HOST:PORT` setting: the host, the port, the
+/// server name Kong sends, and a note saying where each came from.
+fn cluster_endpoint(
+    conf: &KongConf,
+    (key, setting): (&str, &Setting),
+    name_key: &str,
+    mtls: Mtls,
+    check: &mut CheckSpec,
+) -> Result<(), InputError> {
+    let Some((host, port)) = split_port(&setting.value) else {
+        return Err(conf.bad(key, setting, "expected HOST:PORT"));
+    };
+    let port = parse_port(port).map_err(|reason| conf.bad(key, setting, reason))?;
+    let parsed = Host::parse(host).map_err(|reason| conf.bad(key, setting, reason))?;
+    let (host, ip) = match &parsed {
+        Host::Name(name) => (name.clone(), None),
+        Host::Ip(ip) => (ip.to_string(), Some(*ip)),
+    };
+    let server_name = match mtls {
+        // Kong's shared mode always sends this name.
+        Mtls::Shared => Some(("kong_clustering".to_string(), None)),
+        Mtls::Pki => conf
+            .given(name_key)
+            .map(|s| (s.value.clone(), Some(conf.whence(s)))),
+    };
+    let mut note = format!("{key} ({})", conf.whence(setting));
+    match &server_name {
+        Some((name, Some(whence))) => note.push_str(&format!("; {name_key} {name} ({whence})")),
+        Some((name, None)) => note.push_str(&format!(
+            "; server name {name} (cluster_mtls = shared: the certificate must be cluster_cert itself)"
+        )),
+        None => {}
+    }
+    check.endpoint.host = host;
+    check.endpoint.port = Some(port);
+    check.endpoint.note = Some(note);
+    check.ip = ip;
+    check.tls.server_name = server_name.map(|(name, _)| name);
+    check.tls.client_cert_expected = true;
+    check.tls.pinned = mtls == Mtls::Shared;
+    Ok(())
+}
+
+/// The route of the cluster connections: Kong uses `proxy_server` for them only when
+/// `cluster_use_proxy` is on, and never the proxy variables of the environment.
+fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError> {
+    let (use_proxy, use_setting) = conf.flag("cluster_use_proxy")?;
+    if !use_proxy {
+        return Ok(Route {
+            proxy: None,
+            reason: Some("kong.conf: cluster_use_proxy is off".into()),
+        });
+    }
+    let Some(server) = conf.given("proxy_server") else {
+        return Err(InputError::File {
+            path: conf.path.clone(),
+            reason: format!(
+                "cluster_use_proxy is on ({}) but proxy_server is not set",
+                conf.whence(&use_setting)
+            ),
+        });
+    };
+    let url = ProxyUrl::parse(&server.value).map_err(|reason| {
+        if server.cut {
+            // What is left before the `#` may be a user and half a password.
+            let hidden = Setting {
+                value: "***".into(),
+                origin: server.origin.clone(),
+                cut: true,
+            };
+            return conf.bad(
+                "proxy_server",
+                &hidden,
+                "a # in the value starts a comment in kong.conf, so Kong reads it cut short there; write a # in a password as %23",
+            );
+        }
+        let redacted = Setting {
+            value: crate::sanitize::redact(&server.value),
+            origin: server.origin.clone(),
+            cut: false,
+        };
+        conf.bad("proxy_server", &redacted, reason)
+    })?;
+    let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
+    if !verify && url.scheme == crate::route::Scheme::Https {
+        out.notes.push(format!(
+            "proxy_server_ssl_verify is off ({}): Kong does not verify the HTTPS proxy's certificate, but preflight does",
+            conf.whence(&verify_setting)
+        ));
+    }
+    Ok(Route {
+        proxy: Some(Arc::new(url)),
+        reason: Some(format!("kong.conf proxy_server ({})", conf.whence(server))),
+    })
+}
+
+/// The TCP listeners of a `*_listen` setting: (address, port, is UDP). `off` is none.
+fn listens(
+    conf: &KongConf,
+    key: &str,
+    setting: &Setting,
+) -> Result<Vec<(String, u16, bool)>, InputError> {
+    if setting.value.eq_ignore_ascii_case("off") {
+        return Ok(Vec::new());
+    }
+    setting
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let mut words = entry.split_whitespace();
+            let at = words.next().unwrap_or_default();
+            let udp = words.any(|w| w == "udp");
+            let Some((addr, port)) = split_port(at) else {
+                return Err(conf.bad(key, setting, format!("`{at}` is not ADDRESS:PORT")));
+            };
+            let port = parse_port(port).map_err(|reason| conf.bad(key, setting, reason))?;
+            Ok((addr.to_string(), port, udp))
+        })
+        .collect()
+}
+
+/// A check of the kong.conf, ids `kong.conf.KEY`.
+fn spec(key: &str, name: String, role: Role, probe: Probe, note: String) -> CheckSpec {
+    let mut spec = CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe);
+    spec.endpoint.profile = Some(SOURCE.to_string());
+    spec.endpoint.note = Some(note);
+    spec
+}
