@@ -160,65 +160,83 @@ impl Responder {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut tasks = tokio::task::JoinSet::new();
         for listener in self.tcp {
-            let (log, host, slots) = (log.clone(), host.clone(), slots.clone());
-            tasks.spawn(async move {
-                let Ok(local) = listener.local_addr() else {
-                    return;
-                };
-                loop {
-                    let Ok((mut stream, peer)) = listener.accept().await else {
-                        // Out of descriptors, say: let the peer retry.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    };
-                    log(Event::Reached {
-                        transport: Transport::Tcp,
-                        local,
-                        peer,
-                    });
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        continue;
-                    };
-                    let line = answer(&host, Transport::Tcp, local);
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        let write = async {
-                            stream.write_all(line.as_bytes()).await?;
-                            stream.shutdown().await
-                        };
-                        let _ = tokio::time::timeout(ANSWER_TIMEOUT, write).await;
-                    });
-                }
-            });
+            tasks.spawn(serve_tcp(
+                listener,
+                host.clone(),
+                slots.clone(),
+                log.clone(),
+            ));
         }
         for socket in self.udp {
-            let (log, host) = (log.clone(), host.clone());
-            tasks.spawn(async move {
-                let Ok(local) = socket.local_addr() else {
-                    return;
-                };
-                let line = answer(&host, Transport::Udp, local);
-                let mut buf = [0u8; 2048];
-                let mut limit = UdpLimit::default();
-                loop {
-                    let Ok((_, peer)) = socket.recv_from(&mut buf).await else {
-                        // An ICMP error from an earlier peer: keep serving.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    log(Event::Reached {
-                        transport: Transport::Udp,
-                        local,
-                        peer,
-                    });
-                    if limit.allows(peer.ip(), tokio::time::Instant::now()) {
-                        let _ = socket.send_to(line.as_bytes(), peer).await;
-                    }
-                }
-            });
+            tasks.spawn(serve_udp(socket, host.clone(), log.clone()));
         }
         stop.await;
         tasks.abort_all();
+    }
+}
+
+/// Accepts on `listener`, logs each peer and answers it (at most `MAX_CONNECTIONS` at once).
+async fn serve_tcp(
+    listener: TcpListener,
+    host: Arc<String>,
+    slots: Arc<Semaphore>,
+    log: Arc<impl Fn(Event) + Send + Sync + 'static>,
+) {
+    let Ok(local) = listener.local_addr() else {
+        return;
+    };
+    loop {
+        let Ok((mut stream, peer)) = listener.accept().await else {
+            // Out of descriptors, say: let the peer retry.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        log(Event::Reached {
+            transport: Transport::Tcp,
+            local,
+            peer,
+        });
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let line = answer(&host, Transport::Tcp, local);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let write = async {
+                stream.write_all(line.as_bytes()).await?;
+                stream.shutdown().await
+            };
+            let _ = tokio::time::timeout(ANSWER_TIMEOUT, write).await;
+        });
+    }
+}
+
+/// Logs each datagram on `socket` and answers it, within each source's rate.
+async fn serve_udp(
+    socket: UdpSocket,
+    host: Arc<String>,
+    log: Arc<impl Fn(Event) + Send + Sync + 'static>,
+) {
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
+    let line = answer(&host, Transport::Udp, local);
+    let mut buf = [0u8; 2048];
+    let mut limit = UdpLimit::default();
+    loop {
+        let Ok((_, peer)) = socket.recv_from(&mut buf).await else {
+            // An ICMP error from an earlier peer: keep serving.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        log(Event::Reached {
+            transport: Transport::Udp,
+            local,
+            peer,
+        });
+        if limit.allows(peer.ip(), tokio::time::Instant::now()) {
+            let _ = socket.send_to(line.as_bytes(), peer).await;
+        }
     }
 }
 

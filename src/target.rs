@@ -174,29 +174,28 @@ pub struct Target {
     pub path: Option<String>,
 }
 
+/// The probe a scheme names. Only a word is echoed in the error: what stands before `://`
+/// may be a password.
+fn scheme_of(scheme: &str) -> Result<Probe, String> {
+    Probe::ALL
+        .into_iter()
+        .find(|p| p.as_str() == scheme.to_ascii_lowercase())
+        .ok_or_else(|| {
+            let shown =
+                match scheme.len() <= 12 && scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    true => format!(" `{scheme}://`"),
+                    false => String::new(),
+                };
+            format!("unknown scheme{shown} (use tcp, tls, dns, udp, bind, http, https, ws or wss)")
+        })
+}
+
 impl Target {
     /// Parses `tcp://HOST:PORT`, `tls://HOST:PORT`, `dns://HOST`, a bare `HOST:PORT` (tcp), or
     /// `http(s)://HOST[:PORT][/PATH]` and `ws(s)://HOST[:PORT][/PATH]`.
     pub fn parse(text: &str) -> Result<Target, String> {
         let (probe, rest) = match text.split_once("://") {
-            Some((scheme, rest)) => {
-                let probe = Probe::ALL
-                    .into_iter()
-                    .find(|p| p.as_str() == scheme.to_ascii_lowercase())
-                    .ok_or_else(|| {
-                        // Only a word is echoed: what stands before `://` may be a password.
-                        let shown = match scheme.len() <= 12
-                            && scheme.chars().all(|c| c.is_ascii_alphanumeric())
-                        {
-                            true => format!(" `{scheme}://`"),
-                            false => String::new(),
-                        };
-                        format!(
-                            "unknown scheme{shown} (use tcp, tls, dns, udp, bind, http, https, ws or wss)"
-                        )
-                    })?;
-                (probe, rest)
-            }
+            Some((scheme, rest)) => (scheme_of(scheme)?, rest),
             None => (Probe::Tcp, text),
         };
         if probe.uses_http() {
@@ -209,18 +208,14 @@ impl Target {
             return Err("a target has no path: write SCHEME://HOST:PORT".into());
         }
         if probe == Probe::Dns {
-            if let Some((host, port)) = split_port(rest) {
-                parse_port(port)?;
-                return Ok(Target {
-                    probe,
-                    host: Host::parse(host)?,
-                    port: None,
-                    path: None,
-                });
-            }
+            // A port is allowed (and checked) but a DNS check has no use for it.
+            let host = match split_port(rest) {
+                Some((host, port)) => parse_port(port).map(|_| host)?,
+                None => rest,
+            };
             return Ok(Target {
                 probe,
-                host: Host::parse(rest)?,
+                host: Host::parse(host)?,
                 port: None,
                 path: None,
             });

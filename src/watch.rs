@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::failure::Failure;
-use crate::report::{Report, Status};
+use crate::report::{CheckResult, Report, Status};
 
 /// An endpoint going down or coming back.
 #[derive(Debug, Clone, Serialize)]
@@ -92,34 +92,7 @@ impl Watch {
             .iter()
             .filter(|c| c.path.status != Status::Skipped)
         {
-            let index = match self
-                .tracks
-                .iter()
-                .position(|t| t.summary.id == check.endpoint.id)
-            {
-                Some(i) => i,
-                None => {
-                    self.tracks.push(Track {
-                        summary: EndpointSummary {
-                            id: check.endpoint.id.clone(),
-                            target: check.endpoint.target.clone(),
-                            required: check.endpoint.required,
-                            rounds: 0,
-                            ok: 0,
-                            failures: 0,
-                            flaps: 0,
-                            longest_outage_s: 0.0,
-                            down: false,
-                            last_error: None,
-                        },
-                        up: None,
-                        down_since: None,
-                        longest: Duration::ZERO,
-                    });
-                    self.tracks.len() - 1
-                }
-            };
-            let track = &mut self.tracks[index];
+            let track = self.track(check);
             let up = check.path.status != Status::Fail;
             track.summary.rounds += 1;
             if up {
@@ -161,6 +134,35 @@ impl Watch {
             track.up = Some(up);
         }
         changes
+    }
+
+    /// The record of `check`'s endpoint, new if it was not seen before.
+    fn track(&mut self, check: &CheckResult) -> &mut Track {
+        let id = &check.endpoint.id;
+        let index = match self.tracks.iter().position(|t| &t.summary.id == id) {
+            Some(i) => i,
+            None => {
+                self.tracks.push(Track {
+                    summary: EndpointSummary {
+                        id: id.clone(),
+                        target: check.endpoint.target.clone(),
+                        required: check.endpoint.required,
+                        rounds: 0,
+                        ok: 0,
+                        failures: 0,
+                        flaps: 0,
+                        longest_outage_s: 0.0,
+                        down: false,
+                        last_error: None,
+                    },
+                    up: None,
+                    down_since: None,
+                    longest: Duration::ZERO,
+                });
+                self.tracks.len() - 1
+            }
+        };
+        &mut self.tracks[index]
     }
 
     /// Each endpoint's record, as of `now` (an endpoint still down counts its outage so far).

@@ -226,10 +226,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
     if text.len() > MAX_PROFILE_BYTES {
         return Err(InputError::File {
             path: path.to_path_buf(),
-            reason: format!(
-                "the profile is larger than {} MiB: a profile lists a product's endpoints, at most {MAX_ENDPOINTS}",
-                MAX_PROFILE_BYTES >> 20
-            ),
+            reason: too_large(),
         });
     }
     let file: ProfileFile = toml::from_str(text).map_err(|e| {
@@ -275,42 +272,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
         if !keys.insert(ep.key.clone()) {
             return Err(fail("the key is used twice".into()));
         }
-        let templates = std::iter::once(&ep.host).chain(ep.server_name.as_ref());
-        if let Some(unknown) = templates
-            .flat_map(|t| t.variables())
-            .find(|v| !names.contains(*v))
-        {
-            return Err(fail(format!(
-                "{{{unknown}}} is used but is not a declared variable"
-            )));
-        }
-        match (ep.probe, ep.port) {
-            (Probe::Dns, _) => {}
-            (_, Some(0)) => return Err(fail("port 0 is out of range (1 to 65535)".into())),
-            (probe, None) if probe.default_port().is_none() => {
-                return Err(fail(format!("a {probe} probe needs a `port`")));
-            }
-            _ => {}
-        }
-        if ep.path.is_some() && !ep.probe.uses_http() {
-            return Err(fail(
-                "`path` applies to http, https, ws and wss probes only".into(),
-            ));
-        }
-        if let Some(path) = ep.path.as_deref().filter(|p| !p.starts_with('/')) {
-            return Err(fail(format!("`path` must start with /, not `{path}`")));
-        }
-        if ep.payload.is_some() && ep.probe != Probe::Udp {
-            return Err(fail("`payload` applies to udp probes only".into()));
-        }
-        let tls_only =
-            ep.server_name.is_some() || !ep.alpn.is_empty() || ep.client_cert || ep.public_ca;
-        if tls_only && !ep.probe.uses_tls() {
-            return Err(fail(
-                "server_name, alpn, client_cert and public_ca apply to tls, https and wss probes only"
-                    .into(),
-            ));
-        }
+        check_endpoint(&ep, &names).map_err(fail)?;
         endpoints.push(ep);
     }
     Ok(Profile {
@@ -321,6 +283,53 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
         endpoints,
         origin: path.to_path_buf(),
     })
+}
+
+fn too_large() -> String {
+    format!(
+        "the profile is larger than {} MiB: a profile lists a product's endpoints, at most {MAX_ENDPOINTS}",
+        MAX_PROFILE_BYTES >> 20
+    )
+}
+
+/// What makes an endpoint unusable: a variable not declared (`names` are), a port missing or
+/// out of range, a field its probe does not use.
+fn check_endpoint(ep: &Endpoint, names: &HashSet<String>) -> Result<(), String> {
+    let templates = std::iter::once(&ep.host).chain(ep.server_name.as_ref());
+    if let Some(unknown) = templates
+        .flat_map(|t| t.variables())
+        .find(|v| !names.contains(*v))
+    {
+        return Err(format!(
+            "{{{unknown}}} is used but is not a declared variable"
+        ));
+    }
+    match (ep.probe, ep.port) {
+        (Probe::Dns, _) => {}
+        (_, Some(0)) => return Err("port 0 is out of range (1 to 65535)".into()),
+        (probe, None) if probe.default_port().is_none() => {
+            return Err(format!("a {probe} probe needs a `port`"));
+        }
+        _ => {}
+    }
+    if ep.path.is_some() && !ep.probe.uses_http() {
+        return Err("`path` applies to http, https, ws and wss probes only".into());
+    }
+    if let Some(path) = ep.path.as_deref().filter(|p| !p.starts_with('/')) {
+        return Err(format!("`path` must start with /, not `{path}`"));
+    }
+    if ep.payload.is_some() && ep.probe != Probe::Udp {
+        return Err("`payload` applies to udp probes only".into());
+    }
+    let tls_only =
+        ep.server_name.is_some() || !ep.alpn.is_empty() || ep.client_cert || ep.public_ca;
+    if tls_only && !ep.probe.uses_tls() {
+        return Err(
+            "server_name, alpn, client_cert and public_ca apply to tls, https and wss probes only"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The 1-based line of a byte offset.
