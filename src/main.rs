@@ -22,24 +22,7 @@ const EXIT_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if !err.use_stderr() => {
-            // --help and --version.
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            // One line: clap's first paragraph, which names the flag and the problem.
-            let text = err.to_string();
-            let first: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let first = first.join(" ");
-            let first = first.strip_prefix("error: ").unwrap_or(&first);
-            eprintln!("preflight: {first} (see preflight --help)");
-            return ExitCode::from(EXIT_INPUT);
-        }
+        Err(err) => return usage(&err),
     };
     // The commands that touch the network get their runtime and signal handlers before
     // anything else, so that Ctrl-C or SIGTERM at any moment ends in a report, not a kill.
@@ -74,6 +57,30 @@ fn main() -> ExitCode {
     if let Some((runtime, _)) = started {
         runtime.shutdown_background();
     }
+    exit(outcome)
+}
+
+/// `--help` and `--version`, or one line naming what clap refused, and exit 2.
+fn usage(err: &clap::Error) -> ExitCode {
+    if !err.use_stderr() {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    // One line: clap's first paragraph, which names the flag and the problem.
+    let text = err.to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    let first = first.strip_prefix("error: ").unwrap_or(&first);
+    eprintln!("preflight: {first} (see preflight --help)");
+    ExitCode::from(EXIT_INPUT)
+}
+
+/// The exit code of a command's outcome, with one line on stderr for an error.
+fn exit(outcome: Result<u8, Failure>) -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Input(err)) => {
@@ -213,12 +220,24 @@ fn check(
     if let Some(bar) = bar {
         bar.clear();
     }
+    write_reports(&report, &settings, output, failed_list, color)
+}
+
+/// Writes the report (to `--output`, with the human form on stdout; else to stdout) and the
+/// allowlist of failures; returns the exit code. What could not be written to its file goes
+/// to stdout instead, after one line on stderr, and makes the exit code 2.
+fn write_reports(
+    report: &Report,
+    settings: &Settings,
+    output: Option<Destination>,
+    failed_list: Option<(Destination, &std::path::Path)>,
+    color: bool,
+) -> Result<u8, Failure> {
     let mut code = report.exit_code(settings.strict);
-    // What could not be written to its file goes to stdout instead, after one line on stderr.
     let mut unwritten = Vec::new();
     if let Some((destination, path)) = failed_list {
         let mut buffer = Vec::new();
-        let failed = Allowlist::of_failures(&report);
+        let failed = Allowlist::of_failures(report);
         render::allowlist(&failed, ListFormat::of_file(path), &mut buffer)?;
         if let Err(err) = destination.write(&buffer) {
             unwritten.push((err, buffer));
@@ -229,13 +248,13 @@ fn check(
         match output {
             Some(destination) => {
                 let mut buffer = Vec::new();
-                render::render(&report, settings.format, false, &mut buffer)?;
+                render::render(report, settings.format, false, &mut buffer)?;
                 match destination.write(&buffer) {
-                    Ok(()) => render::human(&report, color, &mut out)?,
+                    Ok(()) => render::human(report, color, &mut out)?,
                     Err(err) => unwritten.push((err, buffer)),
                 }
             }
-            None => render::render(&report, settings.format, color, &mut out)?,
+            None => render::render(report, settings.format, color, &mut out)?,
         }
         for (err, buffer) in &unwritten {
             eprintln!(
@@ -274,6 +293,36 @@ async fn round(
     report
 }
 
+/// Scores one round of a watch and prints what changed (as JSON Lines, the whole round).
+fn show_round(
+    score: &mut preflight::watch::Watch,
+    report: &Report,
+    json: bool,
+) -> Result<(), Failure> {
+    use preflight::render::watch as show;
+    let now = SystemTime::now();
+    let changes = score.observe(report, now);
+    let mut out = stdout();
+    if json {
+        let line = preflight::watch::RoundLine {
+            round: score.rounds(),
+            changes: &changes,
+            report,
+        };
+        show::round_json(&line, &mut out)?;
+    } else {
+        if score.rounds() == 1 {
+            let down = report.summary.fail;
+            let at = humantime::format_rfc3339_seconds(now).to_string();
+            let up = report.summary.total - down - report.summary.skipped;
+            show::first_round(&at, up, down, &mut out)?;
+        }
+        show::changes(&changes, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// Runs the checks every `interval` until Ctrl-C, SIGTERM or `--count` rounds; prints the
 /// changes as they happen and a summary at the end.
 async fn watch(
@@ -284,7 +333,7 @@ async fn watch(
     stop: &Stop,
 ) -> Result<u8, Failure> {
     use preflight::render::watch as show;
-    use preflight::watch::{RoundLine, Watch};
+    use preflight::watch::Watch;
 
     let json = settings.format == preflight::render::Format::Json;
     let mut score = Watch::new();
@@ -293,16 +342,7 @@ async fn watch(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !json {
         let mut out = stdout();
-        writeln!(
-            out,
-            "preflight {}: watching {} checks every {}; changes below, a summary on Ctrl-C",
-            env!("CARGO_PKG_VERSION"),
-            plan.checks.len(),
-            humantime::format_duration(interval)
-        )?;
-        for note in &plan.notes {
-            writeln!(out, "note: {note}")?;
-        }
+        show::header(plan.checks.len(), interval, &plan.notes, &mut out)?;
         out.flush()?;
     }
     loop {
@@ -323,30 +363,7 @@ async fn watch(
                 .map_err(|err| Failure::Output(err, code))?;
             return Ok(code);
         }
-        let now = SystemTime::now();
-        let changes = score.observe(&report, now);
-        let mut out = stdout();
-        if !json && score.rounds() == 1 {
-            let down = report.summary.fail;
-            let at = humantime::format_rfc3339_seconds(now).to_string();
-            show::first_round(
-                &at,
-                report.summary.total - down - report.summary.skipped,
-                down,
-                &mut out,
-            )?;
-        }
-        if json {
-            let line = RoundLine {
-                round: score.rounds(),
-                changes: &changes,
-                report: &report,
-            };
-            show::round_json(&line, &mut out)?;
-        } else {
-            show::changes(&changes, &mut out)?;
-        }
-        out.flush()?;
+        show_round(&mut score, &report, json)?;
         if settings.count.is_some_and(|n| score.rounds() >= n) {
             break;
         }

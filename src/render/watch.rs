@@ -7,6 +7,25 @@ use std::io::{self, Write};
 use crate::watch::{Change, EndpointSummary, RoundLine, SummaryLine, WatchSummary};
 
 /// The human lines of one round's changes.
+/// The first lines of a watch: what is watched, how often, and the plan's notes.
+pub fn header(
+    checks: usize,
+    interval: std::time::Duration,
+    notes: &[String],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "preflight {}: watching {checks} checks every {}; changes below, a summary on Ctrl-C",
+        env!("CARGO_PKG_VERSION"),
+        humantime::format_duration(interval)
+    )?;
+    for note in notes {
+        writeln!(out, "note: {}", crate::sanitize::terminal(note))?;
+    }
+    Ok(())
+}
+
 pub fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
     for change in changes {
         match change {
