@@ -6,7 +6,7 @@ use std::net::{IpAddr, TcpListener};
 
 use serde_json::Value;
 
-use crate::world::{World, lo, loopback_block, run};
+use crate::support::world::{World, lo, loopback_block, run};
 
 /// The konnect endpoints a `region=eu, cp_prefix=x` run lists, from the profile file itself:
 /// (host, port, protocol, name). The portal needs `portal_id`, so it is not among them.

@@ -1,93 +1,8 @@
 //! Checks against loopback servers: a whole Konnect world that passes, and every failure kind
 //! a loopback peer can produce, named right in the JSON.
 
-use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr};
-
-use crate::world::{
-    Behaviour, ServerOptions, Validity, World, check, check_json, kind, lo, loopback_block, run,
-};
-
-/// The Konnect endpoints for region `us`, cp_prefix `x`, portal_id `p1`: (check key, host).
-pub const KONNECT: [(&str, &str); 6] = [
-    ("platform", "cloud.konghq.com"),
-    ("global-api", "global.api.konghq.com"),
-    ("regional-api", "us.api.konghq.com"),
-    ("portal", "p1.us.portal.konghq.com"),
-    ("control-plane", "x.us.cp0.konghq.com"),
-    ("telemetry", "x.us.tp0.konghq.com"),
-];
-
-/// Serves every Konnect host with TLS on port 443 of its own loopback address (plus the
-/// audit-log port 8071 on the cp0 address) and a DNS server for konghq.com. `None`, with a
-/// note on stderr, where binding port 443 is not allowed (not root). A block of addresses that
-/// another test process holds is passed over for the next.
-pub fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
-    for _ in 0..64 {
-        let block = loopback_block();
-        match konnect_hosts(world, block) {
-            Ok(records) => return Some((world.dns(&["konghq.com"], &records, &[], &[]), block)),
-            Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                eprintln!("skipping the Konnect world: binding port 443 needs root ({e})");
-                return None;
-            }
-            Err(e) => panic!("cannot bind the Konnect world: {e}"),
-        }
-    }
-    panic!("no free block of loopback addresses for the Konnect world");
-}
-
-fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str, IpAddr)>> {
-    let mut records = Vec::new();
-    for (i, (key, host)) in KONNECT.iter().enumerate() {
-        let ip = lo(block, i as u8 + 1);
-        // The control plane's configuration and telemetry endpoints require mutual TLS.
-        let options = ServerOptions {
-            client_auth: matches!(*key, "control-plane" | "telemetry"),
-            ..ServerOptions::default()
-        };
-        let tls = Behaviour::Tls(world.ca.server_with(&[host], Validity::Current, options));
-        world.serve(SocketAddr::new(ip, 443), tls)?;
-        records.push((*host, ip));
-    }
-    world.serve(SocketAddr::new(lo(block, 5), 8071), Behaviour::Accept)?;
-    Ok(records)
-}
-
-/// The node's cluster certificate and key, signed by the world's CA.
-pub fn cluster_cert(world: &World) -> (String, String) {
-    let (crt, key) = world
-        .ca
-        .client(world.dir.path(), "node", &rcgen::PKCS_ECDSA_P256_SHA256);
-    (crt.display().to_string(), key.display().to_string())
-}
-
-/// The world's certificates come from a private CA, so `--allow-private-ca` (a lab control
-/// plane); without it they look exactly like interception (see the tls tests).
-pub fn konnect_args<'a>(dns: &'a str, ca: &'a str, cert: &'a (String, String)) -> Vec<&'a str> {
-    vec![
-        "--profile",
-        "konnect",
-        "--set",
-        "region=us",
-        "--set",
-        "cp_prefix=x",
-        "--set",
-        "portal_id=p1",
-        "--dns-server",
-        dns,
-        "--ca-file",
-        ca,
-        "--timeout",
-        "3s",
-        "--allow-private-ca",
-        "--client-cert",
-        &cert.0,
-        "--client-key",
-        &cert.1,
-    ]
-}
+use crate::support::konnect::{KONNECT, cluster_cert, konnect_args, konnect_world};
+use crate::support::world::{Behaviour, Validity, World, check, check_json, kind, lo, run};
 
 #[test]
 fn konnect_profile_passes_against_a_loopback_world_in_json() {
@@ -177,7 +92,9 @@ fn each_failure_kind_is_named_and_all_fail_within_one_timeout() {
     let servers = [
         (
             "untrusted.test",
-            Behaviour::Tls(crate::world::self_signed_server(&["untrusted.test"])),
+            Behaviour::Tls(crate::support::world::self_signed_server(&[
+                "untrusted.test",
+            ])),
         ),
         ("expired.test", tls(&["expired.test"], Validity::Expired)),
         ("future.test", tls(&["future.test"], Validity::NotYetValid)),

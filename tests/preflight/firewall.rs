@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::world::{namespace_ready, split};
+use crate::support::world::{namespace_ready, split};
 
 const RULES: &str = "
 table inet preflight_test {
@@ -23,10 +23,11 @@ fn in_namespace(args: &[&str]) -> Option<(i32, String, String)> {
     if !namespace_ready("firewall test", &["nft", "ip"]) {
         return None;
     }
-    let out = crate::world::in_namespace(RULES, Path::new(env!("CARGO_BIN_EXE_preflight")))
-        .args(args)
-        .output()
-        .expect("run unshare");
+    let out =
+        crate::support::world::in_namespace(RULES, Path::new(env!("CARGO_BIN_EXE_preflight")))
+            .args(args)
+            .output()
+            .expect("run unshare");
     Some(split(out))
 }
 
@@ -58,13 +59,20 @@ fn drop_times_out_reject_is_unreachable_reset_is_refused() {
         ("tcp://127.0.0.1:4003", "refused"),
     ];
     for (id, kind) in expect {
-        assert_eq!(crate::world::kind(&report, id), kind, "{id}: {report:#}");
-        assert_eq!(crate::world::check(&report, id)["error"]["phase"], "tcp");
+        assert_eq!(
+            crate::support::world::kind(&report, id),
+            kind,
+            "{id}: {report:#}"
+        );
+        assert_eq!(
+            crate::support::world::check(&report, id)["error"]["phase"],
+            "tcp"
+        );
     }
     // Every check ran at once: the two drops cost one timeout (3 s), not two.
     let took = report["duration_ms"].as_f64().unwrap();
     assert!(took < 5000.0, "took {took} ms");
-    let hint = crate::world::check(&report, "tcp://127.0.0.1:4001")["error"]["hint"]
+    let hint = crate::support::world::check(&report, "tcp://127.0.0.1:4001")["error"]["hint"]
         .as_str()
         .unwrap();
     assert!(
@@ -90,7 +98,7 @@ fn deadline_cuts_a_dropped_connect_short() {
     assert_eq!(code, 1, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
     assert_eq!(
-        crate::world::kind(&report, "tcp://127.0.0.1:4001"),
+        crate::support::world::kind(&report, "tcp://127.0.0.1:4001"),
         "deadline"
     );
 }

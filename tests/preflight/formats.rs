@@ -2,7 +2,7 @@
 
 use std::net::{TcpListener, UdpSocket};
 
-use crate::world::{check_json, run};
+use crate::support::world::{check_json, run};
 
 /// A run with a failure, a pass, a warning and a skip, each outcome fixed: (arguments, the
 /// refused target).
@@ -175,7 +175,7 @@ fn colour_follows_the_flag_and_no_color() {
         .unwrap();
     let target = format!("tcp://{dead}");
     let painted = |args: &[&str], no_color: bool| {
-        let mut command = crate::world::preflight();
+        let mut command = crate::support::world::preflight();
         command.arg("check").args(args).arg(&target);
         if no_color {
             command.env("NO_COLOR", "1");

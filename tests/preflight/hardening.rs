@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::world::{World, check, check_json, preflight, run, split};
+use crate::support::world::{World, check, check_json, preflight, run, split};
 
 const BIN: &str = env!("CARGO_BIN_EXE_preflight");
 
@@ -298,7 +298,7 @@ fn a_closed_stdout_keeps_the_verdict() {
 #[test]
 fn a_watch_stopped_in_its_first_round_exits_as_check_would() {
     let world = World::new();
-    let silent = world.serve_any(crate::world::Behaviour::Silent);
+    let silent = world.serve_any(crate::support::world::Behaviour::Silent);
     let child = preflight()
         .args([
             "check",
@@ -439,7 +439,7 @@ fn a_profile_is_bounded_by_its_size_and_what_it_declares() {
 
 #[test]
 fn low_open_file_limit_still_runs_checks_side_by_side_and_says_so() {
-    if !crate::world::namespace_ready("the low open-file limit test", &["nft", "ip"]) {
+    if !crate::support::world::namespace_ready("the low open-file limit test", &["nft", "ip"]) {
         return;
     }
     let rules = "table inet preflight_test {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 4001 drop\n }\n}\n";
@@ -447,7 +447,7 @@ fn low_open_file_limit_still_runs_checks_side_by_side_and_says_so() {
     let targets: Vec<String> = (1..=30)
         .map(|i| format!("tcp://127.0.0.{i}:4001"))
         .collect();
-    let out = crate::world::in_namespace(rules, Path::new("/bin/sh"))
+    let out = crate::support::world::in_namespace(rules, Path::new("/bin/sh"))
         .args(["-c", r#"ulimit -n 64 && exec "$0" "$@""#, BIN])
         .args(["check", "--format", "json", "--timeout", "1s"])
         .args(&targets)

@@ -2,8 +2,8 @@
 //! with a named failure, and with memory bounded (the binary runs under a 1 GiB address-space
 //! limit, so a peer that made it buffer without end would crash it).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,8 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 
-use crate::world::{Behaviour, World, check, kind, preflight, split};
+use crate::support::raw::{raw_server, read_some};
+use crate::support::world::{Behaviour, World, check, kind, preflight, split};
 
 /// The phase timeout of these runs, and the most any may take: the timeout, plus start-up.
 const TIMEOUT: &str = "1s";
@@ -37,26 +38,6 @@ fn bounded(args: &[&str]) -> (i32, Value, Duration) {
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("exit {code}, {e}: {stdout}{stderr}"));
     (code, report, took)
-}
-
-/// A TCP server on 127.0.0.1 that hands each connection to `talk` on its own thread.
-pub fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let talk = Arc::new(talk);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let talk = talk.clone();
-            std::thread::spawn(move || talk(stream));
-        }
-    });
-    addr
-}
-
-/// Reads what the client sent first (a ClientHello, a request head).
-pub fn read_some(stream: &mut TcpStream) {
-    let mut buf = [0u8; 4096];
-    let _ = stream.read(&mut buf);
 }
 
 /// Writes `bytes` one a second until the client goes away.

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::world::{Behaviour, Validity, World, check, kind, lo, loopback_block, split};
+use crate::support::world::{Behaviour, Validity, World, check, kind, lo, loopback_block, split};
 
 /// The image's user (distroless `nonroot`).
 const IMAGE_USER: &str = "65532:65532";

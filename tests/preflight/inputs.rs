@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use crate::world::run;
+use crate::support::world::run;
 
 #[test]
 fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
@@ -136,19 +136,19 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
 
 #[test]
 fn completions_and_man_page_come_from_the_flags() {
-    let (code, bash, _) = crate::world::run(&["completions", "bash"]);
+    let (code, bash, _) = crate::support::world::run(&["completions", "bash"]);
     assert_eq!(code, 0);
     assert!(
         bash.contains("_preflight()") && bash.contains("--kong-conf"),
         "{bash}"
     );
-    let (code, zsh, _) = crate::world::run(&["completions", "zsh"]);
+    let (code, zsh, _) = crate::support::world::run(&["completions", "zsh"]);
     assert_eq!(code, 0);
     assert!(zsh.starts_with("#compdef preflight"), "{zsh}");
-    let (code, man, _) = crate::world::run(&["man"]);
+    let (code, man, _) = crate::support::world::run(&["man"]);
     assert_eq!(code, 0);
     assert!(man.contains(".TH preflight"), "{man}");
-    let (code, _, stderr) = crate::world::run(&["completions", "tcsh"]);
+    let (code, _, stderr) = crate::support::world::run(&["completions", "tcsh"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("tcsh"), "{stderr}");
 }

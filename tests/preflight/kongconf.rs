@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::checks::cluster_cert;
-use crate::world::{
+use crate::support::konnect::cluster_cert;
+use crate::support::world::{
     Behaviour, ServerOptions, Validity, World, check, kind, lo, loopback_block, preflight,
     shared_cluster_cert, split,
 };

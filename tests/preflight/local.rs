@@ -3,7 +3,7 @@
 use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
 
-use crate::world::{check, check_json, kind, namespace_ready, split};
+use crate::support::world::{check, check_json, kind, namespace_ready, split};
 
 /// A port of 127.0.0.1 that was free a moment ago.
 fn free_tcp_port() -> u16 {
@@ -140,7 +140,7 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = crate::world::preflight()
+        let mut child = crate::support::world::preflight()
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -229,7 +229,7 @@ fn listen_is_reported_ok_by_check_and_logs_each_peer() {
 fn listen_refuses_a_port_in_use_and_stops_when_for_runs_out() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port().to_string();
-    let out = crate::world::preflight()
+    let out = crate::support::world::preflight()
         .args(["listen", "--bind", "127.0.0.1", "--tcp", &port])
         .output()
         .unwrap();
@@ -244,7 +244,7 @@ fn listen_refuses_a_port_in_use_and_stops_when_for_runs_out() {
         "{stderr}"
     );
     let start = std::time::Instant::now();
-    let out = crate::world::preflight()
+    let out = crate::support::world::preflight()
         .args([
             "listen",
             "--bind",
@@ -318,7 +318,7 @@ fn watch_reports_a_server_going_down_and_coming_back_then_a_summary() {
 fn watch_in_json_is_one_line_per_round_and_a_summary_line() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = format!("tcp://{}", server.local_addr().unwrap());
-    let out = crate::world::preflight()
+    let out = crate::support::world::preflight()
         .args([
             "check", &target, "--watch", "100ms", "--count", "3", "--format", "json",
         ])

@@ -1,6 +1,6 @@
 //! `preflight profiles` and `preflight profiles show NAME`.
 
-use crate::world::run;
+use crate::support::world::run;
 
 const BUILTIN: [&str; 7] = [
     "konnect",

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use crate::checks::{KONNECT, cluster_cert, konnect_args, konnect_world};
-use crate::proxies::{SocksOptions, Squid, SquidOptions, isolated, socks5};
-use crate::world::{
+use crate::support::konnect::{KONNECT, cluster_cert, konnect_args, konnect_world};
+use crate::support::proxies::{SocksOptions, Squid, SquidOptions, isolated, socks5};
+use crate::support::world::{
     Behaviour, Ca, PROXY_VARIABLES, Validity, World, check, kind, lo, preflight, split,
 };
 
@@ -499,7 +499,7 @@ fn https_proxy_is_reached_over_tls_and_its_certificate_checked() {
 
     // A proxy certificate nobody vouches for: the proxy hop fails, and says why.
     let untrusted = w.world.serve_any(Behaviour::TlsRelay(
-        crate::world::self_signed_server(&["proxy.test"]),
+        crate::support::world::self_signed_server(&["proxy.test"]),
         w.squid.addr,
     ));
     let pin = format!("proxy.test:{}:127.0.0.1", untrusted.port());

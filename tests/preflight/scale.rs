@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::world::{preflight, split};
+use crate::support::world::{preflight, split};
 
 #[test]
 fn ten_thousand_endpoints_under_a_1024_file_limit_all_come_out_right() {

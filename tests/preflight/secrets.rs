@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rcgen::{CertificateParams, DnType, DnValue};
 
-use crate::hostile::{raw_server, read_some};
-use crate::world::{Behaviour, World, check, check_json, preflight, run, split};
+use crate::support::raw::{raw_server, read_some};
+use crate::support::world::{Behaviour, World, check, check_json, preflight, run, split};
 
 const PASSWORD: &str = "S3cretPw";
 
@@ -147,7 +147,9 @@ fn a_certificate_cannot_drive_the_terminal_or_break_the_markdown_table() {
     params
         .distinguished_name
         .push(DnType::OrganizationName, "Org\r\n| x | y |");
-    let server = world.serve_any(Behaviour::Tls(crate::world::self_signed_from(params)));
+    let server = world.serve_any(Behaviour::Tls(crate::support::world::self_signed_from(
+        params,
+    )));
     let target = format!("tls://{server}");
     let (code, human, _) = run(&["check", "--color", "never", &target]);
     assert_eq!(code, 1, "{human}");
@@ -181,9 +183,11 @@ fn a_name_in_an_old_string_type_is_shown_and_a_long_name_list_is_cut() {
         DnType::CommonName,
         DnValue::TeletexString(rcgen::string::TeletexString::try_from("Old CA").unwrap()),
     );
-    let old = world.serve_any(Behaviour::Tls(crate::world::self_signed_from(params)));
+    let old = world.serve_any(Behaviour::Tls(crate::support::world::self_signed_from(
+        params,
+    )));
     let names: Vec<String> = (0..3_000).map(|i| format!("n{i}.test")).collect();
-    let many = world.serve_any(Behaviour::Tls(crate::world::self_signed_from(
+    let many = world.serve_any(Behaviour::Tls(crate::support::world::self_signed_from(
         CertificateParams::new(names).unwrap(),
     )));
     let ca = world.dir.path().join("many.pem");

@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{Map, Value};
 
-use crate::proxies::{SocksOptions, socks5};
-use crate::world::{Behaviour, Validity, World, preflight, split};
+use crate::support::proxies::{SocksOptions, socks5};
+use crate::support::world::{Behaviour, Validity, World, preflight, split};
 
 /// Fields whose values are enumerations of the contract, kept as they are in the skeleton.
 const ENUMERATED: [&str; 8] = [

@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 
-use crate::world::{preflight, run};
+use crate::support::world::{preflight, run};
 
 /// A peer that accepts and never says a word: a TLS check waits for its timeout.
 fn silent_peer() -> SocketAddr {

@@ -1,8 +1,8 @@
 //! TLS in depth against loopback servers: certificate facts and trust, expiry warnings, mutual
 //! TLS (TLS 1.3 and 1.2), interception, server name and ALPN, HTTPS and WebSocket.
 
-use crate::checks::{cluster_cert, konnect_args, konnect_world};
-use crate::world::{
+use crate::support::konnect::{cluster_cert, konnect_args, konnect_world};
+use crate::support::world::{
     Behaviour, Ca, ServerOptions, Validity, World, check, check_json, kind, run, self_signed_server,
 };
 
@@ -210,7 +210,7 @@ fn every_supported_client_key_type_is_used() {
     let sec1 = world.dir.path().join("sec1-ec.key");
     std::fs::write(
         &sec1,
-        crate::world::pkcs8_to_sec1_pem(&std::fs::read_to_string(&key).unwrap()),
+        crate::support::world::pkcs8_to_sec1_pem(&std::fs::read_to_string(&key).unwrap()),
     )
     .unwrap();
     let (code, report) = check_with_identity(&world, &pin, &target, &crt, &sec1);

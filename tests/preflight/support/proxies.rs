@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use crate::world::{World, in_namespace, namespace_ready};
+use crate::support::world::{World, in_namespace, namespace_ready};
 
 /// The address both proxies connect out from. In the isolated namespace, nftables drops every
 /// packet to a target's port that does not come from here: only the proxy's path works.

@@ -1,0 +1,7 @@
+//! What the tests share: the loopback world (certificates, servers, a DNS server, the binary),
+//! the forward proxies, a whole Konnect world, and raw TCP servers.
+
+pub mod konnect;
+pub mod proxies;
+pub mod raw;
+pub mod world;
