@@ -360,3 +360,123 @@ mod tests {
         assert!(matches!(err, InputError::NothingToCheck));
     }
 }
+
+#[cfg(test)]
+mod settle_tests {
+    use super::*;
+    use crate::route::{ProxyFlags, Route};
+
+    fn proxies(proxy: Option<&str>, env: &[(&str, &str)]) -> ProxyConfig {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let flags = ProxyFlags {
+            proxy,
+            ..ProxyFlags::default()
+        };
+        ProxyConfig::new(flags, |name| env.get(name).cloned()).unwrap()
+    }
+
+    fn plan_of(targets: &[&str]) -> Plan {
+        let targets: Vec<Target> = targets.iter().map(|t| Target::parse(t).unwrap()).collect();
+        let set = Assignments::parse(&[]).unwrap();
+        build(&[], &set, &targets, &[], Family::Any, &[]).unwrap()
+    }
+
+    #[test]
+    fn the_flags_override_what_each_endpoint_asks_for() {
+        let mut plan = plan_of(&["tls://cp.example:443", "udp://192.0.2.1:53"]);
+        plan.checks[0].tls.server_name = Some("from-profile.example".into());
+        plan.checks[0].tls.alpn = vec!["kong".into()];
+        plan.checks[0].tls.public_ca = true;
+        plan.checks[1].payload = Some("endpoint's".into());
+        // Without flags, the endpoint's own values stand.
+        let mut kept = plan.clone();
+        kept.settle(&Overrides::default(), &ProxyConfig::default());
+        assert_eq!(
+            kept.checks[0].tls.server_name.as_deref(),
+            Some("from-profile.example")
+        );
+        assert_eq!(kept.checks[0].tls.alpn, ["kong"]);
+        assert!(kept.checks[0].tls.public_ca);
+        assert_eq!(kept.checks[1].payload.as_deref(), Some("endpoint's"));
+        assert_eq!(kept.checks[0].endpoint.target, "tls://cp.example:443");
+        let overrides = Overrides {
+            server_name: Some("flag.example".into()),
+            alpn: vec!["h2".into()],
+            allow_private_ca: true,
+            udp_payload: Some("flag's".into()),
+            expect: Expect::Ranges(vec![(200, 299)]),
+            compare_direct: false,
+        };
+        plan.settle(&overrides, &ProxyConfig::default());
+        let tls = &plan.checks[0].tls;
+        assert_eq!(tls.server_name.as_deref(), Some("flag.example"));
+        assert_eq!(tls.alpn, ["h2"]);
+        assert!(!tls.public_ca);
+        assert_eq!(plan.checks[1].payload.as_deref(), Some("flag's"));
+        assert_eq!(plan.checks[0].expect, Expect::Ranges(vec![(200, 299)]));
+    }
+
+    #[test]
+    fn each_check_gets_its_route_once_and_compares_only_when_proxied() {
+        let mut plan = plan_of(&["tls://cp.example:443", "tls://db.internal:443"]);
+        let mut conf = plan.checks[0].clone();
+        conf.endpoint.id = "kong.conf.control-plane".into();
+        conf.fixed_route = Some(Route {
+            proxy: None,
+            reason: Some("kong.conf: cluster_use_proxy is off".into()),
+        });
+        plan.checks.push(conf);
+        let compare = Overrides {
+            compare_direct: true,
+            ..Overrides::default()
+        };
+        let env = [
+            ("https_proxy", "http://proxy.example:3128"),
+            ("no_proxy", ".internal"),
+        ];
+        plan.settle(&compare, &proxies(None, &env));
+        let routes: Vec<_> = plan
+            .checks
+            .iter()
+            .map(|c| {
+                let proxy = c.route.proxy.as_ref().map(|p| p.to_string());
+                (proxy, c.route.reason.clone(), c.compare_direct)
+            })
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                (
+                    Some("http://proxy.example:3128".into()),
+                    Some("https_proxy".into()),
+                    true
+                ),
+                (None, Some("no_proxy=.internal".into()), false),
+                (
+                    None,
+                    Some("kong.conf: cluster_use_proxy is off".into()),
+                    false
+                ),
+            ]
+        );
+        // --proxy overrides even the route a kong.conf fixed.
+        plan.settle(&compare, &proxies(Some("http://flag.example:8080"), &[]));
+        assert_eq!(plan.checks[2].route.reason.as_deref(), Some("--proxy"));
+        assert!(plan.checks[2].compare_direct);
+    }
+
+    #[test]
+    fn a_skipped_check_is_named_but_given_no_route() {
+        let mut plan = plan_of(&["tls://cp.example:443"]);
+        plan.checks[0].skip = Some("`x` is not set".into());
+        plan.settle(
+            &Overrides::default(),
+            &proxies(Some("http://p.example:1"), &[]),
+        );
+        assert_eq!(plan.checks[0].endpoint.target, "tls://cp.example:443");
+        assert!(plan.checks[0].route.proxy.is_none());
+    }
+}
