@@ -1,8 +1,10 @@
 //! preflight: network reachability preflight checks for API-gateway data plane nodes.
 //!
-//! Data flows one way: `cli` → `settings` → `plan` (profiles + targets → checks) → `runner`
-//! (probes: dns → [proxy] → tcp → tls → http, or udp, or a local bind) → `report` → `render`;
-//! `proxy` chooses the proxy. `listen` is the responder that other hosts' checks reach.
+//! Data flows one way: `cli` → `settings` → `plan` (profiles, targets and a kong.conf →
+//! `check::CheckSpec`s, settled: route, TLS request, payload, expectation) → `runner` (schedules)
+//! → `runner::path` (which path, which addresses, which failure speaks) → `runner::attempt`
+//! (connect → [tls] → [http]) → `report` → `render`. `failure` is the failure contract; `route`
+//! chooses the proxy; `listen` is the responder that other hosts' checks reach.
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
