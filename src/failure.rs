@@ -456,7 +456,7 @@ mod tests {
             port: Some(8443),
             ip: Some("192.0.2.7".parse().unwrap()),
         };
-        let hint = |kind| Failure::new(kind, Phase::Tcp, "x", peer).hint;
+        let hint = |kind: FailureKind| Failure::new(kind, kind.phases()[0], "x", peer).hint;
         assert!(hint(FailureKind::Timeout).contains("192.0.2.7:8443"));
         assert!(hint(FailureKind::Timeout).contains("TCP port 8443 from this host to cp.example"));
         assert!(hint(FailureKind::Nxdomain).contains("cp.example"));
