@@ -187,6 +187,14 @@ impl CheckResult {
         }
     }
 
+    /// How much the check weighs: "required" or "optional".
+    pub fn weight(&self) -> &'static str {
+        match self.endpoint.required {
+            true => "required",
+            false => "optional",
+        }
+    }
+
     /// The address the check succeeded through, if any.
     pub fn address_used(&self) -> Option<&AddressResult> {
         self.path
@@ -260,6 +268,15 @@ impl Report {
             summary,
             checks,
         }
+    }
+
+    /// The checks that failed or warned, each with the failure that speaks for it: what the
+    /// "what to do" sections list.
+    pub fn to_do(&self) -> impl Iterator<Item = (&CheckResult, &Failure)> {
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.path.status, Status::Fail | Status::Warn))
+            .filter_map(|c| c.path.error.as_ref().map(|e| (c, e)))
     }
 
     /// The failed checks that are required: any of them makes the exit code 1.

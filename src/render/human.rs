@@ -89,22 +89,13 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
 
 /// Each failed or warned check: what went wrong, in which phase, and the fix.
 fn what_to_do(report: &Report, paint: &Paint, out: &mut dyn Write) -> io::Result<()> {
-    let mut todo = report
-        .checks
-        .iter()
-        .filter_map(|c| c.path.error.as_ref().map(|e| (c, e)))
-        .filter(|(c, _)| matches!(c.path.status, Status::Fail | Status::Warn))
-        .peekable();
+    let mut todo = report.to_do().peekable();
     if todo.peek().is_none() {
         return Ok(());
     }
     writeln!(out, "\n{}", paint.bold("What to do"))?;
     for (check, error) in todo {
-        let weight = if check.endpoint.required {
-            "required"
-        } else {
-            "optional"
-        };
+        let weight = check.weight();
         writeln!(
             out,
             "  {} {} ({weight}): {} in the {} phase",

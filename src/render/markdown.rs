@@ -69,22 +69,13 @@ fn row(c: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
 
 /// Each failed or warned check and its fix.
 fn what_to_do(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut todo = report
-        .checks
-        .iter()
-        .filter_map(|c| c.path.error.as_ref().map(|e| (c, e)))
-        .filter(|(c, _)| matches!(c.path.status, Status::Fail | Status::Warn))
-        .peekable();
+    let mut todo = report.to_do().peekable();
     if todo.peek().is_none() {
         return Ok(());
     }
     writeln!(out, "\n### What to do\n")?;
     for (c, e) in todo {
-        let weight = if c.endpoint.required {
-            "required"
-        } else {
-            "optional"
-        };
+        let weight = c.weight();
         writeln!(
             out,
             "- **{}** ({weight}, `{}`): {}",
