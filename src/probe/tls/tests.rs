@@ -102,23 +102,55 @@ async fn handshake(
             let _ = stream.shutdown().await;
         }
     });
-    let dialed = Dialed {
-        port: 443,
-        ip: None,
-        label: format!("{host}:443"),
-    };
-    let budget = Budget {
-        timeout: Duration::from_secs(5),
-        deadline: Instant::now() + Duration::from_secs(10),
-    };
+    let dialed = dialed(&format!("{host}:443"), 443);
     tls.handshake(
         Box::new(client) as BoxStream,
         host,
         &dialed,
         request,
-        budget,
+        budget(),
     )
     .await
+}
+
+/// A handshake that must pass.
+async fn passed(
+    tls: &Tls,
+    config: Arc<ServerConfig>,
+    host: &str,
+    request: &TlsRequest,
+) -> Handshake {
+    handshake(tls, config, host, request)
+        .await
+        .unwrap_or_else(|f| panic!("{:?}", f.failure))
+}
+
+/// A handshake that must fail.
+async fn refused(
+    tls: &Tls,
+    config: Arc<ServerConfig>,
+    host: &str,
+    request: &TlsRequest,
+) -> TlsFailure {
+    match handshake(tls, config, host, request).await {
+        Ok(_) => panic!("the handshake passed"),
+        Err(failed) => failed,
+    }
+}
+
+fn dialed(label: &str, port: u16) -> Dialed {
+    Dialed {
+        port,
+        ip: None,
+        label: label.into(),
+    }
+}
+
+fn budget() -> Budget {
+    Budget {
+        timeout: Duration::from_secs(5),
+        deadline: Instant::now() + Duration::from_secs(10),
+    }
 }
 
 fn tls_trusting(roots: &[&Ca]) -> Tls {
@@ -140,14 +172,13 @@ fn kind(result: Result<Handshake, TlsFailure>) -> FailureKind {
 async fn a_chain_from_the_ca_file_is_vouched_for_by_it() {
     let ca = Ca::new("Site CA");
     let config = Server::default().config(ca.leaf(&["cp.test"], (2020, 2090)));
-    let done = handshake(
+    let done = passed(
         &tls_trusting(&[&ca]),
         config,
         "cp.test",
         &TlsRequest::default(),
     )
-    .await
-    .unwrap_or_else(|f| panic!("{:?}", f.failure));
+    .await;
     assert_eq!(done.info.trust, Trust::Custom);
     assert_eq!(done.info.issuer, "CN=Site CA");
     assert_eq!(done.info.san, ["cp.test"]);
@@ -158,15 +189,13 @@ async fn a_chain_from_the_ca_file_is_vouched_for_by_it() {
 async fn a_chain_no_store_knows_is_untrusted_and_its_facts_are_kept() {
     let ca = Ca::new("Unknown CA");
     let config = Server::default().config(ca.leaf(&["cp.test"], (2020, 2090)));
-    let failed = handshake(
+    let failed = refused(
         &tls_trusting(&[]),
         config,
         "cp.test",
         &TlsRequest::default(),
     )
-    .await
-    .err()
-    .unwrap();
+    .await;
     assert_eq!(failed.failure.kind, FailureKind::CertUntrusted);
     assert!(failed.failure.message.contains("issued by CN=Unknown CA"));
     let info = failed.info.unwrap();
@@ -192,11 +221,7 @@ async fn the_certificates_own_faults_are_named_before_its_issuer() {
         FailureKind::CertNotYetValid
     );
     let other = Server::default().config(ca.leaf(&["other.test", "www.other.test"], (2020, 2090)));
-    let failed = handshake(&tls, other, "cp.test", &request)
-        .await
-        .err()
-        .unwrap()
-        .failure;
+    let failed = refused(&tls, other, "cp.test", &request).await.failure;
     assert_eq!(failed.kind, FailureKind::CertNameMismatch);
     assert!(
         failed
@@ -216,10 +241,7 @@ async fn a_public_endpoint_vouched_for_only_by_a_private_ca_is_intercepted() {
     };
     let config = || Server::default().config(ca.leaf(&["cloud.test"], (2020, 2090)));
     // Trusted through --ca-file: the handshake works, but the verdict is interception.
-    let failed = handshake(&tls_trusting(&[&ca]), config(), "cloud.test", &public)
-        .await
-        .err()
-        .unwrap();
+    let failed = refused(&tls_trusting(&[&ca]), config(), "cloud.test", &public).await;
     assert_eq!(failed.failure.kind, FailureKind::TlsIntercepted);
     assert!(
         failed
@@ -239,15 +261,13 @@ async fn a_public_endpoint_vouched_for_only_by_a_private_ca_is_intercepted() {
 async fn an_inspection_products_ca_is_named() {
     let ca = Ca::new("Zscaler Intermediate Root CA");
     let config = Server::default().config(ca.leaf(&["cp.test"], (2020, 2090)));
-    let failed = handshake(
+    let failed = refused(
         &tls_trusting(&[]),
         config,
         "cp.test",
         &TlsRequest::default(),
     )
     .await
-    .err()
-    .unwrap()
     .failure;
     assert_eq!(failed.kind, FailureKind::TlsIntercepted);
     assert!(failed.message.contains("(Zscaler)"), "{}", failed.message);
@@ -273,9 +293,7 @@ async fn alerts_become_the_kinds_they_mean() {
         client_cert_expected: true,
         ..TlsRequest::default()
     };
-    let done = handshake(&tls, mtls.config(leaf()), "cp.test", &expected)
-        .await
-        .unwrap_or_else(|f| panic!("{:?}", f.failure));
+    let done = passed(&tls, mtls.config(leaf()), "cp.test", &expected).await;
     let warned: Vec<_> = done.warnings.iter().map(|w| w.kind).collect();
     assert_eq!(warned, [FailureKind::ClientCertMissing]);
     // No protocol in common: the server's no_application_protocol alert.
@@ -292,9 +310,7 @@ async fn alerts_become_the_kinds_they_mean() {
         FailureKind::AlpnRejected
     );
     // A server that chooses no protocol at all: a warning.
-    let done = handshake(&tls, Server::default().config(leaf()), "cp.test", &kong)
-        .await
-        .unwrap_or_else(|f| panic!("{:?}", f.failure));
+    let done = passed(&tls, Server::default().config(leaf()), "cp.test", &kong).await;
     let warned: Vec<_> = done.warnings.iter().map(|w| w.kind).collect();
     assert_eq!(warned, [FailureKind::AlpnNotNegotiated]);
 }
@@ -309,14 +325,13 @@ async fn a_certificate_close_to_expiry_warns() {
         time::OffsetDateTime::now_utc() + time::Duration::days(3) + time::Duration::hours(1);
     let cert = params.signed_by(&key, &ca.issuer).unwrap();
     let config = Server::default().config((cert.der().clone(), key));
-    let done = handshake(
+    let done = passed(
         &tls_trusting(&[&ca]),
         config,
         "cp.test",
         &TlsRequest::default(),
     )
-    .await
-    .unwrap_or_else(|f| panic!("{:?}", f.failure));
+    .await;
     let warned: Vec<_> = done
         .warnings
         .iter()
@@ -335,22 +350,14 @@ async fn a_peer_that_does_not_speak_tls_is_named() {
         let _ = server.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     });
-    let dialed = Dialed {
-        port: 22,
-        ip: None,
-        label: "cp.test:22".into(),
-    };
-    let budget = Budget {
-        timeout: Duration::from_secs(5),
-        deadline: Instant::now() + Duration::from_secs(10),
-    };
+    let dialed = dialed("cp.test:22", 22);
     let failed = tls
         .handshake(
             Box::new(client),
             "cp.test",
             &dialed,
             &TlsRequest::default(),
-            budget,
+            budget(),
         )
         .await
         .err()
