@@ -128,13 +128,14 @@ pub struct CheckResult {
     /// sent it direct (`NO_PROXY=.internal`). `None` when no proxy is configured.
     pub proxy_reason: Option<String>,
     /// The direct path of a proxied check, with `--compare-direct`.
+    /// Boxed: most checks have none, and a result is kept for every check of the run.
     #[serde(serialize_with = "direct_path")]
-    pub direct: Option<PathResult>,
+    pub direct: Option<Box<PathResult>>,
 }
 
 /// The JSON of the direct path: the fields schema 1 gave it.
 fn direct_path<S: serde::Serializer>(
-    direct: &Option<PathResult>,
+    direct: &Option<Box<PathResult>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
@@ -207,7 +208,7 @@ impl CheckResult {
     pub fn failures_mut(&mut self) -> impl Iterator<Item = &mut Failure> {
         self.path
             .failures_mut()
-            .chain(self.direct.iter_mut().flat_map(PathResult::failures_mut))
+            .chain(self.direct.iter_mut().flat_map(|d| d.failures_mut()))
     }
 }
 
@@ -361,7 +362,7 @@ mod tests {
     #[test]
     fn the_direct_path_keeps_the_fields_it_always_had() {
         let mut result = check(Status::Ok, true);
-        result.direct = Some(PathResult::new(Status::Fail));
+        result.direct = Some(Box::new(PathResult::new(Status::Fail)));
         let json = serde_json::to_value(&result).unwrap();
         let mut fields: Vec<_> = json["direct"]
             .as_object()

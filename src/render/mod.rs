@@ -190,7 +190,7 @@ pub(crate) fn sample() -> Report {
         "no answer within 5s",
         peer,
     ));
-    telemetry.direct = Some(direct);
+    telemetry.direct = Some(Box::new(direct));
 
     let mut failed = PathResult::new(Status::Fail);
     failed.error = Some(Failure::new(

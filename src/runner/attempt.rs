@@ -113,7 +113,7 @@ impl Attempt<'_> {
         if probe == Probe::Udp {
             return self.datagram(outcome).await;
         }
-        let connection = Box::pin(self.connect(outcome)).await?;
+        let connection = self.connect(outcome).await?;
         let stream = match (probe.uses_tls(), &connection.forwarded) {
             (true, None) => {
                 Box::pin(self.tls(connection.stream, &connection.dialed, outcome)).await?

@@ -36,7 +36,7 @@ pub(super) async fn check(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> CheckR
             let via = Box::pin(proxied(spec, port, proxy.clone(), shared));
             if spec.compare_direct {
                 let (via, direct) = tokio::join!(via, direct(spec, shared));
-                direct_path = Some(direct);
+                direct_path = Some(Box::new(direct));
                 via
             } else {
                 via.await
