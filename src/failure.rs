@@ -66,6 +66,9 @@ kinds! {
     /// The DNS server answered with an error (SERVFAIL, REFUSED …) or could not be asked.
     DnsError = "dns_error" in [Dns],
         "the DNS server answered with an error (SERVFAIL, REFUSED …) or could not be used";
+    /// A DNS filter answers the name with an unspecified address (0.0.0.0 or ::).
+    DnsBlocked = "dns_blocked" in [Dns],
+        "the DNS answers 0.0.0.0 or `::` for the name, as a DNS filter does for the names it blocks";
     /// The host answered the connection with a reset: nothing listens there, or a firewall rejects.
     Refused = "refused" in [Tcp, Tls],
         "the connection was refused: nothing listens, or a firewall rejects with a reset";
@@ -106,11 +109,21 @@ kinds! {
     CertExpiring = "cert_expiring" in [Tls],
         "warning: the certificate verifies but expires within `--cert-warn-days`";
     /// The server refused the client certificate, or required one that was not given.
-    ClientCertRejected = "client_cert_rejected" in [Tls],
+    ClientCertRejected = "client_cert_rejected" in [Tls, Http],
         "the server refused the client certificate, or required one that was not given";
     /// The endpoint requires a client certificate and none was given (a warning).
     ClientCertMissing = "client_cert_missing" in [Tls],
         "warning: the profile says the endpoint requires a client certificate and none was given";
+    /// The server asked for a client certificate, none was given, and it completed the
+    /// handshake anyway (a warning).
+    ClientCertRequested = "client_cert_requested" in [Tls],
+        "warning: the server asked for a client certificate, none was given, and it let the handshake complete";
+    /// The client certificate given has expired (a warning; the server will refuse it).
+    ClientCertExpired = "client_cert_expired" in [Tls],
+        "warning: the client certificate given has expired, so a server that checks it refuses it";
+    /// The client certificate given is not valid yet (a warning).
+    ClientCertNotYetValid = "client_cert_not_yet_valid" in [Tls],
+        "warning: the client certificate given is not valid yet (or this host's clock is wrong)";
     /// An inspection proxy or firewall re-signs the connection.
     TlsIntercepted = "tls_intercepted" in [Tls],
         "an inspection proxy or firewall re-signs the connection (the message names the issuer)";
@@ -284,6 +297,9 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::DnsError => format!(
             "The DNS server refused or failed to resolve {host}: ask the DNS team to allow resolution of this name, or point --dns-server at a resolver that forwards it."
         ),
+        FailureKind::DnsBlocked => format!(
+            "A DNS filter (Pi-hole, an RPZ policy, a secure web gateway) answers for {host} with an address that leads nowhere: ask the team that runs it to allow {host}; if this host should not use that filter, point /etc/resolv.conf (or --dns-server) at the resolver it should use."
+        ),
         FailureKind::Refused => format!(
             "Something at {addr} actively refused the connection: either nothing listens on{port} there, or a firewall rejects it. Check the service, then ask the network team to allow TCP{port} to {host}."
         ),
@@ -329,6 +345,15 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::ClientCertMissing => format!(
             "{host} authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path."
         ),
+        FailureKind::ClientCertRequested => format!(
+            "{host} asked for a client certificate and accepted the connection without one: if the service needs mutual TLS (a control plane does), run again with --client-cert and --client-key to test the full path."
+        ),
+        FailureKind::ClientCertExpired => {
+            "The client certificate given (--client-cert, or kong.conf cluster_cert) has expired: issue a new certificate for this node (for Konnect, a new data plane certificate in the Gateway Manager) and run again with it.".to_string()
+        }
+        FailureKind::ClientCertNotYetValid => {
+            "The client certificate given (--client-cert, or kong.conf cluster_cert) is not valid yet: check this host's clock (NTP) against the certificate's start date.".to_string()
+        }
         FailureKind::TlsIntercepted => format!(
             "A TLS inspection proxy or firewall re-signs traffic to {host}, which breaks mutual TLS to the control plane: ask the security team to exempt {host}{port} from TLS inspection (SSL bypass)."
         ),
@@ -407,6 +432,12 @@ mod tests {
             port: Some(443),
             ip: None,
         };
+        // The README's table is the one the kinds give.
+        assert!(
+            readme.contains(&FailureKind::table()),
+            "README's table of failure kinds differs from FailureKind::table():\n{}",
+            FailureKind::table()
+        );
         let mut seen = std::collections::HashSet::new();
         for &kind in FailureKind::ALL {
             assert!(seen.insert(kind.as_str()), "{kind} is listed twice");
@@ -425,13 +456,7 @@ mod tests {
             );
         }
         // No kind is missing from the list.
-        assert_eq!(seen.len(), 34);
-        // The README's table is the one the kinds give.
-        assert!(
-            readme.contains(&FailureKind::table()),
-            "README's table of failure kinds differs from FailureKind::table():\n{}",
-            FailureKind::table()
-        );
+        assert_eq!(seen.len(), 38);
     }
 
     #[test]

@@ -254,7 +254,7 @@ impl Attempt<'_> {
                 outcome.times.tls_ms = Some(millis(handshake.took));
                 outcome.tls = Some(handshake.info);
                 outcome.warnings = handshake.warnings;
-                Ok(Box::new(handshake.stream))
+                Ok(handshake.stream)
             }
             Err(TlsFailure { failure, info }) => {
                 outcome.tls = info;

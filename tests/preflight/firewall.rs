@@ -51,6 +51,7 @@ fn drop_times_out_reject_is_unreachable_reset_is_refused() {
     };
     assert_eq!(code, 1, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+    crate::support::words::assert_plain_words(&report);
     let expect = [
         ("tcp://127.0.0.1:4001", "timeout"),
         ("tls://127.0.0.1:4001", "timeout"),
@@ -97,6 +98,7 @@ fn deadline_cuts_a_dropped_connect_short() {
     };
     assert_eq!(code, 1, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+    crate::support::words::assert_plain_words(&report);
     assert_eq!(
         crate::support::world::kind(&report, "tcp://127.0.0.1:4001"),
         "deadline"

@@ -37,6 +37,7 @@ fn bounded(args: &[&str]) -> (i32, Value, Duration) {
     let took = started.elapsed();
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("exit {code}, {e}: {stdout}{stderr}"));
+    crate::support::words::assert_plain_words(&report);
     (code, report, took)
 }
 

@@ -50,6 +50,7 @@ fn check_in(root: &Path, args: &[&str]) -> (i32, Value) {
             .unwrap(),
     );
     let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    crate::support::words::assert_plain_words(&report);
     (code, report)
 }
 

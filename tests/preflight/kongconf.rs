@@ -52,6 +52,7 @@ fn run_conf(path: &PathBuf, env: &[(&str, &str)]) -> (i32, serde_json::Value, St
     let (code, stdout, stderr) = split(command.output().unwrap());
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}{stderr}"));
+    crate::support::words::assert_plain_words(&report);
     (code, report, stderr)
 }
 

@@ -20,3 +20,4 @@ mod shape;
 mod support;
 mod terminal;
 mod tls;
+mod verdicts;

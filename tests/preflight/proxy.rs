@@ -35,6 +35,7 @@ fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
     let (code, stdout, stderr) = split(command.output().unwrap());
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}\n{stdout}"));
+    crate::support::words::assert_plain_words(&report);
     (code, report, stderr)
 }
 

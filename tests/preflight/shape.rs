@@ -116,8 +116,12 @@ fn the_report_keeps_its_shape() {
         .output()
         .unwrap();
     let (_, stdout, stderr) = split(out);
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}\n{stdout}"));
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e});
+    crate::support::words::assert_plain_words(&report); stderr: {stderr}\n{stdout}"
+        )
+    });
     let shape = skeleton(&report, None);
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/preflight/golden/report-shape.json");

@@ -220,7 +220,7 @@ impl Via<'_> {
             .handshake(stream, &host, &dialed, &request, budget)
             .await
         {
-            Ok(handshake) => Ok(Box::new(handshake.stream)),
+            Ok(handshake) => Ok(handshake.stream),
             Err(failed) => {
                 let f = failed.failure;
                 let kind = match f.kind {

@@ -7,13 +7,12 @@ use std::sync::atomic::Ordering;
 
 use rustls::pki_types::CertificateDer;
 use rustls::{AlertDescription, CertificateError};
-use tokio_rustls::client::TlsStream;
 
 use super::cert::{chain_names, facts, name_list};
 use super::verify::Observed;
 use super::{TlsInfo, TlsRequest, Trust};
 use crate::failure::{Failure, FailureKind, Peer, Phase};
-use crate::probe::{BoxStream, intercept};
+use crate::probe::intercept;
 
 /// Judges one handshake from what was observed.
 pub(super) struct Judge<'a> {
@@ -22,6 +21,8 @@ pub(super) struct Judge<'a> {
     pub(super) request: &'a TlsRequest,
     pub(super) observed: &'a Observed,
     pub(super) identity: bool,
+    /// The peer's first bytes.
+    pub(super) first: &'a std::sync::Mutex<Vec<u8>>,
 }
 
 impl Judge<'_> {
@@ -72,8 +73,7 @@ impl Judge<'_> {
     }
 
     /// The facts of a completed handshake.
-    pub(super) fn info(&self, tls: &TlsStream<BoxStream>) -> TlsInfo {
-        let (_, conn) = tls.get_ref();
+    pub(super) fn info(&self, conn: &rustls::ClientConnection) -> TlsInfo {
         let mut info = self.presented().unwrap_or_else(|| self.facts_of(&[]));
         info.version = conn
             .protocol_version()
@@ -167,6 +167,17 @@ impl Judge<'_> {
         warnings
     }
 
+    /// What answered instead of TLS, when its first bytes say (a web server, an SSH server).
+    fn not_tls(&self) -> Option<Failure> {
+        let first = self.first.lock().ok()?.clone();
+        // A TLS record starts with its content type (20 to 24) and version 3.x.
+        if first.len() >= 2 && (20..=24).contains(&first[0]) && first[1] == 3 {
+            return None;
+        }
+        let what = super::first::what_answered(&first)?;
+        Some(self.failure(FailureKind::TlsHandshake, format!("{} {what}", self.addr)))
+    }
+
     /// Names what went wrong in (or just after) a handshake.
     pub(super) fn failed(&self, err: &io::Error) -> Failure {
         match err
@@ -176,12 +187,25 @@ impl Judge<'_> {
             Some(rustls::Error::InvalidCertificate(cert)) => self.certificate(cert),
             Some(rustls::Error::AlertReceived(alert)) => self.alert(*alert),
             Some(
-                tls @ (rustls::Error::InvalidMessage(_)
+                rustls::Error::InvalidMessage(_)
                 | rustls::Error::InappropriateMessage { .. }
-                | rustls::Error::InappropriateHandshakeMessage { .. }),
-            ) => self.failure(
+                | rustls::Error::InappropriateHandshakeMessage { .. },
+            ) => self.not_tls().unwrap_or_else(|| {
+                self.failure(
+                    FailureKind::TlsHandshake,
+                    format!("{} broke the TLS protocol during the handshake", self.addr),
+                )
+            }),
+            Some(rustls::Error::PeerIncompatible(_)) => self.failure(
                 FailureKind::TlsHandshake,
-                format!("{} does not speak TLS: {tls}", self.addr),
+                format!(
+                    "{} shares no TLS version, cipher suite or key exchange with this client (TLS 1.2 and 1.3, modern suites)",
+                    self.addr
+                ),
+            ),
+            Some(rustls::Error::PeerMisbehaved(_)) => self.failure(
+                FailureKind::TlsHandshake,
+                format!("{} broke the TLS protocol during the handshake", self.addr),
             ),
             Some(other) => self.failure(
                 FailureKind::TlsHandshake,
@@ -240,10 +264,66 @@ impl Judge<'_> {
                 ),
             );
         }
-        let tls = rustls::Error::InvalidCertificate(error.clone());
+        if kind == FailureKind::CertUntrusted {
+            return self.untrusted(error, &chain);
+        }
+        let when = chain.first().map(|c| facts(c)).unwrap_or_default();
+        let what = match kind {
+            FailureKind::CertExpired => format!("expired on {}", when.not_after),
+            _ => format!("is not valid before {}", when.not_before),
+        };
         self.failure(
             kind,
-            format!("the certificate of {host} at {addr}{by} is rejected: {tls}"),
+            format!("the certificate of {host} at {addr}{by} {what}"),
+        )
+    }
+
+    /// A certificate no store vouches for, said as the user meets it: self-signed, sent
+    /// without its intermediate, or a chain that ends at an unknown CA; or refused for a
+    /// reason of its own.
+    fn untrusted(&self, error: &CertificateError, chain: &[CertificateDer<'static>]) -> Failure {
+        let (addr, host) = (self.addr, self.peer.host);
+        let leaf = chain.first().map(|c| facts(c)).unwrap_or_default();
+        let issuer = &leaf.issuer;
+        let unknown_issuer = matches!(error, CertificateError::UnknownIssuer);
+        if chain.len() == 1 && !issuer.is_empty() && *issuer == leaf.subject {
+            let mut failure = self.failure(
+                FailureKind::CertUntrusted,
+                format!(
+                    "the certificate of {host} at {addr} is self-signed (issued by {issuer}, its own subject), and no store here trusts it"
+                ),
+            );
+            failure.hint = format!(
+                "If this self-signed certificate is the one {host} should present, pass it with --ca-file (as with curl --cacert); otherwise ask whoever runs {host} for a certificate from a trusted CA, and check that nothing in the path answers in its place."
+            );
+            return failure;
+        }
+        if chain.len() == 1 && unknown_issuer {
+            let mut failure = self.failure(
+                FailureKind::CertUntrusted,
+                format!(
+                    "the certificate of {host} at {addr} is issued by {issuer}, and the server sends no other certificate: the server does not send the intermediate certificate issued for {issuer}, or {issuer} is a private CA that no store here has"
+                ),
+            );
+            failure.hint = format!(
+                "Configure {host} to send its full chain: its certificate followed by its CA's intermediate certificates (in nginx, a full-chain file in ssl_certificate). If {issuer} is a private root CA, pass its certificate with --ca-file."
+            );
+            return failure;
+        }
+        let why = match error {
+            CertificateError::UnknownIssuer => {
+                let top = chain.last().map(|c| facts(c).issuer).unwrap_or_default();
+                format!("its chain ends at {top}, which no store here trusts")
+            }
+            other => refusal(other).to_string(),
+        };
+        let by = match issuer.is_empty() {
+            true => String::new(),
+            false => format!(" (issued by {issuer})"),
+        };
+        self.failure(
+            FailureKind::CertUntrusted,
+            format!("the certificate of {host} at {addr}{by} is refused: {why}"),
         )
     }
 
@@ -259,7 +339,7 @@ impl Judge<'_> {
             };
             return self.failure(
                 FailureKind::ClientCertRejected,
-                format!("{addr} {what} (TLS alert {alert:?})"),
+                format!("{addr} {what} (TLS alert {})", alert_name(alert)),
             );
         }
         if alert == AlertDescription::NoApplicationProtocol {
@@ -273,7 +353,10 @@ impl Judge<'_> {
         }
         self.failure(
             FailureKind::TlsHandshake,
-            format!("{addr} aborted the handshake with the TLS alert {alert:?}"),
+            format!(
+                "{addr} aborted the handshake with the TLS alert {}",
+                alert_name(alert)
+            ),
         )
     }
 
@@ -282,6 +365,9 @@ impl Judge<'_> {
     pub(super) fn io(&self, err: &io::Error) -> Failure {
         let addr = self.addr;
         if err.kind() == io::ErrorKind::UnexpectedEof {
+            if let Some(failure) = self.not_tls() {
+                return failure;
+            }
             return self.failure(
                 FailureKind::TlsHandshake,
                 format!("{addr} closed the connection during the TLS handshake"),
@@ -306,6 +392,49 @@ impl Judge<'_> {
             ),
         )
     }
+}
+
+/// Why webpki refused a certificate, in words (its error names mean nothing to a user).
+fn refusal(error: &CertificateError) -> &'static str {
+    match error {
+        CertificateError::BadSignature => "its signature does not verify",
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "it is not meant for TLS servers (its extended key usage)"
+        }
+        CertificateError::BadEncoding => "it cannot be parsed",
+        CertificateError::Revoked => "it has been revoked",
+        CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "it is signed with an algorithm this client does not accept"
+        }
+        // webpki's own errors come wrapped; their names say what they are.
+        CertificateError::Other(other) => {
+            let name = format!("{other:?}");
+            if name.contains("CaUsedAsEndEntity") {
+                "it is a CA certificate, not a server certificate"
+            } else if name.contains("UnsupportedCertVersion") {
+                "it is an X.509 version 1 certificate, which a TLS client does not accept from a server"
+            } else if name.contains("UnsupportedCriticalExtension") {
+                "it carries a critical extension this client does not know"
+            } else {
+                "it does not verify"
+            }
+        }
+        _ => "it does not verify",
+    }
+}
+
+/// A TLS alert as the protocol names it: `certificate_required`, `handshake_failure`.
+fn alert_name(alert: AlertDescription) -> String {
+    let debug = format!("{alert:?}");
+    let mut name = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
 }
 
 /// Alerts a server sends when it refuses (or misses) a client certificate.

@@ -3,6 +3,7 @@
 //! ALPN, and interception by an inspection proxy. All rustls configuration lives here.
 
 mod cert;
+mod first;
 mod judge;
 mod verify;
 
@@ -22,6 +23,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub(crate) use cert::{load_certs, load_identity};
+use first::First;
 use judge::Judge;
 use verify::{ClientCert, Observed, Recorder, Verifiers};
 
@@ -120,7 +122,7 @@ impl std::fmt::Debug for TlsSettings {
 
 /// A completed handshake: the stream (for HTTP), what it showed, and warnings about it.
 pub(crate) struct Handshake {
-    pub stream: TlsStream<BoxStream>,
+    pub stream: BoxStream,
     pub info: TlsInfo,
     pub took: Duration,
     pub warnings: Vec<Failure>,
@@ -223,12 +225,14 @@ impl Tls {
             true => None,
             false => self.settings.identity.clone(),
         };
+        let (stream, first) = First::new(stream);
         let judge = Judge {
             addr: dialed.label.as_str(),
             peer,
             request,
             observed: &observed,
             identity: identity.is_some(),
+            first: &first,
         };
         let connector = self.connector(&observed, request, identity).await;
         let start = Instant::now();
@@ -247,7 +251,7 @@ impl Tls {
                 info: judge.presented(),
             })?;
         let took = start.elapsed();
-        let info = judge.info(&tls);
+        let info = judge.info(tls.get_ref().1);
         let refused = match judge.intercepted(&info) {
             Some(failure) => Some(failure),
             None => client_cert_verdict(&mut tls, &judge, &info, budget).await,
@@ -260,7 +264,7 @@ impl Tls {
         }
         let warnings = judge.warnings(&info, self.settings.warn_days);
         Ok(Handshake {
-            stream: tls,
+            stream: Box::new(tls),
             info,
             took,
             warnings,
@@ -307,7 +311,7 @@ fn server_name(name: &str, peer: Peer<'_>) -> Result<ServerName<'static>, Failur
 /// one, wait a moment for its verdict (an alert). A refusal the profile foresees (no
 /// certificate given for an endpoint that needs one) is left to the warnings.
 async fn client_cert_verdict(
-    tls: &mut TlsStream<BoxStream>,
+    tls: &mut TlsStream<First<BoxStream>>,
     judge: &Judge<'_>,
     info: &TlsInfo,
     budget: Budget,

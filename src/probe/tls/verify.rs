@@ -1,6 +1,12 @@
 //! The verifier of a handshake: each root store in turn (the bundled Mozilla roots, the
 //! system's store, `--ca-file`), or the one pinned certificate, recording the chain and the
 //! store that vouched for it; and the client-certificate resolver that records a request.
+//!
+//! A server certificate given itself (pinned by kong.conf's shared mode, or found in
+//! `--ca-file` as a self-signed certificate is, which curl and OpenSSL accept) is trusted by
+//! its bytes, its dates and its names, and the handshake's signature is checked with its
+//! public key: webpki refuses such certificates as end entities (a CA certificate, an X.509
+//! version 1 certificate as `kong hybrid gen_cert` makes).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use rustls::client::ResolvesClientCert;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -20,6 +26,9 @@ pub(super) struct Verifiers {
     pub(super) public: Arc<WebPkiServerVerifier>,
     pub(super) system: Option<Arc<WebPkiServerVerifier>>,
     pub(super) custom: Option<Arc<WebPkiServerVerifier>>,
+    /// The certificates of `--ca-file` (and kong.conf's CAs) themselves: a server presenting
+    /// one of them is trusted by its bytes.
+    pub(super) given: Vec<CertificateDer<'static>>,
 }
 
 impl Verifiers {
@@ -44,11 +53,12 @@ impl Verifiers {
             .unwrap_or_else(|_| unreachable!("the bundled roots are never empty"));
         // Unreadable entries of the system store are skipped: the other stores still apply.
         let system = verifier(store(rustls_native_certs::load_native_certs().certs));
-        let custom = verifier(store(extra_roots));
+        let custom = verifier(store(extra_roots.clone()));
         Verifiers {
             public,
             system,
             custom,
+            given: extra_roots,
         }
     }
 }
@@ -72,6 +82,27 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
+    /// The verdict on a certificate trusted by its bytes.
+    fn by_bytes(
+        &self,
+        verdict: Result<(), CertificateError>,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.vouched(match verdict {
+            Ok(()) => Trust::Custom,
+            Err(_) => Trust::None,
+        });
+        verdict
+            .map(|()| ServerCertVerified::assertion())
+            .map_err(rustls::Error::InvalidCertificate)
+    }
+
+    /// Whether the server's certificate is one given itself, whose signature is checked by its
+    /// key.
+    fn given(&self, cert: &CertificateDer<'_>) -> bool {
+        self.pinned.as_ref().is_some_and(|p| p == cert)
+            || self.verifiers.given.iter().any(|c| c == cert)
+    }
+
     /// Records which store vouched for the chain (`Trust::None`: none did).
     fn vouched(&self, trust: Trust) {
         if let Ok(mut slot) = self.observed.trust.lock() {
@@ -111,17 +142,16 @@ impl ServerCertVerifier for Recorder {
                 .collect();
         }
         if let Some(pinned) = &self.pinned {
+            // Kong's shared mode: this certificate and no other, whatever names it holds.
             let verdict = match end_entity == pinned {
                 true => valid_at(end_entity, now),
                 false => Err(CertificateError::UnknownIssuer),
             };
-            self.vouched(match verdict {
-                Ok(()) => Trust::Custom,
-                Err(_) => Trust::None,
-            });
-            return verdict
-                .map(|()| ServerCertVerified::assertion())
-                .map_err(rustls::Error::InvalidCertificate);
+            return self.by_bytes(verdict);
+        }
+        if self.verifiers.given.iter().any(|c| c == end_entity) {
+            let verdict = valid_at(end_entity, now).and_then(|()| names(end_entity, server_name));
+            return self.by_bytes(verdict);
         }
         let stores = [
             (Trust::Public, Some(&self.verifiers.public)),
@@ -155,6 +185,9 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.given(cert) {
+            return by_key(message, cert, dss, false);
+        }
         self.verifiers
             .public
             .verify_tls12_signature(message, cert, dss)
@@ -166,6 +199,9 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.given(cert) {
+            return by_key(message, cert, dss, true);
+        }
         self.verifiers
             .public
             .verify_tls13_signature(message, cert, dss)
@@ -173,6 +209,86 @@ impl ServerCertVerifier for Recorder {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.verifiers.public.supported_verify_schemes()
+    }
+}
+
+/// Checks a handshake signature with the public key of `cert`, parsed by x509-parser (which,
+/// unlike webpki, reads any certificate version and CA certificates).
+fn by_key(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    tls13: bool,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let algorithms = provider().signature_verification_algorithms;
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadEncoding,
+        ));
+    };
+    let spki = parsed.public_key();
+    if tls13 {
+        let der = SubjectPublicKeyInfoDer::from(spki.raw);
+        return rustls::crypto::verify_tls13_signature_with_raw_key(
+            message,
+            &der,
+            dss,
+            &algorithms,
+        );
+    }
+    let candidates = algorithms
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == dss.scheme)
+        .map(|(_, candidates)| *candidates)
+        .ok_or(rustls::Error::PeerMisbehaved(
+            rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+        ))?;
+    let key = spki.subject_public_key.data.as_ref();
+    // TLS 1.2 may map a scheme to more than one algorithm; the key's own one verifies.
+    candidates
+        .iter()
+        .find(|alg| alg.verify_signature(key, message, dss.signature()).is_ok())
+        .map(|_| HandshakeSignatureValid::assertion())
+        .ok_or(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ))
+}
+
+/// Whether `der` names `server_name`: its DNS and IP subject alternative names (a leading `*`
+/// stands for one label), or its common name when it has none, as OpenSSL reads a
+/// certificate without them.
+fn names(der: &CertificateDer<'_>, server_name: &ServerName<'_>) -> Result<(), CertificateError> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return Err(CertificateError::BadEncoding);
+    };
+    let facts = super::cert::facts(der);
+    let mut presented = facts.san;
+    if presented.is_empty() {
+        presented.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
+                .map(str::to_string),
+        );
+    }
+    let wanted = match server_name {
+        ServerName::DnsName(name) => name.as_ref().to_ascii_lowercase(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        _ => return Err(CertificateError::NotValidForName),
+    };
+    let matches = |pattern: &String| {
+        let pattern = pattern.to_ascii_lowercase();
+        match pattern.strip_prefix("*.") {
+            Some(base) => wanted
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == base),
+            None => pattern == wanted,
+        }
+    };
+    match presented.iter().any(matches) {
+        true => Ok(()),
+        false => Err(CertificateError::NotValidForName),
     }
 }
 

@@ -4,4 +4,5 @@
 pub mod konnect;
 pub mod proxies;
 pub mod raw;
+pub mod words;
 pub mod world;

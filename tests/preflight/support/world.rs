@@ -114,6 +114,7 @@ pub fn check_json(args: &[&str]) -> (i32, Value) {
     let (code, stdout, stderr) = run(&all);
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}\n{stdout}"));
+    super::words::assert_plain_words(&report);
     (code, report)
 }
 

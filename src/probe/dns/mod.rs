@@ -15,6 +15,10 @@ use hickory_resolver::proto::op::ResponseCode;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+mod servers;
+
+use servers::Diagnosis;
+
 use super::Budget;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 
@@ -81,6 +85,8 @@ pub(crate) struct Resolution {
 pub(crate) struct Dns {
     config: DnsConfig,
     resolver: OnceCell<Result<TokioResolver, String>>,
+    /// What each configured server does with a query, asked once beside the first lookup.
+    health: OnceCell<Diagnosis>,
     lookups: Mutex<HashMap<String, Arc<OnceCell<Resolution>>>>,
 }
 
@@ -89,6 +95,7 @@ impl Dns {
         Dns {
             config,
             resolver: OnceCell::new(),
+            health: OnceCell::new(),
             lookups: Mutex::new(HashMap::new()),
         }
     }
@@ -139,19 +146,65 @@ impl Dns {
 
     async fn lookup(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
         let start = Instant::now();
-        let addrs = match budget.limit(self.query(host, port)).await {
-            Ok(result) => result,
-            Err(elapsed) => Err(elapsed.failure(
+        let query = budget.limit(self.query(host, port));
+        tokio::pin!(query);
+        // A lookup still going after a moment (not one from /etc/hosts, nor a working server)
+        // has the servers asked, once per run, what they do with a query: when none can be
+        // used, the lookup ends now, naming them, rather than at its timeout.
+        let unusable = async {
+            tokio::time::sleep(DIAGNOSE_AFTER).await;
+            match budget.limit(self.diagnosis()).await {
+                Ok(diagnosis) if diagnosis.all_down() => diagnosis,
+                _ => std::future::pending().await,
+            }
+        };
+        let addrs = tokio::select! {
+            biased;
+            result = &mut query => match result {
+                Ok(result) => result,
+                Err(elapsed) => Err(elapsed.failure(
+                    Phase::Dns,
+                    &format!("no DNS answer for {host}"),
+                    peer(host, port),
+                )),
+            },
+            diagnosis = unusable => Err(Failure::new(
+                FailureKind::DnsError,
                 Phase::Dns,
-                &format!("no DNS answer for {host}"),
+                format!("no DNS server can be asked for {host}: {diagnosis}"),
                 peer(host, port),
             )),
+        };
+        let addrs = match addrs {
+            Err(failure) if unanswered(&failure) => Err(self.with_servers(failure, budget).await),
+            other => other,
         };
         Resolution {
             addrs,
             source: Source::Dns,
             elapsed: start.elapsed(),
         }
+    }
+
+    /// What each configured server does with a query, asked once per run.
+    async fn diagnosis(&self) -> &Diagnosis {
+        self.health
+            .get_or_init(|| {
+                let servers = servers::configured(self.config.server);
+                let wait = self.config.timeout.saturating_sub(DIAGNOSE_AFTER);
+                servers::diagnose(servers, wait.max(DIAGNOSE_AFTER))
+            })
+            .await
+    }
+
+    /// A lookup that got no answer says which servers were asked and what each does.
+    async fn with_servers(&self, mut failure: Failure, budget: Budget) -> Failure {
+        if let Ok(diagnosis) = budget.limit(self.diagnosis()).await
+            && !diagnosis.0.is_empty()
+        {
+            failure.message = format!("{}: {diagnosis}", failure.message);
+        }
+        failure
     }
 
     async fn query(&self, host: &str, port: Option<u16>) -> Result<Vec<IpAddr>, Failure> {
@@ -181,12 +234,34 @@ impl Dns {
                         format!("{host} has no {} records", self.record_types()),
                         peer(host, port),
                     ))
+                } else if addrs.iter().all(IpAddr::is_unspecified) {
+                    Err(self.blocked(host, port, &addrs))
                 } else {
                     Ok(addrs)
                 }
             }
             Err(err) => Err(self.classify(host, port, &err)),
         }
+    }
+
+    /// An answer of only 0.0.0.0 or `::`: how DNS filters (Pi-hole, RPZ policies, secure web
+    /// gateways) answer for the names they block.
+    fn blocked(&self, host: &str, port: Option<u16>, addrs: &[IpAddr]) -> Failure {
+        let mut shown: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+        shown.dedup();
+        let by = match self.config.server {
+            Some(addr) => format!("DNS server {addr}"),
+            None => "this host's resolver".to_string(),
+        };
+        Failure::new(
+            FailureKind::DnsBlocked,
+            Phase::Dns,
+            format!(
+                "{by} answers {host} with {}, an address that leads nowhere: a DNS filter blocks the name",
+                shown.join(" and ")
+            ),
+            peer(host, port),
+        )
     }
 
     fn record_types(&self) -> &'static str {
@@ -223,9 +298,11 @@ impl Dns {
                 FailureKind::DnsTimeout,
                 format!("{server} did not answer for {host}"),
             ),
-            other => (
+            // The resolver's own words ("no connections available") name nothing a user can
+            // act on: the servers and what each does are added to this.
+            _ => (
                 FailureKind::DnsError,
-                format!("resolving {host} with {server} failed: {other}"),
+                format!("{NO_ANSWER} for {host} from {server}"),
             ),
         };
         Failure::new(kind, Phase::Dns, message, peer(host, port))
@@ -265,6 +342,18 @@ impl Dns {
             .map_err(|e| format!("cannot set up the DNS resolver: {e}"))
     }
 }
+
+/// How long a lookup runs before the servers are asked what they do with a query.
+const DIAGNOSE_AFTER: Duration = Duration::from_millis(200);
+
+/// A failure that got no answer from any server (not an answer that said no).
+fn unanswered(failure: &Failure) -> bool {
+    failure.kind == FailureKind::DnsTimeout
+        || (failure.kind == FailureKind::DnsError && failure.message.starts_with(NO_ANSWER))
+}
+
+/// The start of a failure to get any answer, which the servers' diagnosis completes.
+const NO_ANSWER: &str = "no DNS answer";
 
 fn peer(host: &str, port: Option<u16>) -> Peer<'_> {
     Peer {

@@ -1,0 +1,139 @@
+//! The first bytes a peer sends, kept while a handshake reads them: when they are not TLS,
+//! they say what answered instead (a web server or captive portal, an SSH server).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How much of the peer's first words is kept.
+const KEPT: usize = 128;
+
+/// A stream that keeps the first `KEPT` bytes read from it.
+pub(super) struct First<S> {
+    inner: S,
+    seen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<S> First<S> {
+    pub(super) fn new(inner: S) -> (First<S>, Arc<Mutex<Vec<u8>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stream = First {
+            inner,
+            seen: seen.clone(),
+        };
+        (stream, seen)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for First<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Ok(mut seen) = self.seen.lock()
+            && seen.len() < KEPT
+        {
+            let new = &buf.filled()[before..];
+            let room = KEPT - seen.len();
+            seen.extend_from_slice(&new[..new.len().min(room)]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for First<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    // Forwarded, so that a flight of handshake messages stays one write, as without the wrapper.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What the peer's first bytes say it is, when they are not TLS: `answered in plain HTTP
+/// ("HTTP/1.1 302 Found")`. The line is quoted printable and at most 100 characters.
+pub(super) fn what_answered(first: &[u8]) -> Option<String> {
+    if first.is_empty() {
+        return None;
+    }
+    let line: String = first
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .map(|&b| match b {
+            0x20..=0x7e => char::from(b),
+            _ => '.',
+        })
+        .collect();
+    let line = line
+        .trim_end_matches('.')
+        .trim()
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let what = if line.starts_with("HTTP/") {
+        format!(
+            "answered in plain HTTP (\"{line}\"): a captive portal, a transparent proxy, or a port that does not serve TLS"
+        )
+    } else if line.starts_with("SSH-") {
+        format!("answered as an SSH server (\"{line}\"), not TLS: check the port")
+    } else if line.chars().all(|c| c == '.') {
+        "answered with bytes that are not TLS".to_string()
+    } else {
+        format!("answered with something that is not TLS (\"{line}\")")
+    };
+    Some(what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what_answered;
+
+    #[test]
+    fn the_first_line_says_what_answered() {
+        let http = what_answered(b"HTTP/1.1 302 Found\r\nLocation: http://portal/\r\n").unwrap();
+        assert!(
+            http.starts_with("answered in plain HTTP (\"HTTP/1.1 302 Found\")"),
+            "{http}"
+        );
+        let ssh = what_answered(b"SSH-2.0-OpenSSH_9.6\r\n").unwrap();
+        assert!(
+            ssh.contains("SSH server (\"SSH-2.0-OpenSSH_9.6\")"),
+            "{ssh}"
+        );
+        let long = what_answered(&[b'x'; 300]).unwrap();
+        assert!(long.len() < 160, "{long}");
+        assert_eq!(what_answered(b""), None);
+        let control = what_answered(b"\x1b[2J\x07hello").unwrap();
+        assert!(!control.contains('\x1b'), "{control}");
+    }
+}

@@ -1,0 +1,51 @@
+//! Words for people: no failure a test produces may carry a library's internal names or a
+//! UNIX timestamp. Every report the helpers parse is checked.
+
+use serde_json::Value;
+
+/// Words from inside the libraries, which tell a user nothing: none may reach a message or a
+/// hint.
+pub const INTERNAL: [&str; 9] = [
+    "UnknownIssuer",
+    "CaUsedAsEndEntity",
+    "InvalidContentType",
+    "DnsName(",
+    "no connections available",
+    "OtherError",
+    "InvalidCertificate(",
+    "AlertReceived",
+    "io::Error",
+];
+
+/// Every failure of `report` (a check's, an address's, local DNS's, the direct path's).
+fn failures(report: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
+    for c in report["checks"].as_array().into_iter().flatten() {
+        let paths = [c, &c["direct"]];
+        for path in paths {
+            all.extend(path.get("error").filter(|e| !e.is_null()));
+            for a in path["addresses"].as_array().into_iter().flatten() {
+                all.extend(a.get("error").filter(|e| !e.is_null()));
+            }
+        }
+        all.extend(c["local_dns"].get("error").filter(|e| !e.is_null()));
+    }
+    all
+}
+
+/// Fails the test when a message or hint of `report` holds a library's internal words or a
+/// UNIX timestamp.
+pub fn assert_plain_words(report: &Value) {
+    for failure in failures(report) {
+        for field in ["message", "hint"] {
+            let text = failure[field].as_str().unwrap_or_default();
+            for word in INTERNAL {
+                assert!(!text.contains(word), "`{word}` in a {field}: {text}");
+            }
+            let digits = text
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|run| run.len() == 10 && run.starts_with('1'));
+            assert!(!digits, "a UNIX timestamp in a {field}: {text}");
+        }
+    }
+}
