@@ -241,6 +241,7 @@ impl Plan {
             );
             spec.compare_direct = overrides.compare_direct && spec.route.proxy.is_some();
             let tls = &mut spec.tls;
+            tls.answered_by_http = spec.endpoint.probe.uses_http();
             if overrides.server_name.is_some() {
                 tls.server_name.clone_from(&overrides.server_name);
             }

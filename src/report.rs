@@ -45,6 +45,8 @@ pub struct StepTimes {
     /// TLS to an HTTPS proxy and the CONNECT or SOCKS exchange.
     pub proxy_ms: Option<f64>,
     pub tls_ms: Option<f64>,
+    /// After a TLS 1.3 handshake, the wait for the server's verdict on the client certificate.
+    pub tls_verdict_ms: Option<f64>,
     /// Time from sending the HTTP request to the response head.
     pub http_ms: Option<f64>,
 }
@@ -57,6 +59,9 @@ pub struct Timings {
     /// Opening the tunnel through the proxy.
     pub proxy: Option<f64>,
     pub tls: Option<f64>,
+    /// After a TLS 1.3 handshake, the wait for the server's verdict on the client certificate
+    /// (until a session ticket, an alert or data: the server asked for a certificate).
+    pub tls_verdict: Option<f64>,
     /// HTTP time to first byte.
     pub http: Option<f64>,
     pub total: f64,

@@ -90,6 +90,9 @@ pub(crate) struct HttpRequest {
     pub expect: Expect,
     /// Sent to a proxy that forwards it: the request target is the absolute URL.
     pub forwarded: Option<Forwarded>,
+    /// Set when the TLS handshake before it was asked for a client certificate: whether one
+    /// was given. The answer then tells the server's verdict on it.
+    pub client_cert: Option<bool>,
 }
 
 /// What the exchange showed; `failure` is set when it is not reachable as expected.
@@ -114,9 +117,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let key = websocket_key();
-    let start = Instant::now();
     match send(stream, request, &key, peer, budget).await {
-        Ok(response) => judge(request, &key, &response, start.elapsed(), peer),
+        Ok((response, ttfb, title)) => {
+            let answer = Answer {
+                response: &response,
+                ttfb,
+                title: title.as_deref(),
+            };
+            judge(request, &key, &answer, peer)
+        }
         Err(failure) => HttpOutcome {
             status: None,
             ttfb: None,
@@ -125,14 +134,36 @@ where
     }
 }
 
-/// An HTTP/1.1 connection over `stream`, the request, and the response head.
+/// The answer to the request: its head, the time to it, and the title of the page of an
+/// answer that may be a refused client certificate.
+struct Answer<'a> {
+    response: &'a hyper::Response<hyper::body::Incoming>,
+    ttfb: Duration,
+    title: Option<&'a str>,
+}
+
+/// The statuses by which servers refuse a client certificate after the handshake: nginx's
+/// 495 ("SSL Certificate Error") and 496 ("SSL Certificate Required"), which it sends as 400
+/// with those words in the page unless an error_page maps them (nginx's ngx_http_ssl_module
+/// documentation, "Error processing").
+const CERT_STATUSES: [u16; 3] = [400, 495, 496];
+
+/// An HTTP/1.1 connection over `stream`, the request, and the response head (with the page's
+/// title for the statuses of `CERT_STATUSES`).
 async fn send<S>(
     stream: S,
     request: &HttpRequest,
     key: &str,
     peer: Peer<'_>,
     budget: Budget,
-) -> Result<hyper::Response<hyper::body::Incoming>, Failure>
+) -> Result<
+    (
+        hyper::Response<hyper::body::Incoming>,
+        Duration,
+        Option<String>,
+    ),
+    Failure,
+>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -150,34 +181,123 @@ where
             request.authority, request.path
         )));
     };
+    let start = Instant::now();
     let response = budget.limit(sender.send_request(built)).await;
-    driver.abort();
-    response
-        .map_err(|elapsed| {
+    let ttfb = start.elapsed();
+    let mut response = match response {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            driver.abort();
+            return Err(refused_certificate(&e, request, peer).unwrap_or_else(|| {
+                error(format!(
+                    "no valid HTTP response from {}: {}",
+                    request.authority,
+                    words(&e)
+                ))
+            }));
+        }
+        Err(elapsed) => {
+            driver.abort();
             let what = format!("no HTTP response from {}", request.authority);
-            elapsed.failure(Phase::Http, &what, peer)
-        })?
-        .map_err(|e| {
-            error(format!(
-                "no valid HTTP response from {}: {e}",
-                request.authority
-            ))
-        })
+            return Err(elapsed.failure(Phase::Http, &what, peer));
+        }
+    };
+    let title = match CERT_STATUSES.contains(&response.status().as_u16()) {
+        true => budget
+            .limit(page_title(response.body_mut()))
+            .await
+            .ok()
+            .flatten(),
+        false => None,
+    };
+    driver.abort();
+    Ok((response, ttfb, title))
 }
 
-/// Whether the response is the one expected: not the proxy's own refusal, a WebSocket
-/// upgrade with the right accept, or a status `--expect-status` allows.
-fn judge(
+/// The `<title>` of the first 4 KiB of a page, printable and at most 100 characters.
+async fn page_title(body: &mut hyper::body::Incoming) -> Option<String> {
+    use http_body_util::BodyExt;
+    let mut page = Vec::new();
+    while page.len() < 4096 {
+        let Some(Ok(frame)) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            page.extend_from_slice(&data);
+        }
+    }
+    let text = String::from_utf8_lossy(&page);
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    let title: String = text[start..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(100)
+        .collect();
+    Some(title.trim().to_string())
+}
+
+/// The server's refusal of the client certificate, when the request failed on a TLS alert
+/// about it (a TLS 1.3 server judges the certificate after the handshake).
+fn refused_certificate(
+    err: &hyper::Error,
     request: &HttpRequest,
-    key: &str,
-    response: &hyper::Response<hyper::body::Incoming>,
-    ttfb: Duration,
     peer: Peer<'_>,
-) -> HttpOutcome {
+) -> Option<Failure> {
+    let given = request.client_cert?;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        let alert = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| e.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::AlertReceived(alert)) = alert
+            && super::tls::is_client_cert_alert(*alert)
+        {
+            let what = match given {
+                true => "refused the client certificate given",
+                false => "requires a client certificate and none was given",
+            };
+            return Some(Failure::new(
+                FailureKind::ClientCertRejected,
+                Phase::Tls,
+                format!(
+                    "{} {what} (TLS alert {}, after the handshake)",
+                    request.authority,
+                    super::tls::alert_name(*alert)
+                ),
+                peer,
+            ));
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// hyper's error in words, without the names of its inner types.
+fn words(err: &hyper::Error) -> String {
+    if err.is_incomplete_message() {
+        "the connection closed before a whole response".into()
+    } else if err.is_parse() {
+        "the answer is not HTTP/1.1".into()
+    } else if err.is_timeout() {
+        "it timed out".into()
+    } else {
+        err.to_string()
+    }
+}
+
+/// Whether the response is the one expected: not the proxy's own refusal, not a refused
+/// client certificate, a WebSocket upgrade with the right accept, or a status
+/// `--expect-status` allows.
+fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) -> HttpOutcome {
+    let response = answer.response;
     let status = response.status();
     let outcome = |failure| HttpOutcome {
         status: Some(status.as_u16()),
-        ttfb: Some(ttfb),
+        ttfb: Some(answer.ttfb),
         failure,
     };
     let fail =
@@ -188,6 +308,9 @@ fn judge(
         .and_then(|f| f.judge(status, response.headers()))
     {
         return outcome(Some(failure));
+    }
+    if let Some(refusal) = certificate_refusal(request, status.as_u16(), answer.title) {
+        return fail(FailureKind::ClientCertRejected, refusal);
     }
     if request.websocket {
         if status != StatusCode::SWITCHING_PROTOCOLS {
@@ -218,6 +341,25 @@ fn judge(
         );
     }
     outcome(None)
+}
+
+/// The words of an answer that refuses the client certificate: 495 and 496, or a 400 whose
+/// page speaks of the SSL certificate (nginx's "No required SSL certificate was sent", "The
+/// SSL certificate error").
+fn certificate_refusal(request: &HttpRequest, status: u16, title: Option<&str>) -> Option<String> {
+    let speaks = title.is_some_and(|t| t.to_ascii_lowercase().contains("ssl certificate"));
+    if !(matches!(status, 495 | 496) || (status == 400 && speaks)) {
+        return None;
+    }
+    let what = match request.client_cert {
+        Some(true) => "the server refused the client certificate given",
+        _ => "the server requires a client certificate and none was given",
+    };
+    let page = title.map_or_else(String::new, |t| format!(" (\"{t}\")"));
+    Some(format!(
+        "{}{} answered {status}{page}: {what}",
+        request.authority, request.path
+    ))
 }
 
 fn build_request(

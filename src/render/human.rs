@@ -236,6 +236,7 @@ fn ok_detail(check: &CheckResult) -> String {
         (connect, t.connect),
         ("proxy", t.proxy),
         ("tls", t.tls),
+        ("client verdict", t.tls_verdict),
     ] {
         if let Some(ms) = value {
             parts.push(format!("{label} {}", ms_text(ms)));

@@ -140,6 +140,7 @@ pub(crate) fn sample() -> Report {
         days_left: 36,
         chain_len: 2,
         trust: Trust::Custom,
+        client_cert_requested: false,
     });
     let mut cp = CheckResult::of(
         &spec(

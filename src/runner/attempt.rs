@@ -252,6 +252,7 @@ impl Attempt<'_> {
         match handshake.await {
             Ok(handshake) => {
                 outcome.times.tls_ms = Some(millis(handshake.took));
+                outcome.times.tls_verdict_ms = handshake.verdict.map(millis);
                 outcome.tls = Some(handshake.info);
                 outcome.warnings = handshake.warnings;
                 Ok(handshake.stream)
@@ -285,6 +286,11 @@ impl Attempt<'_> {
             websocket: spec.probe().is_websocket(),
             expect: spec.expect.clone(),
             forwarded,
+            client_cert: outcome
+                .tls
+                .as_ref()
+                .filter(|tls| tls.client_cert_requested)
+                .map(|_| self.shared.tls.has_identity()),
         };
         let exchange = http::exchange(stream, &request, self.peer(), self.shared.budget).await;
         outcome.times.http_ms = exchange.ttfb.map(millis);

@@ -272,6 +272,7 @@ fn speak(outcomes: Vec<Outcome>, mut timings: Timings) -> PathResult {
         timings.connect = s.times.connect_ms;
         timings.proxy = s.times.proxy_ms;
         timings.tls = s.times.tls_ms;
+        timings.tls_verdict = s.times.tls_verdict_ms;
         if s.error.is_none() {
             timings.http = s.times.http_ms;
         }
@@ -348,6 +349,7 @@ mod tests {
             days_left: 90,
             chain_len: 1,
             trust: Trust::Public,
+            client_cert_requested: false,
         }
     }
 

@@ -208,12 +208,8 @@ impl Via<'_> {
             label: format!("the proxy {}", self.proxy),
         };
         let request = TlsRequest {
-            server_name: None,
-            alpn: Vec::new(),
-            client_cert_expected: false,
-            public_ca: false,
             to_proxy: true,
-            pinned: false,
+            ..TlsRequest::default()
         };
         match self
             .tls

@@ -110,6 +110,7 @@ impl Judge<'_> {
             days_left: facts.days_left,
             chain_len: chain.len(),
             trust: self.trust(),
+            client_cert_requested: self.cert_requested(),
         }
     }
 
@@ -153,6 +154,14 @@ impl Judge<'_> {
         }
         if self.request.client_cert_expected && !self.identity {
             warnings.push(self.missing_client_cert());
+        } else if self.cert_requested() && !self.identity && !self.request.to_proxy {
+            warnings.push(self.failure(
+                FailureKind::ClientCertRequested,
+                format!(
+                    "{} asked for a client certificate, none was given, and it completed the handshake without one",
+                    self.addr
+                ),
+            ));
         }
         if !self.request.alpn.is_empty() && info.alpn.is_none() {
             warnings.push(self.failure(
@@ -425,7 +434,7 @@ fn refusal(error: &CertificateError) -> &'static str {
 }
 
 /// A TLS alert as the protocol names it: `certificate_required`, `handshake_failure`.
-fn alert_name(alert: AlertDescription) -> String {
+pub(crate) fn alert_name(alert: AlertDescription) -> String {
     let debug = format!("{alert:?}");
     let mut name = String::new();
     for (i, c) in debug.chars().enumerate() {
@@ -438,7 +447,7 @@ fn alert_name(alert: AlertDescription) -> String {
 }
 
 /// Alerts a server sends when it refuses (or misses) a client certificate.
-pub(super) fn is_client_cert_alert(alert: AlertDescription) -> bool {
+pub(crate) fn is_client_cert_alert(alert: AlertDescription) -> bool {
     matches!(
         alert,
         AlertDescription::CertificateRequired

@@ -25,7 +25,8 @@ use tokio_rustls::client::TlsStream;
 pub(crate) use cert::{load_certs, load_identity};
 use first::First;
 use judge::Judge;
-use verify::{ClientCert, Observed, Recorder, Verifiers};
+pub(crate) use judge::{alert_name, is_client_cert_alert};
+use verify::{ClientCert, Observed, Recorder, Tickets, Verifiers};
 
 use super::{BoxStream, Budget, Dialed};
 use crate::failure::{Failure, FailureKind, Peer, Phase};
@@ -70,6 +71,8 @@ pub struct TlsInfo {
     pub days_left: i64,
     pub chain_len: usize,
     pub trust: Trust,
+    /// The server asked for a client certificate.
+    pub client_cert_requested: bool,
 }
 
 /// The one crypto provider of the process (ring), built on first use.
@@ -93,6 +96,9 @@ pub struct TlsRequest {
     pub public_ca: bool,
     /// The handshake is with an HTTPS proxy: no client certificate is offered to it.
     pub to_proxy: bool,
+    /// An HTTP request follows the handshake: its answer tells the server's verdict on the
+    /// client certificate, so the handshake does not wait for it.
+    pub answered_by_http: bool,
     /// Trust exactly `TlsSettings::pinned` (Kong's `cluster_mtls = shared`: the control plane
     /// presents the same certificate as the node), whatever names it holds.
     pub pinned: bool,
@@ -123,6 +129,9 @@ impl std::fmt::Debug for TlsSettings {
 /// A completed handshake: the stream (for HTTP), what it showed, and warnings about it.
 pub(crate) struct Handshake {
     pub stream: BoxStream,
+    /// How long the server's verdict on a client certificate was awaited after a TLS 1.3
+    /// handshake (until a session ticket, an alert or data came).
+    pub verdict: Option<Duration>,
     pub info: TlsInfo,
     pub took: Duration,
     pub warnings: Vec<Failure>,
@@ -150,11 +159,17 @@ pub(crate) struct Tls {
     verifiers: OnceCell<Arc<Verifiers>>,
 }
 
-/// How long to wait, after a TLS 1.3 handshake, for the server's verdict on the client
-/// certificate (an alert arrives one round trip after the client's Finished).
-const VERDICT_WAIT: Duration = Duration::from_millis(1000);
+/// The longest wait, after a TLS 1.3 handshake, for the server's verdict on the client
+/// certificate when no ticket, alert or data comes (an alert arrives one round trip after the
+/// client's Finished).
+const VERDICT_WAIT: Duration = Duration::from_millis(500);
 
 impl Tls {
+    /// Whether a client certificate is offered to servers that ask.
+    pub(crate) fn has_identity(&self) -> bool {
+        self.settings.identity.is_some()
+    }
+
     pub(crate) fn new(settings: TlsSettings) -> Self {
         Tls {
             settings,
@@ -199,8 +214,10 @@ impl Tls {
                 observed: observed.clone(),
             }));
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        // Every check does a full handshake: a resumed session would skip verification.
-        config.resumption = Resumption::disabled();
+        // Every check does a full handshake (a resumed session would skip verification); the
+        // store only tells when a ticket arrives.
+        config.resumption = Resumption::store(Arc::new(Tickets(observed.clone())))
+            .tls12_resumption(rustls::client::Tls12Resumption::Disabled);
         config
     }
 
@@ -252,11 +269,16 @@ impl Tls {
             })?;
         let took = start.elapsed();
         let info = judge.info(tls.get_ref().1);
-        let refused = match judge.intercepted(&info) {
-            Some(failure) => Some(failure),
-            None => client_cert_verdict(&mut tls, &judge, &info, budget).await,
-        };
-        if let Some(failure) = refused {
+        if let Some(failure) = judge.intercepted(&info) {
+            return Err(TlsFailure {
+                failure,
+                info: Some(info),
+            });
+        }
+        let waited = Instant::now();
+        let verdict = client_cert_verdict(&mut tls, &judge, &info, budget).await;
+        let verdict_took = verdict.waited.then(|| waited.elapsed());
+        if let Some(failure) = verdict.refused {
             return Err(TlsFailure {
                 failure,
                 info: Some(info),
@@ -265,6 +287,7 @@ impl Tls {
         let warnings = judge.warnings(&info, self.settings.warn_days);
         Ok(Handshake {
             stream: Box::new(tls),
+            verdict: verdict_took,
             info,
             took,
             warnings,
@@ -307,31 +330,57 @@ fn server_name(name: &str, peer: Peer<'_>) -> Result<ServerName<'static>, Failur
     })
 }
 
-/// The server judges a TLS 1.3 client certificate after the handshake: when it asked for
-/// one, wait a moment for its verdict (an alert). A refusal the profile foresees (no
-/// certificate given for an endpoint that needs one) is left to the warnings.
+/// The server's verdict on the client, after a TLS 1.3 handshake in which it asked for a
+/// certificate: whether it was awaited, and the refusal if one came.
+struct Verdict {
+    waited: bool,
+    refused: Option<Failure>,
+}
+
+/// The server judges a TLS 1.3 client certificate after the handshake. When it asked for
+/// one, the verdict is the first of: a session ticket (OpenSSL-based servers send one only
+/// to a client they accept), an alert (refused), data, or the close; an HTTP probe learns it
+/// from the answer to its request instead. Only a server that sends none of these is waited
+/// for, at most `VERDICT_WAIT`. A refusal the profile foresees (no certificate given for an
+/// endpoint that needs one) is left to the warnings.
 async fn client_cert_verdict(
     tls: &mut TlsStream<First<BoxStream>>,
     judge: &Judge<'_>,
     info: &TlsInfo,
     budget: Budget,
-) -> Option<Failure> {
-    if !judge.cert_requested() || info.version != "TLSv1.3" {
-        return None;
+) -> Verdict {
+    let none = Verdict {
+        waited: false,
+        refused: None,
+    };
+    if !judge.cert_requested() || info.version != "TLSv1.3" || judge.request.answered_by_http {
+        return none;
     }
     let wait = Budget {
         timeout: VERDICT_WAIT.min(budget.timeout),
         deadline: budget.deadline,
     };
     let mut byte = [0u8; 1];
-    let Ok(Err(err)) = wait.limit(tls.read(&mut byte)).await else {
-        return None;
+    let read = async {
+        tokio::select! {
+            read = tls.read(&mut byte) => read.err(),
+            () = judge.observed.ticket.notified() => None,
+        }
+    };
+    let Ok(Some(err)) = wait.limit(read).await else {
+        return Verdict {
+            waited: true,
+            refused: None,
+        };
     };
     let failure = judge.failed(&err);
     let foreseen = failure.kind == FailureKind::ClientCertRejected
         && judge.request.client_cert_expected
         && !judge.identity;
-    (!foreseen).then_some(failure)
+    Verdict {
+        waited: true,
+        refused: (!foreseen).then_some(failure),
+    }
 }
 
 #[cfg(test)]

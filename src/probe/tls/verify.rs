@@ -69,6 +69,51 @@ pub(super) struct Observed {
     pub(super) chain: Mutex<Vec<CertificateDer<'static>>>,
     pub(super) trust: Mutex<Option<Trust>>,
     pub(super) cert_requested: AtomicBool,
+    /// The server sent a session ticket after the handshake: OpenSSL-based servers (nginx,
+    /// OpenResty, Kong) send one only once they accept the client.
+    pub(super) ticket: tokio::sync::Notify,
+}
+
+/// The session store of a handshake: it keeps nothing (every check shakes hands in full, a
+/// resumed session would skip verification), but tells `observed` when a ticket arrives.
+#[derive(Debug)]
+pub(super) struct Tickets(pub(super) Arc<Observed>);
+
+impl rustls::client::ClientSessionStore for Tickets {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: rustls::NamedGroup) {}
+
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        None
+    }
+
+    fn set_tls12_session(
+        &self,
+        _: ServerName<'static>,
+        _: rustls::client::Tls12ClientSessionValue,
+    ) {
+    }
+
+    fn tls12_session(&self, _: &ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
+        None
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+
+    fn insert_tls13_ticket(
+        &self,
+        _: ServerName<'static>,
+        _: rustls::client::Tls13ClientSessionValue,
+    ) {
+        // A permit is kept if nobody waits yet.
+        self.0.ticket.notify_one();
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        _: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        None
+    }
 }
 
 /// Verifies against each root store in turn and records the chain and the store that
