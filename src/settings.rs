@@ -45,6 +45,12 @@ impl Settings {
         let (mut plan, kong) = plan_of(&args.selection, family(&args.resolving))?;
         let dns = dns_config(&args.resolving, args.timeout)?;
         let tls = tls_settings(args, &kong)?;
+        // Said before any connection: the server will refuse this certificate.
+        let identity_note = tls
+            .identity
+            .as_deref()
+            .and_then(crate::probe::tls::client_cert_dates)
+            .map(|(_, words)| words);
         let overrides = overrides(args)?;
         let proxies = proxies(&args.proxying)?;
         if args.compare_direct && !proxies.any() {
@@ -60,7 +66,11 @@ impl Settings {
                     .into(),
             });
         }
-        let (concurrency, warnings) = concurrency(args.concurrency, &mut plan);
+        let (concurrency, mut warnings) = concurrency(args.concurrency, &mut plan);
+        if let Some(note) = identity_note {
+            plan.notes.push(note.clone());
+            warnings.push(note);
+        }
         plan.settle(&overrides, &proxies);
         let settings = Settings {
             timeout: args.timeout,

@@ -39,7 +39,15 @@ pub(crate) fn load_identity(
     let certs = load_certs(cert).map_err(|e| bad(cert, format!("{cert_name} {e}")))?;
     let bytes = crate::files::read_capped(key)
         .map_err(|e| bad(key, format!("{key_name} cannot read it: {e}")))?;
-    // The parser's error could quote the file; it is replaced, never shown.
+    if encrypted(&bytes) {
+        return Err(bad(
+            key,
+            format!(
+                "{key_name} is encrypted with a passphrase, which preflight does not ask for: decrypt a copy first (openssl pkey -in {} -out node-key.pem) and pass that",
+                key.display()
+            ),
+        ));
+    }
     let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
         bad(
             key,
@@ -54,12 +62,18 @@ pub(crate) fn load_identity(
             ),
         )
     })?;
-    let certified = CertifiedKey::new(certs, signing);
-    match certified.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
-            Ok(Arc::new(certified))
-        }
-        Err(_) => Err(bad(
+    // The certificate's public key against the key's own, read by x509-parser: webpki (behind
+    // CertifiedKey::keys_match) refuses X.509 version 1 certificates, which `openssl x509
+    // -req` and `kong hybrid gen_cert` make.
+    let matches = match (signing.public_key(), certs.first().and_then(|c| spki_of(c))) {
+        (Some(key), Some(spki)) => key.as_ref() == spki.as_slice(),
+        // A key type that cannot say its public key: the handshake will tell.
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    match matches {
+        true => Ok(Arc::new(CertifiedKey::new(certs, signing))),
+        false => Err(bad(
             key,
             format!(
                 "{key_name} does not match the certificate in {}",
@@ -67,6 +81,51 @@ pub(crate) fn load_identity(
             ),
         )),
     }
+}
+
+/// Whether a PEM key file is encrypted: PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's
+/// traditional `Proc-Type: 4,ENCRYPTED`.
+fn encrypted(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+}
+
+/// The SubjectPublicKeyInfo of a certificate, as DER.
+fn spki_of(der: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(cert.public_key().raw.to_vec())
+}
+
+/// What is wrong with the dates of a client certificate now, if anything: its kind and words.
+pub(crate) fn client_cert_dates(
+    identity: &CertifiedKey,
+) -> Option<(crate::failure::FailureKind, String)> {
+    use crate::failure::FailureKind;
+    let leaf = identity.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let facts = facts(leaf);
+    let now = time::OffsetDateTime::now_utc();
+    let validity = cert.validity();
+    if now > validity.not_after.to_datetime() {
+        return Some((
+            FailureKind::ClientCertExpired,
+            format!(
+                "the client certificate given ({}) expired on {}: a server that checks it refuses it",
+                facts.subject, facts.not_after
+            ),
+        ));
+    }
+    if now < validity.not_before.to_datetime() {
+        return Some((
+            FailureKind::ClientCertNotYetValid,
+            format!(
+                "the client certificate given ({}) is not valid before {}: a server that checks it refuses it",
+                facts.subject, facts.not_before
+            ),
+        ));
+    }
+    None
 }
 
 /// The facts of one certificate.

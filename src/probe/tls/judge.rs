@@ -21,6 +21,8 @@ pub(super) struct Judge<'a> {
     pub(super) request: &'a TlsRequest,
     pub(super) observed: &'a Observed,
     pub(super) identity: bool,
+    /// What is wrong with the dates of the client certificate offered, if anything.
+    pub(super) identity_dates: Option<&'a (FailureKind, String)>,
     /// The peer's first bytes.
     pub(super) first: &'a std::sync::Mutex<Vec<u8>>,
 }
@@ -151,6 +153,9 @@ impl Judge<'_> {
                     self.peer.host, info.days_left, info.not_after
                 ),
             ));
+        }
+        if let (true, Some((kind, words))) = (self.cert_requested(), self.identity_dates) {
+            warnings.push(self.failure(*kind, words.clone()));
         }
         if self.request.client_cert_expected && !self.identity {
             warnings.push(self.missing_client_cert());
@@ -346,9 +351,12 @@ impl Judge<'_> {
             } else {
                 "requires a client certificate and none was given"
             };
+            let dates = self
+                .identity_dates
+                .map_or_else(String::new, |(_, words)| format!("; {words}"));
             return self.failure(
                 FailureKind::ClientCertRejected,
-                format!("{addr} {what} (TLS alert {})", alert_name(alert)),
+                format!("{addr} {what} (TLS alert {}){dates}", alert_name(alert)),
             );
         }
         if alert == AlertDescription::NoApplicationProtocol {

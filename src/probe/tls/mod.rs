@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-pub(crate) use cert::{load_certs, load_identity};
+pub(crate) use cert::{client_cert_dates, load_certs, load_identity};
 use first::First;
 use judge::Judge;
 pub(crate) use judge::{alert_name, is_client_cert_alert};
@@ -157,6 +157,8 @@ impl From<Failure> for TlsFailure {
 pub(crate) struct Tls {
     settings: TlsSettings,
     verifiers: OnceCell<Arc<Verifiers>>,
+    /// What is wrong with the client certificate's dates, if anything (read once).
+    identity_dates: Option<(FailureKind, String)>,
 }
 
 /// The longest wait, after a TLS 1.3 handshake, for the server's verdict on the client
@@ -171,9 +173,14 @@ impl Tls {
     }
 
     pub(crate) fn new(settings: TlsSettings) -> Self {
+        let identity_dates = settings
+            .identity
+            .as_deref()
+            .and_then(cert::client_cert_dates);
         Tls {
             settings,
             verifiers: OnceCell::new(),
+            identity_dates,
         }
     }
 
@@ -249,6 +256,7 @@ impl Tls {
             request,
             observed: &observed,
             identity: identity.is_some(),
+            identity_dates: identity.as_ref().and(self.identity_dates.as_ref()),
             first: &first,
         };
         let connector = self.connector(&observed, request, identity).await;
