@@ -4,5 +4,6 @@
 pub mod konnect;
 pub mod proxies;
 pub mod raw;
+pub mod servers;
 pub mod words;
 pub mod world;

@@ -210,6 +210,34 @@ impl Ca {
         server_config(cert.der().clone(), &key, options, roots)
     }
 
+    /// A server certificate for `names` and its PKCS#8 key, signed by this CA, written to
+    /// `dir/NAME.crt` and `dir/NAME.key` for servers that read files (nginx, s_server).
+    pub fn server_files(&self, dir: &Path, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let cert = leaf_params(names, Validity::Current)
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        let (crt, pem) = (
+            dir.join(format!("{file}.crt")),
+            dir.join(format!("{file}.key")),
+        );
+        std::fs::write(&crt, cert.pem()).unwrap();
+        std::fs::write(&pem, key.serialize_pem()).unwrap();
+        (crt, pem)
+    }
+
+    /// An intermediate CA signed by this one.
+    pub fn intermediate(&self, dir: &Path, cn: &str, file: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().unwrap();
+        let issuer = CertifiedIssuer::signed_by(params, key, &self.issuer).unwrap();
+        let pem = dir.join(file);
+        std::fs::write(&pem, issuer.pem()).unwrap();
+        Ca { issuer, pem }
+    }
+
     /// A client certificate and PKCS#8 key signed by this CA, written to `dir/NAME.crt` and
     /// `dir/NAME.key`.
     pub fn client(
