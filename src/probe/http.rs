@@ -143,9 +143,9 @@ struct Answer<'a> {
 }
 
 /// The statuses by which servers refuse a client certificate after the handshake: nginx's
-/// 495 ("SSL Certificate Error") and 496 ("SSL Certificate Required"), which it sends as 400
-/// with those words in the page unless an error_page maps them (nginx's ngx_http_ssl_module
-/// documentation, "Error processing").
+/// 495 (an error in the client certificate's verification) and 496 (no certificate sent),
+/// which it answers as 400 with those words in the page's title unless an error_page maps them
+/// (https://nginx.org/en/docs/http/ngx_http_ssl_module.html#errors, "Error processing").
 const CERT_STATUSES: [u16; 3] = [400, 495, 496];
 
 /// An HTTP/1.1 connection over `stream`, the request, and the response head (with the page's
