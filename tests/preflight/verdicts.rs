@@ -604,3 +604,54 @@ fn plain_http_on_a_tls_port_is_quoted() {
         "{message}"
     );
 }
+
+#[test]
+fn an_expired_client_certificate_is_said_before_the_run_and_on_each_check() {
+    let world = World::new();
+    let Some(nginx) = MutualNginx::start(&world, "TLSv1.3", &world.ca.pem) else {
+        return;
+    };
+    let (crt, key) = world.ca.client_dated(
+        world.dir.path(),
+        "expired",
+        rcgen::date_time_ymd(2020, 1, 1),
+        rcgen::date_time_ymd(2021, 1, 1),
+    );
+    let (crt, key) = (crt.to_str().unwrap(), key.to_str().unwrap());
+    let mut command = crate::support::world::preflight();
+    command.args([
+        "check",
+        "--format",
+        "json",
+        "--ca-file",
+        world.ca_file(),
+        "--resolve",
+        &nginx.pin,
+    ]);
+    command.args([
+        "--client-cert",
+        crt,
+        "--client-key",
+        key,
+        &nginx.tls,
+        &nginx.https,
+    ]);
+    let (_, stdout, stderr) = crate::support::world::split(command.output().unwrap());
+    // Before any connection, on stderr and in the report's notes.
+    assert!(stderr.contains("expired on 2021-01-01"), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_plain_words(&report);
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("expired on 2021-01-01"),
+        "{report:#}"
+    );
+    // nginx completes the handshake: the TLS check warns that the certificate it took is
+    // expired; the HTTP answer is nginx's refusal.
+    let tls = check(&report, &nginx.tls);
+    assert_eq!(tls["status"], "warn", "{report:#}");
+    assert_eq!(tls["error"]["kind"], "client_cert_expired");
+    let https = check(&report, &nginx.https);
+    assert_eq!(https["error"]["kind"], "client_cert_rejected", "{report:#}");
+}

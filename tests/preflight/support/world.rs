@@ -210,6 +210,30 @@ impl Ca {
         server_config(cert.der().clone(), &key, options, roots)
     }
 
+    /// A client certificate valid only from `from` until `until`, and its key, signed by this
+    /// CA, written to `dir/NAME.crt` and `dir/NAME.key`.
+    pub fn client_dated(
+        &self,
+        dir: &Path,
+        name: &str,
+        from: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+    ) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![format!("{name}.client.test")]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.not_before = from;
+        params.not_after = until;
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (crt, pem) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&crt, cert.pem()).unwrap();
+        std::fs::write(&pem, key.serialize_pem()).unwrap();
+        (crt, pem)
+    }
+
     /// A server certificate for `names` and its PKCS#8 key, signed by this CA, written to
     /// `dir/NAME.crt` and `dir/NAME.key` for servers that read files (nginx, s_server).
     pub fn server_files(&self, dir: &Path, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
