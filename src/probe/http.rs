@@ -415,6 +415,47 @@ pub(crate) fn expected_accept(key: &str) -> String {
 mod tests {
     use super::*;
 
+    fn request(client_cert: Option<bool>) -> HttpRequest {
+        HttpRequest {
+            authority: "cp.example".into(),
+            path: "/".into(),
+            websocket: false,
+            expect: Expect::default(),
+            forwarded: None,
+            client_cert,
+        }
+    }
+
+    #[test]
+    fn a_page_that_refuses_the_client_certificate_is_read_as_such() {
+        let none = certificate_refusal(
+            &request(Some(false)),
+            400,
+            Some("400 No required SSL certificate was sent"),
+        )
+        .unwrap();
+        assert!(
+            none.ends_with("answered 400 (\"400 No required SSL certificate was sent\"): the server requires a client certificate and none was given"),
+            "{none}"
+        );
+        let refused = certificate_refusal(
+            &request(Some(true)),
+            400,
+            Some("400 The SSL certificate error"),
+        )
+        .unwrap();
+        assert!(
+            refused.ends_with("the server refused the client certificate given"),
+            "{refused}"
+        );
+        assert!(certificate_refusal(&request(None), 496, None).is_some());
+        assert!(certificate_refusal(&request(None), 495, None).is_some());
+        // Another 400, or a success, is not about the certificate.
+        assert!(certificate_refusal(&request(Some(false)), 400, Some("400 Bad Request")).is_none());
+        assert!(certificate_refusal(&request(Some(false)), 400, None).is_none());
+        assert!(certificate_refusal(&request(Some(false)), 200, None).is_none());
+    }
+
     #[test]
     fn websocket_accept_matches_rfc_6455_example() {
         assert_eq!(

@@ -443,10 +443,16 @@ fn refusal(error: &CertificateError) -> &'static str {
 
 /// A TLS alert as the protocol names it: `certificate_required`, `handshake_failure`.
 pub(crate) fn alert_name(alert: AlertDescription) -> String {
-    let debug = format!("{alert:?}");
+    let debug: Vec<char> = format!("{alert:?}").chars().collect();
     let mut name = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    for (i, &c) in debug.iter().enumerate() {
+        // A word starts at a capital after a small letter, or at the last capital of an
+        // acronym (`UnknownPSKIdentity`: unknown_psk_identity).
+        let after_small = i > 0 && debug[i - 1].is_ascii_lowercase();
+        let ends_acronym = i > 0
+            && debug[i - 1].is_ascii_uppercase()
+            && debug.get(i + 1).is_some_and(char::is_ascii_lowercase);
+        if c.is_ascii_uppercase() && (after_small || ends_acronym) {
             name.push('_');
         }
         name.push(c.to_ascii_lowercase());

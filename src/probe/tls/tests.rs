@@ -383,3 +383,21 @@ fn of_the_stores_refusals_the_certificates_own_fault_speaks() {
     assert_eq!(super::verify::most_telling(vec![unknown()]), unknown());
     assert_eq!(super::verify::most_telling(Vec::new()), unknown());
 }
+
+#[test]
+fn alerts_are_named_as_the_protocol_names_them() {
+    use rustls::AlertDescription;
+    assert_eq!(
+        super::alert_name(AlertDescription::CertificateRequired),
+        "certificate_required"
+    );
+    assert_eq!(super::alert_name(AlertDescription::UnknownCA), "unknown_ca");
+    assert_eq!(
+        super::alert_name(AlertDescription::UnknownPSKIdentity),
+        "unknown_psk_identity"
+    );
+    assert_eq!(
+        super::alert_name(AlertDescription::HandshakeFailure),
+        "handshake_failure"
+    );
+}
