@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::konnect::cluster_cert;
 use crate::support::raw::{raw_server, read_some};
-use crate::support::servers::{Nginx, SServer, openssl};
+use crate::support::servers::{Nginx, SServer, openssl, openssl_self_signed};
 use crate::support::words::assert_plain_words;
 use crate::support::world::{Ca, World, check, check_json};
 
@@ -246,26 +246,7 @@ fn a_version_1_client_certificate_is_accepted() {
     let world = World::new();
     let dir = world.dir.path();
     // What `openssl x509 -req` makes without extensions: an X.509 version 1 certificate.
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "v1-ca.key",
-            "-out",
-            "v1-ca.crt",
-            "-subj",
-            "/CN=v1 test CA",
-            "-days",
-            "30",
-        ],
-    );
+    openssl_self_signed(dir, "v1-ca", "/CN=v1 test CA", &[]);
     openssl(
         dir,
         &[
@@ -481,27 +462,11 @@ fn a_self_signed_server_is_named_and_trusted_through_the_ca_file() {
     let world = World::new();
     let dir = world.dir.path();
     // `openssl req -x509`: self-signed, and a CA certificate (basicConstraints CA:TRUE).
-    openssl(
+    openssl_self_signed(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "self.key",
-            "-out",
-            "self.crt",
-            "-subj",
-            "/CN=self.test",
-            "-addext",
-            "subjectAltName=DNS:self.test",
-            "-days",
-            "30",
-        ],
+        "self",
+        "/CN=self.test",
+        &["-addext", "subjectAltName=DNS:self.test"],
     );
     let crt = dir.join("self.crt");
     let Some(server) = SServer::start(&[

@@ -156,3 +156,28 @@ pub fn openssl(dir: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A self-signed P-256 certificate made by `openssl req -x509` (a CA certificate, as that
+/// command makes), with `extra` arguments, written to `dir/NAME.crt` and `dir/NAME.key`.
+pub fn openssl_self_signed(dir: &Path, name: &str, subject: &str, extra: &[&str]) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &crt,
+        "-subj",
+        subject,
+        "-days",
+        "30",
+    ];
+    args.extend_from_slice(extra);
+    openssl(dir, &args);
+}

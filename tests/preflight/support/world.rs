@@ -225,13 +225,7 @@ impl Ca {
         params.not_before = from;
         params.not_after = until;
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (crt, pem) = (
-            dir.join(format!("{name}.crt")),
-            dir.join(format!("{name}.key")),
-        );
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&pem, key.serialize_pem()).unwrap();
-        (crt, pem)
+        write_pair(dir, name, &cert, &key)
     }
 
     /// A server certificate for `names` and its PKCS#8 key, signed by this CA, written to
@@ -241,13 +235,7 @@ impl Ca {
         let cert = leaf_params(names, Validity::Current)
             .signed_by(&key, &self.issuer)
             .unwrap();
-        let (crt, pem) = (
-            dir.join(format!("{file}.crt")),
-            dir.join(format!("{file}.key")),
-        );
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&pem, key.serialize_pem()).unwrap();
-        (crt, pem)
+        write_pair(dir, file, &cert, &key)
     }
 
     /// An intermediate CA signed by this one.
@@ -274,14 +262,24 @@ impl Ca {
         let mut params = CertificateParams::new(vec![format!("{name}.client.test")]).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (crt, pem) = (
-            dir.join(format!("{name}.crt")),
-            dir.join(format!("{name}.key")),
-        );
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&pem, key.serialize_pem()).unwrap();
-        (crt, pem)
+        write_pair(dir, name, &cert, &key)
     }
+}
+
+/// Writes a certificate and its key to `dir/NAME.crt` and `dir/NAME.key`.
+fn write_pair(
+    dir: &Path,
+    name: &str,
+    cert: &rcgen::Certificate,
+    key: &KeyPair,
+) -> (PathBuf, PathBuf) {
+    let (crt, pem) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&pem, key.serialize_pem()).unwrap();
+    (crt, pem)
 }
 
 fn leaf_params(names: &[&str], validity: Validity) -> CertificateParams {
