@@ -263,6 +263,12 @@ impl Peer<'_> {
 }
 
 impl Failure {
+    /// The same failure with a hint for a cause more particular than its kind's.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = hint.into();
+        self
+    }
+
     /// A failure with the standard hint for its kind.
     pub fn new(
         kind: FailureKind,
@@ -284,6 +290,11 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
     let host = peer.host;
     let port = peer.port_text();
     let addr = peer.address();
+    // The transport the network team is asked to allow.
+    let proto = match phase {
+        Phase::Udp => "UDP",
+        _ => "TCP",
+    };
     match kind {
         FailureKind::Nxdomain => format!(
             "The name {host} does not exist in DNS as this host sees it: check the spelling and the profile variables; if it exists publicly, ask the DNS team why the internal resolver (or a split-horizon zone) does not forward it."
@@ -301,13 +312,13 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
             "A DNS filter (Pi-hole, an RPZ policy, a secure web gateway) answers for {host} with an address that leads nowhere: ask the team that runs it to allow {host}; if this host should not use that filter, point /etc/resolv.conf (or --dns-server) at the resolver it should use."
         ),
         FailureKind::Refused => format!(
-            "Something at {addr} actively refused the connection: either nothing listens on{port} there, or a firewall rejects it. Check the service, then ask the network team to allow TCP{port} to {host}."
+            "Something at {addr} actively refused the connection: either nothing listens on{port} there, or a firewall rejects it. Check the service, then ask the network team to allow {proto}{port} to {host}."
         ),
         FailureKind::Timeout => format!(
-            "Packets to {addr} get no answer: a firewall silently drops them. Ask the network team to allow outbound TCP{port} from this host to {host}."
+            "Packets to {addr} get no answer: a firewall silently drops them. Ask the network team to allow outbound {proto}{port} from this host to {host}."
         ),
         FailureKind::Unreachable => format!(
-            "There is no route to {addr}, or a firewall answers with ICMP unreachable: ask the network team for a route and an allow rule for TCP{port} to {host}."
+            "There is no route to {addr}, or a firewall answers with ICMP unreachable: ask the network team for a route and an allow rule for {proto}{port} to {host}."
         ),
         FailureKind::Reset => format!(
             "The connection to {addr} was reset after it opened: a firewall, load balancer or inspection device in the path cut it. Ask the network team to allow the full session to {host}{port}, without inspection."
@@ -337,7 +348,7 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
             "This host refused to open the connection itself: check the open-file limit (ulimit -n), lower --concurrency, and look for a local firewall or policy.".to_string()
         }
         FailureKind::CertExpiring => format!(
-            "The certificate of {host} expires soon: have it renewed before it does (or raise --cert-warn-days if this is expected)."
+            "The certificate of {host} expires soon: have it renewed before it does. If renewal this close to expiry is expected (short-lived certificates), lower --cert-warn-days below the days left."
         ),
         FailureKind::ClientCertRejected => format!(
             "{host} refused the client certificate: pass the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) with --client-cert and --client-key, check that it is the one registered with this control plane and not expired, and that no proxy in the path terminates TLS."

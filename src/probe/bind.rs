@@ -50,7 +50,14 @@ pub(crate) fn check(addr: SocketAddr) -> Result<(), Failure> {
             format!("cannot bind {addr} ({})", os_text(&err)),
         ),
     };
-    Err(Failure::new(kind, Phase::Bind, message, peer))
+    let failure = Failure::new(kind, Phase::Bind, message, peer);
+    match err.kind() {
+        io::ErrorKind::AddrNotAvailable => Err(failure.with_hint(format!(
+            "{} is not an address of this host: a bind check takes one of this host's addresses (ip -brief address lists them), or 0.0.0.0 or [::] for all of them; fix the address in the target, or in kong.conf's proxy_listen or stream_listen.",
+            addr.ip()
+        ))),
+        _ => Err(failure),
+    }
 }
 
 /// `by pid 1234 (nginx)`: the process with a listening socket on `addr`'s port that

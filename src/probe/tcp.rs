@@ -36,11 +36,29 @@ pub(crate) async fn connect(
 /// Names an OS error from `connect`.
 pub(crate) fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Failure {
     let (kind, what) = io_kind(err);
-    Failure::new(
+    let failure = Failure::new(
         kind,
         Phase::Tcp,
         format!("{what}: {addr} ({})", os_text(err)),
         peer,
+    );
+    match blocked_here(err) {
+        true => failure.with_hint(local_block_hint("TCP", addr)),
+        false => failure,
+    }
+}
+
+/// Whether the OS refused to send at all (EPERM or EACCES): this host's own firewall or
+/// policy, which no network team can open.
+pub(crate) fn blocked_here(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::PermissionDenied
+}
+
+/// The hint of a connection this host's own rules refuse.
+pub(crate) fn local_block_hint(proto: &str, addr: SocketAddr) -> String {
+    format!(
+        "This host's own firewall or security policy (nftables or iptables output rules, a cgroup or SELinux egress rule) refuses to send to {addr}: allow outbound {proto} port {} to it in this host's rules (nft list ruleset shows them); the network team cannot open this one.",
+        addr.port()
     )
 }
 

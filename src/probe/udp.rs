@@ -39,12 +39,16 @@ pub(crate) async fn probe(
             }
             _ => io_kind(&err),
         };
-        Failure::new(
+        let failure = Failure::new(
             kind,
             Phase::Udp,
             format!("{what} {addr} ({})", os_text(&err)),
             peer,
-        )
+        );
+        match super::tcp::blocked_here(&err) {
+            true => failure.with_hint(super::tcp::local_block_hint("UDP", addr)),
+            false => failure,
+        }
     };
     let local: SocketAddr = match addr {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),

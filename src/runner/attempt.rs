@@ -111,8 +111,13 @@ impl Attempt<'_> {
         let _slot = self.slot().await?;
         let probe = self.spec.probe();
         if probe == Probe::Udp {
+            super::reach(Phase::Udp);
             return self.datagram(outcome).await;
         }
+        super::reach(match self.via {
+            Some(_) => Phase::Proxy,
+            None => Phase::Tcp,
+        });
         let connection = self.connect(outcome).await?;
         let stream = match (probe.uses_tls(), &connection.forwarded) {
             (true, None) => {
@@ -121,6 +126,7 @@ impl Attempt<'_> {
             _ => connection.stream,
         };
         if probe.uses_http() {
+            super::reach(Phase::Http);
             Box::pin(self.http(stream, connection.forwarded, outcome)).await?;
         }
         Ok(())

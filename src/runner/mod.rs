@@ -39,6 +39,46 @@ struct Shared {
     budget: Budget,
 }
 
+/// The furthest phase a running check has reached: what a check the run stops was doing.
+#[derive(Debug, Default)]
+struct Stage(std::sync::atomic::AtomicU8);
+
+/// The phases in the order a check goes through them.
+const STAGES: [Phase; 8] = [
+    Phase::Queued,
+    Phase::Dns,
+    Phase::Bind,
+    Phase::Udp,
+    Phase::Tcp,
+    Phase::Proxy,
+    Phase::Tls,
+    Phase::Http,
+];
+
+impl Stage {
+    fn phase(&self) -> Phase {
+        let at = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        STAGES[usize::from(at).min(STAGES.len() - 1)]
+    }
+}
+
+tokio::task_local! {
+    /// The stage of the check the current task works for.
+    static STAGE: Arc<Stage>;
+}
+
+/// Notes that the current check has reached `phase` (no-op outside a check's task).
+fn reach(phase: Phase) {
+    let at = STAGES.iter().position(|p| *p == phase).unwrap_or(0) as u8;
+    let _ = STAGE.try_with(|stage| stage.0.fetch_max(at, std::sync::atomic::Ordering::Relaxed));
+}
+
+/// Runs `task` for the same check as the current task (its stage shared).
+fn same_check<F: std::future::Future>(task: F) -> impl std::future::Future<Output = F::Output> {
+    let stage = STAGE.try_with(Arc::clone).unwrap_or_default();
+    STAGE.scope(stage, task)
+}
+
 /// Told as checks start and finish (the progress bar). Skipped checks finish at once.
 pub trait Progress: Send + Sync {
     fn started(&self, index: usize, id: &str);
@@ -72,20 +112,27 @@ pub async fn run(
         },
     });
     let mut results = skipped(plan, progress.as_deref());
+    let mut stages = vec![None; plan.checks.len()];
     let interrupted = schedule(
         plan,
         &shared,
         settings.concurrency,
         progress,
         interrupt,
-        &mut results,
+        (&mut results, &mut stages),
     )
     .await;
     let checks = plan
         .checks
         .iter()
         .zip(results)
-        .map(|(spec, result)| result.unwrap_or_else(|| unfinished(spec, interrupted)))
+        .zip(stages)
+        .map(|((spec, result), stage)| {
+            result.unwrap_or_else(|| {
+                let phase = stage.map_or(Phase::Queued, |s| s.phase());
+                unfinished(spec, interrupted, phase)
+            })
+        })
         .collect();
     Run {
         checks,
@@ -116,7 +163,7 @@ async fn schedule(
     concurrency: usize,
     progress: Option<Arc<dyn Progress>>,
     interrupt: impl std::future::Future<Output = ()>,
-    results: &mut [Option<CheckResult>],
+    (results, stages): (&mut [Option<CheckResult>], &mut [Option<Arc<Stage>>]),
 ) -> bool {
     // At most `concurrency` checks in flight: a started check's future holds its buffers, so
     // spawning 10,000 at once would cost memory for nothing.
@@ -126,14 +173,16 @@ async fn schedule(
         .enumerate()
         .filter(|(_, spec)| spec.skip.is_none());
     let mut tasks = JoinSet::new();
-    let start = |tasks: &mut JoinSet<_>, (index, spec): (usize, &CheckSpec)| {
-        spawn(
-            tasks,
-            index,
+    let mut start = |tasks: &mut JoinSet<_>, (index, spec): (usize, &CheckSpec)| {
+        let stage = Arc::new(Stage::default());
+        stages[index] = Some(stage.clone());
+        let task = (
             Arc::new(spec.clone()),
             shared.clone(),
             progress.clone(),
+            stage,
         );
+        spawn(tasks, index, task);
     };
     for next in queue.by_ref().take(concurrency.max(1)) {
         start(&mut tasks, next);
@@ -179,11 +228,14 @@ async fn schedule(
 fn spawn(
     tasks: &mut JoinSet<(usize, CheckResult)>,
     index: usize,
-    spec: Arc<CheckSpec>,
-    shared: Arc<Shared>,
-    progress: Option<Arc<dyn Progress>>,
+    (spec, shared, progress, stage): (
+        Arc<CheckSpec>,
+        Arc<Shared>,
+        Option<Arc<dyn Progress>>,
+        Arc<Stage>,
+    ),
 ) {
-    tasks.spawn(async move {
+    let task = async move {
         if let Some(progress) = &progress {
             progress.started(index, spec.id());
         }
@@ -192,26 +244,37 @@ fn spawn(
             progress.finished(index);
         }
         (index, result)
-    });
+    };
+    tasks.spawn(STAGE.scope(stage, task));
 }
 
 /// A check whose task did not report back (the deadline passed, the run was interrupted, or
 /// it panicked).
-fn unfinished(spec: &CheckSpec, interrupted: bool) -> CheckResult {
+fn unfinished(spec: &CheckSpec, interrupted: bool, phase: Phase) -> CheckResult {
     let peer = Peer {
         host: spec.host(),
         port: spec.port(),
         ip: spec.ip,
     };
-    let failure = Failure::new(
-        FailureKind::Deadline,
-        Phase::Queued,
-        match interrupted {
-            true => "the run was interrupted (Ctrl-C or SIGTERM) before the check finished",
-            false => "the check did not finish before the run's deadline",
-        },
-        peer,
-    );
+    let failure = match interrupted {
+        true => Failure::new(
+            FailureKind::Deadline,
+            phase,
+            format!(
+                "the run was interrupted (Ctrl-C or SIGTERM) in the {phase} phase, before the check finished"
+            ),
+            peer,
+        )
+        .with_hint(
+            "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).",
+        ),
+        false => Failure::new(
+            FailureKind::Deadline,
+            phase,
+            format!("the check did not finish before the run's deadline (it was in the {phase} phase)"),
+            peer,
+        ),
+    };
     // As before the restructuring: an unfinished check names no route.
     CheckResult {
         proxy: None,

@@ -71,6 +71,7 @@ async fn local_port(spec: &CheckSpec) -> PathResult {
         .ip
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, spec.port().unwrap_or_default());
+    super::reach(Phase::Bind);
     let outcome = match tokio::task::spawn_blocking(move || bind::check(addr)).await {
         Ok(Ok(())) => Outcome::new(Some(ip)),
         Ok(Err(failure)) => Outcome::failed(Some(ip), failure),
@@ -121,6 +122,7 @@ async fn resolve_here(
             elapsed: Duration::ZERO,
         },
         None => {
+            super::reach(Phase::Dns);
             shared
                 .dns
                 .resolve(spec.host(), spec.port(), shared.budget)
@@ -217,7 +219,8 @@ async fn attempt_all(
         let mut attempts = JoinSet::new();
         for (index, dest) in dests.iter().cloned().enumerate() {
             let (spec, via, shared) = (spec.clone(), via.clone(), shared.clone());
-            attempts.spawn(async move { (index, attempt::run(&spec, dest, via, &shared).await) });
+            let attempt = async move { (index, attempt::run(&spec, dest, via, &shared).await) };
+            attempts.spawn(super::same_check(attempt));
         }
         while let Some(joined) = attempts.join_next().await {
             if let Ok((index, outcome)) = joined {

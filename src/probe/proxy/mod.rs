@@ -160,14 +160,21 @@ impl Via<'_> {
             Host::Name(ref name) => {
                 let resolution = self.dns.resolve(name, Some(proxy.port), budget).await;
                 resolution.addrs.map_err(|f| {
-                    unreachable(
+                    let failure = unreachable(
                         f.kind,
                         format!(
                             "the proxy's name does not resolve ({}): {}",
                             f.kind, f.message
                         ),
                         None,
-                    )
+                    );
+                    match failure.kind {
+                        FailureKind::Deadline => failure,
+                        // A DNS problem with the proxy's own name, not a firewall's.
+                        _ => failure.with_hint(format!(
+                            "This host cannot resolve the proxy's name {name}: check the proxy URL's host (--proxy, or the variable or kong.conf setting named in the report) and this host's DNS (/etc/resolv.conf, or --dns-server); if the name is right, ask the DNS team why it does not resolve here."
+                        )),
+                    }
                 })?
             }
         };

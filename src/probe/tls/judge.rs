@@ -21,6 +21,9 @@ pub(super) struct Judge<'a> {
     pub(super) request: &'a TlsRequest,
     pub(super) observed: &'a Observed,
     pub(super) identity: bool,
+    /// The host connected to (the name verified may be another: `--server-name`, Kong's
+    /// `kong_clustering`).
+    pub(super) target: &'a str,
     /// What is wrong with the dates of the client certificate offered, if anything.
     pub(super) identity_dates: Option<&'a (FailureKind, String)>,
     /// The peer's first bytes.
@@ -50,7 +53,43 @@ impl Judge<'_> {
     }
 
     pub(super) fn failure(&self, kind: FailureKind, message: String) -> Failure {
-        Failure::new(kind, Phase::Tls, message, self.peer)
+        let failure = Failure::new(kind, Phase::Tls, message, self.peer);
+        match kind {
+            FailureKind::TlsIntercepted => failure.with_hint(self.interception_hint()),
+            _ => failure,
+        }
+    }
+
+    /// What to ask for when something re-signs TLS: an exemption for the host and port
+    /// connected to (not the server name, which may be `kong_clustering`).
+    fn interception_hint(&self) -> String {
+        let port = self
+            .peer
+            .port
+            .map_or_else(String::new, |p| format!(" port {p}"));
+        let target = self.target;
+        let mut hint = format!(
+            "A TLS inspection proxy or firewall re-signs traffic to {target}{port}: ask the security team to exempt {target}{port} from TLS inspection (SSL bypass); mutual TLS to a control plane cannot pass through one."
+        );
+        if self.request.pinned {
+            hint.push_str(" With kong.conf's cluster_mtls = shared the node accepts only its own cluster_cert from the control plane; cluster_mtls = pki would not get through an inspecting proxy either.");
+        }
+        hint
+    }
+
+    /// A pinned (cluster_mtls = shared) control plane that presents another certificate.
+    fn not_the_pinned(&self, issuer: &str) -> Failure {
+        let failure = self.failure(
+            FailureKind::CertUntrusted,
+            format!(
+                "the control plane at {} presents a certificate other than this node's cluster_cert (issued by {issuer}): with cluster_mtls = shared both must hold the same certificate",
+                self.addr
+            ),
+        );
+        failure.with_hint(format!(
+            "Give this node the control plane's own cluster_cert and cluster_cert_key (kong hybrid gen_cert makes the pair once, for every node), or, if the control plane's certificate comes from a CA, set cluster_mtls = pki and cluster_ca_cert on both. If nothing else should answer at {}, check that no device in the path answers in the control plane's place.",
+            self.target
+        ))
     }
 
     /// `tls_intercepted`: an inspection product's CA signed the chain.
@@ -300,6 +339,9 @@ impl Judge<'_> {
         let leaf = chain.first().map(|c| facts(c)).unwrap_or_default();
         let issuer = &leaf.issuer;
         let unknown_issuer = matches!(error, CertificateError::UnknownIssuer);
+        if self.request.pinned && unknown_issuer {
+            return self.not_the_pinned(issuer);
+        }
         if chain.len() == 1 && !issuer.is_empty() && *issuer == leaf.subject {
             let mut failure = self.failure(
                 FailureKind::CertUntrusted,

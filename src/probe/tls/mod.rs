@@ -256,6 +256,7 @@ impl Tls {
             request,
             observed: &observed,
             identity: identity.is_some(),
+            target: host,
             identity_dates: identity.as_ref().and(self.identity_dates.as_ref()),
             first: &first,
         };
