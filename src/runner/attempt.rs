@@ -121,6 +121,7 @@ impl Attempt<'_> {
         let connection = self.connect(outcome).await?;
         let stream = match (probe.uses_tls(), &connection.forwarded) {
             (true, None) => {
+                super::reach(Phase::Tls);
                 Box::pin(self.tls(connection.stream, &connection.dialed, outcome)).await?
             }
             _ => connection.stream,

@@ -7,6 +7,7 @@ mod deploy;
 mod firewall;
 mod formats;
 mod hardening;
+mod hints;
 mod hostile;
 mod image;
 mod inputs;

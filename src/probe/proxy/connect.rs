@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 
 use super::{Hop, basic};
 use crate::failure::{Failure, FailureKind, Peer};
+use crate::probe::first::First;
 use crate::probe::{BoxStream, Budget, Elapsed};
 use crate::route::ProxyUrl;
 
@@ -64,6 +65,8 @@ impl Hop<'_> {
         stream: BoxStream,
         budget: Budget,
     ) -> Result<BoxStream, Failure> {
+        let (stream, first) = First::new(stream);
+        let answered = || first.lock().map(|seen| seen.clone()).unwrap_or_default();
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| {
@@ -77,7 +80,9 @@ impl Hop<'_> {
         if tunnel.is_err() {
             driver.abort();
         }
-        tunnel
+        // A SOCKS5 or TLS answer to CONNECT: the URL's scheme is wrong, whatever hyper made
+        // of the bytes.
+        tunnel.map_err(|failure| self.wrong_protocol(&answered(), "HTTP").unwrap_or(failure))
     }
 
     /// The CONNECT request and its answer; the upgraded connection when it is 2xx.

@@ -257,6 +257,28 @@ fn proxy_failure(
     Failure::new(kind, Phase::Proxy, message, peer)
 }
 
+/// How to fix a proxy URL whose scheme does not match what the proxy speaks.
+pub(super) fn scheme_hint(proxy: &ProxyUrl) -> String {
+    format!(
+        "Fix the scheme of the proxy URL {proxy} (--proxy, or the variable or kong.conf setting named in the report): http:// for an HTTP proxy (squid, usually port 3128), socks5:// or socks5h:// for a SOCKS5 proxy (usually 1080), https:// for an HTTP proxy reached over TLS."
+    )
+}
+
+impl Hop<'_> {
+    /// The proxy answered in another protocol than the URL's scheme says (`expected`).
+    pub(super) fn wrong_protocol(&self, first: &[u8], expected: &str) -> Option<Failure> {
+        let spoken = crate::probe::first::proxy_protocol(first).filter(|p| *p != expected)?;
+        let failure = self.proxy_failure(
+            FailureKind::ProxyError,
+            format!(
+                "the proxy {} answers in {spoken}, not {expected}: the proxy URL's scheme does not match the proxy",
+                self.proxy
+            ),
+        );
+        Some(failure.with_hint(scheme_hint(self.proxy)))
+    }
+}
+
 /// `Basic base64(user:password)`.
 fn basic(credentials: &crate::route::Credentials) -> String {
     let token = BASE64.encode(format!("{}:{}", credentials.user, credentials.password));

@@ -2,8 +2,10 @@
 
 use tokio_socks::tcp::Socks5Stream;
 
-use super::{Dest, Hop};
+use super::{Dest, Hop, scheme_hint};
 use crate::failure::{Failure, FailureKind};
+use crate::probe::Elapsed;
+use crate::probe::first::First;
 use crate::probe::{BoxStream, Budget};
 
 impl Hop<'_> {
@@ -14,6 +16,7 @@ impl Hop<'_> {
         dest: &Dest,
         budget: Budget,
     ) -> Result<BoxStream, Failure> {
+        let (stream, first) = First::new(stream);
         let handshake = async {
             match (dest, &self.proxy.credentials) {
                 (Dest::Name(host, port), None) => {
@@ -44,10 +47,25 @@ impl Hop<'_> {
             "the SOCKS proxy {} answered no CONNECT to {}",
             self.proxy, self.authority
         );
+        let answered = || first.lock().map(|seen| seen.clone()).unwrap_or_default();
         match budget.limit(handshake).await {
             Ok(Ok(socks)) => Ok(Box::new(socks.into_inner())),
-            Ok(Err(err)) => Err(self.socks_failure(&err)),
-            Err(elapsed) => Err(self.timed_out(elapsed, &what)),
+            Ok(Err(err)) => Err(self
+                .wrong_protocol(&answered(), "SOCKS5")
+                .unwrap_or_else(|| self.socks_failure(&err))),
+            Err(Elapsed::Timeout(limit)) if answered().is_empty() => Err(self
+                .proxy_failure(
+                    FailureKind::ProxyError,
+                    format!(
+                        "the proxy {} answered nothing to the SOCKS5 greeting within {}: it does not speak SOCKS5",
+                        self.proxy,
+                        humantime::format_duration(limit)
+                    ),
+                )
+                .with_hint(scheme_hint(self.proxy))),
+            Err(elapsed) => Err(self
+                .wrong_protocol(&answered(), "SOCKS5")
+                .unwrap_or_else(|| self.timed_out(elapsed, &what))),
         }
     }
 

@@ -3,7 +3,6 @@
 //! ALPN, and interception by an inspection proxy. All rustls configuration lives here.
 
 mod cert;
-mod first;
 mod judge;
 mod verify;
 
@@ -22,8 +21,8 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::first::First;
 pub(crate) use cert::{client_cert_dates, load_certs, load_identity};
-use first::First;
 use judge::Judge;
 pub(crate) use judge::{alert_name, is_client_cert_alert};
 use verify::{ClientCert, Observed, Recorder, Tickets, Verifiers};

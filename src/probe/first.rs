@@ -1,5 +1,6 @@
-//! The first bytes a peer sends, kept while a handshake reads them: when they are not TLS,
-//! they say what answered instead (a web server or captive portal, an SSH server).
+//! The first bytes a peer sends, kept while a handshake reads them: when they are not the
+//! protocol spoken, they say what answered instead (a web server or captive portal, an SSH
+//! server, a SOCKS5 or TLS server where an HTTP proxy was expected).
 
 use std::io;
 use std::pin::Pin;
@@ -12,13 +13,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 const KEPT: usize = 128;
 
 /// A stream that keeps the first `KEPT` bytes read from it.
-pub(super) struct First<S> {
+pub(crate) struct First<S> {
     inner: S,
     seen: Arc<Mutex<Vec<u8>>>,
 }
 
 impl<S> First<S> {
-    pub(super) fn new(inner: S) -> (First<S>, Arc<Mutex<Vec<u8>>>) {
+    pub(crate) fn new(inner: S) -> (First<S>, Arc<Mutex<Vec<u8>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stream = First {
             inner,
@@ -80,7 +81,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for First<S> {
 
 /// What the peer's first bytes say it is, when they are not TLS: `answered in plain HTTP
 /// ("HTTP/1.1 302 Found")`. The line is quoted printable and at most 100 characters.
-pub(super) fn what_answered(first: &[u8]) -> Option<String> {
+pub(crate) fn what_answered(first: &[u8]) -> Option<String> {
     if first.is_empty() {
         return None;
     }
@@ -112,6 +113,18 @@ pub(super) fn what_answered(first: &[u8]) -> Option<String> {
         format!("answered with something that is not TLS (\"{line}\")")
     };
     Some(what)
+}
+
+/// What speaks on a proxy port whose first answer is not the protocol expected: TLS (an
+/// `https://` proxy), SOCKS5, or HTTP; `None` when it said nothing or something else.
+pub(crate) fn proxy_protocol(first: &[u8]) -> Option<&'static str> {
+    match first {
+        [] => None,
+        [0x15 | 0x16, 0x03, ..] => Some("TLS"),
+        [0x05, 0x00 | 0x01 | 0x02 | 0xff, ..] => Some("SOCKS5"),
+        [b'H', b'T', b'T', b'P', b'/', ..] => Some("HTTP"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
