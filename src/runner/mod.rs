@@ -224,17 +224,22 @@ async fn schedule(
     interrupted
 }
 
+/// What the task of one check holds.
+struct Task {
+    spec: Arc<CheckSpec>,
+    shared: Arc<Shared>,
+    progress: Option<Arc<dyn Progress>>,
+    stage: Arc<Stage>,
+}
+
 /// Starts the task of one check, which tells `progress` as it starts and finishes.
-fn spawn(
-    tasks: &mut JoinSet<(usize, CheckResult)>,
-    index: usize,
-    (spec, shared, progress, stage): (
-        Arc<CheckSpec>,
-        Arc<Shared>,
-        Option<Arc<dyn Progress>>,
-        Arc<Stage>,
-    ),
-) {
+fn spawn(tasks: &mut JoinSet<(usize, CheckResult)>, index: usize, task: Task) {
+    let Task {
+        spec,
+        shared,
+        progress,
+        stage,
+    } = task;
     let task = async move {
         if let Some(progress) = &progress {
             progress.started(index, spec.id());
