@@ -176,12 +176,12 @@ async fn schedule(
     let mut start = |tasks: &mut JoinSet<_>, (index, spec): (usize, &CheckSpec)| {
         let stage = Arc::new(Stage::default());
         stages[index] = Some(stage.clone());
-        let task = (
-            Arc::new(spec.clone()),
-            shared.clone(),
-            progress.clone(),
+        let task = Task {
+            spec: Arc::new(spec.clone()),
+            shared: shared.clone(),
+            progress: progress.clone(),
             stage,
-        );
+        };
         spawn(tasks, index, task);
     };
     for next in queue.by_ref().take(concurrency.max(1)) {
