@@ -99,6 +99,16 @@ pub enum ProfilesAction {
 }
 
 /// When the human report uses colour.
+/// A whole number of 1 or more, said in words when it is not (clap's own range check would
+/// show Rust's range syntax).
+pub fn positive(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Err("must be 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number from 1 to 4,294,967,295".into()),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Color {
     /// On a terminal, unless NO_COLOR is set.
@@ -135,7 +145,8 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
     pub color: Color,
 
-    /// Write the report to FILE (atomically) instead of standard output.
+    /// Write the report, in --format, to FILE (atomically); the human summary still goes to
+    /// standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -154,7 +165,7 @@ pub struct CheckArgs {
     pub deadline: Option<Duration>,
 
     /// Connections in flight at once [default: 512, or less under a low open-file limit].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = positive)]
     pub concurrency: Option<u32>,
 
     #[command(flatten)]
@@ -218,7 +229,7 @@ pub struct CheckArgs {
     pub watch: Option<Duration>,
 
     /// With --watch, stop after N rounds.
-    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", requires = "watch", value_parser = positive)]
     pub count: Option<u32>,
 }
 

@@ -233,6 +233,11 @@ fn write_reports(
     failed_list: Option<(Destination, &std::path::Path)>,
     color: bool,
 ) -> Result<u8, Failure> {
+    let style = render::Style {
+        color,
+        width: terminal_width(),
+        strict: settings.strict,
+    };
     let mut code = report.exit_code(settings.strict);
     let mut unwritten = Vec::new();
     if let Some((destination, path)) = failed_list {
@@ -248,13 +253,17 @@ fn write_reports(
         match output {
             Some(destination) => {
                 let mut buffer = Vec::new();
-                render::render(report, settings.format, false, &mut buffer)?;
+                let file = render::Style {
+                    color: false,
+                    ..style
+                };
+                render::render(report, settings.format, file, &mut buffer)?;
                 match destination.write(&buffer) {
-                    Ok(()) => render::human(report, color, &mut out)?,
+                    Ok(()) => render::human(report, style.color, style.width, &mut out)?,
                     Err(err) => unwritten.push((err, buffer)),
                 }
             }
-            None => render::render(report, settings.format, color, &mut out)?,
+            None => render::render(report, settings.format, style, &mut out)?,
         }
         for (err, buffer) in &unwritten {
             eprintln!(
@@ -358,7 +367,12 @@ async fn watch(
             // reported and exits as `check` would.
             let mut out = stdout();
             let code = report.exit_code(settings.strict);
-            render::render(&report, settings.format, color, &mut out)
+            let style = render::Style {
+                color,
+                width: terminal_width(),
+                strict: settings.strict,
+            };
+            render::render(&report, settings.format, style, &mut out)
                 .and_then(|()| out.flush())
                 .map_err(|err| Failure::Output(err, code))?;
             return Ok(code);
@@ -477,6 +491,21 @@ fn allowlist(
         }
     }
     Ok(0)
+}
+
+/// The columns of the terminal: `COLUMNS`, else the terminal's own width, else 80.
+fn terminal_width() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+    {
+        return columns;
+    }
+    rustix::termios::tcgetwinsize(io::stdout())
+        .ok()
+        .map(|size| usize::from(size.ws_col))
+        .filter(|&columns| columns > 0)
+        .unwrap_or(80)
 }
 
 /// Standard output with a 64 KiB buffer: a report of thousands of checks is a few large

@@ -108,6 +108,7 @@ fn of_endpoint(
             spec.skip = Some(format!(
                 "`{unset}` is not set (add --set {unset}=VALUE to check it)"
             ));
+            spec.endpoint.host = ep.host.render_known(values);
             return Ok(spec);
         }
     };

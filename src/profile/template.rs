@@ -76,6 +76,24 @@ impl Template {
     }
 }
 
+impl Template {
+    /// Fills in the variables that have a value and leaves the others as `{name}`: how a
+    /// skipped endpoint is shown.
+    pub fn render_known(&self, values: &HashMap<String, String>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Var(name) => match values.get(name) {
+                    Some(value) => out.push_str(value),
+                    None => out.push_str(&format!("{{{name}}}")),
+                },
+            }
+        }
+        out
+    }
+}
+
 impl<'de> Deserialize<'de> for Template {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -40,8 +40,19 @@ impl Paint {
     }
 }
 
-pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
+/// The indent of the lines under a check's own.
+const UNDER: usize = 9;
+/// A run of this many checks with the same outcome is shown as its first `SHOWN_OF_RUN` and a
+/// count, as nmap summarises closed ports.
+const LONG_RUN: usize = 6;
+const SHOWN_OF_RUN: usize = 3;
+/// The endpoints named in one "What to do" entry.
+const NAMED_PER_CAUSE: usize = 3;
+
+/// Renders `report` for a person: `width` columns (80 when the terminal's is not known).
+pub fn render(report: &Report, color: bool, width: usize, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint { on: color };
+    let width = width.max(40);
     let what = if report.profiles.is_empty() {
         String::new()
     } else {
@@ -49,34 +60,47 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     };
     writeln!(
         out,
-        "{}{what}: {} checks in {}",
+        "{}{what}: {} in {}",
         paint.bold(&format!("preflight {}", report.version)),
-        report.summary.total,
-        seconds(report.duration_ms)
+        count(report.summary.total, "check"),
+        super::seconds(report.duration_ms)
     )?;
     for note in &report.notes {
-        writeln!(out, "{} {}", paint.dim("note:"), t(note))?;
-    }
-    let width = |text: fn(&CheckResult) -> &str| {
-        report
-            .checks
-            .iter()
-            .map(|c| t(text(c)).chars().count())
-            .max()
-            .unwrap_or(0)
-    };
-    let widths = (width(|c| &c.endpoint.name), width(|c| &c.endpoint.target));
-    for role in Role::ALL {
-        let mut checks = report.checks.iter().filter(|c| c.endpoint.role == role);
-        let Some(first) = checks.next() else {
-            continue;
-        };
-        writeln!(out, "\n{}", paint.bold(role.as_str()))?;
-        for check in std::iter::once(first).chain(checks) {
-            line(check, widths, &paint, out)?;
+        for (i, line) in wrap(&t(note), width - 6).iter().enumerate() {
+            let head = if i == 0 {
+                paint.dim("note:")
+            } else {
+                "     ".to_string()
+            };
+            writeln!(out, "{head} {line}")?;
         }
     }
-    what_to_do(report, &paint, out)?;
+    let layout = Layout::of(report, width);
+    for role in Role::ALL {
+        let checks: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.endpoint.role == role)
+            .collect();
+        if checks.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{}", paint.bold(role.as_str()))?;
+        for run in runs(&checks) {
+            let shown = match run.len() >= LONG_RUN {
+                true => SHOWN_OF_RUN,
+                false => run.len(),
+            };
+            for check in &run[..shown] {
+                line(check, &layout, &paint, out)?;
+            }
+            if shown < run.len() {
+                let more = format!("… and {} more {}", run.len() - shown, outcome(run[0]));
+                writeln!(out, "{:UNDER$}{}", "", paint.dim(&more))?;
+            }
+        }
+    }
+    what_to_do(report, &paint, width, out)?;
     let s = &report.summary;
     let required = report.required_failures().count();
     writeln!(
@@ -87,66 +111,214 @@ pub fn render(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<(
     Ok(())
 }
 
-/// Each failed or warned check: what went wrong, in which phase, and the fix.
-fn what_to_do(report: &Report, paint: &Paint, out: &mut dyn Write) -> io::Result<()> {
-    let mut todo = report.to_do().peekable();
-    if todo.peek().is_none() {
+/// `1 check`, `4 checks`.
+fn count(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{} {what}s", thousands(n as i64)),
+    }
+}
+
+/// Consecutive checks with the same outcome (status and failure kind).
+fn runs<'a>(checks: &[&'a CheckResult]) -> Vec<Vec<&'a CheckResult>> {
+    let mut runs: Vec<Vec<&CheckResult>> = Vec::new();
+    for &check in checks {
+        match runs.last_mut() {
+            Some(run) if outcome(run[0]) == outcome(check) => run.push(check),
+            _ => runs.push(vec![check]),
+        }
+    }
+    runs
+}
+
+/// A check's outcome in a few words: `ok`, `failed: refused (tcp)`.
+fn outcome(check: &CheckResult) -> String {
+    let status = match check.path.status {
+        Status::Ok => "ok",
+        Status::Warn => "warned",
+        Status::Fail => "failed",
+        Status::Skipped => "skipped",
+    };
+    match &check.path.error {
+        Some(e) => format!("{status}: {} ({})", e.kind, e.phase),
+        None => status.to_string(),
+    }
+}
+
+/// The columns of the check lines: names and targets aligned when they fit the width.
+struct Layout {
+    width: usize,
+    /// `(name, target)` widths, when aligned columns fit.
+    columns: Option<(usize, usize)>,
+}
+
+impl Layout {
+    fn of(report: &Report, width: usize) -> Layout {
+        let widest = |text: fn(&CheckResult) -> &str| {
+            report
+                .checks
+                .iter()
+                .map(|c| t(text(c)).chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let (name, target) = (widest(|c| &c.endpoint.name), widest(|c| &c.endpoint.target));
+        // "  [FAIL] " + name + "  " + target
+        let columns = (UNDER + name + 2 + target <= width).then_some((name, target));
+        Layout { width, columns }
+    }
+}
+
+/// Each cause of failure or warning once: its kind and phase, the endpoints it covers, what
+/// one of them said, and the fix. Failures of the same kind whose hints differ only in the
+/// endpoint named are one cause.
+fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write) -> io::Result<()> {
+    let mut causes: Vec<(String, Vec<(&CheckResult, &crate::failure::Failure)>)> = Vec::new();
+    for (check, error) in report.to_do() {
+        let key = cause_key(check, error);
+        match causes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push((check, error)),
+            None => causes.push((key, vec![(check, error)])),
+        }
+    }
+    if causes.is_empty() {
         return Ok(());
     }
     writeln!(out, "\n{}", paint.bold("What to do"))?;
-    for (check, error) in todo {
-        let weight = check.weight();
-        writeln!(
-            out,
-            "  {} {} ({weight}): {} in the {} phase",
-            paint.status(check.path.status),
-            t(&check.endpoint.id),
-            error.kind,
-            error.phase
-        )?;
-        writeln!(out, "         {}", t(&error.message))?;
-        writeln!(out, "         {} {}", paint.bold("fix:"), t(&error.hint))?;
+    let text = width - UNDER;
+    for (_, members) in &causes {
+        let (check, error) = members[0];
+        let weight = match members.iter().any(|(c, _)| c.endpoint.required) {
+            true => "required",
+            false => "optional",
+        };
+        let who = match members.len() {
+            1 => t(&check.endpoint.id).into_owned(),
+            n => {
+                let mut named: Vec<String> = members
+                    .iter()
+                    .take(NAMED_PER_CAUSE)
+                    .map(|(c, _)| t(&c.endpoint.id).into_owned())
+                    .collect();
+                if n > NAMED_PER_CAUSE {
+                    named.push(format!("and {} more", n - NAMED_PER_CAUSE));
+                }
+                format!("{}: {}", count(n, "endpoint"), named.join(", "))
+            }
+        };
+        let head = format!(
+            "{who} ({weight}): {} in the {} phase",
+            error.kind, error.phase
+        );
+        for (i, line) in wrap(&head, text).iter().enumerate() {
+            match i {
+                0 => writeln!(out, "  {} {line}", paint.status(check.path.status))?,
+                _ => writeln!(out, "{:UNDER$}{line}", "")?,
+            }
+        }
+        for line in wrap(&t(&error.message), text) {
+            writeln!(out, "{:UNDER$}{line}", "")?;
+        }
+        for (i, line) in wrap(&format!("fix: {}", t(&error.hint)), text)
+            .iter()
+            .enumerate()
+        {
+            match (i, line.strip_prefix("fix:")) {
+                (0, Some(rest)) => writeln!(out, "{:UNDER$}{}{rest}", "", paint.bold("fix:"))?,
+                _ => writeln!(out, "{:UNDER$}{line}", "")?,
+            }
+        }
     }
     Ok(())
 }
 
+/// What makes two failures one cause: the kind, the phase, and the hint with the endpoint's
+/// own names and numbers taken out.
+fn cause_key(check: &CheckResult, error: &crate::failure::Failure) -> String {
+    let mut hint = error.hint.replace(&check.endpoint.host, "\u{0}");
+    for address in &check.path.addresses {
+        hint = hint.replace(&address.ip.to_string(), "\u{0}");
+    }
+    let hint: String = hint
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect();
+    format!("{}|{}|{hint}", error.kind, error.phase)
+}
+
+/// `text` cut into lines of at most `width` characters at spaces (a word longer than the
+/// width stands alone on its line).
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 fn line(
     check: &CheckResult,
-    (name_width, target_width): (usize, usize),
+    layout: &Layout,
     paint: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let detail = match check.path.status {
-        Status::Skipped => paint.dim(&t(check.reason.as_deref().unwrap_or("skipped"))),
+        Status::Skipped => t(check.reason.as_deref().unwrap_or("skipped")).into_owned(),
         Status::Fail | Status::Warn => match &check.path.error {
             Some(e) => format!("{} ({})", e.kind, e.phase),
             None => String::new(),
         },
         Status::Ok => ok_detail(check),
     };
-    writeln!(
-        out,
-        "  {} {:name_width$}  {:target_width$}  {detail}",
-        paint.status(check.path.status),
-        t(&check.endpoint.name),
-        t(&check.endpoint.target),
-    )?;
-    if let Some(route) = route_line(check) {
-        writeln!(out, "         {}", paint.dim(&t(&route)))?;
+    let dim = |text: &str| match check.path.status {
+        Status::Skipped => paint.dim(text),
+        _ => text.to_string(),
+    };
+    let status = paint.status(check.path.status);
+    let (name, target) = (t(&check.endpoint.name), t(&check.endpoint.target));
+    let width = layout.width;
+    match layout.columns {
+        Some((name_width, target_width)) => {
+            let used = UNDER + name_width + 2 + target_width;
+            let row = format!("{name:name_width$}  {target:target_width$}");
+            if used + 2 + detail.chars().count() <= width {
+                writeln!(out, "  {status} {row}  {}", dim(&detail))?;
+            } else {
+                writeln!(out, "  {status} {}", row.trim_end())?;
+                for part in wrap(&detail, width - UNDER) {
+                    writeln!(out, "{:UNDER$}{}", "", dim(&part))?;
+                }
+            }
+        }
+        None => {
+            writeln!(out, "  {status} {name}")?;
+            for part in wrap(&format!("{target}  {detail}"), width - UNDER) {
+                writeln!(out, "{:UNDER$}{}", "", dim(&part))?;
+            }
+        }
     }
+    let mut under = Vec::new();
+    under.extend(route_line(check));
     if let Some(tls) = &check.path.tls {
-        writeln!(out, "         {}", paint.dim(&t(&certificate_line(tls))))?;
+        under.push(certificate_line(tls));
     }
     if check.path.addresses_not_tried > 0 {
-        writeln!(
-            out,
-            "         {}",
-            paint.dim(&format!(
-                "{} more addresses of the name not tried (at most {} per address family)",
-                check.path.addresses_not_tried,
-                crate::runner::MAX_ADDRESSES_PER_FAMILY
-            ))
-        )?;
+        under.push(format!(
+            "{} more addresses of the name not tried (at most {} per address family)",
+            check.path.addresses_not_tried,
+            crate::runner::MAX_ADDRESSES_PER_FAMILY
+        ));
     }
     // An address that failed while another worked (say IPv6 while IPv4 works) is worth a line.
     if check.path.status == Status::Ok {
@@ -157,12 +329,13 @@ fn line(
             .filter(|a| a.status == AddressStatus::Fail)
         {
             if let Some(e) = &addr.error {
-                writeln!(
-                    out,
-                    "         {}",
-                    paint.dim(&format!("but {}: {} ({})", addr.ip, e.kind, t(&e.message)))
-                )?;
+                under.push(format!("but {}: {} ({})", addr.ip, e.kind, e.message));
             }
+        }
+    }
+    for text in under {
+        for part in wrap(&t(&text), width - UNDER) {
+            writeln!(out, "{:UNDER$}{}", "", paint.dim(&part))?;
         }
     }
     Ok(())
@@ -191,7 +364,7 @@ fn route_line(check: &CheckResult) -> Option<String> {
                 format!("direct: {} ({})", e.kind, e.message)
             }
             _ => match direct.timings_ms.connect {
-                Some(ms) => format!("direct: ok (tcp {})", ms_text(ms)),
+                Some(ms) => format!("direct: ok (tcp {})", super::ms(ms)),
                 None => "direct: ok".to_string(),
             },
         });
@@ -202,14 +375,41 @@ fn route_line(check: &CheckResult) -> Option<String> {
 /// Who issued the certificate, when it expires, and which store trusts it.
 fn certificate_line(tls: &TlsInfo) -> String {
     let expiry = match tls.not_after.split('T').next() {
-        Some(day) if !day.is_empty() => format!("expires {day} ({} days)", tls.days_left),
+        Some(day) if !day.is_empty() && tls.days_left < 0 => {
+            format!("expired {day} ({} ago)", days(-tls.days_left))
+        }
+        Some(day) if !day.is_empty() => format!("expires {day} ({} left)", days(tls.days_left)),
         _ => "expiry unknown".to_string(),
     };
     format!(
-        "issuer {}  {expiry}  trust {}",
+        "issuer {}; {expiry}; trust {}",
         tls.issuer,
         tls.trust.as_str()
     )
+}
+
+/// `1 day`, `2,153 days`.
+fn days(n: i64) -> String {
+    match n {
+        1 => "1 day".to_string(),
+        n => format!("{} days", thousands(n)),
+    }
+}
+
+/// A count with thousands separated: `2,153`.
+pub(super) fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    match n < 0 {
+        true => format!("-{out}"),
+        false => out,
+    }
 }
 
 fn ok_detail(check: &CheckResult) -> String {
@@ -239,7 +439,7 @@ fn ok_detail(check: &CheckResult) -> String {
         ("client verdict", t.tls_verdict),
     ] {
         if let Some(ms) = value {
-            parts.push(format!("{label} {}", ms_text(ms)));
+            parts.push(format!("{label} {}", super::ms(ms)));
         }
     }
     if let Some(tls) = &check.path.tls {
@@ -248,48 +448,47 @@ fn ok_detail(check: &CheckResult) -> String {
     if let Some(status) = check.path.http_status {
         parts.push(format!("HTTP {status}"));
     }
-    parts.join("  ")
-}
-
-fn ms_text(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0}ms")
-    } else {
-        format!("{ms:.1}ms")
-    }
-}
-
-fn seconds(ms: f64) -> String {
-    format!("{:.2}s", ms / 1000.0)
+    parts.join(", ")
 }
 
 #[cfg(test)]
 mod tests {
-    const EXPECTED: &str = r#"preflight 0.1.0 konnect: 4 checks in 1.23s
+    const EXPECTED: &str = r#"preflight 0.1.0 konnect: 4 checks in 1.23 s
 note: a note for the whole run
 
 control-plane
-  [ ok ] Control plane  tls://cp.example:443                        192.0.2.7  dns 0.5ms  tcp 1.2ms  tls 3.5ms  TLSv1.3
-         issuer CN=Example CA  expires 2027-01-01 (36 days)  trust custom
+  [ ok ] Control plane  tls://cp.example:443
+         192.0.2.7, dns 0.5 ms, tcp 1.2 ms, tls 3.5 ms, TLSv1.3
+         issuer CN=Example CA; expires 2027-01-01 (36 days left); trust custom
          but 192.0.2.6: timeout (no answer from 192.0.2.6:443 within 5s)
 
 telemetry
-  [warn] Telemetry      tls://tp.example:443                        client_cert_missing (tls)
-         via http://proxy.example:3128 (https_proxy); local DNS: nxdomain (the proxy resolves the name); direct: timeout (no answer within 5s)
+  [warn] Telemetry      tls://tp.example:443
+         client_cert_missing (tls)
+         via http://proxy.example:3128 (https_proxy); local DNS: nxdomain (the
+         proxy resolves the name); direct: timeout (no answer within 5s)
 
 portal
-  [skip] Dev Portal     tls://{portal_id}.eu.portal.konghq.com:443  `portal_id` is not set (add --set portal_id=VALUE to check it)
+  [skip] Dev Portal     tls://{portal_id}.eu.portal.konghq.com:443
+         `portal_id` is not set (add --set portal_id=VALUE to check it)
 
 target
-  [FAIL] TCP connect    tcp://192.0.2.9:8443                        refused (tcp)
+  [FAIL] TCP connect    tcp://192.0.2.9:8443
+         refused (tcp)
 
 What to do
   [warn] konnect.telemetry (required): client_cert_missing in the tls phase
          cp.example requires a client certificate and none was given
-         fix: cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path.
+         fix: cp.example authenticates data plane nodes with mutual TLS: run
+         again with --client-cert and --client-key set to the node's cluster
+         certificate and key (kong.conf cluster_cert and cluster_cert_key) to
+         test the full path.
   [FAIL] tcp://192.0.2.9:8443 (optional): refused in the tcp phase
          connection refused by 192.0.2.9:8443 | \x1b[31mred\x1b[0m
-         fix: Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
+         fix: Something at 192.0.2.9:8443 actively refused the connection:
+         either nothing listens on port 8443 there, or a firewall rejects it.
+         Check the service, then ask the network team to allow TCP port 8443 to
+         cp.example.
 
 1 ok, 1 warn, 1 failed (0 required), 1 skipped
 "#;
@@ -297,7 +496,7 @@ What to do
     #[test]
     fn the_human_report_of_a_sample_run() {
         let mut out = Vec::new();
-        super::render(&crate::render::sample(), false, &mut out).unwrap();
+        super::render(&crate::render::sample(), false, 80, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, EXPECTED, "\n{text}");
     }

@@ -1,6 +1,9 @@
 //! JUnit XML, as GitLab, Jenkins and the GitHub test reporters read it: a `testsuite` per
 //! profile (command-line targets in their own), a `testcase` per check, `failure` carrying the
-//! kind, message and hint, `skipped` for skipped checks, and warnings in `system-out`.
+//! kind, message and hint, `skipped` for skipped checks. A `failure` is exactly what makes the
+//! run exit 1: a required check that failed, or warned under `--strict`; an optional failure
+//! and a warning go to `system-out`. A suite's time is the sum of its cases', the whole's the
+//! sum of the suites'.
 
 use std::io::{self, Write};
 
@@ -9,7 +12,7 @@ use crate::report::{CheckResult, Report, Status};
 /// The suite of checks given on the command line.
 const TARGETS_SUITE: &str = "targets";
 
-pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(report: &Report, strict: bool, out: &mut dyn Write) -> io::Result<()> {
     let mut suites: Vec<(&str, Vec<&CheckResult>)> = Vec::new();
     for check in &report.checks {
         let suite = check.endpoint.profile.as_deref().unwrap_or(TARGETS_SUITE);
@@ -18,38 +21,56 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             None => suites.push((suite, vec![check])),
         }
     }
+    let time =
+        |checks: &[&CheckResult]| -> f64 { checks.iter().map(|c| c.path.timings_ms.total).sum() };
     let s = &report.summary;
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
         r#"<testsuites name="preflight" tests="{}" failures="{}" errors="0" skipped="{}" time="{}">"#,
         s.total,
-        s.fail,
+        report
+            .checks
+            .iter()
+            .filter(|c| fails_run(c, strict))
+            .count(),
         s.skipped,
-        seconds(report.duration_ms)
+        seconds(suites.iter().map(|(_, checks)| time(checks)).sum())
     )?;
-    for (name, checks) in suites {
-        let count = |status: Status| checks.iter().filter(|c| c.path.status == status).count();
-        let time: f64 = checks.iter().map(|c| c.path.timings_ms.total).sum();
+    for (name, checks) in &suites {
+        let skipped = checks
+            .iter()
+            .filter(|c| c.path.status == Status::Skipped)
+            .count();
         writeln!(
             out,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}" timestamp="{}">"#,
+            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{skipped}" time="{}" timestamp="{}">"#,
             escape(name),
             checks.len(),
-            count(Status::Fail),
-            count(Status::Skipped),
-            seconds(time),
+            checks.iter().filter(|c| fails_run(c, strict)).count(),
+            seconds(time(checks)),
             escape(&report.started_at),
         )?;
         for check in checks {
-            testcase(name, check, out)?;
+            testcase(name, check, strict, out)?;
         }
         writeln!(out, "  </testsuite>")?;
     }
     writeln!(out, "</testsuites>")
 }
 
-fn testcase(suite: &str, check: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
+/// Whether `check` makes the run exit 1: a required failure, or a required warning under
+/// `--strict`.
+fn fails_run(check: &CheckResult, strict: bool) -> bool {
+    check.endpoint.required
+        && match check.path.status {
+            Status::Fail => true,
+            Status::Warn => strict,
+            Status::Ok | Status::Skipped => false,
+        }
+}
+
+fn testcase(suite: &str, check: &CheckResult, strict: bool, out: &mut dyn Write) -> io::Result<()> {
     write!(
         out,
         r#"    <testcase classname="{}" name="{}" time="{}""#,
@@ -57,48 +78,45 @@ fn testcase(suite: &str, check: &CheckResult, out: &mut dyn Write) -> io::Result
         escape(&format!("{} {}", check.endpoint.id, check.endpoint.target)),
         seconds(check.path.timings_ms.total)
     )?;
-    match (check.path.status, &check.path.error) {
-        (Status::Ok, _) | (Status::Warn, None) | (Status::Fail, None) => writeln!(out, "/>"),
-        (Status::Skipped, _) => {
-            writeln!(out, ">")?;
-            writeln!(
-                out,
-                r#"      <skipped message="{}"/>"#,
-                escape(check.reason.as_deref().unwrap_or("skipped"))
-            )?;
-            writeln!(out, "    </testcase>")
-        }
-        (Status::Fail, Some(e)) => {
-            writeln!(out, ">")?;
-            let weight = if check.endpoint.required {
-                ""
-            } else {
-                " (optional)"
-            };
-            writeln!(
-                out,
-                r#"      <failure type="{}" message="{}">{}{weight} in the {} phase: {}&#10;fix: {}</failure>"#,
-                e.kind,
-                escape(&e.message),
-                e.kind,
-                e.phase,
-                escape(&e.message),
-                escape(&e.hint)
-            )?;
-            writeln!(out, "    </testcase>")
-        }
-        (Status::Warn, Some(e)) => {
-            writeln!(out, ">")?;
-            writeln!(
-                out,
-                "      <system-out>warning {}: {}&#10;fix: {}</system-out>",
-                e.kind,
-                escape(&e.message),
-                escape(&e.hint)
-            )?;
-            writeln!(out, "    </testcase>")
-        }
+    if check.path.status == Status::Skipped {
+        writeln!(out, ">")?;
+        writeln!(
+            out,
+            r#"      <skipped message="{}"/>"#,
+            escape(check.reason.as_deref().unwrap_or("skipped"))
+        )?;
+        return writeln!(out, "    </testcase>");
     }
+    let Some(e) = &check.path.error else {
+        return writeln!(out, "/>");
+    };
+    writeln!(out, ">")?;
+    if fails_run(check, strict) {
+        writeln!(
+            out,
+            r#"      <failure type="{}" message="{}">{} in the {} phase: {}&#10;fix: {}</failure>"#,
+            e.kind,
+            escape(&e.message),
+            e.kind,
+            e.phase,
+            escape(&e.message),
+            escape(&e.hint)
+        )?;
+    } else {
+        let what = match (check.path.status, check.endpoint.required) {
+            (Status::Fail, false) => "optional, failed",
+            (_, false) => "optional, warning",
+            _ => "warning",
+        };
+        writeln!(
+            out,
+            "      <system-out>{what} {}: {}&#10;fix: {}</system-out>",
+            e.kind,
+            escape(&e.message),
+            escape(&e.hint)
+        )?;
+    }
+    writeln!(out, "    </testcase>")
 }
 
 /// Milliseconds as JUnit's seconds.

@@ -15,14 +15,17 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{} checks: {} ok, {} warn, {} failed ({} required), {} skipped, in {:.2} s.",
-        s.total,
+        "{}: {} ok, {} warn, {} failed ({} required), {} skipped, in {}.",
+        match s.total {
+            1 => "1 check".to_string(),
+            n => format!("{n} checks"),
+        },
         s.ok,
         s.warn,
         s.fail,
         report.required_failures().count(),
         s.skipped,
-        report.duration_ms / 1000.0
+        super::seconds(report.duration_ms)
     )?;
     for note in &report.notes {
         writeln!(out, "\n> {}", cell(note))?;
@@ -55,7 +58,7 @@ fn row(c: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
     };
     let time = match c.path.status {
         Status::Skipped => String::new(),
-        _ => format!("{:.1} ms", c.path.timings_ms.total),
+        _ => super::ms(c.path.timings_ms.total),
     };
     writeln!(
         out,

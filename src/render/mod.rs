@@ -62,12 +62,47 @@ impl ListFormat {
     }
 }
 
-/// Renders `report` in `format`; `color` applies to the human form only.
-pub fn render(report: &Report, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
+/// Milliseconds as every format shows them: `25.5 ms`.
+pub(crate) fn ms(ms: f64) -> String {
+    format!("{ms:.1} ms")
+}
+
+/// A duration in milliseconds shown in seconds: `1.23 s`.
+pub(crate) fn seconds(ms: f64) -> String {
+    format!("{:.2} s", ms / 1000.0)
+}
+
+/// How a report is shown: colour and width for people, and whether warnings fail the run
+/// (JUnit's verdict follows the exit code).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+    /// Columns of the human report (80 when the terminal's are not known).
+    pub width: usize,
+    pub strict: bool,
+}
+
+impl Default for Style {
+    fn default() -> Style {
+        Style {
+            color: false,
+            width: 80,
+            strict: false,
+        }
+    }
+}
+
+/// Renders `report` in `format`.
+pub fn render(
+    report: &Report,
+    format: Format,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        Format::Human => human(report, color, out),
+        Format::Human => human(report, style.color, style.width, out),
         Format::Json => json(report, out),
-        Format::Junit => junit(report, out),
+        Format::Junit => junit(report, style.strict, out),
         Format::Markdown => markdown(report, out),
     }
 }

@@ -12,6 +12,7 @@ mod hostile;
 mod image;
 mod inputs;
 mod kongconf;
+mod layout;
 mod local;
 mod profiles;
 mod proxy;
