@@ -34,6 +34,9 @@ pub enum InputError {
         "nothing to check: give a target (tcp://HOST:PORT, tls://HOST:PORT, dns://HOST), --profile NAME or --kong-conf FILE"
     )]
     NothingToCheck,
+    /// Profiles and a kong.conf were given, but none of their endpoints is left to run.
+    #[error("nothing to check: {0}")]
+    NothingSelected(String),
 }
 
 impl InputError {

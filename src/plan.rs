@@ -59,12 +59,17 @@ pub fn build(
             ));
         }
         plan.profiles.push(profile.name.clone());
+        // A misspelt variable is the likelier mistake than the required one it leaves unset.
+        refuse_unknown_variables(profiles, set)?;
         let values = bind(profile, set)?;
         for ep in profile.endpoints.iter().filter(|ep| wanted(&ep.role)) {
             plan.checks.push(of_endpoint(profile, ep, &values, family)?);
         }
     }
     refuse_unknown_variables(profiles, set)?;
+    if targets.is_empty() {
+        refuse_empty(&plan, profiles, only)?;
+    }
     let mut ids: HashSet<String> = plan.checks.iter().map(|c| c.id().to_string()).collect();
     for target in targets {
         // The same target twice (or a profile's own id) is one check.
@@ -125,7 +130,8 @@ fn of_endpoint(
     Ok(spec)
 }
 
-/// A `--set` that no profile declares is a typo, or a flag meant for another profile.
+/// A `--set` that no profile declares is a typo, or a flag meant for another profile: named
+/// with the declared name it is closest to.
 fn refuse_unknown_variables(profiles: &[Profile], set: &Assignments) -> Result<(), InputError> {
     let declared: HashSet<&str> = profiles
         .iter()
@@ -134,18 +140,81 @@ fn refuse_unknown_variables(profiles: &[Profile], set: &Assignments) -> Result<(
     let Some(key) = set.keys().find(|k| !declared.contains(k)) else {
         return Ok(());
     };
-    let known = if profiles.is_empty() {
-        "no --profile is given".to_string()
-    } else {
-        let mut names: Vec<_> = declared.into_iter().collect();
-        names.sort_unstable();
-        format!("the profiles' variables are: {}", names.join(", "))
+    if profiles.is_empty() {
+        return Err(InputError::flag(
+            "--set",
+            key,
+            "no profile has this variable; no --profile is given",
+        ));
+    }
+    let mut names: Vec<_> = declared.into_iter().collect();
+    names.sort_unstable();
+    let closest = names
+        .iter()
+        .map(|name| (edit_distance(key, name), *name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    let which: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+    let reason = match closest {
+        Some((_, name)) => format!(
+            "unknown variable `{key}` for profile {} (did you mean `{name}`?)",
+            which.join(", ")
+        ),
+        None => format!(
+            "unknown variable `{key}` for profile {}; its variables are: {}",
+            which.join(", "),
+            names.join(", ")
+        ),
     };
-    Err(InputError::flag(
-        "--set",
-        key,
-        format!("no profile has this variable; {known}"),
-    ))
+    Err(InputError::flag("--set", key, reason))
+}
+
+/// The Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// A plan from profiles or a kong.conf in which nothing runs (every endpoint filtered out by
+/// `--only`, or skipped for want of a variable) is a mistake, not a green run.
+fn refuse_empty(plan: &Plan, profiles: &[Profile], only: &[Role]) -> Result<(), InputError> {
+    if plan.checks.iter().any(|c| c.skip.is_none()) {
+        return Ok(());
+    }
+    if plan.checks.is_empty() && !only.is_empty() {
+        let mut roles: Vec<&str> = profiles
+            .iter()
+            .flat_map(|p| p.endpoints.iter().map(|e| e.role.as_str()))
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        let asked: Vec<&str> = only.iter().map(|r| r.as_str()).collect();
+        return Err(InputError::NothingSelected(format!(
+            "--only {} keeps none of the endpoints; the roles here are: {}",
+            asked.join(","),
+            roles.join(", ")
+        )));
+    }
+    let reasons: Vec<String> = plan
+        .checks
+        .iter()
+        .filter_map(|c| c.skip.as_deref().map(|why| format!("{} ({why})", c.id())))
+        .take(3)
+        .collect();
+    Err(InputError::NothingSelected(format!(
+        "every endpoint is skipped: {}",
+        reasons.join("; ")
+    )))
 }
 
 /// The check of a command-line target.
@@ -343,7 +412,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("--set regoin:"), "{err}");
+        assert!(err.contains("(did you mean `region`?)"), "{err}");
+        // Also when the variable it was meant to be is required and so missing.
+        let err = konnect_plan(&["cp_prefix=x", "regoin=us"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown variable `regoin` for profile konnect (did you mean `region`?)"),
+            "{err}"
+        );
+        // Far from every name: the names are listed.
+        let err = konnect_plan(&["region=us", "cp_prefix=x", "colour=red"], &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cp_prefix, portal_id, region"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_in_which_nothing_runs_is_refused() {
+        let err = konnect_plan(&["region=us", "cp_prefix=x"], &[Role::Mesh])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("nothing to check: --only mesh keeps none"),
+            "{err}"
+        );
+        assert!(err.contains("control-plane"), "{err}");
+        let err = konnect_plan(&["region=us", "cp_prefix=x"], &[Role::Portal])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("nothing to check: every endpoint is skipped"),
+            "{err}"
+        );
+        assert!(err.contains("portal_id"), "{err}");
     }
 
     #[test]

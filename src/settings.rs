@@ -359,28 +359,53 @@ fn raise_open_file_limit() -> (u64, u64) {
     (limit, limit.saturating_sub(held + DESCRIPTOR_MARGIN) / 2)
 }
 
-/// `IP` or `IP:PORT`; an IPv6 address with a port in brackets.
+/// `IP` or `IP:PORT`; an IPv6 address in brackets (`[fd00::2]:53`). A bare IPv6 address is
+/// taken only when its last group cannot be a port (`::1:53` could be `[::1]:53` or the
+/// address `::1:53`: an error, not a guess).
 pub fn parse_dns_server(text: &str) -> Result<SocketAddr, InputError> {
+    let bad = |reason: String| InputError::flag("--dns-server", text, reason);
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    if let Ok(ip) = text
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Ok(SocketAddr::new(ip, 53));
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(|ip| SocketAddr::new(IpAddr::V6(ip), 53))
+            .map_err(|_| bad(format!("`{inner}` in brackets is not an IPv6 address")));
     }
-    Err(InputError::flag(
-        "--dns-server",
-        text,
-        "expected an IP address with an optional port: 10.0.0.2, 10.0.0.2:5353, [fd00::2]:53",
-    ))
+    match text.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => Ok(SocketAddr::new(IpAddr::V4(ip), 53)),
+        Ok(IpAddr::V6(ip)) => {
+            let ambiguous = text
+                .rsplit_once(':')
+                .is_some_and(|(rest, _)| rest.parse::<std::net::Ipv6Addr>().is_ok());
+            match ambiguous {
+                true => Err(bad(format!(
+                    "put an IPv6 address in brackets: {} for that port, or [{text}] for port 53",
+                    crate::target::bracketed("", text)
+                ))),
+                false => Ok(SocketAddr::new(IpAddr::V6(ip), 53)),
+            }
+        }
+        Err(_) => match crate::target::url_instead(text) {
+            Some(url) => Err(bad(url)),
+            None => Err(bad(
+                "expected an IP address with an optional port: 10.0.0.2, 10.0.0.2:5353, [fd00::2]:53"
+                    .into(),
+            )),
+        },
+    }
 }
 
 /// `HOST:PORT:ADDR[,ADDR…]`, as curl's --resolve; IPv6 addresses may be bracketed.
 pub fn parse_resolve(text: &str) -> Result<Pin, InputError> {
     let bad = |reason: String| InputError::flag("--resolve", text, reason);
+    if let Some((_, rest)) = text.split_once("://") {
+        return Err(bad(format!(
+            "this is a URL: give HOST:PORT:ADDR ({})",
+            rest.trim_end_matches('/')
+        )));
+    }
     let mut parts = text.splitn(3, ':');
     let (Some(host), Some(port), Some(addrs)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad(
@@ -448,8 +473,18 @@ mod tests {
             "[::1]:53".parse().unwrap()
         );
         assert_eq!(
-            parse_dns_server("::1").unwrap(),
+            parse_dns_server("[::1]").unwrap(),
             "[::1]:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("fd00::2").unwrap(),
+            "[fd00::2]:53".parse().unwrap()
+        );
+        // `::1:53`: port 53 of ::1, or the address ::1:53? An error, not a guess.
+        let err = parse_dns_server("::1:53").unwrap_err().to_string();
+        assert!(
+            err.contains("put an IPv6 address in brackets: [::1]:53 for that port, or [::1:53] for port 53"),
+            "{err}"
         );
         let err = parse_dns_server("dns.example").unwrap_err().to_string();
         assert!(err.starts_with("--dns-server dns.example:"), "{err}");

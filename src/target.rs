@@ -201,6 +201,9 @@ impl Target {
         if probe.uses_http() {
             return Target::parse_url(probe, rest);
         }
+        if let Some(url) = url_instead(rest) {
+            return Err(url);
+        }
         if rest.contains('@') {
             return Err(CREDENTIALS.into());
         }
@@ -226,7 +229,8 @@ impl Target {
             }
             if rest.parse::<std::net::Ipv6Addr>().is_ok() {
                 return Err(format!(
-                    "write the IPv6 address in brackets, with a port: {probe}://[{rest}]:PORT"
+                    "put an IPv6 address in brackets: {}",
+                    bracketed(probe.as_str(), rest)
                 ));
             }
             return Err(format!("missing port: write {probe}://HOST:PORT"));
@@ -344,6 +348,44 @@ pub fn split_port(text: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some((host, port))
+}
+
+/// The bracketed form of an IPv6 address written bare with its port (`::1:443` →
+/// `tcp://[::1]:443`): the last group is the port when what is left is an address.
+pub fn bracketed(scheme: &str, bare: &str) -> String {
+    let prefix = match scheme.is_empty() {
+        true => String::new(),
+        false => format!("{scheme}://"),
+    };
+    match bare.rsplit_once(':') {
+        Some((ip, port))
+            if ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && !port.is_empty()
+                && port.parse::<u16>().is_ok_and(|p| p > 0) =>
+        {
+            format!("{prefix}[{ip}]:{port}")
+        }
+        _ => format!("{prefix}[{bare}]:PORT"),
+    }
+}
+
+/// When `text` is a URL where `HOST:PORT` is expected, the words that say so, with the
+/// `HOST:PORT` it holds (the scheme's port when it names none).
+pub fn url_instead(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" | "tls" => Some(443),
+        "http" | "ws" => Some(80),
+        _ => None,
+    };
+    let hostport = match (split_port(authority), default) {
+        (Some(_), _) => authority.to_string(),
+        (None, Some(port)) => format!("{authority}:{port}"),
+        (None, None) => format!("{authority}:PORT"),
+    };
+    Some(format!("this is a URL: give HOST:PORT ({hostport})"))
 }
 
 /// Why a target with `user:password@` is refused; the target is never echoed with them.

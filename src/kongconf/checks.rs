@@ -192,6 +192,9 @@ fn cluster_endpoint(
     mtls: Mtls,
     check: &mut CheckSpec,
 ) -> Result<(), InputError> {
+    if let Some(url) = crate::target::url_instead(&setting.value) {
+        return Err(conf.bad(key, setting, url));
+    }
     let Some((host, port)) = split_port(&setting.value) else {
         return Err(conf.bad(key, setting, "expected HOST:PORT"));
     };

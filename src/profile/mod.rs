@@ -126,7 +126,8 @@ pub struct Endpoint {
     pub probe: Probe,
     #[serde(default = "yes")]
     pub required: bool,
-    /// Where the vendor documents this endpoint, and anything to know about it.
+    /// Where the vendor documents this endpoint, and anything to know about it (optional).
+    #[serde(default)]
     pub note: String,
     /// The request path of http, https, ws and wss probes (default `/`).
     pub path: Option<String>,

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// Words from inside the libraries, which tell a user nothing: none may reach a message or a
 /// hint.
-pub const INTERNAL: [&str; 9] = [
+pub const INTERNAL: [&str; 13] = [
     "UnknownIssuer",
     "CaUsedAsEndEntity",
     "InvalidContentType",
@@ -15,6 +15,10 @@ pub const INTERNAL: [&str; 9] = [
     "InvalidCertificate(",
     "AlertReceived",
     "io::Error",
+    "IpAddress(",
+    "NotValidForName",
+    "(UNIX)",
+    "..=",
 ];
 
 /// Every failure of `report` (a check's, an address's, local DNS's, the direct path's).
@@ -31,6 +35,20 @@ fn failures(report: &Value) -> Vec<&Value> {
         all.extend(c["local_dns"].get("error").filter(|e| !e.is_null()));
     }
     all
+}
+
+/// Fails the test when `text` (a human report, an error line) holds a library's internal
+/// words, Rust range syntax, a negative day count or a UNIX timestamp.
+pub fn assert_plain_text(text: &str) {
+    for word in INTERNAL {
+        assert!(!text.contains(word), "`{word}` in: {text}");
+    }
+    let negative_days = text.match_indices("(-").any(|(at, _)| {
+        text[at + 2..]
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == ',')
+            .starts_with(" days")
+    });
+    assert!(!negative_days, "a negative day count in: {text}");
 }
 
 /// Fails the test when a message or hint of `report` holds a library's internal words or a

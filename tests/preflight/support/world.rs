@@ -96,7 +96,14 @@ pub fn in_namespace(rules: &str, program: &Path) -> Command {
 /// Runs the binary; returns the exit code, stdout and stderr.
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = preflight().args(args).output().expect("run preflight");
-    split(out)
+    let (code, stdout, stderr) = split(out);
+    // What a person reads is plain words, whatever the run (help and man pages aside, which
+    // name ranges of values in their own way).
+    if !args.iter().any(|a| matches!(*a, "--help" | "-h" | "man")) {
+        super::words::assert_plain_text(&stdout);
+        super::words::assert_plain_text(&stderr);
+    }
+    (code, stdout, stderr)
 }
 
 pub fn split(out: Output) -> (i32, String, String) {
