@@ -417,9 +417,25 @@ impl ProxyConfig {
         match fixed {
             // "Direct, as kong.conf says" matters only where a proxy would otherwise be used.
             Some(fixed) if fixed.proxy.is_none() && !self.any() => Route::default(),
-            Some(fixed) if self.flag.is_none() => fixed.clone(),
+            // NO_PROXY (or --no-proxy) exempts a host from kong.conf's proxy_server too.
+            Some(fixed) if self.flag.is_none() => {
+                match (&fixed.proxy, self.exemption(host, ip, port)) {
+                    (Some(_), Some(reason)) => Route {
+                        proxy: None,
+                        reason: Some(reason),
+                    },
+                    _ => fixed.clone(),
+                }
+            }
             _ => self.route(probe, host, ip, port),
         }
+    }
+
+    /// The `NO_PROXY` entry that sends `host` direct, as `NO_PROXY=.internal`.
+    fn exemption(&self, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> Option<String> {
+        let no_proxy = self.no_proxy.as_ref()?;
+        let entry = no_proxy.exempting(host, ip, port)?;
+        Some(format!("{}={}", no_proxy.source, entry.text))
     }
 
     /// The route of a check to `host` (a name, or the text of `ip`) and `port`.
@@ -488,6 +504,17 @@ mod tests {
         // The environment's proxy does not apply; the reason says why.
         let env = build(ProxyFlags::default(), &[("https_proxy", "http://env:3128")]);
         assert_eq!(fixed(&env), (None, direct.reason.clone()));
+        // NO_PROXY=* turns kong.conf's proxy off too.
+        let kong_proxy = Route {
+            proxy: Some(Arc::new(ProxyUrl::parse("http://kong-proxy:3128").unwrap())),
+            reason: Some("kong.conf proxy_server".into()),
+        };
+        let star = build(ProxyFlags::default(), &[("NO_PROXY", "*")]);
+        let route = star.route_of(Some(&kong_proxy), Probe::Tls, "cp.example", None, Some(443));
+        assert_eq!(
+            (route.proxy, route.reason),
+            (None, Some("NO_PROXY=*".into()))
+        );
         // --proxy wins over the fixed route.
         let flags = ProxyFlags {
             proxy: Some("http://flag:3128"),

@@ -483,7 +483,9 @@ mod tests {
         // `::1:53`: port 53 of ::1, or the address ::1:53? An error, not a guess.
         let err = parse_dns_server("::1:53").unwrap_err().to_string();
         assert!(
-            err.contains("put an IPv6 address in brackets: [::1]:53 for that port, or [::1:53] for port 53"),
+            err.contains(
+                "put an IPv6 address in brackets: [::1]:53 for that port, or [::1:53] for port 53"
+            ),
             "{err}"
         );
         let err = parse_dns_server("dns.example").unwrap_err().to_string();

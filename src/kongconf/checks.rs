@@ -38,6 +38,13 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
     let mut out = KongPlan::default();
     let file = conf.path.display().to_string();
     let role = conf.get("role");
+    if !["traditional", "data_plane", "control_plane"].contains(&role.value.as_str()) {
+        return Err(conf.bad(
+            "role",
+            &role,
+            "expected traditional, data_plane or control_plane",
+        ));
+    }
     let data_plane = role.value == "data_plane";
     if !data_plane {
         out.notes.push(format!(
@@ -54,13 +61,24 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
     if data_plane {
         cluster_checks(conf, &mut out)?;
     }
-    listen_checks(conf, &mut out)?;
+    // The ports this node will listen on: a control plane's are its cluster and admin
+    // listeners, not the proxy's.
+    let listeners: &[&str] = match role.value.as_str() {
+        "control_plane" => &[
+            "cluster_listen",
+            "cluster_telemetry_listen",
+            "admin_listen",
+            "status_listen",
+        ],
+        _ => &["proxy_listen", "stream_listen"],
+    };
+    listen_checks(conf, listeners, &mut out)?;
     Ok(out)
 }
 
-/// The bind checks of the TCP ports of `proxy_listen` and `stream_listen`.
-fn listen_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
-    for key in ["proxy_listen", "stream_listen"] {
+/// The bind checks of the TCP ports of the `keys` listener settings.
+fn listen_checks(conf: &KongConf, keys: &[&str], out: &mut KongPlan) -> Result<(), InputError> {
+    for &key in keys {
         let setting = conf.get(key);
         for (i, (addr, port, udp)) in listens(conf, key, &setting)?.into_iter().enumerate() {
             let (ip, host) = match Host::parse(&addr) {
@@ -81,10 +99,13 @@ fn listen_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> 
                 ));
                 continue;
             }
-            let what = if key == "proxy_listen" {
-                "Proxy listener"
-            } else {
-                "Stream listener"
+            let what = match key {
+                "proxy_listen" => "Proxy listener",
+                "stream_listen" => "Stream listener",
+                "cluster_listen" => "Cluster listener",
+                "cluster_telemetry_listen" => "Cluster telemetry listener",
+                "admin_listen" => "Admin API listener",
+                _ => "Status listener",
             };
             let mut check = spec(
                 &format!("{}-{}", key.replace('_', "-"), i + 1),

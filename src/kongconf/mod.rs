@@ -71,6 +71,10 @@ const KEYS: &[&str] = &[
     "proxy_server_ssl_verify",
     "proxy_listen",
     "stream_listen",
+    "cluster_listen",
+    "cluster_telemetry_listen",
+    "admin_listen",
+    "status_listen",
 ];
 
 /// The cluster settings: a data plane's file sets at least one.
@@ -95,6 +99,12 @@ fn default(key: &str) -> Option<&'static str> {
             "0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384"
         }
         "stream_listen" => "off",
+        "cluster_listen" => "0.0.0.0:8005",
+        "cluster_telemetry_listen" => "0.0.0.0:8006",
+        "admin_listen" => {
+            "127.0.0.1:8001 reuseport backlog=16384, 127.0.0.1:8444 http2 ssl reuseport backlog=16384"
+        }
+        "status_listen" => "off",
         _ => return None,
     })
 }
@@ -471,6 +481,30 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         );
         let err = plan_err("role = data_plane\ncluster_use_proxy = on\n");
         assert!(err.contains("proxy_server is not set"), "{err}");
+    }
+
+    #[test]
+    fn a_role_kong_does_not_know_is_refused_and_a_control_plane_checks_its_own_listeners() {
+        let err = plan_err("role = dataplane\n");
+        assert!(
+            err.contains("line 1")
+                && err.contains("expected traditional, data_plane or control_plane"),
+            "{err}"
+        );
+        let plan = built("role = control_plane\nadmin_listen = 127.0.0.1:8001\n", &[]);
+        let listeners: Vec<String> = plan
+            .checks
+            .iter()
+            .map(|c| format!("{} {}", c.endpoint.name, c.target()))
+            .collect();
+        assert_eq!(
+            listeners,
+            [
+                "Cluster listener 8005 bind://0.0.0.0:8005",
+                "Cluster telemetry listener 8006 bind://0.0.0.0:8006",
+                "Admin API listener 8001 bind://127.0.0.1:8001",
+            ]
+        );
     }
 
     fn plan_err(text: &str) -> String {

@@ -1,4 +1,5 @@
-//! Host templates: text with `{variable}` placeholders.
+//! Host templates: text with `{variable}` placeholders; `{first|second}` takes the first
+//! variable that has a value (kong-hybrid's telemetry host: `{telemetry_host|cp_host}`).
 
 use std::collections::HashMap;
 
@@ -7,7 +8,8 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
-    Var(String),
+    /// The variables tried in turn.
+    Var(Vec<String>),
 }
 
 /// A parsed host template such as `{cp_prefix}.{region}.cp0.konghq.com`.
@@ -32,13 +34,16 @@ impl Template {
             let close = after
                 .find('}')
                 .ok_or_else(|| format!("`{source}` opens a `{{` it does not close"))?;
-            let name = &after[..close];
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "`{source}` has `{{{name}}}`: a variable name is letters, digits and _"
-                ));
+            let names: Vec<String> = after[..close].split('|').map(str::to_string).collect();
+            for name in &names {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!(
+                        "`{source}` has `{{{}}}`: a variable name is letters, digits and _ (alternatives joined by |)",
+                        &after[..close]
+                    ));
+                }
             }
-            parts.push(Part::Var(name.to_string()));
+            parts.push(Part::Var(names));
             rest = &after[close + 1..];
         }
         if !rest.is_empty() {
@@ -57,10 +62,13 @@ impl Template {
 
     /// The variables it uses, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Var(name) => Some(name.as_str()),
-            Part::Text(_) => None,
-        })
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Var(names) => Some(names.iter().map(String::as_str)),
+                Part::Text(_) => None,
+            })
+            .flatten()
     }
 
     /// Fills in the variables; `Err` names the first one without a value.
@@ -69,7 +77,10 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Var(name) => out.push_str(values.get(name).ok_or_else(|| name.clone())?),
+                Part::Var(names) => {
+                    let value = names.iter().find_map(|name| values.get(name));
+                    out.push_str(value.ok_or_else(|| names[0].clone())?);
+                }
             }
         }
         Ok(out)
@@ -84,9 +95,9 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Var(name) => match values.get(name) {
+                Part::Var(names) => match names.iter().find_map(|name| values.get(name)) {
                     Some(value) => out.push_str(value),
-                    None => out.push_str(&format!("{{{name}}}")),
+                    None => out.push_str(&format!("{{{}}}", names[0])),
                 },
             }
         }

@@ -60,7 +60,7 @@ fn show_gives_variables_with_allowed_values_and_endpoints() {
     );
     let (_, kong, _) = run(&["profiles", "show", "kong-hybrid"]);
     assert!(
-        kong.contains("{cp_host}:8005") && kong.contains("{cp_host}:8006"),
+        kong.contains("{cp_host}:8005") && kong.contains("{telemetry_host|cp_host}:8006"),
         "{kong}"
     );
     let (_, kgw, _) = run(&["profiles", "show", "kgateway"]);
