@@ -14,6 +14,7 @@ mod inputs;
 mod kongconf;
 mod layout;
 mod local;
+mod mistakes;
 mod profiles;
 mod proxy;
 mod scale;
