@@ -49,9 +49,9 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut command, "preflight", out);
             Ok(())
         }),
-        (Command::Man, _) => generated(|out| {
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
-        }),
+        (Command::Man, _) => {
+            generated(|out| render::man(<Cli as clap::CommandFactory>::command(), out))
+        }
     };
     // The runtime may hold sockets of timed-out lookups; do not wait for them.
     if let Some((runtime, _)) = started {

@@ -6,6 +6,7 @@ mod allowlist;
 mod human;
 mod json;
 mod junit;
+mod man;
 mod markdown;
 mod profile;
 pub mod watch;
@@ -20,6 +21,7 @@ pub use allowlist::render as allowlist;
 pub use human::render as human;
 pub use json::render as json;
 pub use junit::render as junit;
+pub use man::render as man;
 pub use markdown::render as markdown;
 pub use profile::render as profile;
 

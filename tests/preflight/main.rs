@@ -14,6 +14,7 @@ mod inputs;
 mod kongconf;
 mod layout;
 mod local;
+mod manual;
 mod mistakes;
 mod profiles;
 mod proxy;
