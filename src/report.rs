@@ -33,6 +33,9 @@ pub struct AddressResult {
     pub ip: IpAddr,
     pub status: AddressStatus,
     pub error: Option<Failure>,
+    /// This host's end of the connection (source address and port), once it was made: to the
+    /// address, or to the proxy on a proxied path.
+    pub local: Option<std::net::SocketAddr>,
     #[serde(flatten)]
     pub timings: StepTimes,
 }
@@ -83,6 +86,8 @@ pub struct PathResult {
     pub local_dns: Option<LocalDns>,
     /// Addresses of the name that were not attempted: at most 16 per family are.
     pub addresses_not_tried: usize,
+    /// The aliases (CNAME records) the name led through, when it was one.
+    pub cnames: Vec<String>,
 }
 
 impl PathResult {
@@ -97,6 +102,7 @@ impl PathResult {
             http_status: None,
             local_dns: None,
             addresses_not_tried: 0,
+            cnames: Vec::new(),
         }
     }
 

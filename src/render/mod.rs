@@ -145,6 +145,7 @@ pub(crate) fn sample() -> Report {
     ok.addresses = vec![
         AddressResult {
             ip: ip(6),
+            local: None,
             status: AddressStatus::Fail,
             error: Some(Failure::new(
                 FailureKind::Timeout,
@@ -156,6 +157,7 @@ pub(crate) fn sample() -> Report {
         },
         AddressResult {
             ip: ip(7),
+            local: None,
             status: AddressStatus::Ok,
             error: None,
             timings: times(1.25),
@@ -243,6 +245,7 @@ pub(crate) fn sample() -> Report {
     ));
     failed.addresses = vec![AddressResult {
         ip: ip(9),
+        local: None,
         status: AddressStatus::Fail,
         error: failed.error.clone(),
         timings: times(0.75),

@@ -26,6 +26,8 @@ use crate::target::Probe;
 pub(super) struct Outcome {
     /// The address tried, unless a proxy resolved the name.
     pub(super) ip: Option<IpAddr>,
+    /// This host's end of the connection, once made.
+    pub(super) local: Option<std::net::SocketAddr>,
     pub(super) error: Option<Failure>,
     pub(super) times: StepTimes,
     pub(super) tls: Option<TlsInfo>,
@@ -38,6 +40,7 @@ impl Outcome {
     pub(super) fn new(ip: Option<IpAddr>) -> Outcome {
         Outcome {
             ip,
+            local: None,
             error: None,
             times: StepTimes::default(),
             tls: None,
@@ -62,6 +65,7 @@ impl Outcome {
                 Some(_) => AddressStatus::Fail,
             },
             error: self.error.clone(),
+            local: self.local,
             timings: self.times,
         })
     }
@@ -191,6 +195,7 @@ impl Attempt<'_> {
             (Dest::Addr(addr), None) => {
                 let (stream, took) = tcp::connect(host, *addr, budget).await?;
                 outcome.times.connect_ms = Some(millis(took));
+                outcome.local = stream.local_addr().ok();
                 Ok(Connection {
                     stream: Box::new(stream),
                     dialed: Dialed {
@@ -205,6 +210,7 @@ impl Attempt<'_> {
                 if self.spec.probe() == Probe::Http && proxy.scheme.forwards_http() =>
             {
                 let (tunnel, forwarded) = via(proxy).forwarder(host, dest, budget).await?;
+                outcome.local = tunnel.local;
                 outcome.times.connect_ms = Some(millis(tunnel.connect));
                 outcome.times.proxy_ms = Some(millis(tunnel.handshake));
                 Ok(Connection {
@@ -215,6 +221,7 @@ impl Attempt<'_> {
             }
             (dest, Some(proxy)) => {
                 let tunnel = via(proxy).open(host, dest, budget).await?;
+                outcome.local = tunnel.local;
                 outcome.times.connect_ms = Some(millis(tunnel.connect));
                 outcome.times.proxy_ms = Some(millis(tunnel.handshake));
                 Ok(Connection {

@@ -94,8 +94,8 @@ async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> PathResult {
     if let (Some(port), false) = (spec.port(), spec.probe() == Probe::Dns) {
         return every_address(spec, port, None, shared).await;
     }
-    let mut timings = Timings::default();
-    let addrs = match resolve_here(spec, shared, &mut timings).await {
+    let (mut timings, mut cnames) = (Timings::default(), Vec::new());
+    let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames)).await {
         Ok(addrs) => addrs,
         Err(failure) => return PathResult::failed(failure, timings),
     };
@@ -105,6 +105,7 @@ async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> PathResult {
             .filter_map(|ip| Outcome::new(Some(ip)).address())
             .collect(),
         timings_ms: timings,
+        cnames,
         ..PathResult::new(Status::Ok)
     }
 }
@@ -113,11 +114,12 @@ async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> PathResult {
 async fn resolve_here(
     spec: &CheckSpec,
     shared: &Shared,
-    timings: &mut Timings,
+    (timings, cnames): (&mut Timings, &mut Vec<String>),
 ) -> Result<Vec<IpAddr>, Failure> {
     let resolution = match spec.ip {
         Some(ip) => Resolution {
             addrs: Ok(vec![ip]),
+            cnames: Vec::new(),
             source: Source::Literal,
             elapsed: Duration::ZERO,
         },
@@ -132,6 +134,7 @@ async fn resolve_here(
     if resolution.source == Source::Dns {
         timings.dns = Some(millis(resolution.elapsed));
     }
+    *cnames = resolution.cnames;
     resolution.addrs
 }
 
@@ -142,8 +145,8 @@ async fn every_address(
     via: Option<Arc<ProxyUrl>>,
     shared: &Arc<Shared>,
 ) -> PathResult {
-    let mut timings = Timings::default();
-    let addrs = match resolve_here(spec, shared, &mut timings).await {
+    let (mut timings, mut cnames) = (Timings::default(), Vec::new());
+    let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames)).await {
         Ok(addrs) => addrs,
         Err(failure) => return PathResult::failed(failure, timings),
     };
@@ -154,6 +157,7 @@ async fn every_address(
         .collect();
     let mut path = attempt_all(spec, dests, via, shared, timings).await;
     path.addresses_not_tried = not_tried;
+    path.cnames = cnames;
     path
 }
 

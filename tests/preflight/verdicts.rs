@@ -620,3 +620,31 @@ fn an_expired_client_certificate_is_said_before_the_run_and_on_each_check() {
     let https = check(&report, &nginx.https);
     assert_eq!(https["error"]["kind"], "client_cert_rejected", "{report:#}");
 }
+
+#[test]
+fn an_alias_and_the_source_address_are_in_the_report() {
+    let world = World::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    world
+        .aliases
+        .lock()
+        .unwrap()
+        .push(("www.test".into(), "edge.test".into()));
+    let dns = world
+        .dns(
+            &["test"],
+            &[("edge.test", IpAddr::V4(Ipv4Addr::LOCALHOST))],
+            &[],
+            &[],
+        )
+        .to_string();
+    let target = format!("tcp://www.test:{port}");
+    let (code, report) = run(&["--dns-server", &dns, &target]);
+    assert_eq!(code, 0, "{report:#}");
+    let c = check(&report, &target);
+    assert_eq!(c["cnames"], serde_json::json!(["edge.test"]), "{report:#}");
+    let local = c["addresses"][0]["local"].as_str().unwrap();
+    assert!(local.starts_with("127.0.0.1:"), "{local}");
+    drop(listener);
+}

@@ -76,6 +76,8 @@ pub(crate) enum Source {
 #[derive(Debug, Clone)]
 pub(crate) struct Resolution {
     pub addrs: Result<Vec<IpAddr>, Failure>,
+    /// The aliases (CNAME records) the name led through, in order.
+    pub cnames: Vec<String>,
     pub source: Source,
     /// Time spent in the lookup (zero for literals and pins).
     pub elapsed: Duration,
@@ -131,6 +133,7 @@ impl Dns {
             };
             return Resolution {
                 addrs,
+                cnames: Vec::new(),
                 source: Source::Pinned,
                 elapsed: Duration::ZERO,
             };
@@ -146,6 +149,7 @@ impl Dns {
 
     async fn lookup(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
         let start = Instant::now();
+        let mut aliases = Vec::new();
         let query = budget.limit(self.query(host, port));
         tokio::pin!(query);
         // A lookup still going after a moment (not one from /etc/hosts, nor a working server)
@@ -161,7 +165,10 @@ impl Dns {
         let addrs = tokio::select! {
             biased;
             result = &mut query => match result {
-                Ok(result) => result,
+                Ok(result) => result.map(|(addrs, cnames)| {
+                    aliases = cnames;
+                    addrs
+                }),
                 Err(elapsed) => Err(elapsed.failure(
                     Phase::Dns,
                     &format!("no DNS answer for {host}"),
@@ -181,6 +188,7 @@ impl Dns {
         };
         Resolution {
             addrs,
+            cnames: aliases,
             source: Source::Dns,
             elapsed: start.elapsed(),
         }
@@ -207,7 +215,11 @@ impl Dns {
         failure
     }
 
-    async fn query(&self, host: &str, port: Option<u16>) -> Result<Vec<IpAddr>, Failure> {
+    async fn query(
+        &self,
+        host: &str,
+        port: Option<u16>,
+    ) -> Result<(Vec<IpAddr>, Vec<String>), Failure> {
         let resolver = self
             .resolver
             .get_or_init(|| async { self.build_resolver() })
@@ -237,7 +249,18 @@ impl Dns {
                 } else if addrs.iter().all(IpAddr::is_unspecified) {
                     Err(self.blocked(host, port, &addrs))
                 } else {
-                    Ok(addrs)
+                    let cnames = lookup
+                        .as_lookup()
+                        .answers()
+                        .iter()
+                        .filter_map(|record| match &record.data {
+                            hickory_resolver::proto::rr::RData::CNAME(alias) => {
+                                Some(alias.0.to_string().trim_end_matches('.').to_string())
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    Ok((addrs, cnames))
                 }
             }
             Err(err) => Err(self.classify(host, port, &err)),

@@ -55,11 +55,17 @@ impl Dest {
 /// An open tunnel, and what it took.
 pub(crate) struct Tunnel {
     pub stream: BoxStream,
+    /// This host's end of the connection to the proxy.
+    pub local: Option<SocketAddr>,
     /// TCP to the proxy.
     pub connect: Duration,
     /// TLS to an HTTPS proxy, and the CONNECT or SOCKS exchange.
     pub handshake: Duration,
 }
+
+/// A TCP connection to the proxy: the stream, the proxy's address, the connect time, and this
+/// host's end.
+type Reached = (BoxStream, SocketAddr, Duration, Option<SocketAddr>);
 
 /// What a tunnel is opened with: the run's resolver and TLS settings.
 pub(crate) struct Via<'a> {
@@ -76,7 +82,7 @@ impl Via<'_> {
         dest: &Dest,
         budget: Budget,
     ) -> Result<Tunnel, Failure> {
-        let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
+        let (stream, proxy_addr, connect, start, local) = self.to_proxy(budget).await?;
         let hop = Hop {
             proxy: self.proxy,
             proxy_addr,
@@ -93,6 +99,7 @@ impl Via<'_> {
         };
         Ok(Tunnel {
             stream,
+            local,
             connect,
             handshake: start.elapsed(),
         })
@@ -106,7 +113,7 @@ impl Via<'_> {
         dest: &Dest,
         budget: Budget,
     ) -> Result<(Tunnel, Forwarded), Failure> {
-        let (stream, proxy_addr, connect, start) = self.to_proxy(budget).await?;
+        let (stream, proxy_addr, connect, start, local) = self.to_proxy(budget).await?;
         let forwarded = Forwarded {
             proxy: self.proxy.clone(),
             proxy_addr,
@@ -117,6 +124,7 @@ impl Via<'_> {
         };
         let tunnel = Tunnel {
             stream,
+            local,
             connect,
             handshake: start.elapsed(),
         };
@@ -128,18 +136,18 @@ impl Via<'_> {
     async fn to_proxy(
         &self,
         budget: Budget,
-    ) -> Result<(BoxStream, SocketAddr, Duration, Instant), Failure> {
-        let (stream, proxy_addr, connect) = self.reach(budget).await?;
+    ) -> Result<(BoxStream, SocketAddr, Duration, Instant, Option<SocketAddr>), Failure> {
+        let (stream, proxy_addr, connect, local) = self.reach(budget).await?;
         let start = Instant::now();
         let stream = match self.proxy.scheme {
             Scheme::Https => self.tls_to_proxy(stream, proxy_addr, budget).await?,
             Scheme::Http | Scheme::Socks5 | Scheme::Socks5h => stream,
         };
-        Ok((stream, proxy_addr, connect, start))
+        Ok((stream, proxy_addr, connect, start, local))
     }
 
     /// Resolves the proxy's name and opens TCP to the first of its addresses that answers.
-    async fn reach(&self, budget: Budget) -> Result<(BoxStream, SocketAddr, Duration), Failure> {
+    async fn reach(&self, budget: Budget) -> Result<Reached, Failure> {
         let proxy = self.proxy;
         let host = proxy.host_text();
         let peer = Peer {
@@ -182,7 +190,10 @@ impl Via<'_> {
         for ip in ips {
             let addr = SocketAddr::new(ip, proxy.port);
             match tcp::connect(&host, addr, budget).await {
-                Ok((stream, took)) => return Ok((Box::new(stream), addr, took)),
+                Ok((stream, took)) => {
+                    let local = stream.local_addr().ok();
+                    return Ok((Box::new(stream), addr, took, local));
+                }
                 Err(f) => {
                     let message = format!("cannot reach the proxy {proxy}: {}", f.message);
                     last = Some(unreachable(f.kind, message, Some(ip)));

@@ -420,6 +420,8 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub ca: Ca,
     pub dns_queries: Arc<Mutex<HashMap<String, usize>>>,
+    /// Aliases (name, canonical name) the next `dns` server serves as CNAME records.
+    pub aliases: Mutex<Vec<(String, String)>>,
 }
 
 impl World {
@@ -436,6 +438,7 @@ impl World {
             dir,
             ca,
             dns_queries: Arc::default(),
+            aliases: Mutex::default(),
         }
     }
 
@@ -496,6 +499,14 @@ impl World {
                     IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
                 };
                 handler.upsert_mut(Record::from_rdata(name, 60, rdata), 1);
+            }
+            for (alias, canonical) in self.aliases.lock().unwrap().iter() {
+                if in_zone(alias, zone) {
+                    let name = Name::from_str(&format!("{alias}.")).unwrap();
+                    let target = Name::from_str(&format!("{canonical}.")).unwrap();
+                    let cname = RData::CNAME(hickory_proto::rr::rdata::CNAME(target));
+                    handler.upsert_mut(Record::from_rdata(name, 60, cname), 1);
+                }
             }
             for name in txt_only.iter().filter(|n| in_zone(n, zone)) {
                 let name = Name::from_str(&format!("{name}.")).unwrap();
