@@ -137,6 +137,13 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
+    /// Trace on stderr what each check does, as curl -v: the DNS server asked and its answer
+    /// (aliases, addresses, TTL), each connection's two ends, the proxy exchange (credentials
+    /// masked), the certificate chain with SHA-256 fingerprints, TLS version, cipher and ALPN,
+    /// and the HTTP status line.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
     /// No progress bar on stderr (it is drawn only on a terminal anyway).
     #[arg(long, short = 'q')]
     pub quiet: bool,

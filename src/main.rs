@@ -288,7 +288,10 @@ async fn round(
 ) -> Report {
     let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let start = std::time::Instant::now();
-    let run = runner::run(plan, settings, progress, interrupt).await;
+    let trace: Option<runner::Trace> = settings
+        .verbose
+        .then(|| Arc::new(|line: String| eprintln!("* {line}")) as runner::Trace);
+    let run = runner::run(plan, settings, (progress, trace), interrupt).await;
     let duration_ms = preflight::probe::millis(start.elapsed());
     let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), run.checks);
     report.notes = plan.notes.clone();

@@ -37,6 +37,8 @@ pub struct Settings {
     pub count: Option<u32>,
     /// What the user should hear on stderr before the run (also in the report's notes).
     pub warnings: Vec<String>,
+    /// `--verbose`: trace each check's steps on stderr.
+    pub verbose: bool,
 }
 
 impl Settings {
@@ -85,6 +87,7 @@ impl Settings {
             watch: args.watch,
             count: args.count,
             warnings,
+            verbose: args.verbose,
         };
         Ok((settings, plan))
     }

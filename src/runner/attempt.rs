@@ -16,9 +16,15 @@ use crate::probe::http::{self, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{TlsFailure, TlsInfo};
 use crate::probe::{BoxStream, Dialed, millis, tcp, udp};
+use crate::render::ms as ms_text;
 use crate::report::{AddressResult, AddressStatus, StepTimes};
 use crate::route::ProxyUrl;
 use crate::target::Probe;
+
+/// A duration in a trace line.
+fn ms(d: std::time::Duration) -> String {
+    ms_text(millis(d))
+}
 
 /// What one attempt came to: its failure, or the warnings of an attempt that worked, with
 /// what each step measured and saw.
@@ -103,12 +109,23 @@ pub(super) async fn run(
         shared,
     };
     if let Err(failure) = attempt.steps(&mut outcome).await {
+        attempt.trace(|| {
+            format!(
+                "{} in the {} phase: {}",
+                failure.kind, failure.phase, failure.message
+            )
+        });
         outcome.error = Some(failure);
     }
     outcome
 }
 
 impl Attempt<'_> {
+    /// A `--verbose` line about this check.
+    fn trace(&self, line: impl FnOnce() -> String) {
+        self.shared.trace(self.spec.id(), line);
+    }
+
     /// The pipeline. Each step is boxed where it is large, so that a plain TCP check's future
     /// (and the task that holds it) stays small.
     async fn steps(&self, outcome: &mut Outcome) -> Result<(), Failure> {
@@ -196,6 +213,10 @@ impl Attempt<'_> {
                 let (stream, took) = tcp::connect(host, *addr, budget).await?;
                 outcome.times.connect_ms = Some(millis(took));
                 outcome.local = stream.local_addr().ok();
+                self.trace(|| match outcome.local {
+                    Some(local) => format!("connected {local} -> {addr} in {}", ms(took)),
+                    None => format!("connected to {addr} in {}", ms(took)),
+                });
                 Ok(Connection {
                     stream: Box::new(stream),
                     dialed: Dialed {
@@ -211,6 +232,7 @@ impl Attempt<'_> {
             {
                 let (tunnel, forwarded) = via(proxy).forwarder(host, dest, budget).await?;
                 outcome.local = tunnel.local;
+                self.trace_tunnel(proxy, &tunnel);
                 outcome.times.connect_ms = Some(millis(tunnel.connect));
                 outcome.times.proxy_ms = Some(millis(tunnel.handshake));
                 Ok(Connection {
@@ -222,6 +244,7 @@ impl Attempt<'_> {
             (dest, Some(proxy)) => {
                 let tunnel = via(proxy).open(host, dest, budget).await?;
                 outcome.local = tunnel.local;
+                self.trace_tunnel(proxy, &tunnel);
                 outcome.times.connect_ms = Some(millis(tunnel.connect));
                 outcome.times.proxy_ms = Some(millis(tunnel.handshake));
                 Ok(Connection {
@@ -236,6 +259,20 @@ impl Attempt<'_> {
                 "a name must be resolved before a direct connection",
                 self.peer(),
             )),
+        }
+    }
+
+    /// The connection to the proxy and what was said with it.
+    fn trace_tunnel(&self, proxy: &ProxyUrl, tunnel: &crate::probe::proxy::Tunnel) {
+        self.trace(|| match tunnel.local {
+            Some(local) => format!(
+                "connected {local} -> the proxy {proxy} in {}",
+                ms(tunnel.connect)
+            ),
+            None => format!("connected to the proxy {proxy} in {}", ms(tunnel.connect)),
+        });
+        for line in &tunnel.exchange {
+            self.trace(|| format!("proxy {line}"));
         }
     }
 
@@ -265,16 +302,39 @@ impl Attempt<'_> {
         );
         match handshake.await {
             Ok(handshake) => {
+                self.trace_chain(&handshake.chain);
+                self.trace(|| {
+                    let info = &handshake.info;
+                    format!(
+                        "{} {} ALPN {} in {}",
+                        info.version,
+                        info.cipher,
+                        info.alpn.as_deref().unwrap_or("none"),
+                        ms(handshake.took)
+                    )
+                });
                 outcome.times.tls_ms = Some(millis(handshake.took));
                 outcome.times.tls_verdict_ms = handshake.verdict.map(millis);
                 outcome.tls = Some(handshake.info);
                 outcome.warnings = handshake.warnings;
                 Ok(handshake.stream)
             }
-            Err(TlsFailure { failure, info }) => {
+            Err(TlsFailure {
+                failure,
+                info,
+                chain,
+            }) => {
+                self.trace_chain(&chain);
                 outcome.tls = info;
                 Err(failure)
             }
+        }
+    }
+
+    /// The certificates the server presented.
+    fn trace_chain(&self, chain: &[String]) {
+        for (i, line) in chain.iter().enumerate() {
+            self.trace(|| format!("certificate {i}: {line}"));
         }
     }
 
@@ -309,6 +369,15 @@ impl Attempt<'_> {
         let exchange = http::exchange(stream, &request, self.peer(), self.shared.budget).await;
         outcome.times.http_ms = exchange.ttfb.map(millis);
         outcome.http_status = exchange.status;
+        if let Some(status) = exchange.status {
+            self.trace(|| {
+                let reason = hyper::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or_default();
+                format!("> GET {}  < HTTP/1.1 {status} {reason}", request.path)
+            });
+        }
         exchange.failure.map_or(Ok(()), Err)
     }
 }

@@ -37,6 +37,19 @@ struct Shared {
     tls: Tls,
     slots: Arc<Semaphore>,
     budget: Budget,
+    trace: Option<Trace>,
+}
+
+/// Where `--verbose` lines go (the binary writes them to stderr; the library never prints).
+pub type Trace = Arc<dyn Fn(String) + Send + Sync>;
+
+impl Shared {
+    /// A trace line about the check `id`, when tracing.
+    fn trace(&self, id: &str, line: impl FnOnce() -> String) {
+        if let Some(trace) = &self.trace {
+            trace(format!("[{id}] {}", line()));
+        }
+    }
 }
 
 /// The furthest phase a running check has reached: what a check the run stops was doing.
@@ -98,7 +111,7 @@ pub struct Run {
 pub async fn run(
     plan: &Plan,
     settings: &Settings,
-    progress: Option<Arc<dyn Progress>>,
+    (progress, trace): (Option<Arc<dyn Progress>>, Option<Trace>),
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Run {
     let deadline = Instant::now() + settings.deadline.unwrap_or(NO_DEADLINE);
@@ -110,6 +123,7 @@ pub async fn run(
             timeout: settings.timeout,
             deadline,
         },
+        trace,
     });
     let mut results = skipped(plan, progress.as_deref());
     let mut stages = vec![None; plan.checks.len()];

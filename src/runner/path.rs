@@ -120,6 +120,7 @@ async fn resolve_here(
         Some(ip) => Resolution {
             addrs: Ok(vec![ip]),
             cnames: Vec::new(),
+            ttl: None,
             source: Source::Literal,
             elapsed: Duration::ZERO,
         },
@@ -133,6 +134,23 @@ async fn resolve_here(
     };
     if resolution.source == Source::Dns {
         timings.dns = Some(millis(resolution.elapsed));
+        shared.trace(spec.id(), || {
+            let answer = match &resolution.addrs {
+                Ok(addrs) => {
+                    let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+                    let ttl = resolution
+                        .ttl
+                        .map_or_else(String::new, |t| format!(" (TTL {t} s)"));
+                    let via = match resolution.cnames.is_empty() {
+                        true => String::new(),
+                        false => format!(" via {}", resolution.cnames.join(" -> ")),
+                    };
+                    format!("{}{via}{ttl}", addrs.join(", "))
+                }
+                Err(failure) => format!("{}: {}", failure.kind, failure.message),
+            };
+            format!("dns {} asked {}: {answer}", spec.host(), shared.dns.asked())
+        });
     }
     *cnames = resolution.cnames;
     resolution.addrs

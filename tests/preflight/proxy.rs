@@ -557,3 +557,61 @@ fn a_proxy_that_re_signs_tls_is_named() {
             .contains("Zscaler")
     );
 }
+
+#[test]
+fn verbose_traces_dns_the_proxy_exchange_the_chain_and_tls() {
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["svc.test"], Validity::Current),
+    ));
+    let Some(squid) = Squid::start(&SquidOptions {
+        auth: Some((USER, PASSWORD)),
+        connect_ports: vec![tls.port()],
+        hosts: vec![("svc.test".into(), tls.ip())],
+    }) else {
+        return;
+    };
+    let dns = world
+        .dns(&["test"], &[("svc.test", tls.ip())], &[], &[])
+        .to_string();
+    let target = format!("tls://svc.test:{}", tls.port());
+    let proxy = squid.url(Some(&format!("{USER}:{PASSWORD_IN_URL}")));
+    let mut command = preflight();
+    command.args([
+        "check",
+        "-v",
+        "--ca-file",
+        world.ca_file(),
+        "--dns-server",
+        &dns,
+    ]);
+    command.args(["--proxy", &proxy, &target, "dns://svc.test"]);
+    let (code, _, stderr) = split(command.output().unwrap());
+    assert_eq!(code, 0, "{stderr}");
+    for line in [
+        format!(
+            "[dns://svc.test] dns svc.test asked {dns} (--dns-server): {} (TTL 60 s)",
+            tls.ip()
+        ),
+        format!("[{target}] connected 127.0.0.1:"),
+        format!("-> the proxy http://{}", squid.addr),
+        format!(
+            "[{target}] proxy > CONNECT svc.test:{} HTTP/1.1",
+            tls.port()
+        ),
+        format!("[{target}] proxy > Proxy-Authorization: Basic ***"),
+        format!("[{target}] proxy < HTTP/1.1 200"),
+        format!(
+            "[{target}] certificate 0: subject CN=preflight test server; issuer CN=preflight test CA"
+        ),
+        "; SHA-256 ".to_string(),
+        format!("[{target}] TLSv1.3 TLS13_"),
+    ] {
+        assert!(stderr.contains(&line), "no `{line}` in:\n{stderr}");
+    }
+    // The credentials stay out of the trace.
+    assert!(
+        !stderr.contains(PASSWORD) && !stderr.contains(PASSWORD_IN_URL),
+        "{stderr}"
+    );
+}

@@ -78,6 +78,8 @@ pub(crate) struct Resolution {
     pub addrs: Result<Vec<IpAddr>, Failure>,
     /// The aliases (CNAME records) the name led through, in order.
     pub cnames: Vec<String>,
+    /// The shortest time to live of the answer's address records, in seconds.
+    pub ttl: Option<u32>,
     pub source: Source,
     /// Time spent in the lookup (zero for literals and pins).
     pub elapsed: Duration,
@@ -134,6 +136,7 @@ impl Dns {
             return Resolution {
                 addrs,
                 cnames: Vec::new(),
+                ttl: None,
                 source: Source::Pinned,
                 elapsed: Duration::ZERO,
             };
@@ -150,6 +153,7 @@ impl Dns {
     async fn lookup(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
         let start = Instant::now();
         let mut aliases = Vec::new();
+        let mut ttl = None;
         let query = budget.limit(self.query(host, port));
         tokio::pin!(query);
         // A lookup still going after a moment (not one from /etc/hosts, nor a working server)
@@ -165,8 +169,9 @@ impl Dns {
         let addrs = tokio::select! {
             biased;
             result = &mut query => match result {
-                Ok(result) => result.map(|(addrs, cnames)| {
+                Ok(result) => result.map(|(addrs, cnames, shortest)| {
                     aliases = cnames;
+                    ttl = shortest;
                     addrs
                 }),
                 Err(elapsed) => Err(elapsed.failure(
@@ -189,6 +194,7 @@ impl Dns {
         Resolution {
             addrs,
             cnames: aliases,
+            ttl,
             source: Source::Dns,
             elapsed: start.elapsed(),
         }
@@ -219,7 +225,7 @@ impl Dns {
         &self,
         host: &str,
         port: Option<u16>,
-    ) -> Result<(Vec<IpAddr>, Vec<String>), Failure> {
+    ) -> Result<(Vec<IpAddr>, Vec<String>, Option<u32>), Failure> {
         let resolver = self
             .resolver
             .get_or_init(|| async { self.build_resolver() })
@@ -260,10 +266,25 @@ impl Dns {
                             _ => None,
                         })
                         .collect();
-                    Ok((addrs, cnames))
+                    let ttl = lookup.as_lookup().answers().iter().map(|r| r.ttl).min();
+                    Ok((addrs, cnames, ttl))
                 }
             }
             Err(err) => Err(self.classify(host, port, &err)),
+        }
+    }
+
+    /// The servers a lookup asks, for `--verbose`.
+    pub(crate) fn asked(&self) -> String {
+        let servers = servers::configured(self.config.server);
+        let named: Vec<String> = servers
+            .iter()
+            .map(|s| format!("{} ({})", s.addr, s.from))
+            .collect();
+        match (self.config.server, named.is_empty()) {
+            (Some(_), _) => named.join(", "),
+            (None, true) => "/etc/hosts and the system's resolver".to_string(),
+            (None, false) => format!("/etc/hosts, then {}", named.join(", ")),
         }
     }
 

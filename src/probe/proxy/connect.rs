@@ -41,6 +41,7 @@ impl Forwarded {
                 ip: self.ip,
             },
             authority: self.authority.clone(),
+            log: std::sync::Mutex::default(),
         }
     }
 
@@ -125,6 +126,7 @@ impl Hop<'_> {
             Err(elapsed) => return Err(self.timed_out(elapsed, &what)),
         };
         let status = response.status();
+        self.note(format!("< {:?} {status}", response.version()));
         if !status.is_success() {
             return Err(self.refused(status, response.headers()));
         }
@@ -140,6 +142,10 @@ impl Hop<'_> {
 
     /// `CONNECT authority`, with the proxy's credentials when there are any.
     fn connect_request(&self) -> Result<Request<Empty<Bytes>>, Failure> {
+        self.note(format!("> CONNECT {} HTTP/1.1", self.authority));
+        if self.proxy.credentials.is_some() {
+            self.note("> Proxy-Authorization: Basic ***".to_string());
+        }
         let mut request = Request::builder()
             .method(Method::CONNECT)
             .uri(&self.authority)

@@ -55,6 +55,8 @@ impl Dest {
 /// An open tunnel, and what it took.
 pub(crate) struct Tunnel {
     pub stream: BoxStream,
+    /// What was said with the proxy, for `--verbose`.
+    pub exchange: Vec<String>,
     /// This host's end of the connection to the proxy.
     pub local: Option<SocketAddr>,
     /// TCP to the proxy.
@@ -92,6 +94,7 @@ impl Via<'_> {
                 ip: dest.ip(),
             },
             authority: dest.authority(),
+            log: std::sync::Mutex::default(),
         };
         let stream = match self.proxy.scheme {
             Scheme::Http | Scheme::Https => hop.connect(stream, budget).await?,
@@ -99,6 +102,7 @@ impl Via<'_> {
         };
         Ok(Tunnel {
             stream,
+            exchange: hop.log.into_inner().unwrap_or_default(),
             local,
             connect,
             handshake: start.elapsed(),
@@ -124,6 +128,7 @@ impl Via<'_> {
         };
         let tunnel = Tunnel {
             stream,
+            exchange: Vec::new(),
             local,
             connect,
             handshake: start.elapsed(),
@@ -302,6 +307,17 @@ struct Hop<'a> {
     proxy_addr: SocketAddr,
     target: Peer<'a>,
     authority: String,
+    /// The exchange with the proxy, for `--verbose` (credentials masked).
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+impl Hop<'_> {
+    /// Notes a line of the exchange with the proxy.
+    fn note(&self, line: String) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(line);
+        }
+    }
 }
 
 impl Hop<'_> {

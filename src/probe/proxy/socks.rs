@@ -48,8 +48,19 @@ impl Hop<'_> {
             self.proxy, self.authority
         );
         let answered = || first.lock().map(|seen| seen.clone()).unwrap_or_default();
+        self.note(format!(
+            "> SOCKS5 CONNECT {}{}",
+            self.authority,
+            match self.proxy.credentials {
+                Some(_) => " (user and password ***)",
+                None => "",
+            }
+        ));
         match budget.limit(handshake).await {
-            Ok(Ok(socks)) => Ok(Box::new(socks.into_inner())),
+            Ok(Ok(socks)) => {
+                self.note("< SOCKS5 succeeded".to_string());
+                Ok(Box::new(socks.into_inner()))
+            }
             Ok(Err(err)) => Err(self
                 .wrong_protocol(&answered(), "SOCKS5")
                 .unwrap_or_else(|| self.socks_failure(&err))),

@@ -128,6 +128,22 @@ pub(crate) fn client_cert_dates(
     None
 }
 
+/// One certificate in a line, as `openssl s_client -showcerts` would tell it: subject, issuer,
+/// validity and SHA-256 fingerprint.
+pub(super) fn described(der: &CertificateDer<'_>) -> String {
+    let facts = facts(der);
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+    let fingerprint: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "subject {}; issuer {}; valid {} to {}; SHA-256 {}",
+        facts.subject,
+        facts.issuer,
+        facts.not_before,
+        facts.not_after,
+        fingerprint.join(":")
+    )
+}
+
 /// The facts of one certificate.
 #[derive(Debug, Default)]
 pub(super) struct Facts {

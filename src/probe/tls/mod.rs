@@ -128,6 +128,8 @@ impl std::fmt::Debug for TlsSettings {
 /// A completed handshake: the stream (for HTTP), what it showed, and warnings about it.
 pub(crate) struct Handshake {
     pub stream: BoxStream,
+    /// The chain presented, one line per certificate, for `--verbose`.
+    pub chain: Vec<String>,
     /// How long the server's verdict on a client certificate was awaited after a TLS 1.3
     /// handshake (until a session ticket, an alert or data came).
     pub verdict: Option<Duration>,
@@ -141,6 +143,8 @@ pub(crate) struct Handshake {
 pub(crate) struct TlsFailure {
     pub failure: Failure,
     pub info: Option<TlsInfo>,
+    /// The chain presented, one line per certificate, for `--verbose`.
+    pub chain: Vec<String>,
 }
 
 impl From<Failure> for TlsFailure {
@@ -148,6 +152,7 @@ impl From<Failure> for TlsFailure {
         TlsFailure {
             failure,
             info: None,
+            chain: Vec::new(),
         }
     }
 }
@@ -274,6 +279,7 @@ impl Tls {
             .map_err(|err| TlsFailure {
                 failure: judge.failed(&err),
                 info: judge.presented(),
+                chain: judge.chain().iter().map(cert::described).collect(),
             })?;
         let took = start.elapsed();
         let info = judge.info(tls.get_ref().1);
@@ -281,6 +287,7 @@ impl Tls {
             return Err(TlsFailure {
                 failure,
                 info: Some(info),
+                chain: judge.chain().iter().map(cert::described).collect(),
             });
         }
         let waited = Instant::now();
@@ -290,10 +297,12 @@ impl Tls {
             return Err(TlsFailure {
                 failure,
                 info: Some(info),
+                chain: judge.chain().iter().map(cert::described).collect(),
             });
         }
         let warnings = judge.warnings(&info, self.settings.warn_days);
         Ok(Handshake {
+            chain: judge.chain().iter().map(cert::described).collect(),
             stream: Box::new(tls),
             verdict: verdict_took,
             info,
