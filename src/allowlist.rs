@@ -91,6 +91,9 @@ pub struct Entry {
     pub addresses_error: Option<String>,
     /// The failure kind of the check, in a list of failed endpoints.
     pub failure: Option<String>,
+    /// This host's address toward the destination (firewall rules are source → destination):
+    /// the address the OS routes from, or the one a run's connection used.
+    pub source: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,7 +141,25 @@ impl Allowlist {
         }
         list.entries = rules.into_entries();
         list.entries.extend(proxies_used.into_entries());
+        let servers = dns
+            .as_ref()
+            .map(|config| crate::probe::dns::configured_servers(config.server));
         resolve(&mut list.entries, dns).await;
+        if let Some(servers) = servers
+            && list
+                .entries
+                .iter()
+                .any(|e| e.host.parse::<IpAddr>().is_err())
+        {
+            list.entries
+                .extend(servers.iter().map(|(addr, from)| dns_server(*addr, from)));
+        }
+        for entry in list.entries.iter_mut().filter(|e| e.proxy.is_none()) {
+            entry.source = entry
+                .addresses_now
+                .first()
+                .and_then(|ip| source_toward(*ip));
+        }
         list
     }
 
@@ -187,11 +208,48 @@ fn entry_of_spec(spec: &CheckSpec, proxy: Option<&ProxyUrl>) -> Entry {
         addresses_now: spec.ip.into_iter().collect(),
         addresses_error: None,
         failure: None,
+        source: None,
     }
+}
+
+/// The row of a DNS server the node's lookups need.
+fn dns_server(addr: std::net::SocketAddr, from: &str) -> Entry {
+    Entry {
+        host: addr.ip().to_string(),
+        port: Some(addr.port()),
+        protocol: Protocol::Dns,
+        direction: Direction::Outbound,
+        purpose: format!("DNS server ({from}): UDP and TCP"),
+        role: None,
+        required: true,
+        proxy: None,
+        addresses_now: vec![addr.ip()],
+        addresses_error: None,
+        failure: None,
+        source: None,
+    }
+}
+
+/// This host's address toward `ip`, as the OS would route a packet: a UDP socket connected
+/// to it (which sends nothing) says.
+fn source_toward(ip: IpAddr) -> Option<IpAddr> {
+    let local: std::net::SocketAddr = match ip {
+        IpAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = std::net::UdpSocket::bind(local).ok()?;
+    socket.connect((ip, 9)).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
 }
 
 fn entry_of_result(check: &CheckResult) -> Entry {
     let mut addresses: Vec<IpAddr> = check.path.addresses.iter().map(|a| a.ip).collect();
+    let source = check
+        .path
+        .addresses
+        .iter()
+        .find_map(|a| a.local)
+        .map(|l| l.ip());
     if let Some(local) = &check.path.local_dns {
         addresses.extend(&local.addresses);
     }
@@ -207,6 +265,7 @@ fn entry_of_result(check: &CheckResult) -> Entry {
         addresses_now: addresses,
         addresses_error: None,
         failure: check.path.error.as_ref().map(|e| e.kind.to_string()),
+        source,
     }
 }
 
@@ -232,6 +291,7 @@ fn entry_of_proxy(proxy: &ProxyUrl, source: Option<&str>) -> Entry {
         },
         addresses_error: None,
         failure: None,
+        source: None,
     }
 }
 
@@ -358,6 +418,7 @@ mod tests {
             addresses_now: Vec::new(),
             addresses_error: None,
             failure: None,
+            source: None,
         }
     }
 

@@ -6,7 +6,7 @@ use super::ListFormat;
 use crate::allowlist::{Allowlist, Entry};
 
 /// The columns, in order, as CSV and Markdown name them.
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "host",
     "port",
     "protocol",
@@ -17,6 +17,7 @@ const COLUMNS: [&str; 10] = [
     "proxy",
     "addresses_now",
     "failure",
+    "source",
 ];
 
 const ALLOW_THE_NAMES: &str =
@@ -35,7 +36,7 @@ pub fn render(list: &Allowlist, format: ListFormat, out: &mut dyn Write) -> io::
 }
 
 /// The cells of one entry, in the order of `COLUMNS`.
-fn cells(entry: &Entry) -> [String; 10] {
+fn cells(entry: &Entry) -> [String; 11] {
     let addresses = match &entry.addresses_error {
         Some(why) if entry.addresses_now.is_empty() => format!("({why})"),
         _ => entry
@@ -51,35 +52,51 @@ fn cells(entry: &Entry) -> [String; 10] {
         entry.protocol.as_str().to_string(),
         entry.direction.as_str().to_string(),
         entry.purpose.clone(),
-        entry
-            .role
-            .map_or_else(|| "proxy".to_string(), |r| r.as_str().to_string()),
+        match (entry.role, entry.protocol) {
+            (Some(role), _) => role.as_str().to_string(),
+            (None, crate::allowlist::Protocol::Dns) => "dns".to_string(),
+            (None, _) => "proxy".to_string(),
+        },
         if entry.required { "yes" } else { "no" }.to_string(),
         entry.proxy.clone().unwrap_or_default(),
         addresses,
         entry.failure.clone().unwrap_or_default(),
+        entry.source.map_or_else(String::new, |ip| ip.to_string()),
     ]
 }
 
-/// How many of `COLUMNS` the table and Markdown show: `failure` only when an entry has one.
-fn shown_columns(list: &Allowlist) -> usize {
-    if list.entries.iter().any(|e| e.failure.is_some()) {
-        COLUMNS.len()
-    } else {
-        COLUMNS.len() - 1
-    }
+/// Which of `COLUMNS` the table and Markdown show: `failure` and `source` only when an entry
+/// has one.
+fn shown_columns(list: &Allowlist) -> Vec<usize> {
+    let failures = list.entries.iter().any(|e| e.failure.is_some());
+    let sources = list.entries.iter().any(|e| e.source.is_some());
+    (0..COLUMNS.len())
+        .filter(|&i| match COLUMNS[i] {
+            "failure" => failures,
+            "source" => sources,
+            _ => true,
+        })
+        .collect()
 }
 
 fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
     let shown = shown_columns(list);
-    let header: Vec<String> = COLUMNS[..shown]
+    let header: Vec<String> = shown
         .iter()
-        .map(|c| match *c {
+        .map(|&i| match COLUMNS[i] {
             "addresses_now" => "ADDRESSES (NOW)".to_string(),
+            "source" => "SOURCE (THIS HOST)".to_string(),
             other => other.to_ascii_uppercase(),
         })
         .collect();
-    let rows: Vec<[String; 10]> = list.entries.iter().map(cells).collect();
+    let rows: Vec<Vec<String>> = list
+        .entries
+        .iter()
+        .map(|e| {
+            let cells = cells(e);
+            shown.iter().map(|&i| cells[i].clone()).collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -96,7 +113,7 @@ fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
     };
     line(&header, out)?;
     for row in &rows {
-        line(&row[..shown], out)?;
+        line(row, out)?;
     }
     if list.entries.is_empty() {
         writeln!(out, "(nothing to allow)")?;
@@ -139,12 +156,14 @@ fn markdown(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(out, "## Network allowlist{what}\n")?;
     writeln!(out, "{ALLOW_THE_NAMES} Listed at {}.\n", list.generated_at)?;
-    writeln!(out, "| {} |", COLUMNS[..shown].join(" | "))?;
-    writeln!(out, "|{}", " --- |".repeat(shown))?;
+    let names: Vec<&str> = shown.iter().map(|&i| COLUMNS[i]).collect();
+    writeln!(out, "| {} |", names.join(" | "))?;
+    writeln!(out, "|{}", " --- |".repeat(shown.len()))?;
     for entry in &list.entries {
-        let row: Vec<String> = cells(entry)[..shown]
+        let cells = cells(entry);
+        let row: Vec<String> = shown
             .iter()
-            .map(|c| super::markdown::cell(c))
+            .map(|&i| super::markdown::cell(&cells[i]))
             .collect();
         writeln!(out, "| {} |", row.join(" | "))?;
     }

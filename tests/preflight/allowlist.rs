@@ -106,13 +106,24 @@ fn csv_lists_every_konnect_endpoint_with_port_protocol_and_purpose() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         csv.starts_with(
-            "host,port,protocol,direction,purpose,role,required,proxy,addresses_now,failure\r\n"
+            "host,port,protocol,direction,purpose,role,required,proxy,addresses_now,failure,source\r\n"
         ),
         "{csv}"
     );
     let rows = parse_csv(&csv);
     let expected = konnect_endpoints();
-    assert_eq!(rows.len(), expected.len(), "{csv}");
+    // Every endpoint, and the DNS server the names need.
+    assert_eq!(rows.len(), expected.len() + 1, "{csv}");
+    let (server, port) = dns.rsplit_once(':').unwrap();
+    let resolver = rows
+        .iter()
+        .find(|r| r["protocol"] == "DNS")
+        .unwrap_or_else(|| panic!("no DNS server row in\n{csv}"));
+    assert_eq!((resolver["host"].as_str(), resolver["port"].as_str()), (server, port));
+    assert!(resolver["purpose"].contains("--dns-server"), "{resolver:?}");
+    // This host's address toward each resolved destination: the source of the rule.
+    let cloud_row = rows.iter().find(|r| r["host"] == "cloud.konghq.com").unwrap();
+    assert_eq!(cloud_row["source"], "127.0.0.1", "{cloud_row:?}");
     for (host, port, protocol, name) in &expected {
         let row = rows
             .iter()

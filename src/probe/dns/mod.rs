@@ -387,6 +387,15 @@ impl Dns {
     }
 }
 
+/// The DNS servers a lookup asks (`--dns-server`, or those of /etc/resolv.conf), and where
+/// each was configured.
+pub(crate) fn configured_servers(flag: Option<SocketAddr>) -> Vec<(SocketAddr, &'static str)> {
+    servers::configured(flag)
+        .into_iter()
+        .map(|s| (s.addr, s.from))
+        .collect()
+}
+
 /// How long a lookup runs before the servers are asked what they do with a query.
 const DIAGNOSE_AFTER: Duration = Duration::from_millis(200);
 
