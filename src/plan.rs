@@ -429,6 +429,36 @@ mod tests {
     }
 
     #[test]
+    fn kong_hybrid_checks_telemetry_on_its_own_host_when_given() {
+        let plan = |flags: &[&str]| {
+            build(
+                &[load("kong-hybrid").unwrap()],
+                &set(flags),
+                &[],
+                &[],
+                Family::Any,
+                &[],
+            )
+            .unwrap()
+        };
+        let telemetry = |plan: &Plan| {
+            plan.checks
+                .iter()
+                .filter(|c| c.endpoint.role == Role::Telemetry)
+                .map(|c| c.target())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            telemetry(&plan(&["cp_host=cp.example"])),
+            ["tls://cp.example:8006"]
+        );
+        assert_eq!(
+            telemetry(&plan(&["cp_host=cp.example", "telemetry_host=tp.example"])),
+            ["tls://tp.example:8006"]
+        );
+    }
+
+    #[test]
     fn a_plan_in_which_nothing_runs_is_refused() {
         let err = konnect_plan(&["region=us", "cp_prefix=x"], &[Role::Mesh])
             .unwrap_err()

@@ -119,10 +119,16 @@ fn csv_lists_every_konnect_endpoint_with_port_protocol_and_purpose() {
         .iter()
         .find(|r| r["protocol"] == "DNS")
         .unwrap_or_else(|| panic!("no DNS server row in\n{csv}"));
-    assert_eq!((resolver["host"].as_str(), resolver["port"].as_str()), (server, port));
+    assert_eq!(
+        (resolver["host"].as_str(), resolver["port"].as_str()),
+        (server, port)
+    );
     assert!(resolver["purpose"].contains("--dns-server"), "{resolver:?}");
     // This host's address toward each resolved destination: the source of the rule.
-    let cloud_row = rows.iter().find(|r| r["host"] == "cloud.konghq.com").unwrap();
+    let cloud_row = rows
+        .iter()
+        .find(|r| r["host"] == "cloud.konghq.com")
+        .unwrap();
     assert_eq!(cloud_row["source"], "127.0.0.1", "{cloud_row:?}");
     for (host, port, protocol, name) in &expected {
         let row = rows

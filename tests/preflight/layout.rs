@@ -6,15 +6,18 @@ use std::net::TcpListener;
 
 use crate::support::world::{World, check_json, preflight, run, split};
 
-/// A port nothing listens on, and the 100 after it (most likely free as well).
+/// 101 ports where nothing listens: below Linux's ephemeral range (32768 and up), where every
+/// test's own listeners get their ports, so no other test can hold one of them.
 fn closed_range() -> (u16, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let first = port.saturating_sub(200).max(1024);
-    (first, first + 100)
+    let first = 20_000;
+    let last = first + 100;
+    for port in first..=last {
+        assert!(
+            TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} is in use on this host: the test needs 20000-20100 free"
+        );
+    }
+    (first, last)
 }
 
 #[test]
@@ -112,4 +115,12 @@ fn junit_fails_only_what_fails_the_run() {
     assert_eq!(code, 1);
     assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
     assert_eq!(xml.matches(r#"failures="1""#).count(), 2, "{xml}");
+    // The whole's time is the sum of the suites'.
+    let times: Vec<f64> = regex_lite::Regex::new(r#"<testsuites? [^>]*time="([0-9.]+)""#)
+        .unwrap()
+        .captures_iter(&xml)
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    let (whole, suites) = times.split_first().unwrap();
+    assert!((whole - suites.iter().sum::<f64>()).abs() < 0.002, "{xml}");
 }
