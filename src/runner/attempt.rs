@@ -231,27 +231,11 @@ impl Attempt<'_> {
                 if self.spec.probe() == Probe::Http && proxy.scheme.forwards_http() =>
             {
                 let (tunnel, forwarded) = via(proxy).forwarder(host, dest, budget).await?;
-                outcome.local = tunnel.local;
-                self.trace_tunnel(proxy, &tunnel);
-                outcome.times.connect_ms = Some(millis(tunnel.connect));
-                outcome.times.proxy_ms = Some(millis(tunnel.handshake));
-                Ok(Connection {
-                    stream: tunnel.stream,
-                    dialed: self.through(proxy),
-                    forwarded: Some(forwarded),
-                })
+                Ok(self.through_tunnel(proxy, tunnel, Some(forwarded), outcome))
             }
             (dest, Some(proxy)) => {
                 let tunnel = via(proxy).open(host, dest, budget).await?;
-                outcome.local = tunnel.local;
-                self.trace_tunnel(proxy, &tunnel);
-                outcome.times.connect_ms = Some(millis(tunnel.connect));
-                outcome.times.proxy_ms = Some(millis(tunnel.handshake));
-                Ok(Connection {
-                    stream: tunnel.stream,
-                    dialed: self.through(proxy),
-                    forwarded: None,
-                })
+                Ok(self.through_tunnel(proxy, tunnel, None, outcome))
             }
             (Dest::Name(..), None) => Err(Failure::new(
                 FailureKind::LocalError,
@@ -259,6 +243,25 @@ impl Attempt<'_> {
                 "a name must be resolved before a direct connection",
                 self.peer(),
             )),
+        }
+    }
+
+    /// The connection a tunnel through `proxy` gives, with its times and this host's end noted.
+    fn through_tunnel(
+        &self,
+        proxy: &ProxyUrl,
+        tunnel: crate::probe::proxy::Tunnel,
+        forwarded: Option<Forwarded>,
+        outcome: &mut Outcome,
+    ) -> Connection {
+        outcome.local = tunnel.local;
+        self.trace_tunnel(proxy, &tunnel);
+        outcome.times.connect_ms = Some(millis(tunnel.connect));
+        outcome.times.proxy_ms = Some(millis(tunnel.handshake));
+        Connection {
+            stream: tunnel.stream,
+            dialed: self.through(proxy),
+            forwarded,
         }
     }
 

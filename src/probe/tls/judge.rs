@@ -231,6 +231,20 @@ impl Judge<'_> {
         Some(self.failure(FailureKind::TlsHandshake, format!("{} {what}", self.addr)))
     }
 
+    /// The presented chain, a line per certificate (for `--verbose`).
+    pub(super) fn described_chain(&self) -> Vec<String> {
+        self.chain().iter().map(super::cert::described).collect()
+    }
+
+    /// A failed handshake, with what it showed.
+    pub(super) fn refused(&self, failure: Failure, info: Option<TlsInfo>) -> super::TlsFailure {
+        super::TlsFailure {
+            failure,
+            info,
+            chain: self.described_chain(),
+        }
+    }
+
     /// Names what went wrong in (or just after) a handshake.
     pub(super) fn failed(&self, err: &io::Error) -> Failure {
         match err

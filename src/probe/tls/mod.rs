@@ -276,33 +276,21 @@ impl Tls {
                 );
                 TlsFailure::from(elapsed.failure(Phase::Tls, &what, peer))
             })?
-            .map_err(|err| TlsFailure {
-                failure: judge.failed(&err),
-                info: judge.presented(),
-                chain: judge.chain().iter().map(cert::described).collect(),
-            })?;
+            .map_err(|err| judge.refused(judge.failed(&err), judge.presented()))?;
         let took = start.elapsed();
         let info = judge.info(tls.get_ref().1);
         if let Some(failure) = judge.intercepted(&info) {
-            return Err(TlsFailure {
-                failure,
-                info: Some(info),
-                chain: judge.chain().iter().map(cert::described).collect(),
-            });
+            return Err(judge.refused(failure, Some(info)));
         }
         let waited = Instant::now();
         let verdict = client_cert_verdict(&mut tls, &judge, &info, budget).await;
         let verdict_took = verdict.waited.then(|| waited.elapsed());
         if let Some(failure) = verdict.refused {
-            return Err(TlsFailure {
-                failure,
-                info: Some(info),
-                chain: judge.chain().iter().map(cert::described).collect(),
-            });
+            return Err(judge.refused(failure, Some(info)));
         }
         let warnings = judge.warnings(&info, self.settings.warn_days);
         Ok(Handshake {
-            chain: judge.chain().iter().map(cert::described).collect(),
+            chain: judge.described_chain(),
             stream: Box::new(tls),
             verdict: verdict_took,
             info,
