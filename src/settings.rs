@@ -404,6 +404,8 @@ pub fn parse_dns_server(text: &str) -> Result<SocketAddr, InputError> {
 pub fn parse_resolve(text: &str) -> Result<Pin, InputError> {
     let bad = |reason: String| InputError::flag("--resolve", text, reason);
     if let Some((_, rest)) = text.split_once("://") {
+        // Without any user:password@ the URL held.
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
         return Err(bad(format!(
             "this is a URL: give HOST:PORT:ADDR ({})",
             rest.trim_end_matches('/')

@@ -91,6 +91,8 @@ pub(crate) struct Dns {
     resolver: OnceCell<Result<TokioResolver, String>>,
     /// What each configured server does with a query, asked once beside the first lookup.
     health: OnceCell<Diagnosis>,
+    /// The servers a lookup asks, said once for `--verbose`.
+    asked: std::sync::OnceLock<String>,
     lookups: Mutex<HashMap<String, Arc<OnceCell<Resolution>>>>,
 }
 
@@ -100,6 +102,7 @@ impl Dns {
             config,
             resolver: OnceCell::new(),
             health: OnceCell::new(),
+            asked: std::sync::OnceLock::new(),
             lookups: Mutex::new(HashMap::new()),
         }
     }
@@ -274,8 +277,12 @@ impl Dns {
         }
     }
 
-    /// The servers a lookup asks, for `--verbose`.
-    pub(crate) fn asked(&self) -> String {
+    /// The servers a lookup asks, for `--verbose` (read once per run).
+    pub(crate) fn asked(&self) -> &str {
+        self.asked.get_or_init(|| self.servers_text())
+    }
+
+    fn servers_text(&self) -> String {
         let servers = servers::configured(self.config.server);
         let named: Vec<String> = servers
             .iter()
