@@ -267,12 +267,24 @@ pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// A check's row (status, name, target, and what came of it) and the lines under it.
 fn line(
     check: &CheckResult,
     layout: &Layout,
     paint: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    row(check, layout, paint, out)?;
+    for text in under(check) {
+        for part in wrap(&t(&text), layout.width - UNDER) {
+            writeln!(out, "{:UNDER$}{}", "", paint.dim(&part))?;
+        }
+    }
+    Ok(())
+}
+
+/// The row itself: on one line when it fits, else with what came of it under the name.
+fn row(check: &CheckResult, layout: &Layout, paint: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let detail = match check.path.status {
         Status::Skipped => t(check.reason.as_deref().unwrap_or("skipped")).into_owned(),
         Status::Fail | Status::Warn => match &check.path.error {
@@ -308,6 +320,11 @@ fn line(
             }
         }
     }
+    Ok(())
+}
+
+/// What to say under the row: the route, the certificate, addresses left out or failed.
+fn under(check: &CheckResult) -> Vec<String> {
     let mut under = Vec::new();
     under.extend(route_line(check));
     if let Some(tls) = &check.path.tls {
@@ -333,12 +350,7 @@ fn line(
             }
         }
     }
-    for text in under {
-        for part in wrap(&t(&text), width - UNDER) {
-            writeln!(out, "{:UNDER$}{}", "", paint.dim(&part))?;
-        }
-    }
-    Ok(())
+    under
 }
 
 /// The path a check took when a proxy is configured: through which proxy and why, what this
