@@ -216,15 +216,20 @@ fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write)
                 _ => writeln!(out, "{:UNDER$}{line}", "")?,
             }
         }
-        for line in wrap(&t(&error.message), text) {
+        // For a cause that covers several endpoints, the first one's words stand for each.
+        let (said, fix) = match members.len() {
+            1 => ("", "fix:"),
+            _ => ("the first: ", "fix, as for the first:"),
+        };
+        for line in wrap(&format!("{said}{}", t(&error.message)), text) {
             writeln!(out, "{:UNDER$}{line}", "")?;
         }
-        for (i, line) in wrap(&format!("fix: {}", t(&error.hint)), text)
+        for (i, line) in wrap(&format!("{fix} {}", t(&error.hint)), text)
             .iter()
             .enumerate()
         {
-            match (i, line.strip_prefix("fix:")) {
-                (0, Some(rest)) => writeln!(out, "{:UNDER$}{}{rest}", "", paint.bold("fix:"))?,
+            match (i, line.strip_prefix(fix)) {
+                (0, Some(rest)) => writeln!(out, "{:UNDER$}{}{rest}", "", paint.bold(fix))?,
                 _ => writeln!(out, "{:UNDER$}{line}", "")?,
             }
         }
