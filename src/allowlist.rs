@@ -34,7 +34,7 @@ pub enum Protocol {
 impl Protocol {
     pub fn of(probe: Probe) -> Protocol {
         match probe {
-            Probe::Tls | Probe::Https | Probe::Wss => Protocol::Tls,
+            Probe::Tls | Probe::Https | Probe::Wss | Probe::KongCluster => Protocol::Tls,
             Probe::Tcp | Probe::Http | Probe::Ws | Probe::Bind => Protocol::Tcp,
             Probe::Udp => Protocol::Udp,
             Probe::Dns => Protocol::Dns,

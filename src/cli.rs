@@ -137,6 +137,15 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
+    /// Stop the control-plane check of --kong-conf after mutual TLS, without the data plane's
+    /// WebSocket upgrade on /v1/outlet.
+    #[arg(long)]
+    pub no_upgrade: bool,
+
+    /// The Kong version the replayed data plane handshake announces (node_version).
+    #[arg(long, value_name = "VERSION", default_value = "3.9.1")]
+    pub kong_version: String,
+
     /// Trace on stderr what each check does, as curl -v: the DNS server asked and its answer
     /// (aliases, addresses, TTL), each connection's two ends, the proxy exchange (credentials
     /// masked), the certificate chain with SHA-256 fingerprints, TLS version, cipher and ALPN,

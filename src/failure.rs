@@ -142,6 +142,9 @@ kinds! {
     /// The HTTP exchange failed (not HTTP, connection closed, a bad WebSocket handshake).
     HttpError = "http_error" in [Http],
         "the HTTP exchange failed: not HTTP, closed, or a bad WebSocket accept";
+    /// A Kong control plane (or what answers for it) refused the data plane's WebSocket upgrade.
+    UpgradeRefused = "upgrade_refused" in [Http],
+        "the control plane did not accept the data plane's WebSocket upgrade on `/v1/outlet` (the status says why)";
     /// The proxy itself cannot be reached: its name does not resolve, or it refuses or drops.
     ProxyUnreachable = "proxy_unreachable" in [Proxy],
         "the proxy itself: its name does not resolve, or it refuses or drops the connection";
@@ -385,6 +388,9 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         ),
         // For the proxy kinds below `peer` is the proxy, except for denied and upstream,
         // where it is the target beyond it.
+        FailureKind::UpgradeRefused => format!(
+            "{host} completed mutual TLS but refused the data plane's WebSocket upgrade: check that this is the control plane's cluster address (cluster_control_plane) and that nothing between strips the upgrade."
+        ),
         FailureKind::ProxyUnreachable => format!(
             "This host cannot reach the proxy at {addr}: check the proxy's address (--proxy, or the variable named in the report), and ask the network team to allow TCP{port} to {host}."
         ),
@@ -467,7 +473,7 @@ mod tests {
             );
         }
         // No kind is missing from the list.
-        assert_eq!(seen.len(), 38);
+        assert_eq!(seen.len(), 39);
     }
 
     #[test]

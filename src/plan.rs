@@ -225,6 +225,7 @@ fn of_target(target: &Target, family: Family) -> Result<CheckSpec, InputError> {
         Probe::Tls => "TLS handshake",
         Probe::Http | Probe::Https => "HTTP request",
         Probe::Ws | Probe::Wss => "WebSocket upgrade",
+        Probe::KongCluster => "Kong cluster handshake",
         Probe::Udp => "UDP datagram",
         Probe::Bind => "Local port",
     };
@@ -290,6 +291,10 @@ pub struct Overrides {
     pub expect: Expect,
     /// `--compare-direct`: also try each proxied check without its proxy.
     pub compare_direct: bool,
+    /// `--no-upgrade`: Kong cluster checks stop after mutual TLS.
+    pub no_upgrade: bool,
+    /// The path and query of the data plane's upgrade (`/v1/outlet?node_id=…`).
+    pub cluster_path: String,
 }
 
 impl Plan {
@@ -301,6 +306,13 @@ impl Plan {
             spec.endpoint.target = spec.target();
             if spec.skip.is_some() {
                 continue;
+            }
+            if spec.endpoint.probe == Probe::KongCluster {
+                match overrides.no_upgrade {
+                    true => spec.endpoint.probe = Probe::Tls,
+                    false => spec.path = Some(overrides.cluster_path.clone()),
+                }
+                spec.endpoint.target = spec.target();
             }
             spec.route = proxies.route_of(
                 spec.fixed_route.as_ref(),
@@ -543,6 +555,7 @@ mod settle_tests {
             udp_payload: Some("flag's".into()),
             expect: Expect::Ranges(vec![(200, 299)]),
             compare_direct: false,
+            ..Overrides::default()
         };
         plan.settle(&overrides, &ProxyConfig::default());
         let tls = &plan.checks[0].tls;

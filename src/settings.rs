@@ -163,7 +163,39 @@ fn overrides(args: &CheckArgs) -> Result<Overrides, InputError> {
         udp_payload: args.udp_payload.clone(),
         expect: args.expect_status.clone().unwrap_or_default(),
         compare_direct: args.compare_direct,
+        no_upgrade: args.no_upgrade,
+        cluster_path: cluster_path(&args.kong_version),
     })
+}
+
+/// The path and query a Kong data plane opens its control-plane WebSocket with
+/// (kong/clustering/data_plane.lua): a node id made for this run, this host's name marked as
+/// preflight's, and the Kong version to announce.
+fn cluster_path(version: &str) -> String {
+    let mut id = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let node_id = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .collect();
+    let version: String = version
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .collect();
+    format!("/v1/outlet?node_id={node_id}&node_hostname=preflight-{host}&node_version={version}")
 }
 
 /// `--concurrency`, or as many connections as the open-file limit allows up to the default;

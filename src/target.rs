@@ -29,6 +29,10 @@ pub enum Probe {
     Udp,
     /// Bind a local address and port (a listener this host is about to run), then let go.
     Bind,
+    /// A Kong data plane's own handshake with its control plane: mutual TLS, then the
+    /// WebSocket upgrade on `/v1/outlet` (the control-plane checks of `--kong-conf`).
+    #[serde(rename = "kong-cluster")]
+    KongCluster,
 }
 
 impl Probe {
@@ -55,22 +59,29 @@ impl Probe {
             Probe::Wss => "wss",
             Probe::Udp => "udp",
             Probe::Bind => "bind",
+            Probe::KongCluster => "kong-cluster",
         }
     }
 
     /// Whether the connection is wrapped in TLS.
     pub fn uses_tls(self) -> bool {
-        matches!(self, Probe::Tls | Probe::Https | Probe::Wss)
+        matches!(
+            self,
+            Probe::Tls | Probe::Https | Probe::Wss | Probe::KongCluster
+        )
     }
 
     /// Whether the check sends an HTTP request (plain or WebSocket upgrade).
     pub fn uses_http(self) -> bool {
-        matches!(self, Probe::Http | Probe::Https | Probe::Ws | Probe::Wss)
+        matches!(
+            self,
+            Probe::Http | Probe::Https | Probe::Ws | Probe::Wss | Probe::KongCluster
+        )
     }
 
     /// Whether the HTTP request is a WebSocket upgrade.
     pub fn is_websocket(self) -> bool {
-        matches!(self, Probe::Ws | Probe::Wss)
+        matches!(self, Probe::Ws | Probe::Wss | Probe::KongCluster)
     }
 
     /// The port a URL of this scheme means when it names none.
@@ -78,7 +89,12 @@ impl Probe {
         match self {
             Probe::Http | Probe::Ws => Some(80),
             Probe::Https | Probe::Wss => Some(443),
-            Probe::Dns | Probe::Tcp | Probe::Tls | Probe::Udp | Probe::Bind => None,
+            Probe::Dns
+            | Probe::Tcp
+            | Probe::Tls
+            | Probe::Udp
+            | Probe::Bind
+            | Probe::KongCluster => None,
         }
     }
 }
@@ -329,6 +345,8 @@ pub fn format_target(probe: Probe, host: &str, port: Option<u16>, path: Option<&
     if let Some(port) = port.filter(|p| Some(*p) != probe.default_port()) {
         text.push_str(&format!(":{port}"));
     }
+    // The cluster handshake's path carries a node id made for the run: not part of the target.
+    let path = path.filter(|_| probe != Probe::KongCluster);
     if let Some(path) = path.filter(|p| *p != "/" || !probe.uses_http()) {
         text.push_str(path);
     }

@@ -152,8 +152,22 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
             ));
             continue;
         }
-        let mut check = spec(id, label.to_string(), role, Probe::Tls, String::new());
+        // The control plane gets the data plane's own handshake (mutual TLS, then the WebSocket
+        // upgrade on /v1/outlet, kong/clustering/data_plane.lua in Kong's source); telemetry's
+        // path is not replayed, so its check stops after mutual TLS.
+        let probe = match role {
+            Role::ControlPlane => Probe::KongCluster,
+            _ => Probe::Tls,
+        };
+        let mut check = spec(id, label.to_string(), role, probe, String::new());
         cluster_endpoint(conf, (key, &setting), name_key, mtls, &mut check)?;
+        if role == Role::Telemetry
+            && let Some(note) = check.endpoint.note.as_mut()
+        {
+            note.push_str(
+                "; checked up to mutual TLS (telemetry's WebSocket path is not replayed)",
+            );
+        }
         check.fixed_route = Some(route.clone());
         out.checks.push(check);
     }

@@ -358,7 +358,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         let plan = built(KONNECT, &[]);
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
         let cp = by_id(&plan, "control-plane");
-        assert_eq!(cp.target(), "tls://abc.us.cp0.konghq.com:443");
+        assert_eq!(cp.target(), "kong-cluster://abc.us.cp0.konghq.com:443");
         assert_eq!(cp.tls.server_name.as_deref(), Some("abc.us.cp0.konghq.com"));
         assert!(cp.tls.client_cert_expected && !cp.tls.pinned);
         assert_eq!(
@@ -460,7 +460,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         );
         assert_eq!(
             by_id(&plan, "control-plane").target(),
-            "tls://127.0.0.1:8005"
+            "kong-cluster://127.0.0.1:8005"
         );
         let plan = built("role = control_plane\n", &[]);
         assert!(plan.notes[0].contains("role = control_plane (/etc/kong/kong.conf line 1)"));

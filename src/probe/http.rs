@@ -93,6 +93,9 @@ pub(crate) struct HttpRequest {
     /// Set when the TLS handshake before it was asked for a client certificate: whether one
     /// was given. The answer then tells the server's verdict on it.
     pub client_cert: Option<bool>,
+    /// The upgrade is a Kong data plane's to its control plane: another answer than 101 is
+    /// `upgrade_refused`, explained by its status.
+    pub kong_cluster: bool,
 }
 
 /// What the exchange showed; `failure` is set when it is not reachable as expected.
@@ -118,11 +121,12 @@ where
 {
     let key = websocket_key();
     match send(stream, request, &key, peer, budget).await {
-        Ok((response, ttfb, title)) => {
+        Ok((response, ttfb, page)) => {
             let answer = Answer {
                 response: &response,
                 ttfb,
-                title: title.as_deref(),
+                title: page.as_deref().and_then(page_title),
+                page: page.as_deref(),
             };
             judge(request, &key, &answer, peer)
         }
@@ -139,7 +143,9 @@ where
 struct Answer<'a> {
     response: &'a hyper::Response<hyper::body::Incoming>,
     ttfb: Duration,
-    title: Option<&'a str>,
+    title: Option<String>,
+    /// The start of the page, when it was read.
+    page: Option<&'a str>,
 }
 
 /// The statuses by which servers refuse a client certificate after the handshake: nginx's
@@ -202,20 +208,18 @@ where
             return Err(elapsed.failure(Phase::Http, &what, peer));
         }
     };
-    let title = match CERT_STATUSES.contains(&response.status().as_u16()) {
-        true => budget
-            .limit(page_title(response.body_mut()))
-            .await
-            .ok()
-            .flatten(),
+    let status = response.status().as_u16();
+    let wanted = CERT_STATUSES.contains(&status) || (request.kong_cluster && status != 101);
+    let page = match wanted {
+        true => budget.limit(page_start(response.body_mut())).await.ok(),
         false => None,
     };
     driver.abort();
-    Ok((response, ttfb, title))
+    Ok((response, ttfb, page))
 }
 
-/// The `<title>` of the first 4 KiB of a page, printable and at most 100 characters.
-async fn page_title(body: &mut hyper::body::Incoming) -> Option<String> {
+/// The first 4 KiB of a page, as text.
+async fn page_start(body: &mut hyper::body::Incoming) -> String {
     use http_body_util::BodyExt;
     let mut page = Vec::new();
     while page.len() < 4096 {
@@ -226,16 +230,33 @@ async fn page_title(body: &mut hyper::body::Incoming) -> Option<String> {
             page.extend_from_slice(&data);
         }
     }
-    let text = String::from_utf8_lossy(&page);
-    let lower = text.to_ascii_lowercase();
+    String::from_utf8_lossy(&page).into_owned()
+}
+
+/// A page's `<title>`, printable and at most 100 characters.
+fn page_title(page: &str) -> Option<String> {
+    let lower = page.to_ascii_lowercase();
     let start = lower.find("<title>")? + "<title>".len();
     let end = start + lower[start..].find("</title>")?;
-    let title: String = text[start..end]
+    let title: String = page[start..end]
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(100)
         .collect();
     Some(title.trim().to_string())
+}
+
+/// A page's text in a line: its title, else its first printable characters (at most 120).
+fn excerpt(page: &str) -> String {
+    if let Some(title) = page_title(page) {
+        return title;
+    }
+    let text: String = page
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.join(" ").chars().take(120).collect()
 }
 
 /// The server's refusal of the client certificate, when the request failed on a TLS alert
@@ -309,8 +330,24 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
     {
         return outcome(Some(failure));
     }
-    if let Some(refusal) = certificate_refusal(request, status.as_u16(), answer.title) {
+    if let Some(refusal) = certificate_refusal(request, status.as_u16(), answer.title.as_deref()) {
         return fail(FailureKind::ClientCertRejected, refusal);
+    }
+    if request.kong_cluster && status != StatusCode::SWITCHING_PROTOCOLS {
+        let page = answer.page.map(excerpt).filter(|e| !e.is_empty());
+        let said = page.map_or_else(String::new, |e| format!(" (\"{e}\")"));
+        let failure = Failure::new(
+            FailureKind::UpgradeRefused,
+            Phase::Http,
+            format!(
+                "the control plane at {} completed mutual TLS but answered the data plane's upgrade on /v1/outlet with {status}{said}",
+                request.authority
+            ),
+            peer,
+        );
+        return outcome(Some(
+            failure.with_hint(upgrade_hint(status.as_u16(), &request.authority)),
+        ));
     }
     if request.websocket {
         if status != StatusCode::SWITCHING_PROTOCOLS {
@@ -341,6 +378,27 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
         );
     }
     outcome(None)
+}
+
+/// What to do about a refused cluster upgrade, by its status.
+fn upgrade_hint(status: u16, authority: &str) -> String {
+    match status {
+        401 | 403 => format!(
+            "The control plane at {authority} does not accept this node's certificate: check that cluster_cert is the certificate registered with this control plane (for Konnect, the data plane certificate of this control plane group, in the right region), and that it has not been revoked or replaced."
+        ),
+        404 => format!(
+            "{authority} has no /v1/outlet: it is not a Kong control plane's cluster listener (cluster_listen, port 8005 by default; for Konnect, the cp0 host on 443), or a proxy rewrites the path."
+        ),
+        400 | 426 => format!(
+            "Something between this node and {authority} (a proxy or load balancer) does not pass WebSocket upgrades: ask for the Upgrade and Connection headers to be passed, or for a TCP (layer 4) passthrough to the control plane."
+        ),
+        502..=504 => format!(
+            "The edge in front of {authority} answered for the control plane, which it could not reach (no backend): check the control plane's health and the load balancer's targets."
+        ),
+        _ => format!(
+            "{authority} refused the upgrade with {status}: check that cluster_control_plane names the control plane's cluster listener, and the control plane's own log for this node."
+        ),
+    }
 }
 
 /// The words of an answer that refuses the client certificate: 495 and 496, or a 400 whose
@@ -423,6 +481,7 @@ mod tests {
             expect: Expect::default(),
             forwarded: None,
             client_cert,
+            kong_cluster: false,
         }
     }
 

@@ -368,6 +368,7 @@ impl Attempt<'_> {
                 .as_ref()
                 .filter(|tls| tls.client_cert_requested)
                 .map(|_| self.shared.tls.has_identity()),
+            kong_cluster: spec.probe() == Probe::KongCluster,
         };
         let exchange = http::exchange(stream, &request, self.peer(), self.shared.budget).await;
         outcome.times.http_ms = exchange.ttfb.map(millis);

@@ -34,6 +34,9 @@ fn write_conf(world: &World, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Runs `check --kong-conf PATH` against the loopback world, whose control planes speak TLS
+/// only: the checks stop after mutual TLS (`--no-upgrade`; `cluster_upgrade.rs` tests the
+/// data plane's upgrade against a control plane that answers it).
 fn run_conf(path: &PathBuf, env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
     let mut command = preflight();
     command
@@ -43,6 +46,7 @@ fn run_conf(path: &PathBuf, env: &[(&str, &str)]) -> (i32, serde_json::Value, St
             "json",
             "--timeout",
             "3s",
+            "--no-upgrade",
             "--kong-conf",
         ])
         .arg(path);

@@ -3,6 +3,7 @@
 
 mod allowlist;
 mod checks;
+mod cluster_upgrade;
 mod deploy;
 mod firewall;
 mod formats;

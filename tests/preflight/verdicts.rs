@@ -394,7 +394,13 @@ fn kong_shared_mode_accepts_a_version_1_cluster_certificate() {
     );
     let path = dir.join("kong.conf");
     std::fs::write(&path, conf).unwrap();
-    let (code, report) = run(&["--kong-conf", path.to_str().unwrap(), "--timeout", "3s"]);
+    let (code, report) = run(&[
+        "--kong-conf",
+        path.to_str().unwrap(),
+        "--timeout",
+        "3s",
+        "--no-upgrade",
+    ]);
     let c = check(&report, "kong.conf.control-plane");
     assert_eq!(c["status"], "ok", "{report:#}");
     assert_eq!(c["tls"]["trust"], "custom");

@@ -727,7 +727,7 @@ fn der_split(der: &[u8]) -> (&[u8], &[u8]) {
 
 /// The Sec-WebSocket-Accept a server answers `key` with (RFC 6455, section 4.2.2), computed
 /// here rather than by the code under test.
-fn websocket_accept(key: &str) -> String {
+pub fn websocket_accept(key: &str) -> String {
     use base64::Engine;
     let digest = ring::digest::digest(
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,

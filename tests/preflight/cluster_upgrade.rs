@@ -1,0 +1,164 @@
+//! Kong's own path (issue 17, part 1): after mutual TLS the control-plane check of
+//! `--kong-conf` sends the data plane's WebSocket upgrade on `/v1/outlet`, as
+//! kong/clustering/data_plane.lua does, and needs `101`; it then closes without a frame.
+//! A loopback control plane answers it, or refuses with 403, 404, 426 or 502.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::support::konnect::cluster_cert;
+use crate::support::world::{ServerOptions, Validity, World, check, check_json, websocket_accept};
+
+/// What the control plane saw of one connection: the request line, and whether any byte
+/// (a WebSocket frame) followed its 101.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    request_line: String,
+    frame_after_101: bool,
+}
+
+/// A control plane on 127.0.0.1 requiring a client certificate from the world's CA, answering
+/// the upgrade with `status`.
+fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let options = ServerOptions {
+        client_auth: true,
+        ..ServerOptions::default()
+    };
+    let config = world
+        .ca
+        .server_with(&["cp.test"], Validity::Current, options);
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = world.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    world.rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, log) = (acceptor.clone(), log.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    if tls.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let key = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_string())
+                    })
+                    .unwrap_or_default();
+                let mut entry = Seen {
+                    request_line: head.lines().next().unwrap_or_default().to_string(),
+                    ..Seen::default()
+                };
+                let answer = match status {
+                    101 => format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                        websocket_accept(&key)
+                    ),
+                    other => {
+                        let body = format!("<html><head><title>{other} from the test control plane</title></head></html>");
+                        format!("HTTP/1.1 {other} No\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                    }
+                };
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.flush().await;
+                if status == 101 {
+                    let mut rest = [0u8; 64];
+                    let read = tokio::time::timeout(Duration::from_millis(500), tls.read(&mut rest)).await;
+                    entry.frame_after_101 = matches!(read, Ok(Ok(n)) if n > 0);
+                }
+                log.lock().unwrap().push(entry);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A pki-mode kong.conf for the control plane at `cp`, with the node's certificate.
+fn kong_conf(world: &World, cp: SocketAddr) -> String {
+    let (crt, key) = cluster_cert(world);
+    let conf = format!(
+        "role = data_plane\ncluster_mtls = pki\ncluster_control_plane = {cp}\ncluster_server_name = cp.test\n\
+         cluster_telemetry_endpoint = \ncluster_ca_cert = {}\ncluster_cert = {crt}\ncluster_cert_key = {key}\n\
+         proxy_listen = off\nstream_listen = off\n",
+        world.ca_file()
+    );
+    let path = world.dir.path().join(format!("kong-{}.conf", cp.port()));
+    std::fs::write(&path, conf).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_data_planes_upgrade_is_replayed_and_nothing_follows_it() {
+    let world = World::new();
+    let (cp, seen) = control_plane(&world, 101);
+    let conf = kong_conf(&world, cp);
+    let (code, report) = check_json(&["--kong-conf", &conf, "--kong-version", "3.9.1"]);
+    assert_eq!(code, 0, "{report:#}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["probe"], "kong-cluster", "{c:#}");
+    assert_eq!(c["http_status"], 101);
+    assert_eq!(c["target"], format!("kong-cluster://{cp}"));
+    // Give the control plane its half second to see whether a frame follows.
+    std::thread::sleep(Duration::from_millis(700));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let line = &seen[0].request_line;
+    assert!(line.starts_with("GET /v1/outlet?node_id="), "{line}");
+    assert!(
+        line.contains("&node_hostname=preflight-") && line.contains("&node_version=3.9.1 HTTP/1.1"),
+        "{line}"
+    );
+    assert!(!seen[0].frame_after_101, "a frame followed the 101");
+    // --no-upgrade stops after mutual TLS.
+    let (_, report) = check_json(&["--kong-conf", &conf, "--no-upgrade"]);
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["probe"], "tls");
+    assert!(c["http_status"].is_null());
+}
+
+#[test]
+fn a_refused_upgrade_is_named_by_its_status() {
+    let world = World::new();
+    for (status, hint) in [
+        (403, "registered with this control plane"),
+        (404, "has no /v1/outlet"),
+        (426, "does not pass WebSocket upgrades"),
+        (502, "could not reach (no backend)"),
+    ] {
+        let (cp, _) = control_plane(&world, status);
+        let conf = kong_conf(&world, cp);
+        let (code, report) = check_json(&["--kong-conf", &conf]);
+        assert_eq!(code, 1, "{status}: {report:#}");
+        let c = check(&report, "kong.conf.control-plane");
+        assert_eq!(c["http_status"], status);
+        let error = &c["error"];
+        assert_eq!(error["kind"], "upgrade_refused", "{status}: {report:#}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "answered the data plane's upgrade on /v1/outlet with {status}"
+            )),
+            "{message}"
+        );
+        assert!(message.contains("from the test control plane"), "{message}");
+        assert!(
+            error["hint"].as_str().unwrap().contains(hint),
+            "{status}: {}",
+            error["hint"]
+        );
+    }
+}
