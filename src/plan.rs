@@ -293,6 +293,9 @@ pub struct Overrides {
     pub compare_direct: bool,
     /// `--no-upgrade`: Kong cluster checks stop after mutual TLS.
     pub no_upgrade: bool,
+    /// A client certificate is given: a profile's control-plane endpoint that requires one is
+    /// checked with the data plane's own handshake.
+    pub client_cert_given: bool,
     /// The path and query of the data plane's upgrade (`/v1/outlet?node_id=…`).
     pub cluster_path: String,
 }
@@ -306,6 +309,16 @@ impl Plan {
             spec.endpoint.target = spec.target();
             if spec.skip.is_some() {
                 continue;
+            }
+            // A profile's control plane, checked with the node's certificate: the data plane's
+            // own handshake, as for a kong.conf.
+            if spec.endpoint.profile.is_some()
+                && spec.endpoint.role == Role::ControlPlane
+                && spec.endpoint.probe == Probe::Tls
+                && spec.tls.client_cert_expected
+                && overrides.client_cert_given
+            {
+                spec.endpoint.probe = Probe::KongCluster;
             }
             if spec.endpoint.probe == Probe::KongCluster {
                 match overrides.no_upgrade {

@@ -164,6 +164,7 @@ fn overrides(args: &CheckArgs) -> Result<Overrides, InputError> {
         expect: args.expect_status.clone().unwrap_or_default(),
         compare_direct: args.compare_direct,
         no_upgrade: args.no_upgrade,
+        client_cert_given: args.client_cert.is_some() && args.client_key.is_some(),
         cluster_path: cluster_path(&args.kong_version),
     })
 }

@@ -24,7 +24,12 @@ fn konnect_profile_passes_against_a_loopback_world_in_json() {
     for (i, (key, host)) in KONNECT.iter().enumerate() {
         let c = check(&report, &format!("konnect.{key}"));
         assert_eq!(c["status"], "ok", "{c:#}");
-        assert_eq!(c["target"], format!("tls://{host}:443"));
+        // With the node's certificate, the control plane gets the data plane's own handshake.
+        let scheme = match *key {
+            "control-plane" => "kong-cluster",
+            _ => "tls",
+        };
+        assert_eq!(c["target"], format!("{scheme}://{host}:443"));
         assert_eq!(c["addresses"][0]["ip"], lo(block, i as u8 + 1).to_string());
         assert_eq!(c["tls"]["version"], "TLSv1.3");
         assert_eq!(c["tls"]["trust"], "custom");
@@ -32,6 +37,7 @@ fn konnect_profile_passes_against_a_loopback_world_in_json() {
         assert!(c["timings_ms"]["dns"].as_f64().is_some(), "{c:#}");
         assert!(c["timings_ms"]["tls"].as_f64().is_some(), "{c:#}");
     }
+    assert_eq!(check(&report, "konnect.control-plane")["http_status"], 101);
     let audit = check(&report, "konnect.audit-log");
     assert_eq!(audit["status"], "ok");
     assert_eq!(audit["target"], "tcp://x.us.cp0.konghq.com:8071");
@@ -73,7 +79,7 @@ fn konnect_profile_passes_against_a_loopback_world_in_human_form() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        cp.contains("[ ok ]") && cp.contains("tls://x.us.cp0.konghq.com:443"),
+        cp.contains("[ ok ]") && cp.contains("kong-cluster://x.us.cp0.konghq.com:443"),
         "{cp}"
     );
     assert!(cp.contains("TLSv1.3"), "{cp}");

@@ -45,8 +45,13 @@ fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str,
             client_auth: matches!(*key, "control-plane" | "telemetry"),
             ..ServerOptions::default()
         };
-        let tls = Behaviour::Tls(world.ca.server_with(&[host], Validity::Current, options));
-        world.serve(SocketAddr::new(ip, 443), tls)?;
+        let config = world.ca.server_with(&[host], Validity::Current, options);
+        // The control plane answers the data plane's WebSocket upgrade on /v1/outlet.
+        let behaviour = match *key {
+            "control-plane" => Behaviour::Web(Some(config)),
+            _ => Behaviour::Tls(config),
+        };
+        world.serve(SocketAddr::new(ip, 443), behaviour)?;
         records.push((*host, ip));
     }
     world.serve(SocketAddr::new(lo(block, 5), 8071), Behaviour::Accept)?;

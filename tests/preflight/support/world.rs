@@ -660,7 +660,8 @@ where
             match req.uri().path() {
                 "/down" => *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE,
                 "/slow" => tokio::time::sleep(Duration::from_secs(30)).await,
-                "/ws" if req.headers().contains_key("sec-websocket-key") => {
+                // A Kong control plane's cluster listener answers the data plane's upgrade too.
+                "/ws" | "/v1/outlet" if req.headers().contains_key("sec-websocket-key") => {
                     let key = req.headers()["sec-websocket-key"]
                         .to_str()
                         .unwrap_or_default();
