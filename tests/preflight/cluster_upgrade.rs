@@ -19,6 +19,8 @@ use crate::support::world::{ServerOptions, Validity, World, check, check_json, w
 struct Seen {
     request_line: String,
     frame_after_101: bool,
+    /// The server name the client sent.
+    sni: Option<String>,
 }
 
 /// A control plane on 127.0.0.1 requiring a client certificate from the world's CA, answering
@@ -31,6 +33,15 @@ fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>
     let config = world
         .ca
         .server_with(&["cp.test"], Validity::Current, options);
+    control_plane_with(world, config, status)
+}
+
+/// A control plane with this TLS configuration, answering the upgrade with `status`.
+fn control_plane_with(
+    world: &World,
+    config: Arc<rustls::ServerConfig>,
+    status: u16,
+) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = world.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -61,6 +72,7 @@ fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>
                     .unwrap_or_default();
                 let mut entry = Seen {
                     request_line: head.lines().next().unwrap_or_default().to_string(),
+                    sni: tls.get_ref().1.server_name().map(str::to_string),
                     ..Seen::default()
                 };
                 let answer = match status {
@@ -161,4 +173,32 @@ fn a_refused_upgrade_is_named_by_its_status() {
             error["hint"]
         );
     }
+}
+
+#[test]
+fn shared_mode_replays_the_upgrade_to_kong_clustering() {
+    let world = World::new();
+    // The control plane presents the node's own cluster certificate, as shared mode requires.
+    let (config, crt, key) = crate::support::world::shared_cluster_cert(world.dir.path());
+    let (cp, seen) = control_plane_with(&world, config, 101);
+    let conf = format!(
+        "role = data_plane\ncluster_control_plane = {cp}\ncluster_telemetry_endpoint = \n\
+         cluster_cert = {}\ncluster_cert_key = {}\nproxy_listen = off\nstream_listen = off\n",
+        crt.display(),
+        key.display()
+    );
+    let path = world.dir.path().join("shared.conf");
+    std::fs::write(&path, conf).unwrap();
+    let (code, report) = check_json(&["--kong-conf", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(
+        (c["probe"].as_str(), c["http_status"].as_u64()),
+        (Some("kong-cluster"), Some(101))
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].sni.as_deref(), Some("kong_clustering"), "{seen:?}");
+    assert!(seen[0].request_line.starts_with("GET /v1/outlet?node_id="));
+    assert!(!seen[0].frame_after_101);
 }
