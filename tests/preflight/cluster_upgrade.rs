@@ -202,3 +202,38 @@ fn shared_mode_replays_the_upgrade_to_kong_clustering() {
     assert!(seen[0].request_line.starts_with("GET /v1/outlet?node_id="));
     assert!(!seen[0].frame_after_101);
 }
+
+#[test]
+fn the_upgrade_goes_through_kong_confs_proxy() {
+    let world = World::new();
+    let (cp, seen) = control_plane(&world, 101);
+    let Some(squid) =
+        crate::support::proxies::Squid::start(&crate::support::proxies::SquidOptions {
+            auth: None,
+            connect_ports: vec![cp.port()],
+            hosts: Vec::new(),
+        })
+    else {
+        return;
+    };
+    let conf = kong_conf(&world, cp);
+    let proxied = format!(
+        "{}cluster_use_proxy = on\nproxy_server = {}\n",
+        std::fs::read_to_string(&conf).unwrap(),
+        squid.url(None)
+    );
+    std::fs::write(&conf, proxied).unwrap();
+    let (code, report) = check_json(&["--kong-conf", &conf]);
+    assert_eq!(code, 0, "{report:#}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["http_status"], 101, "{c:#}");
+    assert_eq!(c["proxy"], format!("http://{}", squid.addr));
+    // Squid carried the tunnel to the control plane.
+    assert!(
+        squid.logged(&format!("CONNECT {cp}")),
+        "{}",
+        squid.log("access.log")
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
