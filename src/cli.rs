@@ -30,10 +30,36 @@ pub enum Command {
     /// List what the network team must allow for these checks: host, port, protocol,
     /// direction, purpose, proxy, and the addresses the names resolve to now.
     Allowlist(Box<AllowlistArgs>),
+    /// Read Kong's error.log (or lines pasted from it) and explain its clustering errors: how
+    /// often and when, what each means, what to do, and the check that tests it.
+    Explain(ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) on standard output.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The log to read (`-`: standard input).
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub file: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Human)]
+    pub format: ExplainFormat,
+
+    /// The node's kong.conf, named in the commands that test each error [default:
+    /// /etc/kong/kong.conf].
+    #[arg(long, value_name = "FILE")]
+    pub kong_conf: Option<PathBuf>,
+}
+
+/// The formats of `explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod allowlist;
 pub mod check;
 pub mod cli;
 pub mod error;
+pub mod explain;
 pub mod failure;
 pub(crate) mod files;
 pub mod kongconf;

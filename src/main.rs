@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use clap::Parser;
 use preflight::allowlist::Allowlist;
-use preflight::cli::{Cli, Command, ProfilesAction};
+use preflight::cli::{Cli, Command, ExplainFormat, ProfilesAction};
 use preflight::error::{InputError, io_text, without_os_error};
 use preflight::output::Destination;
 use preflight::progress::Bar;
@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         // Not reached: `needs_runtime` started one for these.
         (Command::Check(_) | Command::Listen(_) | Command::Allowlist(_), None) => Ok(EXIT_INPUT),
         (Command::Profiles(args), _) => profiles(args.action),
+        (Command::Explain(args), _) => explain(&args),
         (Command::Completions { shell }, _) => generated(|out| {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "preflight", out);
@@ -521,6 +522,26 @@ fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
 fn generated(generate: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Failure> {
     let mut out = stdout();
     generate(&mut out)?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// Explains the clustering errors of Kong's log.
+fn explain(args: &preflight::cli::ExplainArgs) -> Result<u8, Failure> {
+    let text = preflight::explain::read(&args.file)?;
+    if let Some(conf) = &args.kong_conf {
+        preflight::kongconf::KongConf::load(conf, |_| None)?;
+    }
+    let conf = args.kong_conf.as_ref().map(|p| p.display().to_string());
+    let found = preflight::explain::explain(&text, conf.as_deref());
+    let mut out = stdout();
+    match args.format {
+        ExplainFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &found).map_err(io::Error::from)?;
+            writeln!(out)?;
+        }
+        ExplainFormat::Human => render::explain(&found, &mut out)?,
+    }
     out.flush()?;
     Ok(0)
 }

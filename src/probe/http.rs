@@ -195,11 +195,15 @@ where
         Ok(Err(e)) => {
             driver.abort();
             return Err(refused_certificate(&e, request, peer).unwrap_or_else(|| {
-                error(format!(
+                let failure = error(format!(
                     "no valid HTTP response from {}: {}",
                     request.authority,
                     words(&e)
-                ))
+                ));
+                match request.kong_cluster && closed_early(&e) {
+                    true => failure.with_hint(silent_close_hint(&request.authority)),
+                    false => failure,
+                }
             }));
         }
         Err(elapsed) => {
@@ -297,9 +301,28 @@ fn refused_certificate(
     None
 }
 
+/// Whether the connection ended before a response: closed (with or without TLS close_notify)
+/// or reset.
+fn closed_early(err: &hyper::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    err.is_incomplete_message()
+}
+
 /// hyper's error in words, without the names of its inner types.
 fn words(err: &hyper::Error) -> String {
-    if err.is_incomplete_message() {
+    if closed_early(err) {
         "the connection closed before a whole response".into()
     } else if err.is_parse() {
         "the answer is not HTTP/1.1".into()
@@ -380,8 +403,18 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
     outcome(None)
 }
 
+/// What to do when a control plane closes the connection after mutual TLS without answering the
+/// upgrade: what a Kong control plane does (nginx's 444) when the data plane's certificate fails
+/// its check (kong/clustering/init.lua and kong/clustering/tls.lua in Kong's source: a certificate not issued
+/// by cluster_ca_cert is refused earlier, by the TLS handshake).
+pub(crate) fn silent_close_hint(authority: &str) -> String {
+    format!(
+        "A Kong control plane closes the connection without an answer when it does not accept the data plane's certificate: with cluster_mtls = shared, cluster_cert must be the control plane's own certificate; with cluster_ocsp on, a revoked certificate is refused too. The error.log of the control plane at {authority} says which (\"data plane presented incorrect client certificate\", \"data plane client certificate was revoked\")."
+    )
+}
+
 /// What to do about a refused cluster upgrade, by its status.
-fn upgrade_hint(status: u16, authority: &str) -> String {
+pub(crate) fn upgrade_hint(status: u16, authority: &str) -> String {
     match status {
         401 | 403 => format!(
             "The control plane at {authority} does not accept this node's certificate: check that cluster_cert is the certificate registered with this control plane (for Konnect, the data plane certificate of this control plane group, in the right region), and that it has not been revoked or replaced."

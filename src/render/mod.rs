@@ -3,6 +3,7 @@
 //! and never touch the network.
 
 mod allowlist;
+mod explain;
 mod human;
 mod json;
 mod junit;
@@ -18,6 +19,7 @@ use clap::ValueEnum;
 use crate::report::Report;
 
 pub use allowlist::render as allowlist;
+pub use explain::render as explain;
 pub use human::render as human;
 pub use json::render as json;
 pub use junit::render as junit;

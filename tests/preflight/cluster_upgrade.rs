@@ -16,7 +16,7 @@ use crate::support::world::{ServerOptions, Validity, World, check, check_json, w
 /// What the control plane saw of one connection: the request line, and whether any byte
 /// (a WebSocket frame) followed its 101.
 #[derive(Debug, Default, Clone)]
-struct Seen {
+pub(crate) struct Seen {
     request_line: String,
     frame_after_101: bool,
     /// The server name the client sent.
@@ -24,8 +24,8 @@ struct Seen {
 }
 
 /// A control plane on 127.0.0.1 requiring a client certificate from the world's CA, answering
-/// the upgrade with `status`.
-fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+/// the upgrade with `status` (444: closing without an answer, as nginx's 444).
+pub(crate) fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let options = ServerOptions {
         client_auth: true,
         ..ServerOptions::default()
@@ -75,6 +75,12 @@ fn control_plane_with(
                     sni: tls.get_ref().1.server_name().map(str::to_string),
                     ..Seen::default()
                 };
+                if status == 444 {
+                    // nginx's 444, as a Kong control plane refusing the node's certificate
+                    // (kong/clustering/init.lua): close without a word.
+                    log.lock().unwrap().push(entry);
+                    return;
+                }
                 let answer = match status {
                     101 => format!(
                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
@@ -100,7 +106,7 @@ fn control_plane_with(
 }
 
 /// A pki-mode kong.conf for the control plane at `cp`, with the node's certificate.
-fn kong_conf(world: &World, cp: SocketAddr) -> String {
+pub(crate) fn kong_conf(world: &World, cp: SocketAddr) -> String {
     let (crt, key) = cluster_cert(world);
     let conf = format!(
         "role = data_plane\ncluster_mtls = pki\ncluster_control_plane = {cp}\ncluster_server_name = cp.test\n\
@@ -235,5 +241,30 @@ fn the_upgrade_goes_through_kong_confs_proxy() {
         squid.log("access.log")
     );
     std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_control_plane_closing_without_an_answer_is_named_as_refusing_the_certificate() {
+    let world = World::new();
+    let (cp, seen) = control_plane(&world, 444);
+    let conf = kong_conf(&world, cp);
+    let (code, report) = check_json(&["--kong-conf", &conf]);
+    assert_eq!(code, 1, "{report:#}");
+    let error = &check(&report, "kong.conf.control-plane")["error"];
+    assert_eq!(error["kind"], "http_error", "{report:#}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("closed before a whole response"),
+        "{error:#}"
+    );
+    let hint = error["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("does not accept the data plane's certificate")
+            && hint.contains("data plane presented incorrect client certificate"),
+        "{hint}"
+    );
     assert_eq!(seen.lock().unwrap().len(), 1);
 }

@@ -5,6 +5,7 @@ mod allowlist;
 mod checks;
 mod cluster_upgrade;
 mod deploy;
+mod explain;
 mod firewall;
 mod formats;
 mod hardening;

@@ -1,0 +1,548 @@
+//! `preflight explain`: Kong's error.log read for the data plane's clustering errors. Each is
+//! grouped, counted, read as the failure kind a check would report with its hint, and given the
+//! `preflight check` command that tests the path. Errors it does not know are counted, not
+//! guessed.
+//!
+//! The lines and words come from Kong's source (github.com/Kong/kong) and from the WebSocket
+//! client Kong builds in (github.com/Kong/lua-resty-websocket, lib/resty/websocket/client.lua);
+//! each recognizer names the file its line comes from.
+
+use serde::Serialize;
+
+use crate::failure::{Failure, FailureKind, Peer};
+use crate::sanitize;
+
+/// Kong's default kong.conf, named in commands when `--kong-conf` is not given.
+pub const DEFAULT_KONG_CONF: &str = "/etc/kong/kong.conf";
+
+/// One error of the log: where it went, how often and when, and what it means.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained {
+    /// The connection: `control plane` (/v1/outlet), `control plane RPC` (/v2/outlet), or
+    /// `control plane's log` for a line the control plane writes about a data plane.
+    pub connection: &'static str,
+    /// `HOST:PORT` the node dialled, when the line names it.
+    pub address: Option<String>,
+    /// The error as Kong logged it.
+    pub error: String,
+    pub count: usize,
+    /// The log's timestamps of the first and last line (as written: the node's local time).
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// The failure kind a check meeting this error reports; `None` for errors past what a
+    /// check sees (or not known).
+    pub kind: Option<FailureKind>,
+    /// What the error means; `None` when preflight does not know the error.
+    pub meaning: Option<String>,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// The command that tests the path; `None` when no check can.
+    pub command: Option<String>,
+    /// The file of Kong's source that writes the line.
+    pub source: &'static str,
+}
+
+/// What `explain` found in a log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Explanation {
+    pub errors: Vec<Explained>,
+    /// Clustering lines (warnings and errors) whose error preflight does not know, listed
+    /// among `errors` without a meaning.
+    pub unknown: usize,
+    /// Clustering warnings and errors of a shape preflight does not read at all.
+    pub unread: usize,
+    /// Lines read.
+    pub lines: usize,
+}
+
+/// A clustering line taken apart.
+struct Line {
+    connection: &'static str,
+    address: Option<String>,
+    error: String,
+    /// How to read the error: the WebSocket client's words, or a fixed reading.
+    reading: Reading,
+    source: &'static str,
+}
+
+/// What an error means, what to do, and which check tests it.
+#[derive(Clone)]
+enum Reading {
+    /// Read from the words of the error.
+    Words,
+    /// The connection was up, then broke: a check (which closes at once) cannot see it, but
+    /// `--watch` shows a path that comes and goes.
+    Broken(&'static str, &'static str),
+    /// The control plane refused the node's Kong version after the upgrade.
+    Version,
+}
+
+/// Reads the log at `path` (`-`: standard input), with the size cap of every input file.
+pub fn read(path: &std::path::Path) -> Result<String, crate::error::InputError> {
+    let path = match path.as_os_str() == "-" {
+        true => std::path::Path::new("/dev/stdin"),
+        false => path,
+    };
+    crate::files::read_text(path, "the log")
+}
+
+/// Reads `log` (Kong's error.log, or lines pasted from it); `kong_conf` is the node's file,
+/// named in the commands.
+pub fn explain(log: &str, kong_conf: Option<&str>) -> Explanation {
+    let mut found = Explanation::default();
+    let cluster = sole_address(log);
+    for text in log.lines() {
+        found.lines += 1;
+        let Some(line) = clustering_line(text, cluster.as_deref()) else {
+            if is_clustering_problem(text) {
+                found.unread += 1;
+            }
+            continue;
+        };
+        let at = timestamp(text);
+        let existing = found.errors.iter_mut().find(|e| {
+            e.address == line.address && e.error == line.error && e.connection == line.connection
+        });
+        let entry = match existing {
+            Some(entry) => entry,
+            None => {
+                found.errors.push(entry(line, kong_conf));
+                found.errors.last_mut().expect("just pushed")
+            }
+        };
+        entry.count += 1;
+        if entry.meaning.is_none() {
+            found.unknown += 1;
+        }
+        if at.is_some() {
+            entry.first = entry.first.take().or_else(|| at.clone());
+            entry.last = at;
+        }
+    }
+    found
+}
+
+/// The control plane's address when every clustering line that names one names the same.
+fn sole_address(log: &str) -> Option<String> {
+    let mut addresses = log
+        .lines()
+        .filter_map(|text| clustering_line(text, None)?.address);
+    let first = addresses.next()?;
+    addresses.all(|a| a == first).then_some(first)
+}
+
+/// Whether a line that no recognizer reads is a clustering warning or error (counted).
+fn is_clustering_problem(text: &str) -> bool {
+    let clustering = text.contains("[clustering]") || text.contains("[rpc]");
+    let level = ["[warn]", "[error]", "[crit]", "[alert]", "[emerg]"];
+    clustering && level.iter().any(|l| text.contains(l))
+}
+
+/// The error of a line, without nginx's `, client: …` and `, context: …` and Kong's ` [HOST]`.
+fn trimmed(error: &str) -> (&str, Option<&str>) {
+    let error = [", client: ", ", context: "]
+        .iter()
+        .fold(error, |e, cut| e.split(cut).next().unwrap_or(e))
+        .trim();
+    match error.rsplit_once(" [") {
+        Some((head, tail)) if tail.ends_with(']') => {
+            (head.trim(), Some(tail.trim_end_matches(']')))
+        }
+        _ => (error, None),
+    }
+}
+
+/// The clustering line `text` holds, when it is one preflight reads; `cluster` is the control
+/// plane's address when the log names only one (the RPC lines name none).
+fn clustering_line(text: &str, cluster: Option<&str>) -> Option<Line> {
+    const READERS: [fn(&str, Option<&str>) -> Option<Line>; 5] = [
+        broken,
+        receive_error,
+        pong_missing,
+        rpc_connect,
+        version_refused,
+    ];
+    READERS.iter().find_map(|read| read(text, cluster))
+}
+
+const DATA_PLANE: &str = "kong/clustering/data_plane.lua";
+
+/// data_plane.lua: `connection to control plane URI broken: ERR (retrying after N seconds) [CP]`.
+fn broken(text: &str, _: Option<&str>) -> Option<Line> {
+    let (_, rest) = text.split_once("connection to control plane ")?;
+    let (uri, error) = rest.split_once(" broken: ")?;
+    let error = error.split(" (retrying after").next().unwrap_or(error);
+    // The list of DNS tries differs from line to line.
+    let error = error.split(". Tried: ").next().unwrap_or(error);
+    let (error, _) = trimmed(error);
+    let target = uri.split_once("://").map_or(uri, |(_, t)| t);
+    let address = target.split(['/', '?']).next().unwrap_or(target);
+    Some(Line {
+        connection: "control plane",
+        address: Some(sanitize::message(address)),
+        error: sanitize::message(error),
+        reading: Reading::Words,
+        source: DATA_PLANE,
+    })
+}
+
+/// data_plane.lua: `error while receiving frame from control plane: ERR [CP]`.
+fn receive_error(text: &str, _: Option<&str>) -> Option<Line> {
+    let (_, error) = text.split_once("error while receiving frame from control plane: ")?;
+    let (error, address) = trimmed(error);
+    Some(Line {
+        connection: "control plane",
+        address: address.map(sanitize::message),
+        error: sanitize::message(error),
+        reading: Reading::Broken(
+            "the connection was open, then broke: the control plane or a device between (a proxy, firewall or load balancer) ended it",
+            "A device that ends connections it thinks idle needs a timeout above Kong's 30-second ping; run the check with --watch 10s to see whether the path itself comes and goes.",
+        ),
+        source: DATA_PLANE,
+    })
+}
+
+/// data_plane.lua: `did not receive pong frame from control plane within N seconds [CP]`.
+fn pong_missing(text: &str, _: Option<&str>) -> Option<Line> {
+    let (_, rest) = text.split_once("did not receive pong frame from control plane")?;
+    let (within, address) = trimmed(rest);
+    let error = format!("did not receive pong frame from control plane {within}");
+    Some(Line {
+        connection: "control plane",
+        address: address.map(sanitize::message),
+        error: sanitize::message(&error),
+        reading: Reading::Broken(
+            "the connection stayed open but the control plane's answers to the node's pings stopped arriving: packets are dropped on an established connection, or a device between stopped forwarding it",
+            "Ask whether a firewall or proxy between drops long-lived connections or their idle packets (its idle timeout must exceed Kong's 30-second ping); run the check with --watch 10s to see whether the path comes and goes.",
+        ),
+        source: DATA_PLANE,
+    })
+}
+
+/// kong/clustering/rpc/manager.lua: `[rpc] unable to connect to peer: ERR`, with no address.
+fn rpc_connect(text: &str, cluster: Option<&str>) -> Option<Line> {
+    let (_, error) = text.split_once("[rpc] unable to connect to peer: ")?;
+    let error = error.split(". Tried: ").next().unwrap_or(error);
+    let error = [", client: ", ", context: "]
+        .iter()
+        .fold(error, |e, cut| e.split(cut).next().unwrap_or(e));
+    Some(Line {
+        connection: "control plane RPC",
+        address: cluster.map(str::to_string),
+        error: sanitize::message(error),
+        reading: Reading::Words,
+        source: "kong/clustering/rpc/manager.lua",
+    })
+}
+
+/// kong/clustering/compat/init.lua, in the control plane's log: `data plane version X is
+/// incompatible with [older] control plane version Y …`.
+fn version_refused(text: &str, _: Option<&str>) -> Option<Line> {
+    let start = text.find("[clustering] data plane ")? + "[clustering] ".len();
+    let said = &text[start..];
+    if !(said.contains(" is incompatible with ") && said.contains("control plane version")) {
+        return None;
+    }
+    let (error, _) = trimmed(said);
+    Some(Line {
+        connection: "control plane's log",
+        address: None,
+        error: sanitize::message(error),
+        reading: Reading::Version,
+        source: "kong/clustering/compat/init.lua",
+    })
+}
+
+/// An entry for the first line of its error.
+fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
+    let address = line.address.clone();
+    let (host, port) = match address.as_deref().and_then(crate::target::split_port) {
+        Some((host, port)) => (host.to_string(), port.parse().ok()),
+        None => (
+            address
+                .clone()
+                .unwrap_or_else(|| "of cluster_control_plane".into()),
+            None,
+        ),
+    };
+    let peer = Peer {
+        host: &host,
+        port,
+        ip: None,
+    };
+    let authority = address.as_deref().unwrap_or("the control plane");
+    let conf_command = format!(
+        "preflight check --kong-conf {} --only control-plane",
+        kong_conf.unwrap_or(DEFAULT_KONG_CONF)
+    );
+    let (kind, meaning, hint, command) = match line.reading {
+        Reading::Words => match read_words(&line.error, authority, peer) {
+            Some((kind, meaning, hint)) => {
+                // DNS and TCP are the host's and port's alone; past them only the node's
+                // kong.conf knows the server name, certificate, CA and proxy Kong uses.
+                let command = match (kind.phases()[0], &address, kong_conf) {
+                    (crate::failure::Phase::Dns | crate::failure::Phase::Tcp, Some(a), None) => {
+                        format!("preflight check tcp://{a}")
+                    }
+                    _ => conf_command,
+                };
+                (Some(kind), Some(meaning), Some(hint), Some(command))
+            }
+            None => (None, None, None, Some(conf_command)),
+        },
+        Reading::Broken(meaning, hint) => (
+            None,
+            Some(meaning.to_string()),
+            Some(hint.to_string()),
+            Some(format!("{conf_command} --watch 10s")),
+        ),
+        Reading::Version => (
+            None,
+            Some("the control plane accepted the connection, then refused the data plane's Kong version: not a network problem".to_string()),
+            Some("Run data planes of the control plane's major version and a minor version no newer than the control plane's (the line names both versions); a check cannot test this, as preflight sends no node information.".to_string()),
+            None,
+        ),
+    };
+    Explained {
+        connection: line.connection,
+        address,
+        error: line.error,
+        count: 0,
+        first: None,
+        last: None,
+        kind,
+        meaning,
+        hint,
+        command,
+        source: line.source,
+    }
+}
+
+/// The kind, meaning and hint of the WebSocket client's error (lua-resty-websocket's
+/// client.lua as Kong builds it: `failed to connect: …`, `ssl handshake failed: …`,
+/// `failed to receive response header: …`, `unexpected HTTP response code: …`, `error
+/// establishing a connection to the proxy server, got status …`), with nginx's and Kong's DNS
+/// client's words inside (kong/globalpatches.lua: `[cosocket] DNS resolution failed: …`;
+/// kong/resty/dns/client.lua: `dns server error: 3 name error`, `empty record received`).
+fn read_words(
+    error: &str,
+    authority: &str,
+    peer: Peer<'_>,
+) -> Option<(FailureKind, String, String)> {
+    let e = error.to_ascii_lowercase();
+    let standard = |kind: FailureKind| {
+        let mut hint = Failure::new(kind, kind.phases()[0], "", peer).hint;
+        if kind == FailureKind::CertUntrusted {
+            // The check's hint names --ca-file; the node trusts what kong.conf lists.
+            hint.push_str(" The data plane itself trusts the files of lua_ssl_trusted_certificate (with cluster_mtls = pki, cluster_ca_cert).");
+        }
+        (kind, kind.meaning().replace('`', ""), hint)
+    };
+    let status = |after: &str| {
+        e.split_once(after)
+            .and_then(|(_, rest)| rest.trim().get(..3))
+            .and_then(|s| s.parse::<u16>().ok())
+    };
+    if let Some(kind) = dns_kind(&e) {
+        return Some(standard(kind));
+    }
+    if let Some(code) = status("connection to the proxy server, got status") {
+        let kind = match code {
+            407 => FailureKind::ProxyAuth,
+            403 => FailureKind::ProxyDenied,
+            502..=504 => FailureKind::ProxyUpstream,
+            _ => FailureKind::ProxyError,
+        };
+        return Some(standard(kind));
+    }
+    if let Some(code) = status("unexpected http response code:") {
+        let meaning = format!(
+            "the control plane (or an edge in front of it) completed TLS but answered the data plane's upgrade with {code}"
+        );
+        return Some((
+            FailureKind::UpgradeRefused,
+            meaning,
+            crate::probe::http::upgrade_hint(code, authority),
+        ));
+    }
+    if e.starts_with("ssl handshake failed") {
+        return Some(standard(handshake_kind(&e)));
+    }
+    if e.starts_with("failed to receive response header")
+        && (e.ends_with("closed") || e.contains("reset"))
+    {
+        return Some((
+            FailureKind::HttpError,
+            "the control plane closed the connection after the TLS handshake without answering the upgrade".into(),
+            crate::probe::http::silent_close_hint(authority),
+        ));
+    }
+    if e.starts_with("failed to receive response header") && e.contains("timeout") {
+        return Some(standard(FailureKind::HttpTimeout));
+    }
+    if e.starts_with("bad http response status line") {
+        return Some(standard(FailureKind::HttpError));
+    }
+    connect_kind(&e).map(standard)
+}
+
+/// The kind of a name Kong's DNS client (or nginx's resolver) could not resolve.
+fn dns_kind(e: &str) -> Option<FailureKind> {
+    if !(e.contains("dns resolution failed") || e.contains("could not be resolved")) {
+        return None;
+    }
+    Some(
+        if e.contains("name error") || e.contains("host not found") {
+            FailureKind::Nxdomain
+        } else if e.contains("empty record") {
+            FailureKind::NoRecords
+        } else if e.contains("timeout") || e.contains("timed out") {
+            FailureKind::DnsTimeout
+        } else {
+            FailureKind::DnsError
+        },
+    )
+}
+
+/// The kind of `failed to connect: ERR` with the socket's words.
+fn connect_kind(e: &str) -> Option<FailureKind> {
+    if !e.starts_with("failed to connect") {
+        return None;
+    }
+    Some(if e.contains("connection refused") {
+        FailureKind::Refused
+    } else if e.contains("timeout") || e.contains("timed out") {
+        FailureKind::Timeout
+    } else if e.contains("no route to host")
+        || e.contains("network is unreachable")
+        || e.contains("host is unreachable")
+    {
+        FailureKind::Unreachable
+    } else if e.contains("reset by peer") {
+        FailureKind::Reset
+    } else {
+        return None;
+    })
+}
+
+/// The kind of `ssl handshake failed: ERR`: OpenSSL's verification words (`20: unable to get
+/// local issuer certificate`, `10: certificate has expired`), lua-nginx-module's `certificate
+/// host mismatch`, or the alert by which the control plane refused the node's certificate.
+fn handshake_kind(e: &str) -> FailureKind {
+    if e.contains("certificate has expired") {
+        FailureKind::CertExpired
+    } else if e.contains("not yet valid") {
+        FailureKind::CertNotYetValid
+    } else if e.contains("host mismatch") || e.contains("hostname mismatch") {
+        FailureKind::CertNameMismatch
+    } else if e.contains("alert bad certificate")
+        || e.contains("certificate required")
+        || e.contains("alert unknown ca")
+        || e.contains("alert certificate")
+    {
+        FailureKind::ClientCertRejected
+    } else if e.contains("local issuer")
+        || e.contains("self signed")
+        || e.contains("self-signed")
+        || e.contains("unable to get issuer")
+        || e.contains("unable to verify the first certificate")
+    {
+        FailureKind::CertUntrusted
+    } else if e.contains("timeout") || e.contains("timed out") {
+        FailureKind::TlsTimeout
+    } else {
+        FailureKind::TlsHandshake
+    }
+}
+
+/// The timestamp nginx puts at the start of a line (`2026/11/26 10:00:00`), also after a
+/// prefix such as `kubectl logs --timestamps` adds.
+fn timestamp(line: &str) -> Option<String> {
+    let bytes = line.as_bytes();
+    let shape = |at: usize| {
+        let stamp = bytes.get(at..at + 19)?;
+        let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+        let ok = digits.iter().all(|&i| stamp[i].is_ascii_digit())
+            && stamp[4] == b'/'
+            && stamp[7] == b'/'
+            && stamp[10] == b' '
+            && stamp[13] == b':'
+            && stamp[16] == b':';
+        ok.then(|| line[at..at + 19].to_string())
+    };
+    (0..line.len().min(64)).find_map(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_gives_its_address_and_error() {
+        let line = "2026/11/26 10:00:00 [warn] 1234#0: *5 [clustering] connection to control plane wss://cp.example:443/v1/outlet?node_id=a&node_hostname=b&node_version=3.9.1 broken: failed to connect: connection refused (retrying after 7 seconds) [cp.example:443], context: ngx.timer";
+        let found = explain(&format!("{line}\n{line}\n"), None);
+        assert_eq!(found.errors.len(), 1);
+        let e = &found.errors[0];
+        assert_eq!(e.address.as_deref(), Some("cp.example:443"));
+        assert_eq!(e.error, "failed to connect: connection refused");
+        assert_eq!((e.count, e.kind), (2, Some(FailureKind::Refused)));
+        assert_eq!(e.first.as_deref(), Some("2026/11/26 10:00:00"));
+        assert_eq!(
+            e.command.as_deref(),
+            Some("preflight check tcp://cp.example:443")
+        );
+    }
+
+    #[test]
+    fn handshake_words_are_read_as_kinds() {
+        let peer = Peer {
+            host: "cp.example",
+            port: Some(443),
+            ip: None,
+        };
+        let kind = |e: &str| read_words(e, "cp.example:443", peer).map(|r| r.0);
+        for (error, expected) in [
+            (
+                "ssl handshake failed: 20: unable to get local issuer certificate",
+                FailureKind::CertUntrusted,
+            ),
+            (
+                "ssl handshake failed: 10: certificate has expired",
+                FailureKind::CertExpired,
+            ),
+            (
+                "ssl handshake failed: certificate host mismatch",
+                FailureKind::CertNameMismatch,
+            ),
+            (
+                "ssl handshake failed: handshake failed",
+                FailureKind::TlsHandshake,
+            ),
+            (
+                "failed to connect: [cosocket] DNS resolution failed: dns server error: 3 name error. Tried: [[\"cp.example:A\",\"dns server error: 3 name error\"]]",
+                FailureKind::Nxdomain,
+            ),
+            ("failed to connect: timeout", FailureKind::Timeout),
+            (
+                "error establishing a connection to the proxy server, got status 407",
+                FailureKind::ProxyAuth,
+            ),
+            (
+                "unexpected HTTP response code: 403",
+                FailureKind::UpgradeRefused,
+            ),
+        ] {
+            assert_eq!(kind(error), Some(expected), "{error}");
+        }
+        assert_eq!(kind("something new"), None);
+    }
+
+    #[test]
+    fn timestamps_are_found_after_a_prefix() {
+        assert_eq!(
+            timestamp("2026-11-26T10:00:00.1Z 2026/11/26 10:00:00 [warn] x").as_deref(),
+            Some("2026/11/26 10:00:00")
+        );
+        assert_eq!(timestamp("no time here"), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! What `preflight explain` found, for a person: one entry per error of the log.
+
+use std::io::{self, Write};
+
+use crate::explain::Explanation;
+use crate::sanitize::terminal as t;
+
+pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
+    if found.errors.is_empty() {
+        writeln!(
+            out,
+            "No clustering error in {} lines: the data plane logged no broken connection to its control plane.",
+            found.lines
+        )?;
+    }
+    for e in &found.errors {
+        let times = match e.count {
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        };
+        let when = match (&e.first, &e.last) {
+            (Some(first), Some(last)) if first != last => format!(", from {first} to {last}"),
+            (Some(first), _) => format!(", at {first}"),
+            _ => String::new(),
+        };
+        let to = e
+            .address
+            .as_deref()
+            .map_or_else(String::new, |a| format!(" {}", t(a)));
+        writeln!(out, "{}{to}: {times}{when}", e.connection)?;
+        writeln!(out, "  {}", t(&e.error))?;
+        match (&e.meaning, &e.hint) {
+            (Some(meaning), Some(hint)) => {
+                let kind = e.kind.map_or_else(String::new, |k| format!("{k}: "));
+                writeln!(out, "  {kind}{}", t(meaning))?;
+                writeln!(out, "  fix: {}", t(hint))?;
+            }
+            _ => writeln!(out, "  not explained: an error preflight does not know")?,
+        }
+        match &e.command {
+            Some(command) => writeln!(out, "  test it: {}", t(command))?,
+            None => writeln!(out, "  no check tests it")?,
+        }
+        writeln!(out)?;
+    }
+    let mut tail = Vec::new();
+    if found.unknown > 0 {
+        let lines = match found.unknown {
+            1 => "line carries an error",
+            _ => "lines carry errors",
+        };
+        tail.push(format!("{} {lines} preflight does not know", found.unknown));
+    }
+    if found.unread > 0 {
+        let what = match found.unread {
+            1 => "other clustering warning or error was",
+            _ => "other clustering warnings and errors were",
+        };
+        tail.push(format!("{} {what} not read", found.unread));
+    }
+    if !tail.is_empty() {
+        writeln!(out, "{}.", tail.join("; "))?;
+    }
+    Ok(())
+}
