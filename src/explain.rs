@@ -155,7 +155,7 @@ fn trimmed(error: &str) -> (&str, Option<&str>) {
 /// The clustering line `text` holds, when it is one preflight reads; `cluster` is the control
 /// plane's address when the log names only one (the RPC lines name none).
 fn clustering_line(text: &str, cluster: Option<&str>) -> Option<Line> {
-    const READERS: [fn(&str, Option<&str>) -> Option<Line>; 5] = [
+    const READERS: [Reader; 5] = [
         broken,
         receive_error,
         pong_missing,
@@ -164,6 +164,9 @@ fn clustering_line(text: &str, cluster: Option<&str>) -> Option<Line> {
     ];
     READERS.iter().find_map(|read| read(text, cluster))
 }
+
+/// A reader of one shape of line: the line, and the control plane's address when known.
+type Reader = fn(&str, Option<&str>) -> Option<Line>;
 
 const DATA_PLANE: &str = "kong/clustering/data_plane.lua";
 
