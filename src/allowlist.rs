@@ -32,13 +32,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub fn of(probe: Probe) -> Protocol {
-        match probe {
+    /// The protocol of a probe's rule; `None` for a file of the node's, which is no rule.
+    pub fn of(probe: Probe) -> Option<Protocol> {
+        Some(match probe {
             Probe::Tls | Probe::Https | Probe::Wss | Probe::KongCluster => Protocol::Tls,
             Probe::Tcp | Probe::Http | Probe::Ws | Probe::Bind => Protocol::Tcp,
             Probe::Udp => Protocol::Udp,
             Probe::Dns => Protocol::Dns,
-        }
+            Probe::File => return None,
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -134,7 +136,10 @@ impl Allowlist {
                 continue;
             }
             let route = &spec.route;
-            rules.add(entry_of_spec(spec, route.proxy.as_deref()));
+            let Some(entry) = entry_of_spec(spec, route.proxy.as_deref()) else {
+                continue;
+            };
+            rules.add(entry);
             if let Some(proxy) = &route.proxy {
                 proxies_used.add(entry_of_proxy(proxy, route.reason.as_deref()));
             }
@@ -178,7 +183,10 @@ impl Allowlist {
             .iter()
             .filter(|c| c.path.status == Status::Fail)
         {
-            rules.add(entry_of_result(check));
+            let Some(entry) = entry_of_result(check) else {
+                continue;
+            };
+            rules.add(entry);
             if let Some(proxy) = check.proxy.as_deref().and_then(|p| ProxyUrl::parse(p).ok()) {
                 proxies_used.add(entry_of_proxy(&proxy, check.proxy_reason.as_deref()));
             }
@@ -194,12 +202,13 @@ impl Allowlist {
     }
 }
 
-fn entry_of_spec(spec: &CheckSpec, proxy: Option<&ProxyUrl>) -> Entry {
+/// The rule of a check; `None` for a file finding.
+fn entry_of_spec(spec: &CheckSpec, proxy: Option<&ProxyUrl>) -> Option<Entry> {
     let endpoint = &spec.endpoint;
-    Entry {
+    Some(Entry {
         host: endpoint.host.clone(),
         port: endpoint.port,
-        protocol: Protocol::of(endpoint.probe),
+        protocol: Protocol::of(endpoint.probe)?,
         direction: direction(endpoint.probe),
         purpose: endpoint.name.clone(),
         role: Some(endpoint.role),
@@ -209,7 +218,7 @@ fn entry_of_spec(spec: &CheckSpec, proxy: Option<&ProxyUrl>) -> Entry {
         addresses_error: None,
         failure: None,
         source: None,
-    }
+    })
 }
 
 /// The row of a DNS server the node's lookups need.
@@ -242,7 +251,8 @@ fn source_toward(ip: IpAddr) -> Option<IpAddr> {
     socket.local_addr().ok().map(|a| a.ip())
 }
 
-fn entry_of_result(check: &CheckResult) -> Entry {
+/// The rule of a failed check; `None` for a file finding.
+fn entry_of_result(check: &CheckResult) -> Option<Entry> {
     let mut addresses: Vec<IpAddr> = check.path.addresses.iter().map(|a| a.ip).collect();
     let source = check
         .path
@@ -253,10 +263,10 @@ fn entry_of_result(check: &CheckResult) -> Entry {
     if let Some(local) = &check.path.local_dns {
         addresses.extend(&local.addresses);
     }
-    Entry {
+    Some(Entry {
         host: check.endpoint.host.clone(),
         port: check.endpoint.port,
-        protocol: Protocol::of(check.endpoint.probe),
+        protocol: Protocol::of(check.endpoint.probe)?,
         direction: direction(check.endpoint.probe),
         purpose: check.endpoint.name.clone(),
         role: Some(check.endpoint.role),
@@ -266,7 +276,7 @@ fn entry_of_result(check: &CheckResult) -> Entry {
         addresses_error: None,
         failure: check.path.error.as_ref().map(|e| e.kind.to_string()),
         source,
-    }
+    })
 }
 
 /// The proxy itself: this node must reach it.
@@ -398,9 +408,10 @@ mod tests {
 
     #[test]
     fn protocols_and_directions() {
-        assert_eq!(Protocol::of(Probe::Https), Protocol::Tls);
-        assert_eq!(Protocol::of(Probe::Ws), Protocol::Tcp);
-        assert_eq!(Protocol::of(Probe::Udp), Protocol::Udp);
+        assert_eq!(Protocol::of(Probe::Https), Some(Protocol::Tls));
+        assert_eq!(Protocol::of(Probe::Ws), Some(Protocol::Tcp));
+        assert_eq!(Protocol::of(Probe::Udp), Some(Protocol::Udp));
+        assert_eq!(Protocol::of(Probe::File), None);
         assert_eq!(direction(Probe::Bind), Direction::Inbound);
         assert_eq!(direction(Probe::Tls), Direction::Outbound);
     }

@@ -7,9 +7,11 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::failure::Failure;
 use crate::probe::http::Expect;
 use crate::probe::tls::TlsRequest;
 use crate::profile::Role;
+use crate::report::Status;
 use crate::route::Route;
 use crate::target::{Probe, format_target};
 
@@ -32,6 +34,13 @@ pub struct Endpoint {
     pub note: Option<String>,
 }
 
+/// The verdict of a check reached from the node's files, before any connection.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub status: Status,
+    pub failure: Option<Failure>,
+}
+
 /// One check to run, or to report as skipped.
 #[derive(Debug, Clone)]
 pub struct CheckSpec {
@@ -40,6 +49,9 @@ pub struct CheckSpec {
     pub ip: Option<IpAddr>,
     /// Why this check is not run.
     pub skip: Option<String>,
+    /// The verdict, when it was reached before the run without the network: a finding in
+    /// the node's files.
+    pub finding: Option<Finding>,
     /// The request path of HTTP and WebSocket probes.
     pub path: Option<String>,
     /// How to shake hands, for the probes that use TLS. Profiles and kong.conf fill in what
@@ -78,6 +90,7 @@ impl CheckSpec {
             },
             ip: None,
             skip: None,
+            finding: None,
             path: None,
             tls: TlsRequest::default(),
             payload: None,

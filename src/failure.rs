@@ -91,10 +91,10 @@ kinds! {
     CertUntrusted = "cert_untrusted" in [Tls],
         "the certificate chain does not lead to a trusted root (often a TLS inspection proxy)";
     /// The certificate has expired.
-    CertExpired = "cert_expired" in [Tls],
+    CertExpired = "cert_expired" in [Tls, File],
         "the certificate has expired";
     /// The certificate is not valid yet.
-    CertNotYetValid = "cert_not_yet_valid" in [Tls],
+    CertNotYetValid = "cert_not_yet_valid" in [Tls, File],
         "the certificate is not valid yet (or this host's clock is wrong)";
     /// The certificate is not valid for the name asked for.
     CertNameMismatch = "cert_name_mismatch" in [Tls],
@@ -106,7 +106,7 @@ kinds! {
     LocalError = "local_error" in [Tcp, Tls, Bind, Udp],
         "this host could not open the connection (out of file descriptors …)";
     /// The certificate verifies but expires within `--cert-warn-days` (a warning).
-    CertExpiring = "cert_expiring" in [Tls],
+    CertExpiring = "cert_expiring" in [Tls, File],
         "warning: the certificate verifies but expires within `--cert-warn-days`";
     /// The server refused the client certificate, or required one that was not given.
     ClientCertRejected = "client_cert_rejected" in [Tls, Http],
@@ -172,6 +172,24 @@ kinds! {
     /// A UDP datagram drew no reply: the port is open or filtered (a warning).
     UdpNoReply = "udp_no_reply" in [Udp],
         "warning: a `udp` check drew no reply; the port is open or filtered";
+    /// A file the node's kong.conf names cannot be read.
+    FileUnreadable = "file_unreadable" in [File],
+        "a file kong.conf names cannot be read: it does not exist, or this user may not read it";
+    /// A file the node's kong.conf names does not hold what it should.
+    FileInvalid = "file_invalid" in [File],
+        "a file kong.conf names does not hold what it should: no PEM certificate, or no private key Kong can use";
+    /// `cluster_cert_key` is not the private key of `cluster_cert`.
+    KeyMismatch = "key_mismatch" in [File],
+        "`cluster_cert_key` is not the private key of `cluster_cert`";
+    /// The node's certificate may not be used to authenticate a TLS client.
+    CertUsage = "cert_usage" in [File],
+        "the node's certificate has an extended key usage without TLS client authentication (`clientAuth`)";
+    /// kong.conf holds a setting Kong refuses at start.
+    ConfInvalid = "conf_invalid" in [File],
+        "kong.conf holds a setting Kong refuses at start (the message gives Kong's words)";
+    /// This host's clock and the server's differ by more than a minute (a warning).
+    ClockSkew = "clock_skew" in [Http],
+        "warning: this host's clock and the server's (its `Date` header) differ by more than 60 seconds";
 }
 
 impl fmt::Display for FailureKind {
@@ -197,6 +215,8 @@ pub enum Phase {
     Bind,
     /// A UDP datagram and its reply.
     Udp,
+    /// Reading a file the node's configuration names, before any connection.
+    File,
 }
 
 impl Phase {
@@ -210,6 +230,7 @@ impl Phase {
             Phase::Http => "http",
             Phase::Bind => "bind",
             Phase::Udp => "udp",
+            Phase::File => "file",
         }
     }
 
@@ -219,7 +240,7 @@ impl Phase {
             Phase::Dns => FailureKind::DnsTimeout,
             Phase::Tls => FailureKind::TlsTimeout,
             Phase::Http => FailureKind::HttpTimeout,
-            Phase::Queued | Phase::Tcp | Phase::Bind => FailureKind::Timeout,
+            Phase::Queued | Phase::Tcp | Phase::Bind | Phase::File => FailureKind::Timeout,
             Phase::Udp => FailureKind::UdpNoReply,
             Phase::Proxy => FailureKind::ProxyUnreachable,
         }
@@ -415,6 +436,26 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::UdpRefused => format!(
             "{addr} answered the datagram with ICMP port unreachable: nothing listens on UDP{port} there, or a firewall rejects it. Check the service, then ask the network team to allow UDP{port} to {host}."
         ),
+        // The file findings set their own hints, naming the file and setting; these are the
+        // kinds' general words.
+        FailureKind::FileUnreadable => format!(
+            "Check that {host} exists and that the user Kong runs as may read it (owner and mode)."
+        ),
+        FailureKind::FileInvalid => format!(
+            "Put the PEM the setting asks for in {host}: a certificate (-----BEGIN CERTIFICATE-----) or an unencrypted private key."
+        ),
+        FailureKind::KeyMismatch => {
+            "Point cluster_cert_key at the key the certificate was issued for, or issue a new certificate for this key.".to_string()
+        }
+        FailureKind::CertUsage => {
+            "Issue the node a certificate whose extended key usage includes TLS client authentication (clientAuth), or none at all.".to_string()
+        }
+        FailureKind::ConfInvalid => {
+            "Correct the setting in kong.conf (or its KONG_ variable): Kong does not start with it.".to_string()
+        }
+        FailureKind::ClockSkew => format!(
+            "This host's clock and that of {host} differ: synchronise this host with NTP (timedatectl, chronyc tracking), since certificate dates and Kong's own checks depend on it."
+        ),
         FailureKind::UdpNoReply => format!(
             "UDP cannot prove reachability without a reply: UDP{port} on {host} is open or filtered. If the service never answers, confirm with its own logs (or run `preflight listen --udp PORT` there), and ask the network team whether UDP{port} to {host} is allowed."
         ),
@@ -473,7 +514,7 @@ mod tests {
             );
         }
         // No kind is missing from the list.
-        assert_eq!(seen.len(), 39);
+        assert_eq!(seen.len(), 45);
     }
 
     #[test]

@@ -228,6 +228,7 @@ fn of_target(target: &Target, family: Family) -> Result<CheckSpec, InputError> {
         Probe::KongCluster => "Kong cluster handshake",
         Probe::Udp => "UDP datagram",
         Probe::Bind => "Local port",
+        Probe::File => "File",
     };
     let mut spec = CheckSpec::new(
         target.to_string(),
@@ -307,7 +308,7 @@ impl Plan {
     pub fn settle(&mut self, overrides: &Overrides, proxies: &ProxyConfig) {
         for spec in &mut self.checks {
             spec.endpoint.target = spec.target();
-            if spec.skip.is_some() {
+            if spec.skip.is_some() || spec.finding.is_some() {
                 continue;
             }
             // A profile's control plane, checked with the node's certificate: the data plane's

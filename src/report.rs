@@ -189,6 +189,19 @@ impl CheckResult {
         }
     }
 
+    /// A check whose verdict the node's files gave, before any connection.
+    pub fn found(spec: &CheckSpec, finding: &crate::check::Finding) -> CheckResult {
+        let path = PathResult {
+            error: finding.failure.clone(),
+            ..PathResult::new(finding.status)
+        };
+        CheckResult {
+            proxy: None,
+            proxy_reason: None,
+            ..CheckResult::of(spec, path)
+        }
+    }
+
     /// A check that was not run, and why.
     pub fn skipped(spec: &CheckSpec, reason: &str) -> CheckResult {
         CheckResult {

@@ -44,7 +44,12 @@ pub struct Settings {
 impl Settings {
     /// Checks every flag and builds the plan, settled; nothing touches the network.
     pub fn from_args(args: &CheckArgs) -> Result<(Settings, Plan), InputError> {
-        let (mut plan, kong) = plan_of(&args.selection, family(&args.resolving))?;
+        let inspect = crate::kongconf::Inspect {
+            warn_days: i64::from(args.cert_warn_days),
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let (mut plan, kong) = plan_of(&args.selection, family(&args.resolving), Some(inspect))?;
+        blocked(&mut plan, &kong.blocked, args);
         let dns = dns_config(&args.resolving, args.timeout)?;
         let tls = tls_settings(args, &kong)?;
         // Said before any connection: the server will refuse this certificate.
@@ -106,25 +111,16 @@ fn tls_settings(args: &CheckArgs, kong: &KongPlan) -> Result<TlsSettings, InputE
         Some(path) => certs(path, "--ca-file")?,
         None => Vec::new(),
     };
-    for path in &kong.trust {
-        extra_roots.extend(certs(path, "kong.conf trusted certificate")?);
-    }
+    // What the node's files hold was read once, when they were judged.
+    extra_roots.extend(kong.material.trust.iter().cloned());
     // The flags win over the node's configuration.
-    let identity = match (&args.client_cert, &args.client_key, &kong.identity) {
-        (Some(cert), Some(key), _) => {
+    let identity = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(key)) => {
             Some(load_identity(cert, key, ("--client-cert", "--client-key"))?)
         }
-        (_, _, Some((cert, key))) => Some(load_identity(
-            cert,
-            key,
-            ("kong.conf cluster_cert", "kong.conf cluster_cert_key"),
-        )?),
-        _ => None,
+        _ => kong.material.identity.clone(),
     };
-    let pinned = match &kong.pinned {
-        Some(path) => certs(path, "kong.conf cluster_cert")?.into_iter().next(),
-        None => None,
-    };
+    let pinned = kong.material.pinned.clone();
     Ok(TlsSettings {
         extra_roots,
         identity,
@@ -223,7 +219,7 @@ fn concurrency(flag: Option<u32>, plan: &mut Plan) -> (usize, Vec<String>) {
 /// What `preflight allowlist` needs: the plan, settled (each check's route chosen), and how to
 /// resolve.
 pub fn allowlist_inputs(args: &AllowlistArgs) -> Result<(Plan, DnsConfig), InputError> {
-    let (mut plan, _) = plan_of(&args.selection, family(&args.resolving))?;
+    let (mut plan, _) = plan_of(&args.selection, family(&args.resolving), None)?;
     let dns = dns_config(&args.resolving, args.timeout)?;
     plan.settle(&Overrides::default(), &proxies(&args.proxying)?);
     Ok((plan, dns))
@@ -237,9 +233,32 @@ fn family(args: &Resolving) -> Family {
     }
 }
 
+/// Skips the cluster checks of a kong.conf that cannot run as the node would (its certificate
+/// cannot be used, or Kong would not start with its proxy setting), unless a flag gives what
+/// is missing: `--client-cert`, `--proxy`.
+fn blocked(plan: &mut Plan, blocked: &[crate::kongconf::Blocked], args: &CheckArgs) {
+    use crate::kongconf::Blocked;
+    let reason = blocked.iter().find_map(|b| match b {
+        Blocked::Identity(why) if args.client_cert.is_none() => Some(why),
+        Blocked::Proxy(why) if args.proxying.proxy.is_none() => Some(why),
+        _ => None,
+    });
+    let Some(reason) = reason else {
+        return;
+    };
+    let cluster = ["kong.conf.control-plane", "kong.conf.telemetry"];
+    for spec in plan.checks.iter_mut().filter(|s| cluster.contains(&s.id())) {
+        spec.skip = Some(reason.clone());
+    }
+}
+
 /// The checks of the targets, profiles and kong.conf, and what the kong.conf adds beyond them
 /// (its notes are already in the plan).
-fn plan_of(args: &Selection, family: Family) -> Result<(Plan, KongPlan), InputError> {
+fn plan_of(
+    args: &Selection,
+    family: Family,
+    inspect: Option<crate::kongconf::Inspect>,
+) -> Result<(Plan, KongPlan), InputError> {
     let targets = targets_of(args)?;
     let profiles = args
         .profiles
@@ -266,7 +285,7 @@ fn plan_of(args: &Selection, family: Family) -> Result<(Plan, KongPlan), InputEr
         .as_deref()
         .map(|path| KongConf::load(path, |name| std::env::var(name).ok()))
         .transpose()?
-        .map(|conf| kongconf::plan(&conf))
+        .map(|conf| kongconf::plan(&conf, inspect))
         .transpose()?
         .unwrap_or_default();
     let mut plan = plan::build(&profiles, &set, &targets, &only, family, &kong.checks)?;

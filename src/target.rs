@@ -33,6 +33,9 @@ pub enum Probe {
     /// WebSocket upgrade on `/v1/outlet` (the control-plane checks of `--kong-conf`).
     #[serde(rename = "kong-cluster")]
     KongCluster,
+    /// A file of the node's kong.conf read and judged before any connection (its certificate,
+    /// key, CAs, proxy setting): `file://PATH`.
+    File,
 }
 
 impl Probe {
@@ -60,6 +63,7 @@ impl Probe {
             Probe::Udp => "udp",
             Probe::Bind => "bind",
             Probe::KongCluster => "kong-cluster",
+            Probe::File => "file",
         }
     }
 
@@ -94,7 +98,8 @@ impl Probe {
             | Probe::Tls
             | Probe::Udp
             | Probe::Bind
-            | Probe::KongCluster => None,
+            | Probe::KongCluster
+            | Probe::File => None,
         }
     }
 }

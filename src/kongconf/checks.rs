@@ -1,7 +1,6 @@
 //! The checks a data plane's kong.conf implies: its control plane and telemetry endpoints
 //! (with the certificates, server names and proxy Kong would use), and its listen ports.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::check::CheckSpec;
@@ -10,20 +9,21 @@ use crate::profile::Role;
 use crate::route::{ProxyUrl, Route};
 use crate::target::{Host, Probe, parse_port, split_port};
 
+use super::files::{Blocked, Inspect, Material};
 use super::{CLUSTER_KEYS, KongConf, SOURCE, Setting};
 
 /// What a kong.conf asks of the run besides its checks.
 #[derive(Debug, Clone, Default)]
 pub struct KongPlan {
+    /// The findings in the node's files first, then the network checks.
     pub checks: Vec<CheckSpec>,
     /// Things the user should know: a node that is not a data plane, settings missing.
     pub notes: Vec<String>,
-    /// `cluster_cert` and `cluster_cert_key`.
-    pub identity: Option<(PathBuf, PathBuf)>,
-    /// CA files to trust: `cluster_ca_cert` and the files of `lua_ssl_trusted_certificate`.
-    pub trust: Vec<PathBuf>,
-    /// `cluster_mtls = shared`: the control plane presents the node's own `cluster_cert`.
-    pub pinned: Option<PathBuf>,
+    /// What the node's files hold for the network checks (when they were inspected).
+    pub material: Material,
+    /// Why the cluster checks cannot run as the node would (they are skipped unless a flag
+    /// gives what is missing).
+    pub blocked: Vec<Blocked>,
 }
 
 /// The mutual-TLS modes of `cluster_mtls`.
@@ -33,8 +33,9 @@ enum Mtls {
     Pki,
 }
 
-/// Builds the checks of a data plane's configuration.
-pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
+/// Builds the checks of a data plane's configuration; with `inspect`, its files are read and
+/// judged first (`check` does; `allowlist` needs only the endpoints).
+pub fn plan(conf: &KongConf, inspect: Option<Inspect>) -> Result<KongPlan, InputError> {
     let mut out = KongPlan::default();
     let file = conf.path.display().to_string();
     let role = conf.get("role");
@@ -59,7 +60,7 @@ pub fn plan(conf: &KongConf) -> Result<KongPlan, InputError> {
         ));
     }
     if data_plane {
-        cluster_checks(conf, &mut out)?;
+        cluster_checks(conf, inspect, &mut out)?;
     }
     // The ports this node will listen on: a control plane's are its cluster and admin
     // listeners, not the proxy's.
@@ -124,9 +125,25 @@ fn listen_checks(conf: &KongConf, keys: &[&str], out: &mut KongPlan) -> Result<(
 }
 
 /// The control plane and telemetry checks, with the certificates and proxy they use.
-fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
-    let mtls = certificates(conf, out)?;
-    let route = proxy_route(conf, out)?;
+fn cluster_checks(
+    conf: &KongConf,
+    inspect: Option<Inspect>,
+    out: &mut KongPlan,
+) -> Result<(), InputError> {
+    let mtls = mtls(conf)?;
+    match inspect {
+        Some(how) => {
+            let found = super::files::inspect(conf, mtls == Mtls::Pki, how);
+            out.checks.extend(found.findings);
+            out.material = found.material;
+            out.blocked = found.blocked;
+        }
+        None if conf.given("cluster_cert").is_none() || conf.given("cluster_cert_key").is_none() => {
+            out.notes.push("cluster_cert and cluster_cert_key are not both set: Kong does not start a data plane without them".into());
+        }
+        None => {}
+    }
+    let route = proxy_route(conf, inspect.is_some(), out)?;
     let endpoints = [
         (
             "cluster_control_plane",
@@ -174,48 +191,18 @@ fn cluster_checks(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError>
     Ok(())
 }
 
-/// The mutual-TLS mode, and the certificates it asks for: the node's own (`cluster_cert`),
-/// and either the control plane's exactly (shared) or the CAs to trust (pki).
-fn certificates(conf: &KongConf, out: &mut KongPlan) -> Result<Mtls, InputError> {
-    let mtls_setting = conf.get("cluster_mtls");
-    let mtls = match mtls_setting.value.as_str() {
-        "shared" => Mtls::Shared,
-        "pki" | "pki_check_cn" => Mtls::Pki,
-        _ => {
-            return Err(conf.bad(
-                "cluster_mtls",
-                &mtls_setting,
-                "expected shared, pki or pki_check_cn",
-            ));
-        }
-    };
-    let cert = conf.given("cluster_cert");
-    let key = conf.given("cluster_cert_key");
-    match (cert, key) {
-        (Some(cert), Some(key)) => {
-            out.identity = Some((cert.value.clone().into(), key.value.clone().into()));
-        }
-        _ => out.notes.push(
-            "cluster_cert and cluster_cert_key are not both set: the control plane will refuse this node; the checks run without a client certificate".into(),
-        ),
+/// The mutual-TLS mode of `cluster_mtls`.
+fn mtls(conf: &KongConf) -> Result<Mtls, InputError> {
+    let setting = conf.get("cluster_mtls");
+    match setting.value.as_str() {
+        "shared" => Ok(Mtls::Shared),
+        "pki" | "pki_check_cn" => Ok(Mtls::Pki),
+        _ => Err(conf.bad(
+            "cluster_mtls",
+            &setting,
+            "expected shared, pki or pki_check_cn",
+        )),
     }
-    match mtls {
-        Mtls::Shared => out.pinned = cert.map(|c| c.value.clone().into()),
-        Mtls::Pki => {
-            if let Some(ca) = conf.given("cluster_ca_cert") {
-                out.trust.push(ca.value.clone().into());
-            }
-            out.trust.extend(
-                conf.get("lua_ssl_trusted_certificate")
-                    .value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty() && *f != "system")
-                    .map(PathBuf::from),
-            );
-        }
-    }
-    Ok(mtls)
 }
 
 /// Fills in `check` from a cluster endpoint's `HOST:PORT` setting: the host, the port, the
@@ -265,8 +252,11 @@ fn cluster_endpoint(
 }
 
 /// The route of the cluster connections: Kong uses `proxy_server` for them only when
-/// `cluster_use_proxy` is on, and never the proxy variables of the environment.
-fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError> {
+/// `cluster_use_proxy` is on, and never the proxy variables of the environment. With the files
+/// `judged`, a proxy_server preflight can read but Kong refuses (no scheme, or neither http nor
+/// https) is a finding and the cluster checks are skipped, so no route is made of it; one
+/// preflight cannot read is an error, as before.
+fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Route, InputError> {
     let (use_proxy, use_setting) = conf.flag("cluster_use_proxy")?;
     if !use_proxy {
         return Ok(Route {
@@ -275,12 +265,14 @@ fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError>
         });
     }
     let Some(server) = conf.given("proxy_server") else {
-        return Err(InputError::File {
-            path: conf.path.clone(),
-            reason: format!(
-                "cluster_use_proxy is on ({}) but proxy_server is not set",
+        // Kong does not start so: a finding when the files are judged, and the cluster
+        // checks are skipped unless --proxy gives a route.
+        return Ok(Route {
+            proxy: None,
+            reason: Some(format!(
+                "kong.conf: cluster_use_proxy is on ({}) but proxy_server is not set",
                 conf.whence(&use_setting)
-            ),
+            )),
         });
     };
     let url = ProxyUrl::parse(&server.value).map_err(|reason| {
@@ -304,6 +296,13 @@ fn proxy_route(conf: &KongConf, out: &mut KongPlan) -> Result<Route, InputError>
         };
         conf.bad("proxy_server", &redacted, reason)
     })?;
+    let scheme = server.value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if judged && !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Ok(Route {
+            proxy: None,
+            reason: Some("kong.conf: proxy_server is not one Kong starts with".into()),
+        });
+    }
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
     if !verify && url.scheme == crate::route::Scheme::Https {
         out.notes.push(format!(
@@ -345,7 +344,7 @@ fn listens(
 }
 
 /// A check of the kong.conf, ids `kong.conf.KEY`.
-fn spec(key: &str, name: String, role: Role, probe: Probe, note: String) -> CheckSpec {
+pub(super) fn spec(key: &str, name: String, role: Role, probe: Probe, note: String) -> CheckSpec {
     let mut spec = CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe);
     spec.endpoint.profile = Some(SOURCE.to_string());
     spec.endpoint.note = Some(note);

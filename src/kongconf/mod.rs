@@ -3,6 +3,7 @@
 //! control plane and telemetry, and the ports the node will listen on).
 
 mod checks;
+mod files;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::InputError;
 
 pub use checks::{KongPlan, plan};
+pub use files::{Blocked, Inspect, Material};
 
 /// The `profile` of the checks built from a kong.conf.
 pub const SOURCE: &str = "kong.conf";
@@ -315,8 +317,17 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         })
     }
 
+    /// The plan with the files judged.
+    fn plan_judged(text: &str) -> KongPlan {
+        let how = Inspect {
+            warn_days: 14,
+            now: time::OffsetDateTime::now_utc(),
+        };
+        plan(&load(text, &[]).unwrap(), Some(how)).unwrap()
+    }
+
     fn built(text: &str, env: &[(&str, &str)]) -> KongPlan {
-        plan(&load(text, env).unwrap()).unwrap()
+        plan(&load(text, env).unwrap(), None).unwrap()
     }
 
     fn by_id<'a>(plan: &'a KongPlan, key: &str) -> &'a CheckSpec {
@@ -371,14 +382,31 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         assert_eq!(tp.target(), "tls://abc.us.tp0.konghq.com:443");
         assert_eq!(tp.tls.server_name.as_deref(), Some("abc.us.tp0.konghq.com"));
         assert_eq!(tp.endpoint.role, Role::Telemetry);
+        // Judged, the files come first, each naming its file and line (none exists here).
+        let judged = plan_judged(KONNECT);
+        let files: Vec<_> = judged
+            .checks
+            .iter()
+            .take_while(|c| c.endpoint.probe == Probe::File)
+            .map(|c| {
+                let failure = c.finding.as_ref().unwrap().failure.as_ref().unwrap();
+                (c.id(), c.host(), failure.kind.as_str(), failure.message.clone())
+            })
+            .collect();
+        let ids: Vec<_> = files.iter().map(|f| (f.0, f.1, f.2)).collect();
         assert_eq!(
-            plan.identity,
-            Some((
-                "/etc/kong/cluster.crt".into(),
-                "/etc/kong/cluster.key".into()
-            ))
+            ids,
+            [
+                ("kong.conf.cluster-cert", "/etc/kong/cluster.crt", "file_unreadable"),
+                ("kong.conf.cluster-cert-key", "/etc/kong/cluster.key", "file_unreadable"),
+                ("kong.conf.trusted-certificate-1", "/etc/kong/ca.pem", "file_unreadable"),
+            ]
         );
-        assert_eq!(plan.trust, [PathBuf::from("/etc/kong/ca.pem")]);
+        assert_eq!(
+            files[0].3,
+            "cluster_cert /etc/kong/cluster.crt (/etc/kong/kong.conf line 10) does not exist (nor does its directory)"
+        );
+        assert!(judged.material.identity.is_none() && !judged.blocked.is_empty());
         let listens: Vec<_> = plan
             .checks
             .iter()
@@ -428,7 +456,6 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         let cp = by_id(&plan, "control-plane");
         assert_eq!(cp.tls.server_name.as_deref(), Some("kong_clustering"));
         assert!(cp.tls.pinned);
-        assert_eq!(plan.pinned, Some(PathBuf::from("c.crt")));
         assert_eq!(by_id(&plan, "telemetry").endpoint.port, Some(8006));
     }
 
@@ -479,8 +506,13 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
             route.reason.as_deref(),
             Some("kong.conf proxy_server (/etc/kong/kong.conf line 4)")
         );
-        let err = plan_err("role = data_plane\ncluster_use_proxy = on\n");
-        assert!(err.contains("proxy_server is not set"), "{err}");
+        // Without proxy_server Kong does not start: judged, a finding blocks the cluster checks.
+        let judged = plan_judged("role = data_plane\ncluster_use_proxy = on\n");
+        let finding = by_id(&judged, "proxy-server").finding.clone().unwrap();
+        let failure = finding.failure.unwrap();
+        assert_eq!(failure.kind, crate::failure::FailureKind::ConfInvalid);
+        assert!(failure.message.contains("proxy_server is not set"), "{failure:?}");
+        assert!(judged.blocked.iter().any(|b| matches!(b, Blocked::Proxy(_))));
     }
 
     #[test]
@@ -508,7 +540,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
     }
 
     fn plan_err(text: &str) -> String {
-        match load(text, &[]).and_then(|c| plan(&c)) {
+        match load(text, &[]).and_then(|c| plan(&c, None)) {
             Ok(_) => panic!("{text:?} was accepted"),
             Err(e) => e.to_string(),
         }
@@ -565,7 +597,7 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
                     s
                 },
                 ..c
-            })
+            }, None)
         }) {
             Ok(_) => panic!("accepted"),
             Err(e) => e.to_string(),

@@ -125,7 +125,7 @@ pub async fn run(
         },
         trace,
     });
-    let mut results = skipped(plan, progress.as_deref());
+    let mut results = settled(plan, progress.as_deref());
     let mut stages = vec![None; plan.checks.len()];
     let interrupted = schedule(
         plan,
@@ -154,12 +154,18 @@ pub async fn run(
     }
 }
 
-/// The results of the skipped checks, in their places; the others to come.
-fn skipped(plan: &Plan, progress: Option<&dyn Progress>) -> Vec<Option<CheckResult>> {
+/// The results known before the run (the skipped checks, and the findings in the node's files),
+/// in their places; the others to come.
+fn settled(plan: &Plan, progress: Option<&dyn Progress>) -> Vec<Option<CheckResult>> {
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     for (index, spec) in plan.checks.iter().enumerate() {
-        if let Some(reason) = &spec.skip {
-            results[index] = Some(CheckResult::skipped(spec, reason));
+        let settled = match (&spec.skip, &spec.finding) {
+            (Some(reason), _) => Some(CheckResult::skipped(spec, reason)),
+            (None, Some(finding)) => Some(CheckResult::found(spec, finding)),
+            (None, None) => None,
+        };
+        if settled.is_some() {
+            results[index] = settled;
             if let Some(progress) = progress {
                 progress.finished(index);
             }
@@ -185,7 +191,7 @@ async fn schedule(
         .checks
         .iter()
         .enumerate()
-        .filter(|(_, spec)| spec.skip.is_none());
+        .filter(|(_, spec)| spec.skip.is_none() && spec.finding.is_none());
     let mut tasks = JoinSet::new();
     let mut start = |tasks: &mut JoinSet<_>, (index, spec): (usize, &CheckSpec)| {
         let stage = Arc::new(Stage::default());

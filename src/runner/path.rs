@@ -324,7 +324,7 @@ fn most_telling<'a>(failures: impl Iterator<Item = &'a Failure>) -> Option<Failu
         Phase::Tls => 3,
         Phase::Proxy => 2,
         Phase::Tcp | Phase::Udp | Phase::Bind => 1,
-        Phase::Queued | Phase::Dns => 0,
+        Phase::Queued | Phase::Dns | Phase::File => 0,
     };
     failures
         .fold(None, |best: Option<&Failure>, f| match best {

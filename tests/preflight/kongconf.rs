@@ -162,14 +162,18 @@ fn without_its_certificate_the_control_plane_refuses_the_node() {
         + "\nproxy_listen = off\n";
     let path = write_conf(&world, "kong.conf", &conf);
     let (code, report, _) = run_conf(&path, &[]);
-    assert_eq!(code, 0, "{report:#}");
-    let notes = report["notes"].as_array().unwrap();
+    // Kong does not start a data plane without them: the file's finding fails the run, and the
+    // control plane is still checked without a certificate.
+    assert_eq!(code, 1, "{report:#}");
+    let finding = check(&report, "kong.conf.cluster-cert");
+    assert_eq!((finding["probe"].as_str(), finding["role"].as_str()), (Some("file"), Some("local")));
+    assert_eq!(finding["error"]["kind"], "conf_invalid");
     assert!(
-        notes.iter().any(|n| n
+        finding["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("cluster_cert and cluster_cert_key")),
-        "{notes:?}"
+            .contains("does not set both cluster_cert and cluster_cert_key"),
+        "{finding:#}"
     );
     assert_eq!(
         kind(&report, "kong.conf.control-plane"),

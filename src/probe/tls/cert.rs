@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SigningKey};
 
 use super::provider;
 use crate::error::InputError;
@@ -14,13 +14,51 @@ use crate::error::InputError;
 /// Reads the certificates of a PEM file for `--ca-file` or `--client-cert`.
 pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = crate::files::read_capped(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    certs_of(&bytes)
+}
+
+/// The certificates of PEM text.
+pub(crate) fn certs_of(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| "is not a valid PEM certificate file".to_string())?;
     if certs.is_empty() {
         return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
     }
     Ok(certs)
+}
+
+/// The signing key of PEM text; the error says what is wrong in words that name `key_name`
+/// and, for an encrypted key, how to decrypt a copy of `path`. Key material never appears.
+pub(crate) fn signing_key_of(
+    bytes: &[u8],
+    key_name: &str,
+    path: &Path,
+) -> Result<Arc<dyn SigningKey>, String> {
+    if encrypted(bytes) {
+        return Err(format!(
+            "{key_name} is encrypted with a passphrase, which preflight does not ask for: decrypt a copy first (openssl pkey -in {} -out node-key.pem) and pass that",
+            path.display()
+        ));
+    }
+    let der = PrivateKeyDer::from_pem_slice(bytes).map_err(|_| {
+        format!("{key_name} holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)")
+    })?;
+    provider().key_provider.load_private_key(der).map_err(|_| {
+        format!("{key_name} is a key type this build cannot use (RSA, ECDSA P-256/P-384, Ed25519)")
+    })
+}
+
+/// Whether `key` is the private key of `cert`. The certificate's public key is read by
+/// x509-parser: webpki (behind CertifiedKey::keys_match) refuses X.509 version 1 certificates,
+/// which `openssl x509 -req` and `kong hybrid gen_cert` make.
+pub(crate) fn key_matches(key: &dyn SigningKey, cert: &CertificateDer<'_>) -> bool {
+    match (key.public_key(), spki_of(cert)) {
+        (Some(key), Some(spki)) => key.as_ref() == spki.as_slice(),
+        // A key type that cannot say its public key: the handshake will tell.
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
 }
 
 /// Loads a client certificate and key and checks that they belong together. `names` are what
@@ -39,39 +77,8 @@ pub(crate) fn load_identity(
     let certs = load_certs(cert).map_err(|e| bad(cert, format!("{cert_name} {e}")))?;
     let bytes = crate::files::read_capped(key)
         .map_err(|e| bad(key, format!("{key_name} cannot read it: {e}")))?;
-    if encrypted(&bytes) {
-        return Err(bad(
-            key,
-            format!(
-                "{key_name} is encrypted with a passphrase, which preflight does not ask for: decrypt a copy first (openssl pkey -in {} -out node-key.pem) and pass that",
-                key.display()
-            ),
-        ));
-    }
-    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
-        bad(
-            key,
-            format!("{key_name} holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)"),
-        )
-    })?;
-    let signing = provider().key_provider.load_private_key(der).map_err(|_| {
-        bad(
-            key,
-            format!(
-                "{key_name} is a key type this build cannot use (RSA, ECDSA P-256/P-384, Ed25519)"
-            ),
-        )
-    })?;
-    // The certificate's public key against the key's own, read by x509-parser: webpki (behind
-    // CertifiedKey::keys_match) refuses X.509 version 1 certificates, which `openssl x509
-    // -req` and `kong hybrid gen_cert` make.
-    let matches = match (signing.public_key(), certs.first().and_then(|c| spki_of(c))) {
-        (Some(key), Some(spki)) => key.as_ref() == spki.as_slice(),
-        // A key type that cannot say its public key: the handshake will tell.
-        (None, _) => true,
-        (Some(_), None) => false,
-    };
-    match matches {
+    let signing = signing_key_of(&bytes, key_name, key).map_err(|e| bad(key, e))?;
+    match certs.first().is_some_and(|c| key_matches(signing.as_ref(), c)) {
         true => Ok(Arc::new(CertifiedKey::new(certs, signing))),
         false => Err(bad(
             key,
@@ -146,16 +153,16 @@ pub(super) fn described(der: &CertificateDer<'_>) -> String {
 
 /// The facts of one certificate.
 #[derive(Debug, Default)]
-pub(super) struct Facts {
-    pub(super) subject: String,
-    pub(super) issuer: String,
-    pub(super) san: Vec<String>,
-    pub(super) not_before: String,
-    pub(super) not_after: String,
-    pub(super) days_left: i64,
+pub(crate) struct Facts {
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) san: Vec<String>,
+    pub(crate) not_before: String,
+    pub(crate) not_after: String,
+    pub(crate) days_left: i64,
 }
 
-pub(super) fn facts(der: &CertificateDer<'_>) -> Facts {
+pub(crate) fn facts(der: &CertificateDer<'_>) -> Facts {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
         return Facts::default();
     };

@@ -22,7 +22,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::first::First;
-pub(crate) use cert::{client_cert_dates, load_certs, load_identity};
+pub(crate) use cert::{
+    certs_of, client_cert_dates, facts, key_matches, load_certs, load_identity, signing_key_of,
+};
 use judge::Judge;
 pub(crate) use judge::{alert_name, is_client_cert_alert};
 use verify::{ClientCert, Observed, Recorder, Tickets, Verifiers};
