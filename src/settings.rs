@@ -52,10 +52,12 @@ impl Settings {
         blocked(&mut plan, &kong.blocked, args);
         let dns = dns_config(&args.resolving, args.timeout)?;
         let tls = tls_settings(args, &kong)?;
-        // Said before any connection: the server will refuse this certificate.
+        // Said before any connection: the server will refuse this certificate. A kong.conf's
+        // own certificate has its finding instead.
         let identity_note = tls
             .identity
             .as_deref()
+            .filter(|_| args.client_cert.is_some())
             .and_then(crate::probe::tls::client_cert_dates)
             .map(|(_, words)| words);
         let overrides = overrides(args)?;

@@ -138,7 +138,9 @@ fn cluster_checks(
             out.material = found.material;
             out.blocked = found.blocked;
         }
-        None if conf.given("cluster_cert").is_none() || conf.given("cluster_cert_key").is_none() => {
+        None if conf.given("cluster_cert").is_none()
+            || conf.given("cluster_cert_key").is_none() =>
+        {
             out.notes.push("cluster_cert and cluster_cert_key are not both set: Kong does not start a data plane without them".into());
         }
         None => {}
@@ -296,7 +298,10 @@ fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Rout
         };
         conf.bad("proxy_server", &redacted, reason)
     })?;
-    let scheme = server.value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let scheme = server
+        .value
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
     if judged && !matches!(scheme.as_deref(), Some("http" | "https")) {
         return Ok(Route {
             proxy: None,

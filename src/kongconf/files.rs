@@ -218,10 +218,10 @@ fn identity(
     let signing = key_pem
         .map_err(|why| unreadable(&key_about, &why))
         .and_then(|bytes| {
-            signing_key_of(&bytes, "the file", Path::new(&key_about.subject)).map_err(|why| {
+            signing_key_of(&bytes, "it", Path::new(&key_about.subject)).map_err(|why| {
                 key_about.fail(
                     FailureKind::FileInvalid,
-                    format!("{} cannot be used: {why}", key_about.said()),
+                    format!("{}: {why}", key_about.said()),
                     format!("Point cluster_cert_key at the node's unencrypted private key in PEM ({} holds none Kong can use).", key_about.subject),
                 )
             })
@@ -229,7 +229,8 @@ fn identity(
     let key_verdict = key_verdict(&key_about, &about, certs.as_ref().ok(), signing.as_ref());
     out.findings.push(about.check("cluster-cert", verdict));
     let usable = key_verdict.is_ok();
-    out.findings.push(key_about.check("cluster-cert-key", key_verdict));
+    out.findings
+        .push(key_about.check("cluster-cert-key", key_verdict));
     match (certs.clone(), signing, usable) {
         (Ok(certs), Ok(signing), true) => {
             out.material.identity = Some(Arc::new(CertifiedKey::new(certs, signing)));
@@ -272,7 +273,10 @@ fn key_verdict(
 /// The dates and key usage of the node's certificate.
 fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspect) -> Verdict {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
-        return Err(invalid_cert(about, "holds a certificate that cannot be parsed"));
+        return Err(invalid_cert(
+            about,
+            "holds a certificate that cannot be parsed",
+        ));
     };
     let f = facts(leaf);
     let validity = cert.validity();
@@ -285,7 +289,7 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
         return Err(about.fail(
             FailureKind::CertExpired,
             format!(
-                "{} ({}) expired on {}, {} days ago: the control plane refuses this node",
+                "{}: {} expired on {}, {} days ago: the control plane refuses this node",
                 about.said(),
                 f.subject,
                 f.not_after,
@@ -298,7 +302,7 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
         return Err(about.fail(
             FailureKind::CertNotYetValid,
             format!(
-                "{} ({}) is not valid before {}, and this host's clock reads {}",
+                "{}: {} is not valid before {}, and this host's clock reads {}",
                 about.said(),
                 f.subject,
                 f.not_before,
@@ -314,7 +318,7 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
         return Err(about.fail(
             FailureKind::CertUsage,
             format!(
-                "{} ({}) has an extended key usage without TLS client authentication (clientAuth): a control plane that checks it refuses the node",
+                "{}: {} has an extended key usage without TLS client authentication (clientAuth): a control plane that checks it refuses the node",
                 about.said(),
                 f.subject
             ),
@@ -329,7 +333,12 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
         return Err(about.with(
             Status::Warn,
             FailureKind::CertExpiring,
-            format!("{} ({}) expires on {}, in {days_left} days", about.said(), f.subject, f.not_after),
+            format!(
+                "{}: {} expires on {}, in {days_left} days",
+                about.said(),
+                f.subject,
+                f.not_after
+            ),
             "Issue the node a new certificate before this one expires, and point cluster_cert and cluster_cert_key at it; lower --cert-warn-days if renewal this close to expiry is planned.".into(),
         ));
     }
@@ -340,7 +349,7 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
 fn unreadable(about: &About<'_>, why: &str) -> (Status, Failure) {
     about.fail(
         FailureKind::FileUnreadable,
-        format!("{} {why}", about.said()),
+        format!("{}: {why}", about.said()),
         format!(
             "Check that {} exists on this host and that the user Kong runs as may read it (ls -l shows owner and mode); or correct {} in kong.conf.",
             about.subject, about.key
@@ -352,7 +361,7 @@ fn unreadable(about: &About<'_>, why: &str) -> (Status, Failure) {
 fn invalid_cert(about: &About<'_>, why: &str) -> (Status, Failure) {
     about.fail(
         FailureKind::FileInvalid,
-        format!("{} {why}", about.said()),
+        format!("{}: {why}", about.said()),
         format!(
             "Point {} at a PEM certificate file (-----BEGIN CERTIFICATE-----); a DER file converts with openssl x509 -inform der -in FILE -out FILE.pem.",
             about.key
@@ -387,12 +396,7 @@ fn trusted_files(conf: &KongConf, pki: bool, now: OffsetDateTime, out: &mut Insp
             ..setting.clone()
         };
         let id = format!("trusted-certificate-{}", i + 1);
-        let certs = ca_file(
-            (conf, now),
-            ("lua_ssl_trusted_certificate", &one),
-            &id,
-            out,
-        );
+        let certs = ca_file((conf, now), ("lua_ssl_trusted_certificate", &one), &id, out);
         if let (true, Some(certs)) = (pki, certs) {
             out.material.trust.extend(certs);
         }
@@ -494,7 +498,10 @@ fn proxy(conf: &KongConf, out: &mut Inspection) {
         setting: server,
         subject: conf.path.display().to_string(),
     };
-    let scheme = server.value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let scheme = server
+        .value
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
     let refusal = match scheme.as_deref() {
         Some("http" | "https") => None,
         None => Some("missing scheme".to_string()),

@@ -390,21 +390,38 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
             .take_while(|c| c.endpoint.probe == Probe::File)
             .map(|c| {
                 let failure = c.finding.as_ref().unwrap().failure.as_ref().unwrap();
-                (c.id(), c.host(), failure.kind.as_str(), failure.message.clone())
+                (
+                    c.id(),
+                    c.host(),
+                    failure.kind.as_str(),
+                    failure.message.clone(),
+                )
             })
             .collect();
         let ids: Vec<_> = files.iter().map(|f| (f.0, f.1, f.2)).collect();
         assert_eq!(
             ids,
             [
-                ("kong.conf.cluster-cert", "/etc/kong/cluster.crt", "file_unreadable"),
-                ("kong.conf.cluster-cert-key", "/etc/kong/cluster.key", "file_unreadable"),
-                ("kong.conf.trusted-certificate-1", "/etc/kong/ca.pem", "file_unreadable"),
+                (
+                    "kong.conf.cluster-cert",
+                    "/etc/kong/cluster.crt",
+                    "file_unreadable"
+                ),
+                (
+                    "kong.conf.cluster-cert-key",
+                    "/etc/kong/cluster.key",
+                    "file_unreadable"
+                ),
+                (
+                    "kong.conf.trusted-certificate-1",
+                    "/etc/kong/ca.pem",
+                    "file_unreadable"
+                ),
             ]
         );
         assert_eq!(
             files[0].3,
-            "cluster_cert /etc/kong/cluster.crt (/etc/kong/kong.conf line 10) does not exist (nor does its directory)"
+            "cluster_cert /etc/kong/cluster.crt (/etc/kong/kong.conf line 10): does not exist (nor does its directory)"
         );
         assert!(judged.material.identity.is_none() && !judged.blocked.is_empty());
         let listens: Vec<_> = plan
@@ -511,8 +528,16 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         let finding = by_id(&judged, "proxy-server").finding.clone().unwrap();
         let failure = finding.failure.unwrap();
         assert_eq!(failure.kind, crate::failure::FailureKind::ConfInvalid);
-        assert!(failure.message.contains("proxy_server is not set"), "{failure:?}");
-        assert!(judged.blocked.iter().any(|b| matches!(b, Blocked::Proxy(_))));
+        assert!(
+            failure.message.contains("proxy_server is not set"),
+            "{failure:?}"
+        );
+        assert!(
+            judged
+                .blocked
+                .iter()
+                .any(|b| matches!(b, Blocked::Proxy(_)))
+        );
     }
 
     #[test]
@@ -583,21 +608,24 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
             assert!(!err.contains("pw@"), "{err}");
         }
         let err = match load("", &[("KONG_CLUSTER_MTLS", "bogus")]).and_then(|c| {
-            plan(&KongConf {
-                settings: {
-                    let mut s = c.settings.clone();
-                    s.insert(
-                        "role".into(),
-                        Setting {
-                            value: "data_plane".into(),
-                            origin: Origin::Line(1),
-                            cut: false,
-                        },
-                    );
-                    s
+            plan(
+                &KongConf {
+                    settings: {
+                        let mut s = c.settings.clone();
+                        s.insert(
+                            "role".into(),
+                            Setting {
+                                value: "data_plane".into(),
+                                origin: Origin::Line(1),
+                                cut: false,
+                            },
+                        );
+                        s
+                    },
+                    ..c
                 },
-                ..c
-            }, None)
+                None,
+            )
         }) {
             Ok(_) => panic!("accepted"),
             Err(e) => e.to_string(),

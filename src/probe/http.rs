@@ -1,7 +1,7 @@
 //! HTTP/1.1 requests and WebSocket upgrades (hyper) over a connection the earlier phases
 //! checked: the status, the time to the first byte, and for WebSocket the upgrade handshake.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -104,6 +104,8 @@ pub(crate) struct HttpOutcome {
     pub status: Option<u16>,
     pub ttfb: Option<Duration>,
     pub failure: Option<Failure>,
+    /// A warning of an answer that passed: the server's clock far from this host's.
+    pub warning: Option<Failure>,
 }
 
 /// The GUID of RFC 6455 that the server's Sec-WebSocket-Accept hashes with the key.
@@ -134,6 +136,7 @@ where
             status: None,
             ttfb: None,
             failure: Some(failure),
+            warning: None,
         },
     }
 }
@@ -343,6 +346,7 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
         status: Some(status.as_u16()),
         ttfb: Some(answer.ttfb),
         failure,
+        warning: None,
     };
     let fail =
         |kind, message: String| outcome(Some(Failure::new(kind, Phase::Http, message, peer)));
@@ -400,7 +404,48 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
             ),
         );
     }
-    outcome(None)
+    HttpOutcome {
+        warning: clock_skew(request, response.headers(), SystemTime::now(), peer),
+        ..outcome(None)
+    }
+}
+
+/// How far apart this host's clock and the server's may be before it is said.
+const CLOCK_SKEW_LIMIT: Duration = Duration::from_secs(60);
+
+/// A warning when the `Date` of an answer over TLS lies more than a minute from `now`:
+/// certificates' dates and Kong's own checks depend on the clock.
+fn clock_skew(
+    request: &HttpRequest,
+    headers: &hyper::HeaderMap,
+    now: SystemTime,
+    peer: Peer<'_>,
+) -> Option<Failure> {
+    let date = headers.get(hyper::header::DATE)?.to_str().ok()?;
+    let theirs = httpdate::parse_http_date(date).ok()?;
+    let (apart, ahead) = match now.duration_since(theirs) {
+        Ok(behind) => (behind, "behind"),
+        Err(e) => (e.duration(), "ahead of"),
+    };
+    if apart <= CLOCK_SKEW_LIMIT {
+        return None;
+    }
+    // Rounded to the nearest unit: the Date header has whole seconds.
+    let words = match apart.as_secs() {
+        s if s >= 2 * 86_400 => format!("{} days", (s + 43_200) / 86_400),
+        s if s >= 2 * 3600 => format!("{} hours", (s + 1800) / 3600),
+        s if s >= 120 => format!("{} minutes", (s + 30) / 60),
+        s => format!("{s} seconds"),
+    };
+    Some(Failure::new(
+        FailureKind::ClockSkew,
+        Phase::Http,
+        format!(
+            "the clock of {} is {words} {ahead} this host's (its Date header: {date})",
+            request.authority
+        ),
+        peer,
+    ))
 }
 
 /// What to do when a control plane closes the connection after mutual TLS without answering the
@@ -516,6 +561,37 @@ mod tests {
             client_cert,
             kong_cluster: false,
         }
+    }
+
+    #[test]
+    fn a_server_clock_more_than_a_minute_away_is_said() {
+        let peer = Peer {
+            host: "cp.example",
+            port: Some(443),
+            ip: None,
+        };
+        let now = httpdate::parse_http_date("Thu, 26 Nov 2026 12:00:00 GMT").unwrap();
+        let skew = |date: &str| {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(hyper::header::DATE, date.parse().unwrap());
+            clock_skew(&request(None), &headers, now, peer).map(|f| f.message)
+        };
+        assert_eq!(skew("Thu, 26 Nov 2026 12:00:59 GMT"), None);
+        assert_eq!(skew("Thu, 26 Nov 2026 11:59:01 GMT"), None);
+        assert_eq!(
+            skew("Thu, 26 Nov 2026 14:00:00 GMT").as_deref(),
+            Some(
+                "the clock of cp.example is 2 hours ahead of this host's (its Date header: Thu, 26 Nov 2026 14:00:00 GMT)"
+            )
+        );
+        assert_eq!(
+            skew("Thu, 26 Nov 2026 11:55:00 GMT").as_deref(),
+            Some(
+                "the clock of cp.example is 5 minutes behind this host's (its Date header: Thu, 26 Nov 2026 11:55:00 GMT)"
+            )
+        );
+        // A Date that is not an HTTP date says nothing.
+        assert_eq!(skew("yesterday"), None);
     }
 
     #[test]

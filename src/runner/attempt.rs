@@ -382,6 +382,7 @@ impl Attempt<'_> {
                 format!("> GET {}  < HTTP/1.1 {status} {reason}", request.path)
             });
         }
+        outcome.warnings.extend(exchange.warning);
         exchange.failure.map_or(Ok(()), Err)
     }
 }

@@ -33,14 +33,31 @@ pub(crate) fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mute
     let config = world
         .ca
         .server_with(&["cp.test"], Validity::Current, options);
-    control_plane_with(world, config, status)
+    control_plane_with(world, config, status, None)
 }
 
-/// A control plane with this TLS configuration, answering the upgrade with `status`.
+/// A control plane answering the upgrade 101 with this `Date` header.
+pub(crate) fn control_plane_dated(
+    world: &World,
+    date: String,
+) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let options = ServerOptions {
+        client_auth: true,
+        ..ServerOptions::default()
+    };
+    let config = world
+        .ca
+        .server_with(&["cp.test"], Validity::Current, options);
+    control_plane_with(world, config, 101, Some(date))
+}
+
+/// A control plane with this TLS configuration, answering the upgrade with `status` (and a
+/// `Date` header when given).
 fn control_plane_with(
     world: &World,
     config: Arc<rustls::ServerConfig>,
     status: u16,
+    date: Option<String>,
 ) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = world.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -49,7 +66,7 @@ fn control_plane_with(
     let log = seen.clone();
     world.rt.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (acceptor, log) = (acceptor.clone(), log.clone());
+            let (acceptor, log, date) = (acceptor.clone(), log.clone(), date.clone());
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(stream).await else {
                     return;
@@ -83,8 +100,9 @@ fn control_plane_with(
                 }
                 let answer = match status {
                     101 => format!(
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                        websocket_accept(&key)
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{}\r\n",
+                        websocket_accept(&key),
+                        date.map_or_else(String::new, |d| format!("Date: {d}\r\n"))
                     ),
                     other => {
                         let body = format!("<html><head><title>{other} from the test control plane</title></head></html>");
@@ -186,7 +204,7 @@ fn shared_mode_replays_the_upgrade_to_kong_clustering() {
     let world = World::new();
     // The control plane presents the node's own cluster certificate, as shared mode requires.
     let (config, crt, key) = crate::support::world::shared_cluster_cert(world.dir.path());
-    let (cp, seen) = control_plane_with(&world, config, 101);
+    let (cp, seen) = control_plane_with(&world, config, 101, None);
     let conf = format!(
         "role = data_plane\ncluster_control_plane = {cp}\ncluster_telemetry_endpoint = \n\
          cluster_cert = {}\ncluster_cert_key = {}\nproxy_listen = off\nstream_listen = off\n",

@@ -166,7 +166,10 @@ fn without_its_certificate_the_control_plane_refuses_the_node() {
     // control plane is still checked without a certificate.
     assert_eq!(code, 1, "{report:#}");
     let finding = check(&report, "kong.conf.cluster-cert");
-    assert_eq!((finding["probe"].as_str(), finding["role"].as_str()), (Some("file"), Some("local")));
+    assert_eq!(
+        (finding["probe"].as_str(), finding["role"].as_str()),
+        (Some("file"), Some("local"))
+    );
     assert_eq!(finding["error"]["kind"], "conf_invalid");
     assert!(
         finding["error"]["message"]

@@ -18,6 +18,7 @@ mod layout;
 mod local;
 mod manual;
 mod mistakes;
+mod node_files;
 mod profiles;
 mod proxy;
 mod scale;

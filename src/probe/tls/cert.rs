@@ -78,7 +78,10 @@ pub(crate) fn load_identity(
     let bytes = crate::files::read_capped(key)
         .map_err(|e| bad(key, format!("{key_name} cannot read it: {e}")))?;
     let signing = signing_key_of(&bytes, key_name, key).map_err(|e| bad(key, e))?;
-    match certs.first().is_some_and(|c| key_matches(signing.as_ref(), c)) {
+    match certs
+        .first()
+        .is_some_and(|c| key_matches(signing.as_ref(), c))
+    {
         true => Ok(Arc::new(CertifiedKey::new(certs, signing))),
         false => Err(bad(
             key,

@@ -54,8 +54,12 @@ impl Judge<'_> {
 
     pub(super) fn failure(&self, kind: FailureKind, message: String) -> Failure {
         let failure = Failure::new(kind, Phase::Tls, message, self.peer);
-        match kind {
-            FailureKind::TlsIntercepted => failure.with_hint(self.interception_hint()),
+        match (kind, self.request.server_name.as_deref()) {
+            (FailureKind::TlsIntercepted, _) => failure.with_hint(self.interception_hint()),
+            // A name set on purpose is what to correct.
+            (FailureKind::CertNameMismatch, Some(wanted)) => failure.with_hint(format!(
+                "{wanted} is the server name this check sends and verifies (--server-name, or kong.conf's cluster_server_name): set it to a name the certificate carries (the message lists them), or reach the server that holds a certificate for {wanted}."
+            )),
             _ => failure,
         }
     }
