@@ -131,20 +131,7 @@ fn cluster_checks(
     out: &mut KongPlan,
 ) -> Result<(), InputError> {
     let mtls = mtls(conf)?;
-    match inspect {
-        Some(how) => {
-            let found = super::files::inspect(conf, mtls == Mtls::Pki, how);
-            out.checks.extend(found.findings);
-            out.material = found.material;
-            out.blocked = found.blocked;
-        }
-        None if conf.given("cluster_cert").is_none()
-            || conf.given("cluster_cert_key").is_none() =>
-        {
-            out.notes.push("cluster_cert and cluster_cert_key are not both set: Kong does not start a data plane without them".into());
-        }
-        None => {}
-    }
+    judge_files(conf, inspect, mtls, out);
     let route = proxy_route(conf, inspect.is_some(), out)?;
     let endpoints = [
         (
@@ -191,6 +178,25 @@ fn cluster_checks(
         out.checks.push(check);
     }
     Ok(())
+}
+
+/// The node's files judged (with `inspect`), their findings first in the plan; without, only
+/// the note that Kong needs a certificate.
+fn judge_files(conf: &KongConf, inspect: Option<Inspect>, mtls: Mtls, out: &mut KongPlan) {
+    match inspect {
+        Some(how) => {
+            let found = super::files::inspect(conf, mtls == Mtls::Pki, how);
+            out.checks.extend(found.findings);
+            out.material = found.material;
+            out.blocked = found.blocked;
+        }
+        None if conf.given("cluster_cert").is_none()
+            || conf.given("cluster_cert_key").is_none() =>
+        {
+            out.notes.push("cluster_cert and cluster_cert_key are not both set: Kong does not start a data plane without them".into());
+        }
+        None => {}
+    }
 }
 
 /// The mutual-TLS mode of `cluster_mtls`.
@@ -268,7 +274,13 @@ fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Rout
     }
     let Some(server) = conf.given("proxy_server") else {
         // Kong does not start so: a finding when the files are judged, and the cluster
-        // checks are skipped unless --proxy gives a route.
+        // checks are skipped unless --proxy gives a route; otherwise a note.
+        if !judged {
+            out.notes.push(format!(
+                "cluster_use_proxy is on ({}) but proxy_server is not set: Kong does not start so; the cluster connections are listed as direct",
+                conf.whence(&use_setting)
+            ));
+        }
         return Ok(Route {
             proxy: None,
             reason: Some(format!(

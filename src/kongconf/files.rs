@@ -176,30 +176,15 @@ fn identity(
 ) -> Option<Vec<CertificateDer<'static>>> {
     let (Some(cert), Some(key)) = (conf.given("cluster_cert"), conf.given("cluster_cert_key"))
     else {
-        let missing = conf.get("cluster_cert");
-        let about = About {
-            conf,
-            key: "cluster_cert",
-            setting: &missing,
-            subject: conf.path.display().to_string(),
-        };
-        let failure = about.fail(
-            FailureKind::ConfInvalid,
-            format!(
-                "{} does not set both cluster_cert and cluster_cert_key: Kong does not start a data plane without them (\"cluster certificate and key must be provided to use Hybrid mode\")",
-                conf.path.display()
-            ),
-            "Set cluster_cert and cluster_cert_key to the node's certificate and key (for Konnect, the data plane certificate made in the Gateway Manager); the checks below ran without a client certificate.".into(),
-        );
-        out.findings.push(about.check("cluster-cert", Err(failure)));
+        out.findings.push(no_identity(conf));
         return None;
     };
-    let (cert_pem, cert_subject) = pem("cluster_cert", cert);
+    let (cert_pem, subject) = pem("cluster_cert", cert);
     let about = About {
         conf,
         key: "cluster_cert",
         setting: cert,
-        subject: cert_subject,
+        subject,
     };
     let certs = cert_pem
         .map_err(|why| unreadable(&about, &why))
@@ -208,24 +193,16 @@ fn identity(
         |e| Err(e.clone()),
         |certs| client_cert_verdict(&about, &certs[0], how),
     );
-    let (key_pem, key_subject) = pem("cluster_cert_key", key);
+    let (key_pem, subject) = pem("cluster_cert_key", key);
     let key_about = About {
         conf,
         key: "cluster_cert_key",
         setting: key,
-        subject: key_subject,
+        subject,
     };
     let signing = key_pem
         .map_err(|why| unreadable(&key_about, &why))
-        .and_then(|bytes| {
-            signing_key_of(&bytes, "it", Path::new(&key_about.subject)).map_err(|why| {
-                key_about.fail(
-                    FailureKind::FileInvalid,
-                    format!("{}: {why}", key_about.said()),
-                    format!("Point cluster_cert_key at the node's unencrypted private key in PEM ({} holds none Kong can use).", key_about.subject),
-                )
-            })
-        });
+        .and_then(|bytes| private_key(&key_about, &bytes));
     let key_verdict = key_verdict(&key_about, &about, certs.as_ref().ok(), signing.as_ref());
     out.findings.push(about.check("cluster-cert", verdict));
     let usable = key_verdict.is_ok();
@@ -240,6 +217,40 @@ fn identity(
         )),
     }
     certs.ok()
+}
+
+/// The finding of a data plane without both `cluster_cert` and `cluster_cert_key`.
+fn no_identity(conf: &KongConf) -> CheckSpec {
+    let missing = conf.get("cluster_cert");
+    let about = About {
+        conf,
+        key: "cluster_cert",
+        setting: &missing,
+        subject: conf.path.display().to_string(),
+    };
+    let failure = about.fail(
+        FailureKind::ConfInvalid,
+        format!(
+            "{} does not set both cluster_cert and cluster_cert_key: Kong does not start a data plane without them (\"cluster certificate and key must be provided to use Hybrid mode\")",
+            conf.path.display()
+        ),
+        "Set cluster_cert and cluster_cert_key to the node's certificate and key (for Konnect, the data plane certificate made in the Gateway Manager); the checks below ran without a client certificate.".into(),
+    );
+    about.check("cluster-cert", Err(failure))
+}
+
+/// The private key of PEM text, or the finding that it cannot be used.
+fn private_key(about: &About<'_>, bytes: &[u8]) -> Result<Arc<dyn SigningKey>, (Status, Failure)> {
+    signing_key_of(bytes, "it", Path::new(&about.subject)).map_err(|why| {
+        about.fail(
+            FailureKind::FileInvalid,
+            format!("{}: {why}", about.said()),
+            format!(
+                "Point cluster_cert_key at the node's unencrypted private key in PEM ({} holds none Kong can use).",
+                about.subject
+            ),
+        )
+    })
 }
 
 /// Whether the key is usable and is the certificate's.
@@ -280,37 +291,8 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
     };
     let f = facts(leaf);
     let validity = cert.validity();
-    let (not_before, not_after) = (
-        validity.not_before.to_datetime(),
-        validity.not_after.to_datetime(),
-    );
-    let days_left = (not_after - how.now).whole_days();
-    if how.now > not_after {
-        return Err(about.fail(
-            FailureKind::CertExpired,
-            format!(
-                "{}: {} expired on {}, {} days ago: the control plane refuses this node",
-                about.said(),
-                f.subject,
-                f.not_after,
-                -days_left
-            ),
-            "Issue the node a new certificate (for Konnect, a new data plane certificate in the Gateway Manager; for self-managed hybrid mode, one from the cluster CA, or kong hybrid gen_cert in shared mode) and point cluster_cert and cluster_cert_key at it.".into(),
-        ));
-    }
-    if how.now < not_before {
-        return Err(about.fail(
-            FailureKind::CertNotYetValid,
-            format!(
-                "{}: {} is not valid before {}, and this host's clock reads {}",
-                about.said(),
-                f.subject,
-                f.not_before,
-                rfc3339(how.now)
-            ),
-            "Check this host's clock (timedatectl; NTP) against the certificate's start date: a clock behind makes a new certificate look not yet valid.".into(),
-        ));
-    }
+    let days_left = (validity.not_after.to_datetime() - how.now).whole_days();
+    dates(about, &f, validity, how)?;
     if let Ok(Some(eku)) = cert.extended_key_usage()
         && !eku.value.client_auth
         && !eku.value.any
@@ -325,10 +307,6 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
             "Issue the node a certificate with extendedKeyUsage = clientAuth (or without an extended key usage, as kong hybrid gen_cert makes it) and point cluster_cert at it.".into(),
         ));
     }
-    let words = format!(
-        "{}, valid until {} ({days_left} days left)",
-        f.subject, f.not_after
-    );
     if days_left <= how.warn_days {
         return Err(about.with(
             Status::Warn,
@@ -342,7 +320,47 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
             "Issue the node a new certificate before this one expires, and point cluster_cert and cluster_cert_key at it; lower --cert-warn-days if renewal this close to expiry is planned.".into(),
         ));
     }
-    Ok(words)
+    Ok(format!(
+        "{}, valid until {} ({days_left} days left)",
+        f.subject, f.not_after
+    ))
+}
+
+/// The node's certificate expired, or not valid yet by this host's clock.
+fn dates(
+    about: &About<'_>,
+    f: &crate::probe::tls::Facts,
+    validity: &x509_parser::certificate::Validity,
+    how: Inspect,
+) -> Result<(), (Status, Failure)> {
+    let not_after = validity.not_after.to_datetime();
+    if how.now > not_after {
+        return Err(about.fail(
+            FailureKind::CertExpired,
+            format!(
+                "{}: {} expired on {}, {} days ago: the control plane refuses this node",
+                about.said(),
+                f.subject,
+                f.not_after,
+                (how.now - not_after).whole_days()
+            ),
+            "Issue the node a new certificate (for Konnect, a new data plane certificate in the Gateway Manager; for self-managed hybrid mode, one from the cluster CA, or kong hybrid gen_cert in shared mode) and point cluster_cert and cluster_cert_key at it.".into(),
+        ));
+    }
+    if how.now < validity.not_before.to_datetime() {
+        return Err(about.fail(
+            FailureKind::CertNotYetValid,
+            format!(
+                "{}: {} is not valid before {}, and this host's clock reads {}",
+                about.said(),
+                f.subject,
+                f.not_before,
+                rfc3339(how.now)
+            ),
+            "Check this host's clock (timedatectl; NTP) against the certificate's start date: a clock behind makes a new certificate look not yet valid.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A file that cannot be read.
@@ -465,26 +483,7 @@ fn proxy(conf: &KongConf, out: &mut Inspection) {
         .is_some_and(|s| matches!(s.value.to_ascii_lowercase().as_str(), "on" | "true"));
     let Some(server) = conf.given("proxy_server") else {
         if use_proxy {
-            let setting = conf.get("cluster_use_proxy");
-            let about = About {
-                conf,
-                key: "cluster_use_proxy",
-                setting: &setting,
-                subject: conf.path.display().to_string(),
-            };
-            let reason = format!(
-                "cluster_use_proxy is on ({}) but proxy_server is not set: Kong does not start so (\"cluster_use_proxy is turned on but no proxy_server is configured\")",
-                conf.whence(&setting)
-            );
-            let failure = about.fail(
-                FailureKind::ConfInvalid,
-                reason.clone(),
-                "Set proxy_server to the site's proxy (http://HOST:PORT, with USER:PASSWORD@ when it wants credentials), or turn cluster_use_proxy off if the node reaches its control plane directly.".into(),
-            );
-            out.findings.push(about.check("proxy-server", Err(failure)));
-            out.blocked.push(Blocked::Proxy(format!(
-                "{reason}; pass --proxy to check the path through a proxy"
-            )));
+            no_proxy_server(conf, out);
         }
         return;
     };
@@ -527,6 +526,30 @@ fn proxy(conf: &KongConf, out: &mut Inspection) {
             "Kong does not start with proxy_server {words}; pass --proxy to check the path through a proxy"
         )));
     }
+}
+
+/// `cluster_use_proxy = on` without `proxy_server`: Kong does not start.
+fn no_proxy_server(conf: &KongConf, out: &mut Inspection) {
+    let setting = conf.get("cluster_use_proxy");
+    let about = About {
+        conf,
+        key: "cluster_use_proxy",
+        setting: &setting,
+        subject: conf.path.display().to_string(),
+    };
+    let reason = format!(
+        "cluster_use_proxy is on ({}) but proxy_server is not set: Kong does not start so (\"cluster_use_proxy is turned on but no proxy_server is configured\")",
+        conf.whence(&setting)
+    );
+    let failure = about.fail(
+        FailureKind::ConfInvalid,
+        reason.clone(),
+        "Set proxy_server to the site's proxy (http://HOST:PORT, with USER:PASSWORD@ when it wants credentials), or turn cluster_use_proxy off if the node reaches its control plane directly.".into(),
+    );
+    out.findings.push(about.check("proxy-server", Err(failure)));
+    out.blocked.push(Blocked::Proxy(format!(
+        "{reason}; pass --proxy to check the path through a proxy"
+    )));
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

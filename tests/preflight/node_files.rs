@@ -436,3 +436,51 @@ fn the_control_planes_clock_and_names_are_judged_after_the_handshake() {
         "{c:#}"
     );
 }
+
+#[test]
+fn a_certificate_not_yet_valid_and_files_without_pem_are_named() {
+    let world = World::new();
+    let (cp, seen) = control_plane(&world, 101);
+    let day = |d: i64| OffsetDateTime::now_utc() + Duration::days(d);
+    let (crt, key) = world
+        .ca
+        .client_dated(world.dir.path(), "future", day(10), day(400));
+    let path = conf(
+        &world,
+        cp,
+        (crt.to_str().unwrap(), key.to_str().unwrap()),
+        "",
+    );
+    let (_, report) = check_json(&["--kong-conf", &path, "--only", "local"]);
+    let c = finding(&report, "kong.conf.cluster-cert");
+    assert_eq!(c["error"]["kind"], "cert_not_yet_valid", "{c:#}");
+    assert!(
+        message(c).contains("CN=future is not valid before")
+            && message(c).contains("this host's clock reads")
+    );
+    // A certificate file that holds a key, and a CA file of text.
+    let text = world.dir.path().join("notes.txt");
+    std::fs::write(&text, "not a certificate\n").unwrap();
+    let path = conf(
+        &world,
+        cp,
+        (key.to_str().unwrap(), key.to_str().unwrap()),
+        &format!("lua_ssl_trusted_certificate = {}\n", text.display()),
+    );
+    let (code, report) = check_json(&["--kong-conf", &path, "--only", "local"]);
+    assert_eq!(code, 1);
+    let c = finding(&report, "kong.conf.cluster-cert");
+    assert_eq!(c["error"]["kind"], "file_invalid", "{c:#}");
+    assert_eq!(
+        message(c),
+        format!(
+            "cluster_cert {} ({path} line 7): holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            key.display()
+        )
+    );
+    assert_eq!(
+        finding(&report, "kong.conf.trusted-certificate-1")["error"]["kind"],
+        "file_invalid"
+    );
+    assert!(seen.lock().unwrap().is_empty());
+}
