@@ -75,7 +75,83 @@ enum Reading {
     Broken(&'static str, &'static str),
     /// The control plane refused the node's Kong version after the upgrade.
     Version,
+    /// A line of Kong's TLS helpers, read from the table `CERTIFICATE_LINES`.
+    Certificate(&'static CertificateLine),
 }
+
+/// A line about the node's certificate, from Kong's TLS helpers (kong/clustering/tls.lua),
+/// which the control plane logs when it refuses a data plane's certificate (then closing the
+/// connection unanswered, kong/clustering/init.lua) and the data plane when it cannot read its
+/// own files at start.
+struct CertificateLine {
+    words: &'static str,
+    /// The log it appears in: `control plane's log` or `data plane`.
+    connection: &'static str,
+    kind: FailureKind,
+    meaning: &'static str,
+    hint: &'static str,
+    /// The check that tests it: the node's files alone (`--only local`) or its handshake.
+    local: bool,
+}
+
+const CERTIFICATE_LINES: [CertificateLine; 7] = [
+    CertificateLine {
+        words: "data plane presented incorrect client certificate during handshake",
+        connection: "control plane's log",
+        kind: FailureKind::HttpError,
+        meaning: "the control plane refused the data plane's certificate and closed the connection unanswered: in shared mode the data plane must present the control plane's own cluster_cert",
+        hint: "Give the data plane the control plane's cluster_cert and cluster_cert_key (shared mode), or switch both to cluster_mtls = pki with certificates from one CA. On the data plane, preflight's control-plane check names such a close.",
+        local: false,
+    },
+    CertificateLine {
+        words: "data plane failed to present client certificate during handshake",
+        connection: "control plane's log",
+        kind: FailureKind::ClientCertRejected,
+        meaning: "the data plane's connection arrived without a client certificate: the node has none set, or a proxy between terminates TLS",
+        hint: "Set cluster_cert and cluster_cert_key on the data plane; if they are set, ask whether a proxy or load balancer in front of the control plane terminates TLS, and have it pass the cluster port through (layer 4).",
+        local: false,
+    },
+    CertificateLine {
+        words: "data plane client certificate was revoked",
+        connection: "control plane's log",
+        kind: FailureKind::ClientCertRejected,
+        meaning: "the control plane's OCSP check (cluster_ocsp) says the data plane's certificate is revoked",
+        hint: "Issue the data plane a new certificate from the cluster CA and point cluster_cert and cluster_cert_key at it.",
+        local: false,
+    },
+    CertificateLine {
+        words: "failed reading the cluster certificate file",
+        connection: "data plane",
+        kind: FailureKind::FileUnreadable,
+        meaning: "Kong could not read cluster_cert at start",
+        hint: "Check that the file cluster_cert names exists and that the user Kong runs as may read it.",
+        local: true,
+    },
+    CertificateLine {
+        words: "failed parsing the cluster certificate PEM data",
+        connection: "data plane",
+        kind: FailureKind::FileInvalid,
+        meaning: "cluster_cert holds no PEM certificate Kong can parse",
+        hint: "Point cluster_cert at the node's certificate in PEM (-----BEGIN CERTIFICATE-----).",
+        local: true,
+    },
+    CertificateLine {
+        words: "failed reading the cluster certificate private key file",
+        connection: "data plane",
+        kind: FailureKind::FileUnreadable,
+        meaning: "Kong could not read cluster_cert_key at start",
+        hint: "Check that the file cluster_cert_key names exists and that the user Kong runs as may read it.",
+        local: true,
+    },
+    CertificateLine {
+        words: "failed parsing the cluster certificate private key PEM data",
+        connection: "data plane",
+        kind: FailureKind::FileInvalid,
+        meaning: "cluster_cert_key holds no private key Kong can parse (an encrypted key is not one)",
+        hint: "Point cluster_cert_key at the node's unencrypted private key in PEM.",
+        local: true,
+    },
+];
 
 /// Reads the log at `path` (`-`: standard input), with the size cap of every input file.
 pub fn read(path: &std::path::Path) -> Result<String, crate::error::InputError> {
@@ -155,12 +231,13 @@ fn trimmed(error: &str) -> (&str, Option<&str>) {
 /// The clustering line `text` holds, when it is one preflight reads; `cluster` is the control
 /// plane's address when the log names only one (the RPC lines name none).
 fn clustering_line(text: &str, cluster: Option<&str>) -> Option<Line> {
-    const READERS: [Reader; 5] = [
+    const READERS: [Reader; 6] = [
         broken,
         receive_error,
         pong_missing,
         rpc_connect,
         version_refused,
+        certificate,
     ];
     READERS.iter().find_map(|read| read(text, cluster))
 }
@@ -256,6 +333,20 @@ fn version_refused(text: &str, _: Option<&str>) -> Option<Line> {
     })
 }
 
+/// kong/clustering/tls.lua: the lines of `CERTIFICATE_LINES`.
+fn certificate(text: &str, _: Option<&str>) -> Option<Line> {
+    let known = CERTIFICATE_LINES.iter().find(|c| text.contains(c.words))?;
+    let start = text.find(known.words)?;
+    let (error, _) = trimmed(&text[start..]);
+    Some(Line {
+        connection: known.connection,
+        address: None,
+        error: sanitize::message(error),
+        reading: Reading::Certificate(known),
+        source: "kong/clustering/tls.lua",
+    })
+}
+
 /// An entry for the first line of its error.
 fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
     let address = line.address.clone();
@@ -299,6 +390,21 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
             Some(hint.to_string()),
             Some(format!("{conf_command} --watch 10s")),
         ),
+        Reading::Certificate(known) => {
+            let command = match known.local {
+                true => format!(
+                    "preflight check --kong-conf {} --only local",
+                    kong_conf.unwrap_or(DEFAULT_KONG_CONF)
+                ),
+                false => conf_command,
+            };
+            (
+                Some(known.kind),
+                Some(known.meaning.to_string()),
+                Some(known.hint.to_string()),
+                Some(command),
+            )
+        }
         Reading::Version => (
             None,
             Some("the control plane accepted the connection, then refused the data plane's Kong version: not a network problem".to_string()),

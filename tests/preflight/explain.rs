@@ -17,7 +17,10 @@ use crate::support::world::{World, check_json, run};
 /// - kong/clustering/rpc/manager.lua: `[rpc] unable to connect to peer: ERR`, with Kong's DNS
 ///   client's words (kong/globalpatches.lua);
 /// - kong/clustering/compat/init.lua, in the control plane's log: `data plane version … is
-///   incompatible with control plane version …`.
+///   incompatible with control plane version …`;
+/// - kong/clustering/tls.lua: `data plane presented incorrect client certificate during
+///   handshake …` (the control plane's log), `failed reading the cluster certificate file: …`
+///   (the data plane at start).
 fn log(refused: &str, cp: &str) -> String {
     let outlet = "/v1/outlet?node_id=5f2c1e0a-2b43-4a57-9d1e-0c6a3f8e7b21&node_hostname=dp-1&node_version=3.9.1";
     [
@@ -32,6 +35,8 @@ fn log(refused: &str, cp: &str) -> String {
         "2026/11/26 10:09:00 [error] 1#0: *40 [clustering] data plane version 2.8.4 is incompatible with control plane version 3.9.1 (3.x.y are accepted) [id: 5f2c1e0a, host: dp-1, ip: 192.0.2.10, version: 2.8.4, sync_status: kong_version_incompatible], client: 192.0.2.10, server: kong_cluster_listener".to_string(),
         format!("2026/11/26 10:10:00 [warn] 1297#0: *44 [clustering] connection to control plane wss://{cp}{outlet} broken: a failure no version of Kong writes (retrying after 6 seconds) [{cp}], context: ngx.timer"),
         "2026/11/26 10:11:00 [error] 1297#0: *45 [clustering] unable to update running config: bad config, context: ngx.timer".to_string(),
+        "2026/11/26 10:12:00 [error] 1#0: *50 [clustering] data plane presented incorrect client certificate during handshake (digest does not match the control plane certificate), client: 192.0.2.10, server: kong_cluster_listener, request: \"GET /v1/outlet?node_id=5f2c1e0a HTTP/1.1\", host: \"cp.test:8005\"".to_string(),
+        "2026/11/26 10:13:00 [error] 1#0: init_by_lua error: failed reading the cluster certificate file: /etc/kong/cluster.crt: No such file or directory".to_string(),
     ]
     .join("\n")
 }
@@ -76,7 +81,7 @@ fn each_error_of_the_log_is_named_with_a_command_that_meets_it() {
     let path = path.to_str().unwrap();
 
     let found = explain_json(&[path]);
-    assert_eq!(found["lines"], 11);
+    assert_eq!(found["lines"], 13);
     // The error no version of Kong writes is listed but not explained; the config line is a
     // clustering error of a shape explain does not read.
     assert_eq!(
@@ -133,6 +138,23 @@ fn each_error_of_the_log_is_named_with_a_command_that_meets_it() {
                 .as_str()
                 .unwrap()
                 .contains("not a network problem")
+    );
+    let shared = entry(&found, "data plane presented incorrect client certificate");
+    assert_eq!(
+        (shared["kind"].as_str(), shared["connection"].as_str()),
+        (Some("http_error"), Some("control plane's log"))
+    );
+    assert!(
+        shared["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("the control plane's own cluster_cert")
+    );
+    let unreadable = entry(&found, "failed reading the cluster certificate file");
+    assert_eq!(unreadable["kind"], "file_unreadable");
+    assert_eq!(
+        unreadable["command"],
+        "preflight check --kong-conf /etc/kong/kong.conf --only local"
     );
     let unknown = entry(&found, "a failure no version of Kong writes");
     assert!(unknown["kind"].is_null() && unknown["meaning"].is_null());
