@@ -7,6 +7,8 @@
 //! client Kong builds in (github.com/Kong/lua-resty-websocket, lib/resty/websocket/client.lua);
 //! each recognizer names the file its line comes from.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::failure::{Failure, FailureKind, Peer};
@@ -166,6 +168,7 @@ pub fn read(path: &std::path::Path) -> Result<String, crate::error::InputError> 
 /// named in the commands.
 pub fn explain(log: &str, kong_conf: Option<&str>) -> Explanation {
     let mut found = Explanation::default();
+    let mut groups: HashMap<(&str, Option<String>, String), usize> = HashMap::new();
     let cluster = sole_address(log);
     for text in log.lines() {
         found.lines += 1;
@@ -176,16 +179,13 @@ pub fn explain(log: &str, kong_conf: Option<&str>) -> Explanation {
             continue;
         };
         let at = timestamp(text);
-        let existing = found.errors.iter_mut().find(|e| {
-            e.address == line.address && e.error == line.error && e.connection == line.connection
+        // Grouped through an index, so that a log of many distinct errors stays linear.
+        let group = (line.connection, line.address.clone(), line.error.clone());
+        let index = *groups.entry(group).or_insert_with(|| {
+            found.errors.push(entry(line, kong_conf));
+            found.errors.len() - 1
         });
-        let entry = match existing {
-            Some(entry) => entry,
-            None => {
-                found.errors.push(entry(line, kong_conf));
-                found.errors.last_mut().expect("just pushed")
-            }
-        };
+        let entry = &mut found.errors[index];
         entry.count += 1;
         if entry.meaning.is_none() {
             found.unknown += 1;
@@ -644,6 +644,18 @@ mod tests {
             assert_eq!(kind(error), Some(expected), "{error}");
         }
         assert_eq!(kind("something new"), None);
+    }
+
+    #[test]
+    fn credentials_in_a_line_are_not_repeated() {
+        let line = "2026/11/26 10:00:00 [warn] 1#0: *1 [clustering] connection to control plane wss://cp.example:443/v1/outlet broken: failed to connect to http://alice:S3cretPw@proxy.example:3128 (retrying after 5 seconds) [cp.example:443]";
+        let found = explain(line, None);
+        let json = serde_json::to_string(&found).unwrap();
+        assert!(
+            !json.contains("S3cretPw") && !json.contains("alice"),
+            "{json}"
+        );
+        assert_eq!(found.errors.len(), 1);
     }
 
     #[test]
