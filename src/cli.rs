@@ -168,6 +168,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_upgrade: bool,
 
+    /// After a check times out in its TCP connect (or is refused by an ICMP unreachable), do
+    /// not trace the hops to the address (TCP connects with TTL 1 to 30).
+    #[arg(long)]
+    pub no_trace: bool,
+
     /// The Kong version the replayed data plane handshake announces (node_version).
     #[arg(long, value_name = "VERSION", default_value = "3.9.1")]
     pub kong_version: String,

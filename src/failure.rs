@@ -187,6 +187,12 @@ kinds! {
     /// kong.conf holds a setting Kong refuses at start.
     ConfInvalid = "conf_invalid" in [File],
         "kong.conf holds a setting Kong refuses at start (the message gives Kong's words)";
+    /// Full-size packets are lost on the path and the ICMP that would say so does not return.
+    PathMtu = "path_mtu" in [Tls, Http],
+        "the connection opened but stalled; with smaller segments it completed: full-size packets are lost on the path (a path-MTU black hole)";
+    /// A firewall refuses TLS to the server name while the server answers without it.
+    SniFiltered = "sni_filtered" in [Tls],
+        "a firewall refuses TLS to the server name (URL or SNI filtering); without the name the server answers";
     /// This host's clock and the server's differ by more than a minute (a warning).
     ClockSkew = "clock_skew" in [Http],
         "warning: this host's clock and the server's (its `Date` header) differ by more than 60 seconds";
@@ -453,6 +459,13 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::ConfInvalid => {
             "Correct the setting in kong.conf (or its KONG_ variable): Kong does not start with it.".to_string()
         }
+        // Their second opinions set hints that name the sizes and names found.
+        FailureKind::PathMtu => format!(
+            "Ask the network team to let ICMP \"fragmentation needed\" (ICMPv6 \"packet too big\") through the firewalls between here and {host}, or to lower the MTU or clamp the TCP MSS on the tunnel that carries less than full-size packets."
+        ),
+        FailureKind::SniFiltered => format!(
+            "Ask the security team to allow {host} in the firewall's URL or SNI filtering policy for TCP{port}."
+        ),
         FailureKind::ClockSkew => format!(
             "This host's clock and that of {host} differ: synchronise this host with NTP (timedatectl, chronyc tracking), since certificate dates and Kong's own checks depend on it."
         ),
@@ -514,7 +527,7 @@ mod tests {
             );
         }
         // No kind is missing from the list.
-        assert_eq!(seen.len(), 45);
+        assert_eq!(seen.len(), 47);
     }
 
     #[test]

@@ -70,6 +70,29 @@ pub struct Timings {
     pub total: f64,
 }
 
+/// What was tried after a failure to find where or why the path breaks: a trace of the hops, or
+/// a retry with a smaller segment size or another server name.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondOpinion {
+    /// `trace` or `retry`.
+    pub kind: &'static str,
+    /// What the attempts say, in a sentence.
+    pub conclusion: String,
+    /// How long it took, all attempts at once.
+    pub ms: f64,
+    pub attempts: Vec<Tried>,
+}
+
+/// One attempt of a second opinion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tried {
+    /// What was tried: `TCP with TTL 1 to 30`, `MSS 1200`, `no server name`.
+    pub tried: String,
+    /// What came back: `TLS completed`, or the failure.
+    pub result: String,
+    pub ms: f64,
+}
+
 /// What one path to an endpoint (the check's own, or the direct one of `--compare-direct`)
 /// came to: its verdict, the addresses tried, the timings of the attempt that speaks for it,
 /// and what TLS and HTTP showed.
@@ -88,6 +111,10 @@ pub struct PathResult {
     pub addresses_not_tried: usize,
     /// The aliases (CNAME records) the name led through, when it was one.
     pub cnames: Vec<String>,
+    /// What was tried after the failure (`null` when nothing was, as on every healthy path).
+    pub second_opinion: Option<SecondOpinion>,
+    /// The hops that answered the trace, in TTL order (`null` when there was no trace).
+    pub trace: Option<Vec<crate::probe::trace::Hop>>,
 }
 
 impl PathResult {
@@ -103,6 +130,8 @@ impl PathResult {
             local_dns: None,
             addresses_not_tried: 0,
             cnames: Vec::new(),
+            second_opinion: None,
+            trace: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// `--verbose`: trace each check's steps on stderr.
     pub verbose: bool,
+    /// `--no-trace`: no hop trace after a connect that timed out or was rejected.
+    pub no_trace: bool,
 }
 
 impl Settings {
@@ -95,6 +97,7 @@ impl Settings {
             count: args.count,
             warnings,
             verbose: args.verbose,
+            no_trace: args.no_trace,
         };
         Ok((settings, plan))
     }

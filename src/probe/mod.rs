@@ -9,6 +9,7 @@ pub(crate) mod intercept;
 pub(crate) mod proxy;
 pub(crate) mod tcp;
 pub(crate) mod tls;
+pub mod trace;
 pub(crate) mod udp;
 
 pub use dns::{DnsConfig, Family, Pin};

@@ -11,9 +11,12 @@ use super::Budget;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 
 /// Opens a TCP connection to `addr`; on success returns the stream and the connect time.
+/// `mss` clamps the segment size this host announces (`TCP_MAXSEG` before the connect), so the
+/// peer sends no larger segments: the path-MTU second opinion.
 pub(crate) async fn connect(
     host: &str,
     addr: SocketAddr,
+    mss: Option<u32>,
     budget: Budget,
 ) -> Result<(TcpStream, Duration), Failure> {
     let peer = Peer {
@@ -22,7 +25,17 @@ pub(crate) async fn connect(
         ip: Some(addr.ip()),
     };
     let start = Instant::now();
-    match budget.limit(TcpStream::connect(addr)).await {
+    let connecting = async {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        if let Some(mss) = mss {
+            socket2::SockRef::from(&socket).set_tcp_mss(mss)?;
+        }
+        socket.connect(addr).await
+    };
+    match budget.limit(connecting).await {
         Ok(Ok(stream)) => {
             // Small writes (a ClientHello) should leave at once.
             let _ = stream.set_nodelay(true);

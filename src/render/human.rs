@@ -224,6 +224,17 @@ fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write)
         for line in wrap(&format!("{said}{}", t(&error.message)), text) {
             writeln!(out, "{:UNDER$}{line}", "")?;
         }
+        // What was tried after the failure, in one line.
+        if let Some(second) = &check.path.second_opinion {
+            let line = format!(
+                "second opinion ({}): {}",
+                super::ms(second.ms),
+                t(&second.conclusion)
+            );
+            for part in wrap(&line, text) {
+                writeln!(out, "{:UNDER$}{part}", "")?;
+            }
+        }
         for (i, line) in wrap(&format!("{fix} {}", t(&error.hint)), text)
             .iter()
             .enumerate()

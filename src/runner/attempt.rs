@@ -17,7 +17,7 @@ use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{TlsFailure, TlsInfo};
 use crate::probe::{BoxStream, Dialed, millis, tcp, udp};
 use crate::render::ms as ms_text;
-use crate::report::{AddressResult, AddressStatus, StepTimes};
+use crate::report::{AddressResult, AddressStatus, SecondOpinion, StepTimes};
 use crate::route::ProxyUrl;
 use crate::target::Probe;
 
@@ -40,6 +40,10 @@ pub(super) struct Outcome {
     pub(super) http_status: Option<u16>,
     /// Reasons to warn although the attempt worked.
     pub(super) warnings: Vec<Failure>,
+    /// What was tried after the failure to find where or why the path breaks.
+    pub(super) second: Option<SecondOpinion>,
+    /// The hops that answered the trace.
+    pub(super) hops: Option<Vec<crate::probe::trace::Hop>>,
 }
 
 impl Outcome {
@@ -52,6 +56,8 @@ impl Outcome {
             tls: None,
             http_status: None,
             warnings: Vec::new(),
+            second: None,
+            hops: None,
         }
     }
 
@@ -83,6 +89,8 @@ struct Attempt<'a> {
     dest: Dest,
     via: Option<Arc<ProxyUrl>>,
     shared: &'a Shared,
+    /// The segment size to announce (a second opinion's retry), else the system's.
+    mss: Option<u32>,
 }
 
 /// A connection the next steps run over, and what it reached.
@@ -94,12 +102,29 @@ struct Connection {
     forwarded: Option<Forwarded>,
 }
 
-/// Runs the steps of one attempt at `dest` (through `via`, if given).
+/// Runs the steps of one attempt at `dest` (through `via`, if given), then, when it failed in
+/// a way a second opinion can explain, takes that.
 pub(super) async fn run(
     spec: &CheckSpec,
     dest: Dest,
     via: Option<Arc<ProxyUrl>>,
     shared: &Shared,
+) -> Outcome {
+    let direct = via.is_none();
+    let mut outcome = run_with(spec, dest.clone(), via, shared, None).await;
+    if direct && let Dest::Addr(addr) = dest {
+        super::second::opinion(spec, addr, shared, &mut outcome).await;
+    }
+    outcome
+}
+
+/// One attempt, announcing `mss` when given.
+pub(super) async fn run_with(
+    spec: &CheckSpec,
+    dest: Dest,
+    via: Option<Arc<ProxyUrl>>,
+    shared: &Shared,
+    mss: Option<u32>,
 ) -> Outcome {
     let mut outcome = Outcome::new(dest.ip());
     let attempt = Attempt {
@@ -107,6 +132,7 @@ pub(super) async fn run(
         dest,
         via,
         shared,
+        mss,
     };
     if let Err(failure) = attempt.steps(&mut outcome).await {
         attempt.trace(|| {
@@ -210,7 +236,7 @@ impl Attempt<'_> {
         };
         match (&self.dest, self.via.as_deref()) {
             (Dest::Addr(addr), None) => {
-                let (stream, took) = tcp::connect(host, *addr, budget).await?;
+                let (stream, took) = tcp::connect(host, *addr, self.mss, budget).await?;
                 outcome.times.connect_ms = Some(millis(took));
                 outcome.local = stream.local_addr().ok();
                 self.trace(|| match outcome.local {

@@ -6,6 +6,7 @@
 
 mod attempt;
 mod path;
+mod second;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,12 @@ struct Shared {
     slots: Arc<Semaphore>,
     budget: Budget,
     trace: Option<Trace>,
+    /// `--no-trace`.
+    no_trace: bool,
+    /// The connection slots in all (`--concurrency`).
+    concurrency: usize,
+    /// One trace per address and port, shared by every check that fails toward it.
+    traces: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<second::Traced>>>,
 }
 
 /// Where `--verbose` lines go (the binary writes them to stderr; the library never prints).
@@ -124,6 +131,9 @@ pub async fn run(
             deadline,
         },
         trace,
+        no_trace: settings.no_trace,
+        concurrency: settings.concurrency,
+        traces: std::sync::Mutex::default(),
     });
     let mut results = settled(plan, progress.as_deref());
     let mut stages = vec![None; plan.checks.len()];

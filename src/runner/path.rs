@@ -293,6 +293,15 @@ fn speak(outcomes: Vec<Outcome>, mut timings: Timings) -> PathResult {
             (Status::Fail, error, only)
         }
     };
+    // The second opinion of the attempt whose failure speaks, else of any that took one.
+    let opinion = outcomes
+        .iter()
+        .find(|o| o.second.is_some() && o.error == error)
+        .or_else(|| outcomes.iter().find(|o| o.second.is_some()));
+    let (second_opinion, trace) = match (status, opinion) {
+        (Status::Fail, Some(o)) => (o.second.clone(), o.hops.clone()),
+        _ => (None, None),
+    };
     if let Some(s) = speaker {
         timings.connect = s.times.connect_ms;
         timings.proxy = s.times.proxy_ms;
@@ -313,6 +322,8 @@ fn speak(outcomes: Vec<Outcome>, mut timings: Timings) -> PathResult {
         http_status: speaker
             .and_then(|s| s.http_status)
             .or_else(|| outcomes.iter().find_map(|o| o.http_status)),
+        second_opinion,
+        trace,
         ..PathResult::new(status)
     }
 }

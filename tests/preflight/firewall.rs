@@ -41,6 +41,8 @@ fn drop_times_out_reject_is_unreachable_reset_is_refused() {
         // while connect() still holds its lock is a soft error until the retransmit's reject.
         "--timeout",
         "3s",
+        // The kinds and their time alone: no hop traces (tests/preflight/second.rs has them).
+        "--no-trace",
         "tcp://127.0.0.1:4001",
         "tls://127.0.0.1:4001",
         "tcp://127.0.0.1:4002",

@@ -22,6 +22,7 @@ mod node_files;
 mod profiles;
 mod proxy;
 mod scale;
+mod second;
 mod secrets;
 mod shape;
 mod support;

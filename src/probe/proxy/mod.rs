@@ -194,7 +194,7 @@ impl Via<'_> {
         let mut last = None;
         for ip in ips {
             let addr = SocketAddr::new(ip, proxy.port);
-            match tcp::connect(&host, addr, budget).await {
+            match tcp::connect(&host, addr, None, budget).await {
                 Ok((stream, took)) => {
                     let local = stream.local_addr().ok();
                     return Ok((Box::new(stream), addr, took, local));

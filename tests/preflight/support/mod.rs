@@ -2,6 +2,7 @@
 //! the forward proxies, a whole Konnect world, and raw TCP servers.
 
 pub mod konnect;
+pub mod lab;
 pub mod proxies;
 pub mod raw;
 pub mod servers;
