@@ -20,6 +20,10 @@ use crate::probe::proxy::Dest;
 use crate::probe::trace::{self, MAX_HOPS};
 use crate::report::{SecondOpinion, Tried};
 
+/// The most addresses one run traces: each trace is up to 30 sockets for one timeout, and many
+/// addresses timing out behind one firewall tell the same story.
+const MAX_TRACES: usize = 4;
+
 /// The segment sizes the path-MTU retry announces: under a 1280-byte tunnel, and the
 /// smallest any IPv4 path must carry (576 bytes).
 const SMALL_MSS: [u32; 2] = [1200, 536];
@@ -39,8 +43,9 @@ pub(super) async fn opinion(
         || (failure.kind == FailureKind::TlsHandshake
             && failure.message.contains("closed the connection during"));
     match failure.kind {
+        // Loopback has no hops to find.
         FailureKind::Timeout | FailureKind::Unreachable
-            if failure.phase == Phase::Tcp && !shared.no_trace =>
+            if failure.phase == Phase::Tcp && !shared.no_trace && !addr.ip().is_loopback() =>
         {
             hops(spec, addr, shared, outcome).await;
         }
@@ -152,6 +157,9 @@ pub(super) type Traced =
 async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut Outcome) {
     let cell = {
         let mut traces = shared.traces.lock().unwrap_or_else(|e| e.into_inner());
+        if !traces.contains_key(&addr) && traces.len() >= MAX_TRACES {
+            return;
+        }
         traces.entry(addr).or_default().clone()
     };
     let (traced, ms) = cell
