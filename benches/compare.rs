@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench compare            # as root, for the firewall measurement
 //!     cargo bench --bench compare -- mutual-tls   # measurement 6 alone
+//!     cargo bench --bench compare -- second-opinions   # measurement 7 alone (root)
 //!
 //! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
 //! needs unshare and nft, the mutual-TLS one nginx and openssl. Wall times are the best of several runs (spawn to exit); peak RSS is
@@ -21,6 +22,11 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// The tests' lab of routers (client, two routers, server: network namespaces).
+#[path = "../tests/preflight/support/lab.rs"]
+#[allow(dead_code)]
+mod lab;
 
 const PREFLIGHT: &str = env!("CARGO_BIN_EXE_preflight");
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -43,6 +49,11 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    if only.iter().any(|a| a == "second-opinions") {
+        second_opinions(&mut report, dir.path());
+        print!("{report}");
+        return;
+    }
     if only.iter().any(|a| a == "mutual-tls") {
         mutual_tls(&mut report, dir.path());
         print!("{report}");
@@ -56,6 +67,7 @@ fn main() {
     single(&mut report, &open, &tls);
     ten_thousand(&mut report, dir.path(), &open);
     mutual_tls(&mut report, dir.path());
+    second_opinions(&mut report, dir.path());
     print!("{report}");
 }
 
@@ -761,4 +773,165 @@ http {{ access_log off; client_body_temp_path {p}/client; proxy_temp_path {p}/pr
         ms(wall)
     )
     .unwrap();
+}
+
+/// One failing check in the lab, best of 3: its wall time, what its second opinion took (from
+/// its JSON), and its kind.
+fn lab_check(lab: &lab::Lab, args: &[&str]) -> (Duration, f64, String) {
+    let mut all = strings(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns("c"),
+        PREFLIGHT,
+        "check",
+        "--format",
+        "json",
+    ]);
+    all.extend(args.iter().map(|a| a.to_string()));
+    let (wall, output) = best_of(3, &all);
+    let report = json(&output);
+    let check = &report["checks"][0];
+    let second = check["second_opinion"]["ms"].as_f64().unwrap_or(0.0);
+    let kind = check["error"]["kind"].as_str().unwrap_or("ok").to_string();
+    (wall, second, kind)
+}
+
+/// What each second opinion adds to a failing check, in the tests' lab of routers, beside
+/// traceroute's TCP method for the trace.
+fn second_opinions(report: &mut String, dir: &Path) {
+    writeln!(
+        report,
+        "\n## 7. Second opinions in the lab of routers, `--timeout 2s`, best of 3\n"
+    )
+    .unwrap();
+    let server = lab::SERVER;
+    let drop = "table inet lab { chain forward { type filter hook forward priority 0; tcp dport 443 drop; }; }";
+    let Some(dropping) = lab::Lab::new(drop, 1500) else {
+        writeln!(report, "Not measured: needs root, ip netns and nft.").unwrap();
+        return;
+    };
+    writeln!(report, "| failure | second opinion | check wall | the second opinion | the check without it | peer |").unwrap();
+    writeln!(report, "| --- | --- | ---: | ---: | ---: | --- |").unwrap();
+    let target = format!("tcp://{server}:443");
+    let (wall, second, kind) = lab_check(&dropping, &["--timeout", "2s", &target]);
+    let (bare, _, _) = lab_check(&dropping, &["--timeout", "2s", "--no-trace", &target]);
+    let traceroute = strings(&[
+        "ip",
+        "netns",
+        "exec",
+        &dropping.ns("c"),
+        "traceroute",
+        "-T",
+        "-n",
+        "-q",
+        "1",
+        "-w",
+        "2",
+        "-m",
+        "30",
+        "-p",
+        "443",
+        server,
+    ]);
+    let peer = match command(&traceroute).output() {
+        Ok(o) if o.status.success() || !o.stdout.is_empty() => {
+            let (took, _) = best_of(3, &traceroute);
+            format!("`traceroute -T -q 1 -w 2` {}", ms(took))
+        }
+        _ => "traceroute not installed".to_string(),
+    };
+    writeln!(report, "| `{kind}`, SYN dropped at router 2 | hops, TTL 1-30 at once | {} | {} | {} (`--no-trace`) | {peer} |", ms(wall), ms(Duration::from_secs_f64(second / 1000.0)), ms(bare)).unwrap();
+    drop_lab(dropping);
+
+    let (ca, crt, key) = lab::big_certificate(dir, &["big.test", "other.test"]);
+    let black_hole = "table inet lab { chain output { type filter hook output priority 0; icmp type destination-unreachable icmp code frag-needed drop; }; }";
+    for (mtu, label) in [
+        (1280, "MTU 1280, no ICMP back"),
+        (1500, "clean path (healthy)"),
+    ] {
+        let Some(mut hole) = lab::Lab::new(black_hole, mtu) else {
+            return;
+        };
+        hole.spawn(
+            "s",
+            dir,
+            &[
+                "openssl", "s_server", "-quiet", "-www", "-accept", "443", "-cert", &crt, "-key",
+                &key,
+            ],
+        );
+        hole.wait_listening(443);
+        let resolve = format!("big.test:443:{server}");
+        let (wall, second, kind) = lab_check(
+            &hole,
+            &[
+                "--timeout",
+                "2s",
+                "--ca-file",
+                &ca,
+                "--resolve",
+                &resolve,
+                "tls://big.test:443",
+            ],
+        );
+        let opinion = match mtu {
+            1280 => "MSS 1200 and 536, no server name, at once",
+            _ => "none taken",
+        };
+        writeln!(
+            report,
+            "| `{kind}`, {label} | {opinion} | {} | {} | | |",
+            ms(wall),
+            ms(Duration::from_secs_f64(second / 1000.0))
+        )
+        .unwrap();
+    }
+
+    let Some(mut filtered) = lab::Lab::new("", 1500) else {
+        return;
+    };
+    filtered.spawn(
+        "s",
+        dir,
+        &[
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            "127.0.0.1:8443",
+            "-cert",
+            &crt,
+            "-key",
+            &key,
+        ],
+    );
+    filtered.wait_listening(8443);
+    filtered.sni_filter(443, 8443, "other.test");
+    let resolve = format!("other.test:443:{server}");
+    let (wall, second, kind) = lab_check(
+        &filtered,
+        &[
+            "--timeout",
+            "2s",
+            "--ca-file",
+            &ca,
+            "--resolve",
+            &resolve,
+            "tls://other.test:443",
+        ],
+    );
+    writeln!(
+        report,
+        "| `{kind}`, reset for one server name | no server name | {} | {} | | |",
+        ms(wall),
+        ms(Duration::from_secs_f64(second / 1000.0))
+    )
+    .unwrap();
+}
+
+/// Removes a lab now rather than at the end.
+fn drop_lab(lab: lab::Lab) {
+    drop(lab);
 }

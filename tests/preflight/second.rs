@@ -1,12 +1,9 @@
 //! Second opinions (issue 18), in a lab of routers: the hop that drops or rejects, a path-MTU
 //! black hole, a firewall that resets TLS by server name; and none at all on a healthy path.
 
-use std::path::Path;
-
-use rcgen::{CertificateParams, DnType, KeyPair};
 use serde_json::Value;
 
-use crate::support::lab::{Lab, ROUTER1, ROUTER2, SERVER};
+use crate::support::lab::{Lab, ROUTER1, ROUTER2, SERVER, big_certificate};
 use crate::support::world::{World, check, split};
 
 /// `preflight check --format json ARGS` in the lab's client, parsed.
@@ -94,32 +91,6 @@ fn the_hop_that_drops_and_the_router_that_rejects_are_named() {
         c["second_opinion"].is_null() && c["trace"].is_null(),
         "{c:#}"
     );
-}
-
-/// A CA, and a server certificate for `names` with enough further names to make the
-/// certificate flight far larger than 1280 bytes, written to `dir`.
-fn big_certificate(dir: &Path, names: &[&str]) -> (String, String, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "lab CA");
-    let issuer = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
-    let mut all: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    all.extend((0..150).map(|i| format!("padding-name-{i}.lab.test")));
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(all).unwrap();
-    params.distinguished_name.push(DnType::CommonName, names[0]);
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let (ca_pem, crt, pem) = (
-        dir.join("lab-ca.pem"),
-        dir.join("big.crt"),
-        dir.join("big.key"),
-    );
-    std::fs::write(&ca_pem, issuer.pem()).unwrap();
-    std::fs::write(&crt, cert.pem()).unwrap();
-    std::fs::write(&pem, key.serialize_pem()).unwrap();
-    let text = |p: &Path| p.display().to_string();
-    (text(&ca_pem), text(&crt), text(&pem))
 }
 
 /// A link of 1280 bytes whose ICMP "fragmentation needed" router 2 never sends out.
