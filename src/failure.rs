@@ -266,6 +266,10 @@ pub struct Failure {
     pub phase: Phase,
     pub message: String,
     pub hint: String,
+    /// The address a TCP connect to timed out, when it was not the check's own (the proxy's):
+    /// what a trace of the hops goes to. Not part of the report.
+    #[serde(skip)]
+    pub(crate) timed_out_at: Option<std::net::SocketAddr>,
 }
 
 /// The endpoint a failure is about, for messages and hints.
@@ -311,6 +315,7 @@ impl Failure {
             phase,
             message: message.into(),
             hint: hint(kind, phase, peer),
+            timed_out_at: None,
         }
     }
 }

@@ -110,11 +110,12 @@ pub(super) async fn run(
     via: Option<Arc<ProxyUrl>>,
     shared: &Shared,
 ) -> Outcome {
-    let direct = via.is_none();
-    let mut outcome = run_with(spec, dest.clone(), via, shared, None).await;
-    if direct && let Dest::Addr(addr) = dest {
-        super::second::opinion(spec, addr, shared, &mut outcome).await;
-    }
+    let direct = match (&dest, &via) {
+        (Dest::Addr(addr), None) => Some(*addr),
+        _ => None,
+    };
+    let mut outcome = run_with(spec, dest, via, shared, None).await;
+    super::second::opinion(spec, direct, shared, &mut outcome).await;
     outcome
 }
 

@@ -28,14 +28,25 @@ const MAX_TRACES: usize = 4;
 /// smallest any IPv4 path must carry (576 bytes).
 const SMALL_MSS: [u32; 2] = [1200, 536];
 
-/// Takes the second opinion `outcome`'s failure calls for, if any, and records it.
+/// Takes the second opinion `outcome`'s failure calls for, if any, and records it. `direct`
+/// is the address of a direct attempt; a proxied one gets a trace to its proxy only, when the
+/// proxy did not answer.
 pub(super) async fn opinion(
     spec: &CheckSpec,
-    addr: SocketAddr,
+    direct: Option<SocketAddr>,
     shared: &Shared,
     outcome: &mut Outcome,
 ) {
     let Some(failure) = outcome.error.clone() else {
+        return;
+    };
+    if let (FailureKind::ProxyUnreachable, Some(proxy)) = (failure.kind, failure.timed_out_at) {
+        if !shared.no_trace && !proxy.ip().is_loopback() {
+            hops(spec, proxy, shared, outcome).await;
+        }
+        return;
+    }
+    let Some(addr) = direct else {
         return;
     };
     let in_tls = failure.phase == Phase::Tls;

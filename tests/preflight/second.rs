@@ -23,6 +23,7 @@ table inet lab {
         type filter hook forward priority 0; policy accept;
         tcp dport 443 drop
         tcp dport 444 reject with icmp type admin-prohibited
+        tcp dport 3128 drop
     }
 }
 ";
@@ -83,6 +84,26 @@ fn the_hop_that_drops_and_the_router_that_rejects_are_named() {
     assert!(
         stderr.contains(&format!("hop 2 {ROUTER2} time exceeded")),
         "{stderr}"
+    );
+    // A proxy that does not answer is traced too: the check's own name goes to the proxy.
+    let proxy = format!("http://{SERVER}:3128");
+    let (_, report) = run(
+        &lab,
+        &[
+            "--timeout",
+            "2s",
+            "--proxy",
+            &proxy,
+            "tls://cp.example.test:443",
+        ],
+    );
+    let c = check(&report, "tls://cp.example.test:443");
+    assert_eq!(c["error"]["kind"], "proxy_unreachable", "{c:#}");
+    assert_eq!(
+        c["second_opinion"]["conclusion"],
+        format!(
+            "the SYN is dropped after hop 2 ({ROUTER2}): the firewall there or just beyond filters TCP 3128 to {SERVER}"
+        )
     );
     // --no-trace takes none.
     let (_, report) = run(&lab, &["--timeout", "1s", "--no-trace", &dropped]);

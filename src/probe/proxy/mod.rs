@@ -201,7 +201,11 @@ impl Via<'_> {
                 }
                 Err(f) => {
                     let message = format!("cannot reach the proxy {proxy}: {}", f.message);
-                    last = Some(unreachable(f.kind, message, Some(ip)));
+                    let mut failure = unreachable(f.kind, message, Some(ip));
+                    if f.kind == FailureKind::Timeout {
+                        failure.timed_out_at = Some(addr);
+                    }
+                    last = Some(failure);
                     if f.kind == FailureKind::Deadline {
                         break;
                     }
