@@ -60,33 +60,7 @@ pub(super) async fn opinion(
         {
             hops(spec, addr, shared, outcome).await;
         }
-        FailureKind::TlsTimeout => {
-            let start = Instant::now();
-            let (mtu, name) = tokio::join!(
-                small_segments(spec, addr, shared),
-                without_name(spec, addr, shared)
-            );
-            let ms = millis(start.elapsed());
-            let explained = mtu.explained.is_some() || name.explained.is_some();
-            let (first, second) = match name.explained.is_some() && mtu.explained.is_none() {
-                true => (name, mtu),
-                false => (mtu, name),
-            };
-            let conclusion = match explained {
-                true => first.conclusion.clone(),
-                false => format!("{} {}", first.conclusion, second.conclusion),
-            };
-            let mut attempts = first.attempts;
-            attempts.extend(second.attempts);
-            record(
-                outcome,
-                first.explained,
-                conclusion,
-                ms,
-                attempts,
-                first.retry,
-            );
-        }
+        FailureKind::TlsTimeout => stalled(spec, addr, shared, outcome).await,
         FailureKind::HttpTimeout => {
             let start = Instant::now();
             let mtu = small_segments(spec, addr, shared).await;
@@ -115,6 +89,36 @@ pub(super) async fn opinion(
         }
         _ => {}
     }
+}
+
+/// A handshake that stalled: smaller segments and no server name, at once; the one that
+/// explains it speaks.
+async fn stalled(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut Outcome) {
+    let start = Instant::now();
+    let (mtu, name) = tokio::join!(
+        small_segments(spec, addr, shared),
+        without_name(spec, addr, shared)
+    );
+    let ms = millis(start.elapsed());
+    let explained = mtu.explained.is_some() || name.explained.is_some();
+    let (first, second) = match name.explained.is_some() && mtu.explained.is_none() {
+        true => (name, mtu),
+        false => (mtu, name),
+    };
+    let conclusion = match explained {
+        true => first.conclusion.clone(),
+        false => format!("{} {}", first.conclusion, second.conclusion),
+    };
+    let mut attempts = first.attempts;
+    attempts.extend(second.attempts);
+    record(
+        outcome,
+        first.explained,
+        conclusion,
+        ms,
+        attempts,
+        first.retry,
+    );
 }
 
 /// What a retry found: the failure that replaces the check's when it explains it.
@@ -282,6 +286,17 @@ async fn small_segments(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> 
             retry: None,
         };
     };
+    let (failure, conclusion) = path_mtu(spec, addr, mss);
+    Retried {
+        explained: Some(failure),
+        conclusion,
+        attempts,
+        retry: Some(retry),
+    }
+}
+
+/// The `path_mtu` failure, and the conclusion, when an MSS of `mss` completed.
+fn path_mtu(spec: &CheckSpec, addr: SocketAddr, mss: u32) -> (Failure, String) {
     let ip = addr.ip();
     // The largest packet that passed: the segment, with the IP and TCP headers.
     let header = if ip.is_ipv4() { 40 } else { 60 };
@@ -309,12 +324,7 @@ async fn small_segments(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> 
     .with_hint(format!(
         "Ask the network team to let {icmp} through the firewalls between here and {ip}, so that the sender learns the smaller MTU; or to lower the MTU, or clamp the TCP MSS, on the tunnel or link that carries less than full-size packets."
     ));
-    Retried {
-        explained: Some(failure),
-        conclusion,
-        attempts,
-        retry: Some(retry),
-    }
+    (failure, conclusion)
 }
 
 /// An attempt and how long it took.
@@ -369,13 +379,26 @@ async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> Re
             ..nothing
         };
     }
+    let failure = sni_filtered(spec, addr, &name, &attempts[0].result);
+    Retried {
+        explained: Some(failure),
+        conclusion: format!(
+            "without the server name {name} the server answered: a firewall filters TLS by that name"
+        ),
+        attempts,
+        retry: None,
+    }
+}
+
+/// The `sni_filtered` failure: `name` got no answer, no name got `said`.
+fn sni_filtered(spec: &CheckSpec, addr: SocketAddr, name: &str, said: &str) -> Failure {
     let port = addr.port();
-    let failure = Failure::new(
+    Failure::new(
         FailureKind::SniFiltered,
         Phase::Tls,
         format!(
             "a firewall between here and {addr} refuses TLS to the server name {name} (a URL or SNI filtering policy): with {name} the handshake got no answer, without a server name the server answered ({})",
-            attempts[0].result
+            said
         ),
         Peer {
             host: spec.host(),
@@ -386,13 +409,5 @@ async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> Re
     .with_hint(format!(
         "Ask the security team to allow {name} in the firewall's URL or SNI filtering policy (its category, or the name itself) for TCP {port} to {}; the server itself answers.",
         addr.ip()
-    ));
-    Retried {
-        explained: Some(failure),
-        conclusion: format!(
-            "without the server name {name} the server answered: a firewall filters TLS by that name"
-        ),
-        attempts,
-        retry: None,
-    }
+    ))
 }
