@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::support::lab::{Lab, ROUTER1, ROUTER2, SERVER, big_certificate};
+use crate::support::lab::{
+    Lab, ROUTER1, ROUTER1_6, ROUTER2, ROUTER2_6, SERVER, SERVER6, big_certificate,
+};
 use crate::support::world::{World, check, split};
 
 /// `preflight check --format json ARGS` in the lab's client, parsed.
@@ -63,6 +65,18 @@ fn the_hop_that_drops_and_the_router_that_rejects_are_named() {
     );
     // Within one extra timeout (2 s), all hops at once.
     assert!(opinion["ms"].as_f64().unwrap() < 2500.0, "{opinion:#}");
+
+    // The same over IPv6 (hop limits, ICMPv6 time exceeded).
+    let dropped6 = format!("tcp://[{SERVER6}]:443");
+    let (_, report6) = run(&lab, &["--timeout", "2s", &dropped6]);
+    let c6 = check(&report6, &dropped6);
+    let hops6: Vec<(u64, &str)> = c6["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["ttl"].as_u64().unwrap(), h["addr"].as_str().unwrap()))
+        .collect();
+    assert_eq!(hops6, [(1, ROUTER1_6), (2, ROUTER2_6)], "{c6:#}");
 
     let c = check(&report, &rejected);
     assert_eq!(c["error"]["kind"], "unreachable", "{c:#}");

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! client 192.0.2.1 ── 192.0.2.254 router1 198.51.100.1 ── 198.51.100.2 router2 203.0.113.254 ── 203.0.113.10 server
+//!        2001:db8:1::1  2001:db8:1::fe      2001:db8:2::1    2001:db8:2::2      2001:db8:3::fe   2001:db8:3::10
 //! ```
 
 use std::io::{Read, Write};
@@ -17,6 +18,41 @@ use std::time::Duration;
 
 /// The server's address in the lab.
 pub const SERVER: &str = "203.0.113.10";
+pub const SERVER6: &str = "2001:db8:3::10";
+/// Router 2's IPv6 address on router 1's side.
+pub const ROUTER2_6: &str = "2001:db8:2::2";
+pub const ROUTER1_6: &str = "2001:db8:1::fe";
+
+/// One end of a link: its namespace and addresses.
+type End = (&'static str, [&'static str; 2]);
+
+/// The links: client–router 1, router 1–router 2 (its MTU set per lab), router 2–server.
+const LINKS: [(End, End); 3] = [
+    (
+        ("c", ["192.0.2.1/24", "2001:db8:1::1/64"]),
+        ("r1", ["192.0.2.254/24", "2001:db8:1::fe/64"]),
+    ),
+    (
+        ("r1", ["198.51.100.1/24", "2001:db8:2::1/64"]),
+        ("r2", ["198.51.100.2/24", "2001:db8:2::2/64"]),
+    ),
+    (
+        ("r2", ["203.0.113.254/24", "2001:db8:3::fe/64"]),
+        ("s", ["203.0.113.10/24", "2001:db8:3::10/64"]),
+    ),
+];
+
+/// The routes beyond each namespace's own links: (namespace, to, via).
+const ROUTES: [(&str, &str, &str); 8] = [
+    ("c", "default", "192.0.2.254"),
+    ("c", "default", "2001:db8:1::fe"),
+    ("r1", "203.0.113.0/24", "198.51.100.2"),
+    ("r1", "2001:db8:3::/64", "2001:db8:2::2"),
+    ("r2", "192.0.2.0/24", "198.51.100.1"),
+    ("r2", "2001:db8:1::/64", "2001:db8:2::1"),
+    ("s", "default", "203.0.113.254"),
+    ("s", "default", "2001:db8:3::fe"),
+];
 /// The routers' addresses on the client's side of each (what a trace sees).
 pub const ROUTER1: &str = "192.0.2.254";
 pub const ROUTER2: &str = "198.51.100.2";
@@ -109,49 +145,22 @@ impl Lab {
             ip(&["netns", "add", &lab.ns(ns)]);
             ip(&["-n", &lab.ns(ns), "link", "set", "lo", "up"]);
         }
-        lab.link(("c", "192.0.2.1/24"), ("r1", "192.0.2.254/24"), 1500);
-        lab.link(("r1", "198.51.100.1/24"), ("r2", "198.51.100.2/24"), mtu);
-        lab.link(("r2", "203.0.113.254/24"), ("s", "203.0.113.10/24"), 1500);
-        ip(&[
-            "-n",
-            &lab.ns("c"),
-            "route",
-            "add",
-            "default",
-            "via",
-            "192.0.2.254",
-        ]);
-        ip(&[
-            "-n",
-            &lab.ns("r1"),
-            "route",
-            "add",
-            "203.0.113.0/24",
-            "via",
-            "198.51.100.2",
-        ]);
-        ip(&[
-            "-n",
-            &lab.ns("r2"),
-            "route",
-            "add",
-            "192.0.2.0/24",
-            "via",
-            "198.51.100.1",
-        ]);
-        ip(&[
-            "-n",
-            &lab.ns("s"),
-            "route",
-            "add",
-            "default",
-            "via",
-            "203.0.113.254",
-        ]);
+        for (i, (a, b)) in LINKS.iter().enumerate() {
+            lab.link(*a, *b, if i == 1 { mtu } else { 1500 });
+        }
+        for (ns, to, via) in ROUTES {
+            ip(&["-n", &lab.ns(ns), "route", "add", to, "via", via]);
+        }
         for router in ["r1", "r2"] {
-            lab.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            // Routers answer every probe: no ICMP rate limit in the lab.
-            lab.exec(router, &["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"]);
+            for setting in [
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+                // Routers answer every probe: no ICMP rate limit in the lab.
+                "net.ipv4.icmp_ratelimit=0",
+                "net.ipv6.icmp.ratelimit=0",
+            ] {
+                lab.exec(router, &["sysctl", "-qw", setting]);
+            }
         }
         if !rules.is_empty() {
             let mut nft = Command::new("ip")
@@ -175,7 +184,7 @@ impl Lab {
     }
 
     /// A veth pair between two namespaces, each end with its address, at `mtu`.
-    fn link(&self, (a, a_addr): (&str, &str), (b, b_addr): (&str, &str), mtu: u32) {
+    fn link(&self, (a, a_addrs): End, (b, b_addrs): End, mtu: u32) {
         let mtu = mtu.to_string();
         ip(&[
             "-n",
@@ -195,8 +204,11 @@ impl Lab {
             "mtu",
             &mtu,
         ]);
-        for (ns, dev, addr) in [(a, b, a_addr), (b, a, b_addr)] {
-            ip(&["-n", &self.ns(ns), "addr", "add", addr, "dev", dev]);
+        for (ns, dev, addrs) in [(a, b, a_addrs), (b, a, b_addrs)] {
+            for addr in addrs {
+                // No duplicate address detection: the address is usable at once.
+                ip(&["-n", &self.ns(ns), "addr", "add", addr, "dev", dev, "nodad"]);
+            }
             ip(&["-n", &self.ns(ns), "link", "set", dev, "up"]);
         }
     }
