@@ -30,6 +30,10 @@ pub enum Command {
     /// List what the network team must allow for these checks: host, port, protocol,
     /// direction, purpose, proxy, and the addresses the names resolve to now.
     Allowlist(Box<AllowlistArgs>),
+    /// Run the checks every --interval and serve the last round: Prometheus metrics on /metrics
+    /// (blackbox_exporter's names and preflight's own), /healthz, a status page on /, and
+    /// /probe?target=&module= when --allow-probe is given.
+    Serve(Box<ServeArgs>),
     /// Read Kong's error.log (or lines pasted from it) and explain its clustering errors: how
     /// often and when, what each means, what to do, and the check that tests it.
     Explain(ExplainArgs),
@@ -53,6 +57,34 @@ pub struct ExplainArgs {
     /// /etc/kong/kong.conf].
     #[arg(long, value_name = "FILE")]
     pub kong_conf: Option<PathBuf>,
+}
+
+/// The port `serve` listens on by default: not blackbox_exporter's 9115 nor node_exporter's
+/// 9100.
+pub const SERVE_PORT: u16 = 9755;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+
+    /// The address to serve on [default: 127.0.0.1:9755, loopback only].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Time between the start of one round and the next.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Answer /probe?target=&module= (one check now, as blackbox_exporter's /probe): it makes
+    /// this host connect wherever the caller says, so it is off unless given.
+    #[arg(long)]
+    pub allow_probe: bool,
+
+    /// With --allow-probe, the only targets /probe may check: hosts, domains (.corp.example),
+    /// addresses, CIDR ranges, HOST:PORT; comma-separated.
+    #[arg(long, value_name = "LIST", requires = "allow_probe")]
+    pub probe_allow: Option<String>,
 }
 
 /// The formats of `explain`.

@@ -28,6 +28,7 @@ pub mod report;
 pub mod route;
 pub mod runner;
 pub mod sanitize;
+pub mod serve;
 pub mod settings;
 pub mod target;
 pub mod watch;

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     // anything else, so that Ctrl-C or SIGTERM at any moment ends in a report, not a kill.
     let needs_runtime = matches!(
         cli.command,
-        Command::Check(_) | Command::Listen(_) | Command::Allowlist(_)
+        Command::Check(_) | Command::Listen(_) | Command::Allowlist(_) | Command::Serve(_)
     );
     let started = match needs_runtime.then(start_runtime).transpose() {
         Ok(started) => started,
@@ -41,8 +41,12 @@ fn main() -> ExitCode {
         (Command::Check(args), Some((runtime, stop))) => check(&args, runtime, stop),
         (Command::Listen(args), Some((runtime, stop))) => listen(&args, runtime, stop),
         (Command::Allowlist(args), Some((runtime, _))) => allowlist(&args, runtime),
+        (Command::Serve(args), Some((runtime, stop))) => serve(&args, runtime, stop),
         // Not reached: `needs_runtime` started one for these.
-        (Command::Check(_) | Command::Listen(_) | Command::Allowlist(_), None) => Ok(EXIT_INPUT),
+        (
+            Command::Check(_) | Command::Listen(_) | Command::Allowlist(_) | Command::Serve(_),
+            None,
+        ) => Ok(EXIT_INPUT),
         (Command::Profiles(args), _) => profiles(args.action),
         (Command::Explain(args), _) => explain(&args),
         (Command::Completions { shell }, _) => generated(|out| {
@@ -280,30 +284,17 @@ fn write_reports(
     Ok(code)
 }
 
-/// Runs every check once, or until `interrupt` completes.
+/// Runs every check once, or until `interrupt` completes (`-v` traces on stderr).
 async fn round(
     plan: &preflight::plan::Plan,
     settings: &Settings,
     progress: Option<Arc<dyn preflight::runner::Progress>>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Report {
-    let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-    let start = std::time::Instant::now();
     let trace: Option<runner::Trace> = settings
         .verbose
         .then(|| Arc::new(|line: String| eprintln!("* {line}")) as runner::Trace);
-    let run = runner::run(plan, settings, (progress, trace), interrupt).await;
-    let duration_ms = preflight::probe::millis(start.elapsed());
-    let mut report = Report::new(started_at, duration_ms, plan.profiles.clone(), run.checks);
-    report.notes = plan.notes.clone();
-    if run.interrupted {
-        report.interrupted = true;
-        report.notes.push(
-            "interrupted (Ctrl-C or SIGTERM): checks that had not finished are reported as `deadline`"
-                .into(),
-        );
-    }
-    report
+    runner::round(plan, settings, (progress, trace), interrupt).await
 }
 
 /// Scores one round of a watch and prints what changed (as JSON Lines, the whole round).
@@ -523,6 +514,60 @@ fn generated(generate: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<
     let mut out = stdout();
     generate(&mut out)?;
     out.flush()?;
+    Ok(0)
+}
+
+/// Runs the checks every `--interval` and serves the last round until SIGTERM or Ctrl-C.
+fn serve(
+    args: &preflight::cli::ServeArgs,
+    runtime: &tokio::runtime::Runtime,
+    stop: &Stop,
+) -> Result<u8, Failure> {
+    let check = &args.check;
+    for (given, flag) in [
+        (check.watch.is_some(), "--watch"),
+        (check.output.is_some(), "--output"),
+        (check.allowlist_failed.is_some(), "--allowlist-failed"),
+    ] {
+        if given {
+            return Err(InputError::Usage {
+                flag,
+                reason: "serve runs rounds of its own and serves them; use check for this".into(),
+            }
+            .into());
+        }
+    }
+    let (settings, plan) = Settings::from_args(check)?;
+    for note in &settings.warnings {
+        eprintln!("preflight: note: {note}");
+    }
+    let planner = preflight::settings::probe_planner(check)?;
+    let options = preflight::serve::Options {
+        interval: args.interval,
+        probe: args.allow_probe.then(|| {
+            args.probe_allow
+                .as_deref()
+                .map(preflight::route::HostList::parse)
+        }),
+        planner: Box::new(planner),
+    };
+    let addr = args.listen.unwrap_or_else(|| {
+        std::net::SocketAddr::from(([127, 0, 0, 1], preflight::cli::SERVE_PORT))
+    });
+    let listener = runtime
+        .block_on(preflight::serve::bind(addr))
+        .map_err(|err| InputError::Usage {
+            flag: "--listen",
+            reason: format!("cannot listen on {addr}: {}", io_text(&err)),
+        })?;
+    eprintln!("preflight: serving on http://{addr}/ (metrics on /metrics, health on /healthz)");
+    runtime.block_on(preflight::serve::serve(
+        listener,
+        plan,
+        settings,
+        options,
+        stop.0.clone(),
+    ));
     Ok(0)
 }
 

@@ -318,6 +318,22 @@ impl NoProxy {
     }
 }
 
+/// A list of hosts in `NO_PROXY`'s syntax (`*`, domains, addresses, CIDR ranges, HOST:PORT),
+/// for `serve --probe-allow`.
+#[derive(Debug, Clone)]
+pub struct HostList(NoProxy);
+
+impl HostList {
+    pub fn parse(list: &str) -> HostList {
+        HostList(NoProxy::parse("--probe-allow", list))
+    }
+
+    /// Whether the host (its address when known, and port) is on the list.
+    pub fn allows(&self, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> bool {
+        self.0.exempting(host, ip, port).is_some()
+    }
+}
+
 /// The path a check takes: through a proxy or direct, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {

@@ -238,6 +238,23 @@ fn family(args: &Resolving) -> Family {
     }
 }
 
+/// The planner of `serve`'s `/probe`: one command-line target (`tls://host:443`) made into a
+/// plan settled with the flags of the serve itself (proxies, server name, ALPN …).
+pub fn probe_planner(
+    args: &CheckArgs,
+) -> Result<impl Fn(&str) -> Result<Plan, String> + Send + Sync + 'static, InputError> {
+    let overrides = overrides(args)?;
+    let proxies = proxies(&args.proxying)?;
+    let family = family(&args.resolving);
+    Ok(move |text: &str| {
+        let targets = target_of(text).map_err(|e| e.to_string())?;
+        let mut plan = plan::build(&[], &Assignments::default(), &targets, &[], family, &[])
+            .map_err(|e| e.to_string())?;
+        plan.settle(&overrides, &proxies);
+        Ok(plan)
+    })
+}
+
 /// Skips the cluster checks of a kong.conf that cannot run as the node would (its certificate
 /// cannot be used, or Kong would not start with its proxy setting), unless a flag gives what
 /// is missing: `--client-cert`, `--proxy`.

@@ -115,6 +115,30 @@ pub struct Run {
 /// Runs every check of the settled `plan` at once (at most `--concurrency` in flight), until
 /// all are done, the deadline passes, or `interrupt` completes (Ctrl-C): then the checks still
 /// running are reported as `deadline` failures, and the results so far are kept, in plan order.
+/// One round: every check once (or until `interrupt`), as a report.
+pub async fn round(
+    plan: &Plan,
+    settings: &Settings,
+    observers: (Option<Arc<dyn Progress>>, Option<Trace>),
+    interrupt: impl std::future::Future<Output = ()>,
+) -> crate::report::Report {
+    let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let start = std::time::Instant::now();
+    let run = run(plan, settings, observers, interrupt).await;
+    let duration_ms = crate::probe::millis(start.elapsed());
+    let mut report =
+        crate::report::Report::new(started_at, duration_ms, plan.profiles.clone(), run.checks);
+    report.notes = plan.notes.clone();
+    if run.interrupted {
+        report.interrupted = true;
+        report.notes.push(
+            "interrupted (Ctrl-C or SIGTERM): checks that had not finished are reported as `deadline`"
+                .into(),
+        );
+    }
+    report
+}
+
 pub async fn run(
     plan: &Plan,
     settings: &Settings,

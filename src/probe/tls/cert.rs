@@ -107,6 +107,13 @@ fn spki_of(der: &CertificateDer<'_>) -> Option<Vec<u8>> {
     Some(cert.public_key().raw.to_vec())
 }
 
+/// When a client certificate expires, in seconds since the epoch.
+pub(crate) fn client_cert_not_after(identity: &CertifiedKey) -> Option<f64> {
+    let leaf = identity.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp() as f64)
+}
+
 /// What is wrong with the dates of a client certificate now, if anything: its kind and words.
 pub(crate) fn client_cert_dates(
     identity: &CertifiedKey,

@@ -23,8 +23,8 @@ use tokio_rustls::client::TlsStream;
 
 use super::first::First;
 pub(crate) use cert::{
-    Facts, certs_of, client_cert_dates, facts, key_matches, load_certs, load_identity,
-    signing_key_of,
+    Facts, certs_of, client_cert_dates, client_cert_not_after, facts, key_matches, load_certs,
+    load_identity, signing_key_of,
 };
 use judge::Judge;
 pub(crate) use judge::{alert_name, is_client_cert_alert};
