@@ -39,8 +39,11 @@ pub struct Options {
     pub probe: Option<Option<HostList>>,
     /// Makes the plan of one `/probe` (the target as on the command line), settled as the
     /// serve's own plan is.
-    pub planner: Box<dyn Fn(&str) -> Result<Plan, String> + Send + Sync>,
+    pub planner: Planner,
 }
+
+/// Makes the plan of one `/probe` target, or says why it cannot.
+pub type Planner = Box<dyn Fn(&str) -> Result<Plan, String> + Send + Sync>;
 
 /// What the rounds have shown.
 #[derive(Default)]

@@ -24,6 +24,7 @@ mod proxy;
 mod scale;
 mod second;
 mod secrets;
+mod serve;
 mod shape;
 mod support;
 mod terminal;

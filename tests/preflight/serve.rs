@@ -1,0 +1,392 @@
+//! `preflight serve` (issue 19) with the components a fleet runs: a real Prometheus scraping
+//! it, Prometheus's blackbox_exporter probing the same loopback targets, promtool checking the
+//! exposition, and headless Chromium rendering the status page. Each skips, saying why, when
+//! its component is not installed (`.ci/run` installs them).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::world::{Behaviour, Validity, World, preflight};
+
+/// A child process killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free now on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` from `addr`: the status and the body.
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// Waits (at most 20 s) until `ready` holds for what `addr` answers on `path`.
+fn wait_for(addr: SocketAddr, path: &str, ready: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let start = Instant::now();
+    loop {
+        if let Some((status, body)) = get(addr, path)
+            && ready(status, &body)
+        {
+            return (status, body);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{addr}{path} never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `preflight serve` on a free port with `args`.
+fn serve(args: &[&str]) -> (Running, SocketAddr) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let child = preflight()
+        .args(["serve", "--listen", &addr.to_string()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    wait_for(addr, "/healthz", |_, _| true);
+    (running, addr)
+}
+
+fn installed(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!(
+            "skipping: needs {program} (apt-get install prometheus prometheus-blackbox-exporter chromium)"
+        );
+    }
+    found
+}
+
+#[test]
+fn health_follows_the_last_round_and_probe_is_off_unless_allowed() {
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["localhost"], Validity::Current),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = listener.local_addr().unwrap();
+    let (tcp_target, tls_target) = (
+        format!("tcp://{tcp}"),
+        format!("tls://localhost:{}", tls.port()),
+    );
+    let resolve = format!("localhost:{}:127.0.0.1", tls.port());
+    let (_serve, addr) = serve(&[
+        "--interval",
+        "200ms",
+        "--ca-file",
+        world.ca_file(),
+        "--resolve",
+        &resolve,
+        &tcp_target,
+        &tls_target,
+    ]);
+    let (status, body) = wait_for(addr, "/healthz", |s, _| s == 200);
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["summary"]["ok"], 2, "{report:#}");
+    // The metrics pass promtool.
+    let (_, metrics) = get(addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains(&format!("probe_success{{check=\"{tcp_target}\"")),
+        "{metrics}"
+    );
+    if installed("promtool") {
+        let mut promtool = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(metrics.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The TCP server goes away: the next round fails it, and health says so.
+    drop(listener);
+    let (_, body) = wait_for(addr, "/healthz", |s, _| s == 503);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["summary"]["fail"], 1);
+    let (_, metrics) = get(addr, "/metrics").unwrap();
+    assert!(metrics.contains("kind=\"refused\""), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "preflight_check_transitions_total{{check=\"{tcp_target}\",direction=\"down\""
+        )),
+        "{metrics}"
+    );
+    // /probe is off by default.
+    let (status, body) = get(addr, &format!("/probe?target={tcp}&module=tcp")).unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--allow-probe"));
+
+    // On with --allow-probe; --probe-allow limits it.
+    let (_serve, addr) = serve(&[
+        "--interval",
+        "1h",
+        "--allow-probe",
+        "--probe-allow",
+        &tls.to_string(),
+        &tcp_target,
+    ]);
+    let (status, body) = get(addr, &format!("/probe?target={tls}&module=tcp")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("probe_success{{check=\"tcp://{tls}\"")) && body.contains("} 1"),
+        "{body}"
+    );
+    let (status, _) = get(addr, &format!("/probe?target={tcp}&module=tcp")).unwrap();
+    assert_eq!(status, 403);
+}
+
+/// A Prometheus on a free port with `config`, its data in `dir`.
+fn prometheus(dir: &Path, config: &str) -> (Running, SocketAddr) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", file.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Running(child), addr)
+}
+
+/// Prometheus's answer to an instant query, as (labels, value) pairs, once it has any.
+fn query(prom: SocketAddr, promql: &str, wanted: usize) -> Vec<(Value, String)> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (_, body) = wait_for(
+        prom,
+        &format!("/api/v1/query?query={encoded}"),
+        |s, body| {
+            s == 200
+                && serde_json::from_str::<Value>(body)
+                    .ok()
+                    .and_then(|v| v["data"]["result"].as_array().map(|r| r.len() >= wanted))
+                    .unwrap_or(false)
+        },
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["metric"].clone(),
+                r["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_serve_and_gets_what_blackbox_exporter_says() {
+    if !installed("prometheus") || !installed("prometheus-blackbox-exporter") {
+        return;
+    }
+    let world = World::new();
+    let dir = world.dir.path();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["127.0.0.1"], Validity::Current),
+    ));
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_addr = open.local_addr().unwrap();
+    let refused = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let targets = [("tcp", open_addr), ("tcp", refused), ("tls", tls)];
+    let plan: Vec<String> = targets.iter().map(|(m, a)| format!("{m}://{a}")).collect();
+    let mut args = vec![
+        "--interval",
+        "500ms",
+        "--ca-file",
+        world.ca_file(),
+        "--allow-probe",
+    ];
+    args.extend(plan.iter().map(String::as_str));
+    let (_serve, serve_addr) = serve(&args);
+
+    // blackbox_exporter with the same two kinds of probe.
+    let bb_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let bb_config = dir.join("blackbox.yml");
+    std::fs::write(
+        &bb_config,
+        format!(
+            "modules:\n  tcp:\n    prober: tcp\n    timeout: 5s\n  tls:\n    prober: tcp\n    timeout: 5s\n    tcp:\n      tls: true\n      tls_config:\n        ca_file: {}\n",
+            world.ca_file()
+        ),
+    )
+    .unwrap();
+    let _bb = Running(
+        Command::new("prometheus-blackbox-exporter")
+            .arg(format!("--config.file={}", bb_config.display()))
+            .arg(format!("--web.listen-address={bb_addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // One scrape job for serve, and the same blackbox-style job (relabelling __param_target)
+    // pointed once at blackbox_exporter and once at serve's /probe.
+    let probe_job = |job: &str, at: SocketAddr, module: &str, list: &[String]| {
+        format!(
+            "  - job_name: {job}\n    metrics_path: /probe\n    params:\n      module: [{module}]\n    static_configs:\n      - targets: [{}]\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n      - source_labels: [__param_target]\n        target_label: instance\n      - target_label: __address__\n        replacement: {at}\n",
+            list.join(", ")
+        )
+    };
+    let tcp_list: Vec<String> = [open_addr, refused]
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect();
+    let tls_list = vec![format!("'{tls}'")];
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: preflight\n    static_configs:\n      - targets: ['{serve_addr}']\n{}{}{}{}",
+        probe_job("blackbox-tcp", bb_addr, "tcp", &tcp_list),
+        probe_job("blackbox-tls", bb_addr, "tls", &tls_list),
+        probe_job("preflight-probe-tcp", serve_addr, "tcp", &tcp_list),
+        probe_job("preflight-probe-tls", serve_addr, "tls", &tls_list),
+    );
+    let (_prom, prom) = prometheus(dir, &config);
+
+    // serve's own rounds, as Prometheus stored them.
+    let own = query(prom, "probe_success{job=\"preflight\"}", 3);
+    let value_of = |rows: &[(Value, String)], label: &str, want: &str| {
+        rows.iter()
+            .find(|(m, _)| m[label].as_str() == Some(want))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {label}={want} in {rows:?}"))
+    };
+    let blackbox = query(prom, "probe_success{job=~\"blackbox-.*\"}", 3);
+    let via_probe = query(prom, "probe_success{job=~\"preflight-probe-.*\"}", 3);
+    for (module, addr) in targets {
+        let theirs = value_of(&blackbox, "instance", &addr.to_string());
+        assert_eq!(
+            value_of(&own, "check", &format!("{module}://{addr}")),
+            theirs,
+            "{module}://{addr}"
+        );
+        assert_eq!(
+            value_of(&via_probe, "instance", &addr.to_string()),
+            theirs,
+            "{module}://{addr} by /probe"
+        );
+    }
+    assert_eq!(value_of(&blackbox, "instance", &refused.to_string()), "0");
+    assert_eq!(value_of(&blackbox, "instance", &open_addr.to_string()), "1");
+    assert_eq!(value_of(&blackbox, "instance", &tls.to_string()), "1");
+    let failures = query(prom, "preflight_check_failure_info{job=\"preflight\"}", 1);
+    let refused_check = format!("tcp://{refused}");
+    let failure = failures
+        .iter()
+        .find(|(m, _)| m["check"].as_str() == Some(refused_check.as_str()))
+        .unwrap();
+    assert_eq!(
+        (failure.0["kind"].as_str(), failure.0["phase"].as_str()),
+        (Some("refused"), Some("tcp"))
+    );
+    drop(open);
+}
+
+#[test]
+fn the_status_page_renders_in_a_browser() {
+    if !installed("chromium") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ok = listener.local_addr().unwrap();
+    let refused = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (ok_target, refused_target) = (format!("tcp://{ok}"), format!("tcp://{refused}"));
+    let (_serve, addr) = serve(&["--interval", "1h", &ok_target, &refused_target]);
+    wait_for(addr, "/healthz", |s, _| s == 503);
+    let dom = chromium_dom(&format!("http://{addr}/"));
+    assert!(
+        dom.contains(&format!("data-check=\"{ok_target}\" data-status=\"ok\"")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!(
+            "data-check=\"{refused_target}\" data-status=\"fail\""
+        )),
+        "{dom}"
+    );
+    assert!(dom.contains("✖ fail") && dom.contains("✔ ok"), "{dom}");
+    assert!(dom.contains("refused: connection refused"), "{dom}");
+    drop(listener);
+}
+
+/// The DOM headless Chromium renders for `url`.
+pub(crate) fn chromium_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
