@@ -216,6 +216,11 @@ pub struct CheckArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
 
+    /// The name of this node in the report (`node`), for `preflight merge` [default: the
+    /// host name]. In a Kubernetes pod, pass the node's name from the downward API.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+
     /// No progress bar on stderr (it is drawn only on a terminal anyway).
     #[arg(long, short = 'q')]
     pub quiet: bool,

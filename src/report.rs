@@ -208,6 +208,20 @@ fn direct_path<S: serde::Serializer>(
         .serialize(serializer)
 }
 
+/// The local ends of every connection the checks made, on either path, each address once.
+fn source_addresses(checks: &[CheckResult]) -> Vec<IpAddr> {
+    let mut seen = Vec::new();
+    let paths = checks
+        .iter()
+        .flat_map(|c| std::iter::once(&c.path).chain(c.direct.as_deref()));
+    for local in paths.flat_map(|p| p.addresses.iter().filter_map(|a| a.local)) {
+        if !seen.contains(&local.ip()) {
+            seen.push(local.ip());
+        }
+    }
+    seen
+}
+
 /// What this host's resolver says of a name that a proxy resolves for the check.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalDns {
@@ -295,6 +309,12 @@ pub struct Report {
     pub started_at: String,
     pub duration_ms: f64,
     pub profiles: Vec<String>,
+    /// The node the run was made on: `--node`, or the host name (empty when it has none).
+    pub node: String,
+    /// This host's addresses that the checks' connections left from (to a target, or to the
+    /// proxy), each once, in the order first used: which of the node's interfaces the
+    /// network team's rules must allow.
+    pub source_addresses: Vec<IpAddr>,
     /// What the user should know about the run as a whole (from a kong.conf).
     pub notes: Vec<String>,
     /// Ctrl-C or SIGTERM ended the run before every check finished (exit code 1).
@@ -322,6 +342,7 @@ impl Report {
                 Status::Skipped => summary.skipped += 1,
             }
         }
+        let source_addresses = source_addresses(&checks);
         Report {
             schema_version: SCHEMA_VERSION,
             tool: "preflight",
@@ -329,6 +350,8 @@ impl Report {
             started_at,
             duration_ms,
             profiles,
+            node: String::new(),
+            source_addresses,
             notes: Vec::new(),
             interrupted: false,
             summary,
@@ -422,6 +445,31 @@ mod tests {
         let mut interrupted = report(&[(Status::Ok, true)]);
         interrupted.interrupted = true;
         assert_eq!(interrupted.exit_code(false), 1);
+    }
+
+    #[test]
+    fn the_source_addresses_are_every_local_end_once_in_order() {
+        let at = |ip: &str, local: Option<&str>| AddressResult {
+            ip: ip.parse().unwrap(),
+            status: AddressStatus::Ok,
+            error: None,
+            local: local.map(|l| l.parse().unwrap()),
+            timings: StepTimes::default(),
+        };
+        let mut first = check(Status::Ok, true);
+        first.path.addresses = vec![
+            at("192.0.2.1", Some("10.0.0.5:40000")),
+            at("192.0.2.2", None),
+        ];
+        let mut second = check(Status::Ok, true);
+        second.path.addresses = vec![at("192.0.2.3", Some("10.0.0.5:40001"))];
+        let mut direct = PathResult::new(Status::Fail);
+        direct.addresses = vec![at("2001:db8::1", Some("[2001:db8::5]:40002"))];
+        second.direct = Some(Box::new(direct));
+        let r = Report::new(String::new(), 0.0, Vec::new(), vec![first, second]);
+        let expected: Vec<IpAddr> =
+            vec!["10.0.0.5".parse().unwrap(), "2001:db8::5".parse().unwrap()];
+        assert_eq!(r.source_addresses, expected);
     }
 
     #[test]

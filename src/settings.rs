@@ -41,6 +41,8 @@ pub struct Settings {
     pub verbose: bool,
     /// `--no-trace`: no hop trace after a connect that timed out or was rejected.
     pub no_trace: bool,
+    /// The node the report names: `--node`, or the host name.
+    pub node: String,
 }
 
 impl Settings {
@@ -98,8 +100,26 @@ impl Settings {
             warnings,
             verbose: args.verbose,
             no_trace: args.no_trace,
+            node: node_name(args.node.as_deref())?,
         };
         Ok((settings, plan))
+    }
+}
+
+/// `--node`, which must be one printable line, or this host's name.
+fn node_name(given: Option<&str>) -> Result<String, InputError> {
+    match given {
+        Some(name) if name.trim().is_empty() || name.chars().any(char::is_control) => {
+            Err(InputError::Usage {
+                flag: "--node",
+                reason: "must be a name on one line".into(),
+            })
+        }
+        Some(name) => Ok(name.trim().to_string()),
+        None => Ok(nix::unistd::gethostname()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+            .unwrap_or_default()),
     }
 }
 
@@ -527,6 +547,15 @@ mod tests {
             let shown = crate::sanitize::message(&target_of(text).unwrap_err().to_string());
             assert!(!shown.contains("Pw7Secret"), "{text}: {shown}");
         }
+    }
+
+    #[test]
+    fn the_node_is_the_given_name_on_one_line_or_the_host_name() {
+        assert_eq!(node_name(Some(" worker-3 ")).unwrap(), "worker-3");
+        assert!(node_name(Some("a\nb")).is_err());
+        assert!(node_name(Some("  ")).is_err());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(node_name(None).unwrap(), host.trim());
     }
 
     #[test]

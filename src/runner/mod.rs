@@ -129,6 +129,7 @@ pub async fn round(
     let mut report =
         crate::report::Report::new(started_at, duration_ms, plan.profiles.clone(), run.checks);
     report.notes = plan.notes.clone();
+    report.node = settings.node.clone();
     if run.interrupted {
         report.interrupted = true;
         report.notes.push(
