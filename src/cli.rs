@@ -34,6 +34,11 @@ pub enum Command {
     /// (blackbox_exporter's names and preflight's own), /healthz, a status page on /, and
     /// /probe?target=&module= when --allow-probe is given.
     Serve(Box<ServeArgs>),
+    /// Combine the JSON reports of many nodes into one matrix (endpoints down the side, nodes
+    /// across) and say which endpoints fail on every node (the endpoint or the shared path) and
+    /// which on some nodes only (those nodes' own path). Exit 1 when a required endpoint failed
+    /// on any node.
+    Merge(MergeArgs),
     /// Read Kong's error.log (or lines pasted from it) and explain its clustering errors: how
     /// often and when, what each means, what to do, and the check that tests it.
     Explain(ExplainArgs),
@@ -85,6 +90,31 @@ pub struct ServeArgs {
     /// addresses, CIDR ranges, HOST:PORT; comma-separated.
     #[arg(long, value_name = "LIST", requires = "allow_probe")]
     pub probe_allow: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The reports: `preflight check --format json` output, a `--watch` log (its last round),
+    /// or the body of serve's /healthz; one per node.
+    #[arg(value_name = "REPORT.json", required = true)]
+    pub reports: Vec<PathBuf>,
+
+    /// Output format: html is one self-contained page.
+    #[arg(long, value_enum, default_value_t = MergeFormat::Human)]
+    pub format: MergeFormat,
+
+    /// Write the merged report to FILE (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The formats of `merge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MergeFormat {
+    Human,
+    Markdown,
+    Json,
+    Html,
 }
 
 /// The formats of `explain`.

@@ -18,6 +18,7 @@ pub mod failure;
 pub(crate) mod files;
 pub mod kongconf;
 pub mod listen;
+pub mod merge;
 pub mod output;
 pub mod plan;
 pub mod probe;

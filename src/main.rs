@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         ) => Ok(EXIT_INPUT),
         (Command::Profiles(args), _) => profiles(args.action),
         (Command::Explain(args), _) => explain(&args),
+        (Command::Merge(args), _) => merge(&args),
         (Command::Completions { shell }, _) => generated(|out| {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "preflight", out);
@@ -589,6 +590,36 @@ fn explain(args: &preflight::cli::ExplainArgs) -> Result<u8, Failure> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// Many nodes' reports as one matrix: exit 1 when a required endpoint failed on any node.
+fn merge(args: &preflight::cli::MergeArgs) -> Result<u8, Failure> {
+    use preflight::cli::MergeFormat;
+    let destination = args
+        .output
+        .as_deref()
+        .map(|path| Destination::open(path, "--output"))
+        .transpose()?;
+    let fleet = preflight::merge::Fleet::load(&args.reports)?;
+    let mut buffer = Vec::new();
+    match args.format {
+        MergeFormat::Human => render::merge::human(&fleet, &mut buffer)?,
+        MergeFormat::Markdown => render::merge::markdown(&fleet, &mut buffer)?,
+        MergeFormat::Html => render::merge::html(&fleet, &mut buffer)?,
+        MergeFormat::Json => {
+            serde_json::to_writer_pretty(&mut buffer, &fleet).map_err(io::Error::from)?;
+            buffer.push(b'\n');
+        }
+    }
+    match destination {
+        Some(destination) => destination.write(&buffer)?,
+        None => {
+            let mut out = stdout();
+            out.write_all(&buffer)?;
+            out.flush()?;
+        }
+    }
+    Ok(fleet.exit_code())
 }
 
 fn profiles(action: Option<ProfilesAction>) -> Result<u8, Failure> {

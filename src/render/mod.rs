@@ -9,6 +9,7 @@ mod json;
 mod junit;
 mod man;
 mod markdown;
+pub mod merge;
 mod profile;
 pub mod watch;
 

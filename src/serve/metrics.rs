@@ -117,11 +117,19 @@ fn check_metrics(f: &mut Families, check: &CheckResult) {
         &[],
         success,
     );
+    timing_metrics(f, &l, check);
+    tls_metrics(f, &l, check);
+    failure_metrics(f, &l, check);
+}
+
+/// blackbox_exporter's timings, HTTP status and IP version of one check.
+fn timing_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
+    let path = &check.path;
     let t = &path.timings_ms;
     f.set(
         "probe_duration_seconds",
         "How long the check took, in seconds.",
-        &l,
+        l,
         &[],
         t.total / 1000.0,
     );
@@ -129,7 +137,7 @@ fn check_metrics(f: &mut Families, check: &CheckResult) {
         f.set(
             "probe_dns_lookup_time_seconds",
             "How long the DNS lookup took, in seconds.",
-            &l,
+            l,
             &[],
             dns / 1000.0,
         );
@@ -144,7 +152,7 @@ fn check_metrics(f: &mut Families, check: &CheckResult) {
             f.set(
                 "probe_http_duration_seconds",
                 "Time of each phase of the HTTP request, in seconds.",
-                &l,
+                l,
                 &[("phase", phase)],
                 ms.unwrap_or(0.0) / 1000.0,
             );
@@ -152,47 +160,56 @@ fn check_metrics(f: &mut Families, check: &CheckResult) {
         f.set(
             "probe_http_status_code",
             "The HTTP status of the answer (0 without one).",
-            &l,
+            l,
             &[],
             f64::from(path.http_status.unwrap_or(0)),
         );
-    }
-    if let Some(tls) = &path.tls {
-        if let Some(expiry) = epoch(&tls.not_after) {
-            f.set("probe_ssl_earliest_cert_expiry", "When the server's certificate expires, in seconds since the epoch (also when it did not verify).", &l, &[], expiry);
-        }
-        if !tls.version.is_empty() {
-            f.set(
-                "probe_tls_version_info",
-                "1, labelled with the TLS version negotiated.",
-                &l,
-                &[("version", &tls_version(&tls.version))],
-                1.0,
-            );
-        }
     }
     if let Some(used) = check.address_used().or_else(|| path.addresses.first()) {
         let family = if used.ip.is_ipv4() { 4.0 } else { 6.0 };
         f.set(
             "probe_ip_protocol",
             "The IP version of the address the check used (4 or 6).",
-            &l,
+            l,
             &[],
             family,
         );
     }
+}
+
+/// The server certificate's expiry and the TLS version of one check.
+fn tls_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
+    if let Some(tls) = &check.path.tls {
+        if let Some(expiry) = epoch(&tls.not_after) {
+            f.set("probe_ssl_earliest_cert_expiry", "When the server's certificate expires, in seconds since the epoch (also when it did not verify).", l, &[], expiry);
+        }
+        if !tls.version.is_empty() {
+            f.set(
+                "probe_tls_version_info",
+                "1, labelled with the TLS version negotiated.",
+                l,
+                &[("version", &tls_version(&tls.version))],
+                1.0,
+            );
+        }
+    }
+}
+
+/// The failure of one check: its kind and phase, and the interception it found.
+fn failure_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
+    let path = &check.path;
     if let Some(error) = &path.error {
         let extra = [
             ("kind", error.kind.as_str()),
             ("phase", error.phase.as_str()),
         ];
-        f.set("preflight_check_failure_info", "1, labelled with the failure kind and phase of a check that failed or warned in the last round.", &l, &extra, 1.0);
+        f.set("preflight_check_failure_info", "1, labelled with the failure kind and phase of a check that failed or warned in the last round.", l, &extra, 1.0);
         if error.kind == crate::failure::FailureKind::TlsIntercepted {
             let issuer = path.tls.as_ref().map(|t| t.issuer.as_str()).unwrap_or("");
             f.set(
                 "preflight_tls_intercepted",
                 "1 when something in the path re-signs TLS, labelled with the issuer it signs as.",
-                &l,
+                l,
                 &[("issuer", issuer)],
                 1.0,
             );

@@ -17,6 +17,7 @@ mod kongconf;
 mod layout;
 mod local;
 mod manual;
+mod merge;
 mod mistakes;
 mod node_files;
 mod profiles;

@@ -82,7 +82,7 @@ fn serve(args: &[&str]) -> (Running, SocketAddr) {
     (running, addr)
 }
 
-fn installed(program: &str) -> bool {
+pub(crate) fn installed(program: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()

@@ -1,0 +1,315 @@
+//! The fleet's matrix of `preflight merge`: endpoints down the side, nodes across, each cell the
+//! status and the failure kind; then what the pattern says. As aligned text, Markdown, and one
+//! self-contained HTML page.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::merge::{Cell, Fleet, Pattern, Row};
+use crate::report::Status;
+use crate::sanitize::terminal;
+use crate::serve::page::{STYLE, escape, mark};
+
+/// What a pattern points at, and whom to ask: the sentence each format puts over its list.
+fn heading(pattern: Pattern) -> &'static str {
+    match pattern {
+        Pattern::Everywhere => {
+            "Failing on every node that checked it: the endpoint itself, or what every node has in common (its DNS name, the far side's firewall, the shared proxy or egress, or a rule every node carries, such as one security group or network policy). Each node's report names the phase; start at the far side and the shared path."
+        }
+        Pattern::SomeNodes => {
+            "Failing on some nodes only, reached from the others: those nodes' own path (their firewall rules, security groups, routes or proxy settings). Compare them with a node that passes; ask the network team to give the failing nodes the rule the others have."
+        }
+        Pattern::OneNode => {
+            "Failing on the only node that checked it: one node cannot tell its own path from the far side; check it from another node."
+        }
+        Pattern::None => "",
+    }
+}
+
+/// The text of a cell: the mark and the failure kind, or `-` when the node did not check it.
+fn cell_text(cell: &Cell) -> String {
+    match (cell.status, &cell.error) {
+        (None, _) => "- not checked".into(),
+        (Some(status @ (Status::Fail | Status::Warn)), Some(e)) => {
+            format!(
+                "{} {}",
+                mark(status).0.split(' ').next().unwrap_or(""),
+                e.kind
+            )
+        }
+        (Some(status), _) => mark(status).0.into(),
+    }
+}
+
+fn kinds(row: &Row) -> String {
+    let mut kinds: Vec<&str> = Vec::new();
+    for cell in &row.cells {
+        if let (Some(Status::Fail), Some(e)) = (cell.status, &cell.error)
+            && !kinds.contains(&e.kind.as_str())
+        {
+            kinds.push(&e.kind);
+        }
+    }
+    kinds.join(", ")
+}
+
+/// One line per endpoint of the pattern: which nodes fail it, and how.
+fn listed(fleet: &Fleet, pattern: Pattern) -> Vec<String> {
+    let total = fleet.nodes.len();
+    fleet
+        .with(pattern)
+        .map(|row| {
+            let checked = row.cells.iter().filter(|c| c.status.is_some()).count();
+            let on = match pattern {
+                Pattern::Everywhere => format!("all {checked} nodes that checked it"),
+                _ => format!(
+                    "{} ({} of {total})",
+                    row.failing_on.join(", "),
+                    row.failing_on.len()
+                ),
+            };
+            let mut what = vec![];
+            if row.target != row.id {
+                what.push(row.target.as_str());
+            }
+            if !row.required {
+                what.push("optional");
+            }
+            let what = match what.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", what.join(", ")),
+            };
+            format!("{}{what}: {} on {on}", row.id, kinds(row))
+        })
+        .collect()
+}
+
+/// The nodes failing alone, one sentence each.
+fn alone_lines(fleet: &Fleet) -> Vec<String> {
+    fleet
+        .alone
+        .iter()
+        .map(|a| {
+            format!(
+                "{} fails {} that every other node reaches: {}. Its own path is the cause: compare its rules, routes and proxy settings with another node's.",
+                a.node,
+                match a.endpoints.len() {
+                    1 => "1 endpoint".to_string(),
+                    n => format!("{n} endpoints"),
+                },
+                a.endpoints.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// The width the sentences under the matrix are wrapped to.
+const WIDTH: usize = 80;
+
+/// Aligned columns for a terminal, then the patterns in sentences.
+pub fn human(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
+    let names: Vec<String> = fleet
+        .nodes
+        .iter()
+        .map(|n| terminal(&n.node).into_owned())
+        .collect();
+    writeln!(
+        out,
+        "preflight merge: {} reports ({})",
+        names.len(),
+        names.join(", ")
+    )?;
+    for note in &fleet.notes {
+        writeln!(out, "note: {}", terminal(note))?;
+    }
+    writeln!(out)?;
+    for line in matrix(fleet, names) {
+        writeln!(out, "  {line}")?;
+    }
+    for pattern in [Pattern::Everywhere, Pattern::SomeNodes, Pattern::OneNode] {
+        let lines = listed(fleet, pattern);
+        if lines.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        for line in super::human::wrap(heading(pattern), WIDTH) {
+            writeln!(out, "{line}")?;
+        }
+        for line in lines {
+            let parts = super::human::wrap(&terminal(&line), WIDTH - 4);
+            for (i, part) in parts.iter().enumerate() {
+                writeln!(out, "{}{part}", if i == 0 { "  " } else { "    " })?;
+            }
+        }
+    }
+    for line in alone_lines(fleet) {
+        writeln!(out)?;
+        for part in super::human::wrap(&terminal(&line), WIDTH) {
+            writeln!(out, "{part}")?;
+        }
+    }
+    if fleet.endpoints.iter().all(|r| r.pattern == Pattern::None) {
+        writeln!(
+            out,
+            "\nEvery endpoint was reached from every node that checked it."
+        )?;
+    }
+    Ok(())
+}
+
+/// The matrix's lines, each column as wide as its widest cell.
+fn matrix(fleet: &Fleet, names: Vec<String>) -> Vec<String> {
+    let header = std::iter::once("endpoint".to_string()).chain(names);
+    let mut table: Vec<Vec<String>> = vec![header.collect()];
+    for row in &fleet.endpoints {
+        let id = terminal(&row.id).into_owned();
+        table.push(
+            std::iter::once(id)
+                .chain(row.cells.iter().map(cell_text))
+                .collect(),
+        );
+    }
+    let width = |i: usize| {
+        table
+            .iter()
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..table[0].len()).map(width).collect();
+    table
+        .iter()
+        .map(|line| {
+            let padded: Vec<String> = line
+                .iter()
+                .zip(&widths)
+                .map(|(text, &w)| format!("{text}{}", " ".repeat(w - text.chars().count())))
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Markdown: the matrix as a table, then the patterns as lists.
+pub fn markdown(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
+    use super::markdown::cell;
+    writeln!(out, "## preflight: {} nodes\n", fleet.nodes.len())?;
+    for note in &fleet.notes {
+        writeln!(out, "> {}\n", cell(note))?;
+    }
+    let names: Vec<String> = fleet.nodes.iter().map(|n| cell(&n.node)).collect();
+    writeln!(out, "| endpoint | target | {} |", names.join(" | "))?;
+    writeln!(out, "| --- | --- |{}", " --- |".repeat(names.len()))?;
+    for row in &fleet.endpoints {
+        let cells: Vec<String> = row.cells.iter().map(|c| cell(&cell_text(c))).collect();
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            cell(&row.id),
+            cell(&row.target),
+            cells.join(" | ")
+        )?;
+    }
+    for pattern in [Pattern::Everywhere, Pattern::SomeNodes, Pattern::OneNode] {
+        let lines = listed(fleet, pattern);
+        if lines.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{}\n", heading(pattern))?;
+        for line in lines {
+            writeln!(out, "- {}", cell(&line))?;
+        }
+    }
+    for line in alone_lines(fleet) {
+        writeln!(out, "\n{}", cell(&line))?;
+    }
+    Ok(())
+}
+
+/// One self-contained page (no script, no outside resource): the matrix, coloured and marked,
+/// with each failure's message and hint in the cell's title, then the patterns.
+pub fn html(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
+    let mut page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>preflight: {} nodes</title><style>{STYLE}</style></head><body><h1>preflight: {} nodes</h1>",
+        fleet.nodes.len(),
+        fleet.nodes.len()
+    );
+    for note in &fleet.notes {
+        let _ = write!(page, "<p class=\"note\">{}</p>", escape(note));
+    }
+    page.push_str("<table id=\"matrix\"><thead><tr><th>endpoint</th><th>target</th>");
+    for node in &fleet.nodes {
+        let _ = write!(
+            page,
+            "<th data-node=\"{}\" title=\"{}\">{}</th>",
+            escape(&node.node),
+            escape(&format!("{} ({})", node.file.display(), node.started_at)),
+            escape(&node.node)
+        );
+    }
+    page.push_str("</tr></thead><tbody>");
+    for row in &fleet.endpoints {
+        html_row(row, fleet, &mut page);
+    }
+    page.push_str("</tbody></table>");
+    for (pattern, id) in [
+        (Pattern::Everywhere, "everywhere"),
+        (Pattern::SomeNodes, "some-nodes"),
+        (Pattern::OneNode, "one-node"),
+    ] {
+        let lines = listed(fleet, pattern);
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            page,
+            "<section id=\"{id}\"><p>{}</p><ul>",
+            escape(heading(pattern))
+        );
+        for line in lines {
+            let _ = write!(page, "<li>{}</li>", escape(&line));
+        }
+        page.push_str("</ul></section>");
+    }
+    if !fleet.alone.is_empty() {
+        page.push_str("<section id=\"alone\"><ul>");
+        for line in alone_lines(fleet) {
+            let _ = write!(page, "<li>{}</li>", escape(&line));
+        }
+        page.push_str("</ul></section>");
+    }
+    page.push_str("</body></html>\n");
+    out.write_all(page.as_bytes())
+}
+
+fn html_row(row: &Row, fleet: &Fleet, page: &mut String) {
+    let _ = write!(
+        page,
+        "<tr data-check=\"{}\" data-pattern=\"{}\"><td>{}</td><td>{}</td>",
+        escape(&row.id),
+        match row.pattern {
+            Pattern::None => "none",
+            Pattern::Everywhere => "everywhere",
+            Pattern::SomeNodes => "some-nodes",
+            Pattern::OneNode => "one-node",
+        },
+        escape(&row.id),
+        escape(&row.target)
+    );
+    for (cell, node) in row.cells.iter().zip(&fleet.nodes) {
+        let class = cell.status.map_or("missing", |s| mark(s).1);
+        let title = cell
+            .error
+            .as_ref()
+            .map(|e| format!("{} (fix: {})", e.message, e.hint))
+            .unwrap_or_default();
+        let _ = write!(
+            page,
+            "<td class=\"{class}\" data-node=\"{}\" data-status=\"{class}\" title=\"{}\">{}</td>",
+            escape(&node.node),
+            escape(&title),
+            escape(&cell_text(cell))
+        );
+    }
+    page.push_str("</tr>");
+}

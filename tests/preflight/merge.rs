@@ -1,0 +1,211 @@
+//! `preflight merge` (issue 19): three nodes' real reports, one node failing alone and one
+//! endpoint failing on all, merged into the fleet's matrix in every format; the HTML page as
+//! headless Chromium renders it.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::world::{check_json, run};
+
+/// Runs a check of `targets` as node `node` and writes its JSON report to `dir/node.json`.
+fn report(dir: &Path, node: &str, targets: &[&str]) -> String {
+    let mut args = vec!["--node", node, "--timeout", "2s"];
+    args.extend_from_slice(targets);
+    let (_, report) = check_json(&args);
+    assert_eq!(report["node"], node);
+    let path = dir.join(format!("{node}.json"));
+    std::fs::write(&path, report.to_string()).unwrap();
+    path.display().to_string()
+}
+
+/// Three reports: `shared` refused on every node, `own` reached by node-a and node-c but not by
+/// node-b (its server gone when node-b checks), `fine` reached by all.
+fn three_reports(dir: &Path) -> (Vec<String>, [String; 3]) {
+    let fine = TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A port that was free a moment ago: refused.
+    let shared = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let targets = [
+        format!("tcp://{}", fine.local_addr().unwrap()),
+        format!("tcp://{}", own.local_addr().unwrap()),
+        format!("tcp://{shared}"),
+    ];
+    let t: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let a = report(dir, "node-a", &t);
+    let c = report(dir, "node-c", &t);
+    drop(own);
+    let b = report(dir, "node-b", &t);
+    (vec![a, b, c], targets)
+}
+
+#[test]
+fn merge_names_the_endpoint_failing_everywhere_and_the_node_failing_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, [fine, own, shared]) = three_reports(dir.path());
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+
+    let (code, text, stderr) = run(&[&["merge"], &files[..]].concat());
+    assert_eq!(code, 1, "a required endpoint failed: {text}{stderr}");
+    let everywhere = text.find("Failing on every node").expect(&text);
+    let some = text.find("Failing on some nodes only").expect(&text);
+    assert!(
+        text[everywhere..some].contains(&format!("{shared}: refused on all 3 nodes")),
+        "{text}"
+    );
+    assert!(
+        text[some..].contains(&format!("{own}: refused on node-b (1 of 3)")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "node-b fails 1 endpoint that every other node reaches: {own}"
+        )),
+        "{text}"
+    );
+    // The matrix: the endpoint's row, a cell per node in the order given.
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&own))
+        .unwrap();
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells, [own.as_str(), "✔ ok", "✖ refused", "✔ ok"], "{text}");
+    assert!(
+        !text.contains(&format!("{fine}:")),
+        "{fine} fails nowhere: {text}"
+    );
+
+    let (_, json, _) = run(&[&["merge", "--format", "json"], &files[..]].concat());
+    let fleet: Value = serde_json::from_str(&json).unwrap();
+    let nodes: Vec<&str> = fleet["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["node-a", "node-b", "node-c"]);
+    let pattern = |target: &str| {
+        let row = fleet["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == target)
+            .unwrap();
+        row["pattern"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        [pattern(&fine), pattern(&own), pattern(&shared)],
+        ["none", "some_nodes", "everywhere"]
+    );
+    assert_eq!(fleet["alone"][0]["node"], "node-b");
+    assert!(
+        fleet["nodes"][0]["source_addresses"][0] == "127.0.0.1",
+        "{fleet:#}"
+    );
+
+    let (_, md, _) = run(&[&["merge", "--format", "markdown"], &files[..]].concat());
+    assert!(
+        md.contains("| endpoint | target | node-a | node-b | node-c |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("| {own} | {own} | ✔ ok | ✖ refused | ✔ ok |")),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_merged_page_loads_in_a_browser_with_a_cell_per_node() {
+    if !crate::serve::installed("chromium") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (files, [_, own, shared]) = three_reports(dir.path());
+    let page = dir.path().join("fleet.html");
+    let page_text = page.display().to_string();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let (code, _, stderr) =
+        run(&[&["merge", "--format", "html", "-o", &page_text], &files[..]].concat());
+    assert_eq!(code, 1, "{stderr}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("<script") && !html.contains("src=") && !html.contains("href="),
+        "self-contained"
+    );
+
+    let dom = crate::serve::chromium_dom(&format!("file://{page_text}"));
+    let cell = |check: &str, node: &str| {
+        let row = dom
+            .find(&format!("data-check=\"{check}\""))
+            .unwrap_or_else(|| panic!("no row {check}: {dom}"));
+        let end = row + dom[row..].find("</tr>").unwrap();
+        let at = dom[row..end]
+            .find(&format!("data-node=\"{node}\""))
+            .unwrap_or_else(|| panic!("no cell {node} in {check}"));
+        let tag = &dom[row + at..end];
+        let status = tag
+            .split("data-status=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        status.to_string()
+    };
+    assert_eq!(
+        [
+            cell(&own, "node-a"),
+            cell(&own, "node-b"),
+            cell(&own, "node-c")
+        ],
+        ["ok", "fail", "ok"]
+    );
+    assert_eq!(cell(&shared, "node-b"), "fail");
+    let section = |id: &str| {
+        let at = dom
+            .find(&format!("<section id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no {id}: {dom}"));
+        dom[at..at + dom[at..].find("</section>").unwrap()].to_string()
+    };
+    assert!(section("everywhere").contains(&shared), "{dom}");
+    assert!(section("some-nodes").contains(&own), "{dom}");
+    assert!(section("alone").contains("node-b"), "{dom}");
+}
+
+#[test]
+fn what_is_not_a_report_is_one_line_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"hello\": 1}").unwrap();
+    let out = dir.path().join("fleet.html");
+    let (code, stdout, stderr) = run(&[
+        "merge",
+        "--format",
+        "html",
+        "-o",
+        out.to_str().unwrap(),
+        junk.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("junk.json") && stderr.contains("not a preflight JSON report"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+    let (code, _, stderr) = run(&["merge", "/nonexistent/r.json"]);
+    assert_eq!(code, 2, "{stderr}");
+}
