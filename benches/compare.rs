@@ -4,6 +4,7 @@
 //!     cargo bench --bench compare            # as root, for the firewall measurement
 //!     cargo bench --bench compare -- mutual-tls   # measurement 6 alone
 //!     cargo bench --bench compare -- second-opinions   # measurement 7 alone (root)
+//!     cargo bench --bench compare -- serve-rounds   # measurement 8 alone
 //!
 //! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
 //! needs unshare and nft, the mutual-TLS one nginx and openssl. Wall times are the best of several runs (spawn to exit); peak RSS is
@@ -54,6 +55,13 @@ fn main() {
         print!("{report}");
         return;
     }
+    if only.iter().any(|a| a == "serve-rounds") {
+        let tls = runtime.block_on(TlsPeers::start(dir.path(), 1));
+        let open = runtime.block_on(open_ports(1));
+        serve_rounds(&mut report, dir.path(), &tls, open[0]);
+        print!("{report}");
+        return;
+    }
     if only.iter().any(|a| a == "mutual-tls") {
         mutual_tls(&mut report, dir.path());
         print!("{report}");
@@ -68,6 +76,7 @@ fn main() {
     ten_thousand(&mut report, dir.path(), &open);
     mutual_tls(&mut report, dir.path());
     second_opinions(&mut report, dir.path());
+    serve_rounds(&mut report, dir.path(), &tls, open[0]);
     print!("{report}");
 }
 
@@ -934,4 +943,195 @@ fn second_opinions(report: &mut String, dir: &Path) {
 /// Removes a lab now rather than at the end.
 fn drop_lab(lab: lab::Lab) {
     drop(lab);
+}
+
+/// The body of `GET path` from `addr` (HTTP/1.1, the connection closed after it).
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// A process's resident set (MB) and open file descriptors, from /proc.
+fn footprint(pid: u32) -> (f64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (kb / 1024.0, fds)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// (round, RSS in MB, open descriptors) at each of `ROUNDS_READ`.
+type Readings = Vec<(u64, f64, usize)>;
+
+/// The rounds at which measurement 8 reads RSS and open descriptors.
+const ROUNDS_READ: [u64; 5] = [100, 1_000, 2_500, 5_000, 10_000];
+
+/// Measurement 8: `preflight serve --interval 10ms` over 10,000 rounds of three checks (TCP
+/// open, TCP refused, TLS), scraped every 50 ms; beside it blackbox_exporter probing the same
+/// three targets 10,000 times each through /probe. RSS and open descriptors at rounds 100 to
+/// 10,000.
+fn serve_rounds(report: &mut String, dir: &Path, tls: &TlsPeers, open_port: u16) {
+    let open_addr = SocketAddr::from((LOCALHOST, open_port));
+    let refused = SocketAddr::from((LOCALHOST, REFUSED_FROM + 1));
+    let (name, tls_addr) = tls.endpoints[0].clone();
+    let listen = SocketAddr::from((LOCALHOST, free_port()));
+    let mut args = strings(&[
+        PREFLIGHT,
+        "serve",
+        "--listen",
+        &listen.to_string(),
+        "--interval",
+        "10ms",
+    ]);
+    args.extend([
+        "--ca-file".to_string(),
+        tls.ca.display().to_string(),
+        "--resolve".into(),
+        format!("{name}:{}:127.0.0.1", tls_addr.port()),
+        format!("tls://{name}:{}", tls_addr.port()),
+    ]);
+    args.push(format!("tcp://{open_addr}"));
+    args.push(format!("tcp://{refused}"));
+    let mut child = command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut ours = Vec::new();
+    let rounds = |body: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix("preflight_rounds_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+    };
+    for want in ROUNDS_READ {
+        loop {
+            let done = http_get(listen, "/metrics")
+                .as_deref()
+                .and_then(rounds)
+                .unwrap_or(0);
+            if done >= want {
+                let (rss, fds) = footprint(child.id());
+                ours.push((done, rss, fds));
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "serve stalled at round {done}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let wall = started.elapsed();
+    let health = http_get(listen, "/healthz").unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let last: serde_json::Value = serde_json::from_str(&health).unwrap_or_default();
+    let right = last["summary"]["ok"] == 2 && last["summary"]["fail"] == 1;
+
+    let theirs = blackbox_rounds(dir, tls, &name, tls_addr, open_addr, refused);
+    writeln!(report, "\n### 8. `serve --interval 10ms`: 10,000 rounds of three checks, beside blackbox_exporter\n").unwrap();
+    writeln!(
+        report,
+        "preflight serve: 10,000 rounds in {:.1} s, scraped every 50 ms; the last round right (2 ok, 1 refused): {right}.",
+        wall.as_secs_f64()
+    )
+    .unwrap();
+    if let Some((_, bb_wall)) = &theirs {
+        writeln!(report, "blackbox_exporter: the same three probes 10,000 times each, one after another, in {:.1} s.", bb_wall.as_secs_f64()).unwrap();
+    }
+    writeln!(report, "\n| round | preflight RSS | preflight open fds | blackbox_exporter RSS | blackbox_exporter open fds |").unwrap();
+    writeln!(report, "| ---: | ---: | ---: | ---: | ---: |").unwrap();
+    for (i, (round, rss, fds)) in ours.iter().enumerate() {
+        let peer = theirs
+            .as_ref()
+            .map(|(readings, _)| format!("{:.1} MB | {}", readings[i].1, readings[i].2))
+            .unwrap_or_else(|| "not installed | ".into());
+        writeln!(report, "| {round} | {rss:.1} MB | {fds} | {peer} |").unwrap();
+    }
+}
+
+/// blackbox_exporter probing the three targets 10,000 times each through /probe, read at the
+/// same rounds; `None` when it is not installed.
+fn blackbox_rounds(
+    dir: &Path,
+    tls: &TlsPeers,
+    name: &str,
+    tls_addr: SocketAddr,
+    open: SocketAddr,
+    refused: SocketAddr,
+) -> Option<(Readings, Duration)> {
+    let config = dir.join("blackbox.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "modules:\n  tcp:\n    prober: tcp\n    timeout: 5s\n  tls:\n    prober: tcp\n    timeout: 5s\n    tcp:\n      tls: true\n      tls_config:\n        ca_file: {}\n        server_name: {name}\n",
+            tls.ca.display()
+        ),
+    )
+    .unwrap();
+    let listen = SocketAddr::from((LOCALHOST, free_port()));
+    let mut child = Command::new("prometheus-blackbox-exporter")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address={listen}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    while http_get(listen, "/metrics").is_none() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let probes = [
+        ("tcp", open, "1"),
+        ("tcp", refused, "0"),
+        ("tls", tls_addr, "1"),
+    ];
+    let started = Instant::now();
+    let mut readings = Vec::new();
+    for round in 1..=ROUNDS_READ[ROUNDS_READ.len() - 1] {
+        for (module, target, success) in probes {
+            let body = http_get(listen, &format!("/probe?module={module}&target={target}"))
+                .unwrap_or_default();
+            assert!(
+                body.contains(&format!("\nprobe_success {success}")),
+                "{module} {target}: {body}"
+            );
+        }
+        if ROUNDS_READ.contains(&round) {
+            let (rss, fds) = footprint(child.id());
+            readings.push((round, rss, fds));
+        }
+    }
+    let wall = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    Some((readings, wall))
 }

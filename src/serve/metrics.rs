@@ -1,53 +1,96 @@
-//! The last round as Prometheus metrics, written by the `prometheus` crate in the text
-//! exposition format (0.0.4), which every Prometheus scrapes and `promtool check metrics`
-//! accepts. (`prometheus-client` writes only OpenMetrics, whose counter names promtool 2.42
-//! rejects: see the README.)
+//! The last round as Prometheus metrics, written by `prometheus-client` in the Prometheus text
+//! format (0.0.4), which every Prometheus scrapes and `promtool check metrics` accepts, or in
+//! OpenMetrics 1.0 when the scraper asks for it.
 //!
 //! Per check, labelled `check`, `profile`, `role`, `target`, `host`, `port`, `required`:
 //! blackbox_exporter's names and meanings where they exist (its prober/tcp.go, tls.go and
 //! http.go in github.com/prometheus/blackbox_exporter), then preflight's own. Gauges for what
 //! is current; counters only for what accumulates.
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use super::State;
 use crate::report::{CheckResult, Report, Status};
 
-pub(super) const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+/// The two expositions: the text format by default, OpenMetrics on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exposition {
+    Text,
+    OpenMetrics,
+}
+
+impl Exposition {
+    /// What an `Accept` header asks for: OpenMetrics when it weighs it above the text format
+    /// (Prometheus's own scrapes do), the text format otherwise.
+    pub(super) fn of(accept: Option<&str>) -> Exposition {
+        let weight = |wanted: &[&str]| {
+            accept
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|part| {
+                    let mut params = part.split(';').map(str::trim);
+                    let media = params.next()?.to_ascii_lowercase();
+                    if !wanted.contains(&media.as_str()) {
+                        return None;
+                    }
+                    let q = params
+                        .filter_map(|p| p.strip_prefix("q="))
+                        .find_map(|q| q.parse::<f32>().ok())
+                        .unwrap_or(1.0);
+                    Some(q)
+                })
+                .fold(0.0_f32, f32::max)
+        };
+        let open = weight(&["application/openmetrics-text"]);
+        let text = weight(&["text/plain", "*/*", "text/*"]);
+        match open > 0.0 && open >= text {
+            true => Exposition::OpenMetrics,
+            false => Exposition::Text,
+        }
+    }
+
+    pub(super) fn content_type(self) -> &'static str {
+        match self {
+            Exposition::Text => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
 
 /// The labels of every per-check series.
 const LABELS: [&str; 7] = [
     "check", "profile", "role", "target", "host", "port", "required",
 ];
 
-/// The metrics of a round, with a set of gauges per name.
+type Labels = Vec<(String, String)>;
+type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+
+/// The metrics of a round: a family of gauges per name, registered on first use.
 struct Families {
     registry: Registry,
-    gauges: std::collections::HashMap<&'static str, GaugeVec>,
+    gauges: HashMap<&'static str, Gauges>,
+}
+
+/// `help` as the registry wants it: it adds the final full stop itself.
+fn help_text(help: &str) -> &str {
+    help.trim_end_matches('.')
 }
 
 impl Families {
     fn new() -> Families {
         Families {
-            registry: Registry::new(),
-            gauges: std::collections::HashMap::new(),
+            registry: Registry::default(),
+            gauges: HashMap::new(),
         }
     }
 
-    /// A gauge family (registered on first use) with the check's labels and `extra`.
-    fn gauge(&mut self, name: &'static str, help: &str, extra: &[&str]) -> &GaugeVec {
-        let registry = &self.registry;
-        self.gauges.entry(name).or_insert_with(|| {
-            let labels: Vec<&str> = LABELS.iter().chain(extra).copied().collect();
-            let vec = GaugeVec::new(Opts::new(name, help), &labels).expect("valid metric");
-            registry
-                .register(Box::new(vec.clone()))
-                .expect("registered once");
-            vec
-        })
-    }
-
-    /// Sets `name` for `check` (with `extra` label values after the check's).
+    /// Sets `name` for `check` (with `extra` labels after the check's).
     fn set(
         &mut self,
         name: &'static str,
@@ -56,18 +99,49 @@ impl Families {
         extra: &[(&str, &str)],
         value: f64,
     ) {
-        let names: Vec<&str> = extra.iter().map(|(n, _)| *n).collect();
-        let mut values: Vec<&str> = check.iter().map(String::as_str).collect();
-        values.extend(extra.iter().map(|(_, v)| *v));
-        self.gauge(name, help, &names)
-            .with_label_values(&values)
-            .set(value);
+        let registry = &mut self.registry;
+        let family = self.gauges.entry(name).or_insert_with(|| {
+            let family = Gauges::default();
+            registry.register(name, help_text(help), family.clone());
+            family
+        });
+        let labels: Labels = LABELS
+            .iter()
+            .zip(check)
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        family.get_or_create(&labels).set(value);
     }
 
-    fn text(&self) -> String {
-        let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        String::from_utf8(out).unwrap_or_default()
+    /// A gauge without labels.
+    fn single(&mut self, name: &str, help: &str, value: f64) {
+        let gauge = Gauge::<f64, AtomicU64>::default();
+        gauge.set(value);
+        self.registry.register(name, help_text(help), gauge);
+    }
+
+    /// A counter family; `name` ends in `_total`, which the registry adds back.
+    fn counter(&mut self, name: &str, help: &str, values: &[(Labels, u64)]) {
+        let family = Family::<Labels, Counter>::default();
+        for (labels, n) in values {
+            family.get_or_create(labels).inc_by(*n);
+        }
+        let name = name.strip_suffix("_total").unwrap_or(name);
+        self.registry.register(name, help_text(help), family);
+    }
+
+    fn encode(&self, exposition: Exposition) -> String {
+        let mut out = String::new();
+        let _ = match exposition {
+            Exposition::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+            Exposition::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+        };
+        out
     }
 }
 
@@ -218,90 +292,107 @@ fn failure_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
 }
 
 /// The metrics of the last round.
-pub(super) fn render(state: &State) -> String {
+pub(super) fn render(state: &State, exposition: Exposition) -> String {
     let mut f = Families::new();
     if let Some(report) = &state.report {
         for check in &report.checks {
             check_metrics(&mut f, check);
         }
-        round_metrics(&f, state, report);
-        transitions(&f, state, report);
+        round_metrics(&mut f, state, report);
+        transitions(&mut f, state, report);
     }
     if let Some(expiry) = state.client_cert_expiry {
-        let gauge = prometheus::Gauge::new(
+        f.single(
             "preflight_client_cert_expiry_timestamp_seconds",
             "When the client certificate the checks offer expires, in seconds since the epoch.",
-        )
-        .expect("valid metric");
-        gauge.set(expiry);
-        let _ = f.registry.register(Box::new(gauge));
+            expiry,
+        );
     }
-    f.text()
+    f.encode(exposition)
 }
 
-/// The round's own gauges.
-fn round_metrics(f: &Families, state: &State, report: &Report) {
-    let duration = prometheus::Gauge::new(
+/// The round's own gauges, and the count of rounds.
+fn round_metrics(f: &mut Families, state: &State, report: &Report) {
+    f.single(
         "preflight_round_duration_seconds",
         "How long the last round took, in seconds.",
-    )
-    .expect("valid metric");
-    duration.set(report.duration_ms / 1000.0);
-    let ended = prometheus::Gauge::new(
-        "preflight_round_timestamp_seconds",
-        "When the last round ended, in seconds since the epoch.",
-    )
-    .expect("valid metric");
+        report.duration_ms / 1000.0,
+    );
     let at = state
         .ended
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0.0, |d| d.as_secs_f64());
-    ended.set(at);
-    let rounds =
-        prometheus::IntCounter::new("preflight_rounds_total", "Rounds run since serve started.")
-            .expect("valid metric");
-    rounds.inc_by(state.rounds);
-    for metric in [
-        Box::new(duration) as Box<dyn prometheus::core::Collector>,
-        Box::new(ended),
-        Box::new(rounds),
-    ] {
-        let _ = f.registry.register(metric);
-    }
+    f.single(
+        "preflight_round_timestamp_seconds",
+        "When the last round ended, in seconds since the epoch.",
+        at,
+    );
+    f.counter(
+        "preflight_rounds_total",
+        "Rounds run since serve started.",
+        &[(Vec::new(), state.rounds)],
+    );
 }
 
 /// How often each check went down and up, as `--watch` counts flaps.
-fn transitions(f: &Families, state: &State, report: &Report) {
-    let labels: Vec<&str> = LABELS.iter().chain(&["direction"]).copied().collect();
-    let counter = IntCounterVec::new(
-        Opts::new(
-            "preflight_check_transitions_total",
-            "Times the check went down (to fail) or up (from fail) since serve started.",
-        ),
-        &labels,
-    )
-    .expect("valid metric");
+fn transitions(f: &mut Families, state: &State, report: &Report) {
+    let mut values = Vec::new();
     for check in &report.checks {
         let (down, up) = state
             .transitions
             .get(&check.endpoint.id)
             .copied()
             .unwrap_or_default();
-        let l = self::labels(check);
         for (direction, n) in [("down", down), ("up", up)] {
-            let mut values: Vec<&str> = l.iter().map(String::as_str).collect();
-            values.push(direction);
-            counter.with_label_values(&values).inc_by(n);
+            let mut labels: Labels = LABELS
+                .iter()
+                .zip(self::labels(check))
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            labels.push(("direction".into(), direction.into()));
+            values.push((labels, n));
         }
     }
-    let _ = f.registry.register(Box::new(counter));
+    f.counter(
+        "preflight_check_transitions_total",
+        "Times the check went down (to fail) or up (from fail) since serve started.",
+        &values,
+    );
 }
 
 /// The metrics of one `/probe`: the check's series only.
-pub(super) fn render_probe(report: &Report) -> String {
+pub(super) fn render_probe(report: &Report, exposition: Exposition) -> String {
     let mut f = Families::new();
     for check in &report.checks {
         check_metrics(&mut f, check);
     }
-    f.text()
+    f.encode(exposition)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exposition::{self, OpenMetrics, Text};
+
+    #[test]
+    fn openmetrics_only_when_the_scraper_weighs_it_highest() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Exposition::of(Some(prometheus)), OpenMetrics);
+        assert_eq!(Exposition::of(None), Text);
+        assert_eq!(Exposition::of(Some("*/*")), Text);
+        assert_eq!(Exposition::of(Some("text/plain;version=0.0.4")), Text);
+        assert_eq!(
+            Exposition::of(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9")),
+            Text
+        );
+        assert_eq!(
+            Exposition::of(Some(
+                "text/plain;q=0.9, application/openmetrics-text; version=1.0.0"
+            )),
+            OpenMetrics
+        );
+        assert_eq!(
+            Exposition::of(Some("application/openmetrics-text;q=0")),
+            Text
+        );
+    }
 }

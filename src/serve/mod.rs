@@ -203,14 +203,20 @@ async fn answer(
         ));
     }
     let uri = request.uri();
+    let exposition = metrics::Exposition::of(
+        request
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
     if uri.to_string().len() > MAX_URI {
         return Ok(plain(StatusCode::URI_TOO_LONG, "the request is too long\n"));
     }
     let response = match uri.path() {
         "/metrics" => {
             let state = state.lock().unwrap_or_else(|e| e.into_inner());
-            let text = metrics::render(&state);
-            with_type(StatusCode::OK, metrics::CONTENT_TYPE, text)
+            let text = metrics::render(&state, exposition);
+            with_type(StatusCode::OK, exposition.content_type(), text)
         }
         "/healthz" => {
             let state = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,7 +227,7 @@ async fn answer(
             let html = page::render(&state, options.interval);
             with_type(StatusCode::OK, "text/html; charset=utf-8", html)
         }
-        "/probe" => probe(uri.query().unwrap_or(""), &settings, &options).await,
+        "/probe" => probe(uri.query().unwrap_or(""), exposition, &settings, &options).await,
         _ => plain(
             StatusCode::NOT_FOUND,
             "not found: /metrics, /healthz, / and /probe are served\n",
@@ -249,7 +255,12 @@ fn healthz(state: &State, strict: bool) -> Response<Full<Bytes>> {
 
 /// One check now, as blackbox_exporter's `/probe?target=&module=`: `module` is the probe
 /// (`tcp`, `tls`, `https`, `dns`, `wss` …) and `target` what follows `://`.
-async fn probe(query: &str, settings: &Settings, options: &Options) -> Response<Full<Bytes>> {
+async fn probe(
+    query: &str,
+    exposition: metrics::Exposition,
+    settings: &Settings,
+    options: &Options,
+) -> Response<Full<Bytes>> {
     let Some(allowed) = &options.probe else {
         return plain(
             StatusCode::FORBIDDEN,
@@ -291,8 +302,8 @@ async fn probe(query: &str, settings: &Settings, options: &Options) -> Response<
     let report = crate::runner::round(&plan, settings, (None, None), std::future::pending()).await;
     with_type(
         StatusCode::OK,
-        metrics::CONTENT_TYPE,
-        metrics::render_probe(&report),
+        exposition.content_type(),
+        metrics::render_probe(&report, exposition),
     )
 }
 

@@ -34,20 +34,26 @@ fn free_port() -> u16 {
 
 /// `GET path` from `addr`: the status and the body.
 fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    get_with(addr, path, "").map(|(status, _, body)| (status, body))
+}
+
+/// `GET path` from `addr` with `headers` (each ending in CRLF): the status, the head and the
+/// body.
+fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n"
     )
     .ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     let status = answer.split_whitespace().nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    Some((status, head.to_ascii_lowercase(), body.to_string()))
 }
 
 /// Waits (at most 20 s) until `ready` holds for what `addr` answers on `path`.
@@ -157,11 +163,29 @@ fn health_follows_the_last_round_and_probe_is_off_unless_allowed() {
     assert_eq!(report["summary"]["fail"], 1);
     let (_, metrics) = get(addr, "/metrics").unwrap();
     assert!(metrics.contains("kind=\"refused\""), "{metrics}");
+    let went_down = metrics.lines().any(|l| {
+        l.starts_with("preflight_check_transitions_total{")
+            && l.contains(&format!("check=\"{tcp_target}\""))
+            && l.contains("direction=\"down\"")
+            && l.ends_with(" 1")
+    });
+    assert!(went_down, "{metrics}");
+    // OpenMetrics for a scraper that asks for it, as Prometheus does.
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n";
+    let (_, head, open) = get_with(addr, "/metrics", accept).unwrap();
     assert!(
-        metrics.contains(&format!(
-            "preflight_check_transitions_total{{check=\"{tcp_target}\",direction=\"down\""
-        )),
-        "{metrics}"
+        head.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(open.ends_with("# EOF\n"), "{open}");
+    assert!(
+        open.contains("# TYPE preflight_check_transitions counter"),
+        "{open}"
+    );
+    let (_, head, _) = get_with(addr, "/metrics", "Accept: text/plain\r\n").unwrap();
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
     );
     // /probe is off by default.
     let (status, body) = get(addr, &format!("/probe?target={tcp}&module=tcp")).unwrap();
