@@ -414,3 +414,89 @@ pub(crate) fn chromium_dom(url: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The count of rounds serve has run, from its metrics.
+fn rounds(addr: SocketAddr) -> u64 {
+    let (_, metrics) = get(addr, "/metrics").unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("preflight_rounds_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no preflight_rounds_total: {metrics}")) as u64
+}
+
+#[test]
+fn scrapes_start_no_rounds_requests_are_bounded_and_sigterm_ends_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tcp://{}", listener.local_addr().unwrap());
+    let (mut running, addr) = serve(&["--interval", "1h", &target]);
+    // A client that connects and never sends its request.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let opened = Instant::now();
+    wait_for(addr, "/healthz", |s, _| s == 200);
+    assert_eq!(rounds(addr), 1);
+    // 200 scrapes, 8 at a time, of every page: still the one round.
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for path in ["/metrics", "/healthz", "/", "/metrics"]
+                    .iter()
+                    .cycle()
+                    .take(25)
+                {
+                    assert!(get(addr, path).is_some(), "{path}");
+                }
+            });
+        }
+    });
+    assert_eq!(rounds(addr), 1, "a scrape started a round");
+    // Only GET and HEAD, and a bounded request line.
+    let long = format!("/metrics?{}", "a".repeat(3000));
+    assert_eq!(get(addr, &long).unwrap().0, 414);
+    let mut post = TcpStream::connect(addr).unwrap();
+    post.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        post,
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = post.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    // The silent client is let go after the 10 s allowed for a request head.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let _ = silent.read(&mut buf);
+    let held = opened.elapsed();
+    assert!(
+        held < Duration::from_secs(15),
+        "a silent client held its connection for {held:?}"
+    );
+    // SIGTERM: it stops at once, with exit code 0.
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still listening after SIGTERM"
+    );
+}
