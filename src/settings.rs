@@ -258,18 +258,50 @@ fn family(args: &Resolving) -> Family {
     }
 }
 
-/// The planner of `serve`'s `/probe`: one command-line target (`tls://host:443`) made into a
-/// plan settled with the flags of the serve itself (proxies, server name, ALPN …).
+/// What a `/probe` asks for: `module` is a probe (`tls`) with `target` what follows `://`, or a
+/// built-in profile's name with its variables (`region=us`) as the other parameters.
+#[derive(Debug, Default)]
+pub struct ProbeQuery {
+    pub module: String,
+    pub target: Option<String>,
+    pub variables: Vec<(String, String)>,
+}
+
+/// The planner of `serve`'s `/probe`: one target (`tls` and `host:443`), or a built-in profile
+/// with the variables of the query after serve's own `--set`, made into a plan settled with
+/// the flags of the serve itself (proxies, server name, ALPN …).
 pub fn probe_planner(
     args: &CheckArgs,
-) -> Result<impl Fn(&str) -> Result<Plan, String> + Send + Sync + 'static, InputError> {
+) -> Result<impl Fn(&ProbeQuery) -> Result<Plan, String> + Send + Sync + 'static, InputError> {
     let overrides = overrides(args)?;
     let proxies = proxies(&args.proxying)?;
     let family = family(&args.resolving);
-    Ok(move |text: &str| {
-        let targets = target_of(text).map_err(|e| e.to_string())?;
-        let mut plan = plan::build(&[], &Assignments::default(), &targets, &[], family, &[])
-            .map_err(|e| e.to_string())?;
+    let profiles = profile::builtins()?;
+    let serve_set = args.selection.set.clone();
+    Ok(move |query: &ProbeQuery| {
+        let mut plan = match profiles.iter().find(|p| p.name == query.module) {
+            Some(profile) => {
+                if query.target.is_some() {
+                    return Err(format!(
+                        "the module {} is a profile: give its variables as parameters (region=us), not target",
+                        profile.name
+                    ));
+                }
+                let mut set = serve_set.clone();
+                set.extend(query.variables.iter().map(|(k, v)| format!("{k}={v}")));
+                let set = Assignments::parse(&set).map_err(|e| e.to_string())?;
+                plan::build(std::slice::from_ref(profile), &set, &[], &[], family, &[])
+            }
+            None => {
+                let Some(target) = &query.target else {
+                    return Err("give target and module: /probe?target=HOST:PORT&module=tls".into());
+                };
+                let targets = target_of(&format!("{}://{target}", query.module))
+                    .map_err(|e| e.to_string())?;
+                plan::build(&[], &Assignments::default(), &targets, &[], family, &[])
+            }
+        }
+        .map_err(|e| e.to_string())?;
         plan.settle(&overrides, &proxies);
         Ok(plan)
     })

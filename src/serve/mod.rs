@@ -43,7 +43,7 @@ pub struct Options {
 }
 
 /// Makes the plan of one `/probe` target, or says why it cannot.
-pub type Planner = Box<dyn Fn(&str) -> Result<Plan, String> + Send + Sync>;
+pub type Planner = Box<dyn Fn(&crate::settings::ProbeQuery) -> Result<Plan, String> + Send + Sync>;
 
 /// What the rounds have shown.
 #[derive(Default)]
@@ -253,10 +253,11 @@ fn healthz(state: &State, strict: bool) -> Response<Full<Bytes>> {
     with_type(status, "application/json", body)
 }
 
-/// One check now, as blackbox_exporter's `/probe?target=&module=`: `module` is the probe
-/// (`tcp`, `tls`, `https`, `dns`, `wss` …) and `target` what follows `://`.
+/// One probe now, as blackbox_exporter's `/probe?target=&module=`: `module` is the probe
+/// (`tcp`, `tls`, `https`, `dns`, `wss` …) and `target` what follows `://`; or `module` is a
+/// built-in profile and the other parameters its variables.
 async fn probe(
-    query: &str,
+    query_text: &str,
     exposition: metrics::Exposition,
     settings: &Settings,
     options: &Options,
@@ -267,23 +268,21 @@ async fn probe(
             "/probe is off: start serve with --allow-probe to let callers choose targets\n",
         );
     };
-    let mut target = None;
-    let mut module = None;
-    for (key, value) in form_urlencoded(query) {
+    let mut query = crate::settings::ProbeQuery::default();
+    for (key, value) in form_urlencoded(query_text) {
         match key.as_str() {
-            "target" => target = Some(value),
-            "module" => module = Some(value),
-            _ => {}
+            "target" => query.target = Some(value),
+            "module" => query.module = value,
+            _ => query.variables.push((key, value)),
         }
     }
-    let (Some(target), Some(module)) = (target, module) else {
+    if query.module.is_empty() {
         return plain(
             StatusCode::BAD_REQUEST,
-            "give target and module: /probe?target=HOST:PORT&module=tls\n",
+            "give target and module: /probe?target=HOST:PORT&module=tls, or a profile: /probe?module=konnect&region=us\n",
         );
-    };
-    let text = format!("{module}://{target}");
-    let plan = match (options.planner)(&text) {
+    }
+    let plan = match (options.planner)(&query) {
         Ok(plan) => plan,
         Err(why) => return plain(StatusCode::BAD_REQUEST, &format!("{why}\n")),
     };

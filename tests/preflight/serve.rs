@@ -203,10 +203,11 @@ fn health_follows_the_last_round_and_probe_is_off_unless_allowed() {
     ]);
     let (status, body) = get(addr, &format!("/probe?target={tls}&module=tcp")).unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body.contains(&format!("probe_success{{check=\"tcp://{tls}\"")) && body.contains("} 1"),
-        "{body}"
-    );
+    let success = body
+        .lines()
+        .find(|l| l.starts_with(&format!("probe_success{{check=\"tcp://{tls}\"")))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(success, Some(1.0), "{body}");
     let (status, _) = get(addr, &format!("/probe?target={tcp}&module=tcp")).unwrap();
     assert_eq!(status, 403);
 }
@@ -499,4 +500,59 @@ fn scrapes_start_no_rounds_requests_are_bounded_and_sigterm_ends_it() {
         TcpStream::connect(addr).is_err(),
         "still listening after SIGTERM"
     );
+}
+
+#[test]
+fn a_profile_is_a_probe_module_with_its_variables_as_parameters() {
+    // kong-hybrid's cluster and telemetry listeners (8005, 8006) on an address of loopback no
+    // other test uses: 8005 answers with something that is not TLS, 8006 refuses.
+    let cp = "127.0.0.77";
+    let cluster = TcpListener::bind((cp, 8005)).unwrap();
+    std::thread::spawn(move || {
+        for stream in cluster.incoming().take(4) {
+            let _ = stream.and_then(|mut s| s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n"));
+        }
+    });
+    let (_serve, addr) = serve(&[
+        "--interval",
+        "1h",
+        "--timeout",
+        "2s",
+        "--allow-probe",
+        "--probe-allow",
+        cp,
+        "tcp://127.0.0.77:8005",
+    ]);
+    let (status, body) = get(addr, &format!("/probe?module=kong-hybrid&cp_host={cp}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let series = |name: &str, check: &str| {
+        body.lines()
+            .find(|l| l.starts_with(&format!("{name}{{check=\"{check}\"")))
+            .unwrap_or_else(|| panic!("no {name} for {check}: {body}"))
+            .to_string()
+    };
+    let value = |line: String| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+    assert_eq!(value(series("probe_success", "kong-hybrid.cluster")), 0.0);
+    assert_eq!(value(series("probe_success", "kong-hybrid.telemetry")), 0.0);
+    assert!(
+        series("preflight_check_failure_info", "kong-hybrid.telemetry")
+            .contains("kind=\"refused\"")
+    );
+    assert!(
+        series("probe_success", "kong-hybrid.cluster")
+            .contains(&format!("target=\"tls://{cp}:8005\""))
+    );
+    // A variable the profile needs, missing; a target beside a profile; a host off the list.
+    let (status, body) = get(addr, "/probe?module=kong-hybrid").unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("cp_host"), "{body}");
+    let (status, body) = get(
+        addr,
+        "/probe?module=kong-hybrid&cp_host=127.0.0.77&target=x:1",
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("not target"), "{body}");
+    let (status, _) = get(addr, "/probe?module=kong-hybrid&cp_host=127.0.0.1").unwrap();
+    assert_eq!(status, 403);
 }
