@@ -556,3 +556,34 @@ fn a_profile_is_a_probe_module_with_its_variables_as_parameters() {
     let (status, _) = get(addr, "/probe?module=kong-hybrid&cp_host=127.0.0.1").unwrap();
     assert_eq!(status, 403);
 }
+
+#[test]
+fn no_page_shows_the_proxy_password() {
+    // The proxy refuses; this host's own lookup of the name goes to a DNS server on loopback
+    // that is not there: nothing leaves the machine.
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dns = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (_serve, addr) = serve(&[
+        "--interval",
+        "1h",
+        "--allow-probe",
+        "--dns-server",
+        &dns.to_string(),
+        "--proxy",
+        &format!("http://bob:Pw7Secret@{proxy}"),
+        "--proxy-user",
+        "carol:Pw7Other",
+        "https://example.invalid/",
+    ]);
+    wait_for(addr, "/healthz", |s, _| s == 503);
+    for path in [
+        "/metrics",
+        "/healthz",
+        "/",
+        "/probe?module=tls&target=example.invalid:443",
+    ] {
+        let (_, body) = get(addr, path).unwrap();
+        assert!(body.contains("example.invalid"), "{path}: {body}");
+        assert!(!body.contains("Pw7"), "{path} shows a password: {body}");
+    }
+}
