@@ -45,8 +45,12 @@ fn when(t: SystemTime) -> String {
 /// The page of the last round.
 pub fn render(state: &State, interval: Duration) -> String {
     let refresh = interval.as_secs().max(5);
+    let title = match state.report.as_ref().map(|r| r.node.as_str()) {
+        Some(node) if !node.is_empty() => format!("preflight on {}", escape(node)),
+        _ => "preflight".to_string(),
+    };
     let mut html = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{refresh}\"><title>preflight</title><style>{STYLE}</style></head><body><h1>preflight</h1>"
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{refresh}\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
     let Some(report) = &state.report else {
         html.push_str("<p id=\"round\">No round has finished yet.</p></body></html>");

@@ -380,9 +380,20 @@ fn the_status_page_renders_in_a_browser() {
     let ok = listener.local_addr().unwrap();
     let refused = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let (ok_target, refused_target) = (format!("tcp://{ok}"), format!("tcp://{refused}"));
-    let (_serve, addr) = serve(&["--interval", "1h", &ok_target, &refused_target]);
+    let (_serve, addr) = serve(&[
+        "--interval",
+        "1h",
+        "--node",
+        "edge-<7>",
+        &ok_target,
+        &refused_target,
+    ]);
     wait_for(addr, "/healthz", |s, _| s == 503);
     let dom = chromium_dom(&format!("http://{addr}/"));
+    assert!(
+        dom.contains("<h1>preflight on edge-&lt;7&gt;</h1>"),
+        "{dom}"
+    );
     assert!(
         dom.contains(&format!("data-check=\"{ok_target}\" data-status=\"ok\"")),
         "{dom}"
