@@ -5,6 +5,7 @@
 //!     cargo bench --bench compare -- mutual-tls   # measurement 6 alone
 //!     cargo bench --bench compare -- second-opinions   # measurement 7 alone (root)
 //!     cargo bench --bench compare -- serve-rounds   # measurement 8 alone
+//!     cargo bench --bench compare -- fan-out   # measurement 1 alone
 //!
 //! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
 //! needs unshare and nft, the mutual-TLS one nginx and openssl. Wall times are the best of several runs (spawn to exit); peak RSS is
@@ -52,6 +53,12 @@ fn main() {
         .collect();
     if only.iter().any(|a| a == "second-opinions") {
         second_opinions(&mut report, dir.path());
+        print!("{report}");
+        return;
+    }
+    if only.iter().any(|a| a == "fan-out") {
+        let open = runtime.block_on(open_ports(1000));
+        scan(&mut report, dir.path(), &open);
         print!("{report}");
         return;
     }
@@ -196,6 +203,53 @@ fn best_of(runs: usize, args: &[String]) -> (Duration, Output) {
     (best, last.unwrap())
 }
 
+/// The CPU time (user and system) of the children waited for so far.
+fn children_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
+    let time = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    time(usage.user_time()) + time(usage.system_time())
+}
+
+/// One run: its wall time, CPU time and output.
+fn timed(args: &[String]) -> (Duration, Duration, Output) {
+    let cpu = children_cpu();
+    let started = Instant::now();
+    let output = command(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    (started.elapsed(), children_cpu() - cpu, output)
+}
+
+/// `runs` paired runs of `a` and `b`, alternating which goes first: the medians of each one's
+/// wall and CPU time, and each one's last output.
+fn paired(runs: usize, a: &[String], b: &[String]) -> [(Duration, Duration, Output); 2] {
+    let mut times: [Vec<(Duration, Duration)>; 2] = [Vec::new(), Vec::new()];
+    let mut last: [Option<Output>; 2] = [None, None];
+    for i in 0..runs {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let (wall, cpu, output) = timed(if which == 0 { a } else { b });
+            times[which].push((wall, cpu));
+            last[which] = Some(output);
+        }
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let [ta, tb] = times;
+    let [la, lb] = last;
+    let of = |t: Vec<(Duration, Duration)>, out: Option<Output>| {
+        let walls = t.iter().map(|p| p.0).collect();
+        let cpus = t.iter().map(|p| p.1).collect();
+        (median(walls), median(cpus), out.unwrap())
+    };
+    [of(ta, la), of(tb, lb)]
+}
+
 /// Peak RSS in MB of one run, from GNU time.
 fn peak_rss(args: &[String]) -> f64 {
     let mut timed = vec![
@@ -314,13 +368,12 @@ fn scan(report: &mut String, dir: &Path, open: &[u16]) {
         ),
     ];
 
-    let (p_wall, p_out) = best_of(5, &preflight);
+    let [(p_wall, p_cpu, p_out), (n_wall, n_cpu, n_out)] = paired(21, &preflight, &nmap);
     let summary = &json(&p_out)["summary"];
     assert_eq!(
         (summary["ok"].as_u64(), summary["fail"].as_u64()),
         (Some(1000), Some(1000))
     );
-    let (n_wall, n_out) = best_of(5, &nmap);
     let n_open = String::from_utf8_lossy(&n_out.stdout)
         .matches("/open/")
         .count();
@@ -329,24 +382,26 @@ fn scan(report: &mut String, dir: &Path, open: &[u16]) {
     let (p_rss, n_rss) = (peak_rss(&preflight), peak_rss(&nmap));
     writeln!(
         report,
-        "\n## 1. 2,000 TCP endpoints (1,000 open, 1,000 refused), best of 5\n"
+        "\n## 1. 2,000 TCP endpoints (1,000 open, 1,000 refused), 21 paired runs, medians\n"
     )
     .unwrap();
     writeln!(
         report,
-        "| tool | wall | peak RSS | result |\n| --- | ---: | ---: | --- |"
+        "| tool | wall | CPU (user + system) | peak RSS | result |\n| --- | ---: | ---: | ---: | --- |"
     )
     .unwrap();
     writeln!(
         report,
-        "| `preflight check --targets-file` | {} | {p_rss:.1} MB | 1,000 ok, 1,000 refused |",
-        ms(p_wall)
+        "| `preflight check --targets-file` | {} | {} | {p_rss:.1} MB | 1,000 ok, 1,000 refused |",
+        ms(p_wall),
+        ms(p_cpu)
     )
     .unwrap();
     writeln!(
         report,
-        "| `nmap -sT -n -Pn -T5` | {} | {n_rss:.1} MB | 1,000 open |",
-        ms(n_wall)
+        "| `nmap -sT -n -Pn -T5` | {} | {} | {n_rss:.1} MB | 1,000 open |",
+        ms(n_wall),
+        ms(n_cpu)
     )
     .unwrap();
     writeln!(
@@ -358,8 +413,9 @@ fn scan(report: &mut String, dir: &Path, open: &[u16]) {
     .unwrap();
     writeln!(
         report,
-        "\npreflight / nmap wall time: {:.2}.",
-        p_wall.as_secs_f64() / n_wall.as_secs_f64()
+        "\npreflight / nmap: wall {:.2}, CPU {:.2}.",
+        p_wall.as_secs_f64() / n_wall.as_secs_f64(),
+        p_cpu.as_secs_f64() / n_cpu.as_secs_f64()
     )
     .unwrap();
 }
