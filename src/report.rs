@@ -114,17 +114,19 @@ pub struct PathResult {
     pub error: Option<Failure>,
     pub addresses: Vec<AddressResult>,
     pub timings_ms: Timings,
-    pub tls: Option<TlsInfo>,
+    /// Boxed, as the other facts that only some checks have: a result is kept for every check
+    /// of the run, so its size is the report's memory.
+    pub tls: Option<Box<TlsInfo>>,
     /// The HTTP status of http, https, ws and wss checks.
     pub http_status: Option<u16>,
     /// This host's own answer for a name the proxy resolves: information, not a condition.
-    pub local_dns: Option<LocalDns>,
+    pub local_dns: Option<Box<LocalDns>>,
     /// Addresses of the name that were not attempted: at most 16 per family are.
     pub addresses_not_tried: usize,
     /// The aliases (CNAME records) the name led through, when it was one.
     pub cnames: Vec<String>,
     /// What was tried after the failure (`null` when nothing was, as on every healthy path).
-    pub second_opinion: Option<SecondOpinion>,
+    pub second_opinion: Option<Box<SecondOpinion>>,
     /// The hops that answered the trace, in TTL order (`null` when there was no trace).
     pub trace: Option<Vec<crate::probe::trace::Hop>>,
 }

@@ -170,7 +170,7 @@ pub(crate) fn sample() -> Report {
     ok.timings_ms.connect = Some(1.25);
     ok.timings_ms.tls = Some(3.5);
     ok.timings_ms.total = 5.0;
-    ok.tls = Some(TlsInfo {
+    ok.tls = Some(Box::new(TlsInfo {
         version: "TLSv1.3".into(),
         cipher: "TLS13_AES_256_GCM_SHA384".into(),
         alpn: None,
@@ -183,7 +183,7 @@ pub(crate) fn sample() -> Report {
         chain_len: 2,
         trust: Trust::Custom,
         client_cert_requested: false,
-    });
+    }));
     let mut cp = CheckResult::of(
         &spec(
             "konnect.control-plane",
@@ -216,7 +216,7 @@ pub(crate) fn sample() -> Report {
     );
     telemetry.proxy = Some("http://proxy.example:3128".into());
     telemetry.proxy_reason = Some("https_proxy".into());
-    telemetry.path.local_dns = Some(LocalDns {
+    telemetry.path.local_dns = Some(Box::new(LocalDns {
         addresses: Vec::new(),
         error: Some(Failure::new(
             FailureKind::Nxdomain,
@@ -225,7 +225,7 @@ pub(crate) fn sample() -> Report {
             peer,
         )),
         ms: Some(1.0),
-    });
+    }));
     let mut direct = PathResult::new(Status::Fail);
     direct.error = Some(Failure::new(
         FailureKind::Timeout,

@@ -115,7 +115,11 @@ pub(super) async fn run(
         _ => None,
     };
     let mut outcome = run_with(spec, dest, via, shared, None).await;
-    super::second::opinion(spec, direct, shared, &mut outcome).await;
+    // Boxed: the opinions' state (a trace of 30 hops, retries with their own attempts) is
+    // allocated only after a failure, not carried by every check's task.
+    if outcome.error.is_some() {
+        Box::pin(super::second::opinion(spec, direct, shared, &mut outcome)).await;
+    }
     outcome
 }
 
@@ -160,7 +164,7 @@ impl Attempt<'_> {
         let probe = self.spec.probe();
         if probe == Probe::Udp {
             super::reach(Phase::Udp);
-            return self.datagram(outcome).await;
+            return Box::pin(self.datagram(outcome)).await;
         }
         super::reach(match self.via {
             Some(_) => Phase::Proxy,
@@ -257,11 +261,12 @@ impl Attempt<'_> {
             (dest, Some(proxy))
                 if self.spec.probe() == Probe::Http && proxy.scheme.forwards_http() =>
             {
-                let (tunnel, forwarded) = via(proxy).forwarder(host, dest, budget).await?;
+                let (tunnel, forwarded) =
+                    Box::pin(via(proxy).forwarder(host, dest, budget)).await?;
                 Ok(self.through_tunnel(proxy, tunnel, Some(forwarded), outcome))
             }
             (dest, Some(proxy)) => {
-                let tunnel = via(proxy).open(host, dest, budget).await?;
+                let tunnel = Box::pin(via(proxy).open(host, dest, budget)).await?;
                 Ok(self.through_tunnel(proxy, tunnel, None, outcome))
             }
             (Dest::Name(..), None) => Err(Failure::new(

@@ -171,18 +171,14 @@ pub async fn run(
         (&mut results, &mut stages),
     )
     .await;
-    let checks = plan
-        .checks
-        .iter()
-        .zip(results)
-        .zip(stages)
-        .map(|((spec, result), stage)| {
-            result.unwrap_or_else(|| {
-                let phase = stage.map_or(Phase::Queued, |s| s.phase());
-                unfinished(spec, interrupted, phase)
-            })
-        })
-        .collect();
+    for ((slot, spec), stage) in results.iter_mut().zip(&plan.checks).zip(stages) {
+        if slot.is_none() {
+            let phase = stage.map_or(Phase::Queued, |s| s.phase());
+            *slot = Some(unfinished(spec, interrupted, phase));
+        }
+    }
+    // In place: every slot is filled, and the results are not copied into a second vector.
+    let checks = results.into_iter().flatten().collect();
     Run {
         checks,
         interrupted,

@@ -217,11 +217,11 @@ async fn proxied(
         Ok(addresses) => (addresses, None),
         Err(error) => (Vec::new(), Some(error)),
     };
-    path.local_dns = Some(LocalDns {
+    path.local_dns = Some(Box::new(LocalDns {
         addresses,
         error,
         ms,
-    });
+    }));
     path
 }
 
@@ -318,11 +318,12 @@ fn speak(outcomes: Vec<Outcome>, mut timings: Timings) -> PathResult {
         timings_ms: timings,
         tls: speaker
             .and_then(|s| s.tls.clone())
-            .or_else(|| outcomes.iter().find_map(|o| o.tls.clone())),
+            .or_else(|| outcomes.iter().find_map(|o| o.tls.clone()))
+            .map(Box::new),
         http_status: speaker
             .and_then(|s| s.http_status)
             .or_else(|| outcomes.iter().find_map(|o| o.http_status)),
-        second_opinion,
+        second_opinion: second_opinion.map(Box::new),
         trace,
         ..PathResult::new(status)
     }
