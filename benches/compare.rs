@@ -6,6 +6,7 @@
 //!     cargo bench --bench compare -- second-opinions   # measurement 7 alone (root)
 //!     cargo bench --bench compare -- serve-rounds   # measurement 8 alone
 //!     cargo bench --bench compare -- fan-out   # measurement 1 alone
+//!     cargo bench --bench compare -- ten-thousand   # measurement 5 alone
 //!
 //! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
 //! needs unshare and nft, the mutual-TLS one nginx and openssl. Wall times are the best of several runs (spawn to exit); peak RSS is
@@ -53,6 +54,12 @@ fn main() {
         .collect();
     if only.iter().any(|a| a == "second-opinions") {
         second_opinions(&mut report, dir.path());
+        print!("{report}");
+        return;
+    }
+    if only.iter().any(|a| a == "ten-thousand") {
+        let open = runtime.block_on(open_ports(1000));
+        ten_thousand(&mut report, dir.path(), &open);
         print!("{report}");
         return;
     }
@@ -618,12 +625,12 @@ fn ten_thousand(report: &mut String, dir: &Path, open: &[u16]) {
     let open: HashSet<u64> = open.iter().map(|p| u64::from(*p)).collect();
     writeln!(
         report,
-        "\n## 5. 10,000 endpoints (1,000 open, 9,000 refused), open-file limit 1,024, best of 3\n"
+        "\n## 5. 10,000 endpoints (1,000 open, 9,000 refused), open-file limit 1,024, 11 paired runs, medians\n"
     )
     .unwrap();
     writeln!(
         report,
-        "| binary | wall | peak RSS | results right |\n| --- | --- | ---: | ---: |"
+        "| binary | wall | CPU | peak RSS | results right |\n| --- | ---: | ---: | ---: | ---: |"
     )
     .unwrap();
     let static_build = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/preflight-static");
@@ -634,20 +641,23 @@ fn ten_thousand(report: &mut String, dir: &Path, open: &[u16]) {
             static_build.display().to_string(),
         ));
     }
-    for (label, binary) in binaries {
-        let args = vec![
-            "sh".to_string(),
-            "-c".into(),
-            r#"ulimit -n 1024 && exec "$@""#.into(),
-            "sh".into(),
-            binary,
-            "check".into(),
-            "--format".into(),
-            "json".into(),
-            "--targets-file".into(),
-            file.display().to_string(),
-        ];
-        let (wall, output) = best_of(3, &args);
+    let args: Vec<Vec<String>> = binaries
+        .iter()
+        .map(|(_, binary)| {
+            let mut args = strings(&["sh", "-c", r#"ulimit -n 1024 && exec "$@""#, "sh"]);
+            args.push(binary.clone());
+            args.extend(strings(&["check", "--format", "json", "--targets-file"]));
+            args.push(file.display().to_string());
+            args
+        })
+        .collect();
+    let runs = match args.as_slice() {
+        [glibc, musl] => paired(11, glibc, musl).into_iter().collect(),
+        [glibc] => vec![paired(11, glibc, glibc).into_iter().next().unwrap()],
+        _ => unreachable!("one or two binaries"),
+    };
+    let mut walls = Vec::new();
+    for (((label, _), args), (wall, cpu, output)) in binaries.iter().zip(&args).zip(runs) {
         let r = json(&output);
         let checks = r["checks"].as_array().unwrap();
         let right = checks
@@ -658,12 +668,22 @@ fn ten_thousand(report: &mut String, dir: &Path, open: &[u16]) {
             })
             .count();
         assert_eq!((checks.len(), right), (10_000, 10_000));
+        let rss = (0..3).map(|_| peak_rss(args)).fold(0.0, f64::max);
         writeln!(
             report,
-            "| {label} | {} | {:.1} MB | {right} of {} |",
+            "| {label} | {} | {} | {rss:.1} MB | {right} of {} |",
             ms(wall),
-            peak_rss(&args),
+            ms(cpu),
             checks.len()
+        )
+        .unwrap();
+        walls.push(wall);
+    }
+    if let [glibc, musl] = walls.as_slice() {
+        writeln!(
+            report,
+            "\nstatic / glibc wall: {:.2}.",
+            musl.as_secs_f64() / glibc.as_secs_f64()
         )
         .unwrap();
     }

@@ -16,10 +16,31 @@ use preflight::report::Report;
 use preflight::settings::Settings;
 use preflight::{profile, render, runner};
 
+/// mimalloc, for both builds: musl's allocator is slow for the many small allocations of a
+/// large run, and glibc's per-thread arenas keep far more memory resident than the heap's peak
+/// (BENCHMARKS.md, measurement 5).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's options (their numbers in mimalloc.h, v3's `mi_option_e`): commit arena memory
+/// only as it is used, and give freed pages back at once, which keeps the resident set near
+/// the heap's peak; a run is short, and gains nothing from keeping pages for later.
+fn tune_allocator() {
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: mi_option_set only stores an integer in mimalloc's table of options; it is
+    // called once, before any thread of ours starts.
+    unsafe {
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
 /// Exit code of bad input: nothing was probed.
 const EXIT_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage(&err),

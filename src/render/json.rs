@@ -5,6 +5,44 @@ use std::io::{self, Write};
 use crate::report::Report;
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    writeln!(out)
+    let mut pieces = Pieces {
+        buffer: Vec::with_capacity(Pieces::CAPACITY),
+        out,
+    };
+    serde_json::to_writer_pretty(&mut pieces, report)?;
+    pieces.write_all(b"\n")?;
+    pieces.flush()
+}
+
+/// A buffer for the thousands of pieces of a few bytes that serde_json writes a document in:
+/// a piece of up to 16 bytes is copied byte by byte, not with a call to memcpy (with musl's
+/// memcpy, such calls were a sixth of a 10,000-check run's time), and `out` gets the buffer
+/// 64 KiB at a time.
+struct Pieces<'a> {
+    buffer: Vec<u8>,
+    out: &'a mut dyn Write,
+}
+
+impl Pieces<'_> {
+    const CAPACITY: usize = 64 * 1024;
+}
+
+impl Write for Pieces<'_> {
+    fn write(&mut self, piece: &[u8]) -> io::Result<usize> {
+        if self.buffer.len() + piece.len() > Self::CAPACITY {
+            self.out.write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        match piece.len() {
+            0..=16 => piece.iter().for_each(|&b| self.buffer.push(b)),
+            _ => self.buffer.extend_from_slice(piece),
+        }
+        Ok(piece.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buffer)?;
+        self.buffer.clear();
+        self.out.flush()
+    }
 }
