@@ -217,6 +217,7 @@ fn check(
     stop: &Stop,
 ) -> Result<u8, Failure> {
     let (settings, plan) = Settings::from_args(args)?;
+    let settings = Arc::new(settings);
     for note in &settings.warnings {
         eprintln!("preflight: note: {note}");
     }
@@ -243,7 +244,7 @@ fn check(
     let progress = bar
         .clone()
         .map(|b| b as Arc<dyn preflight::runner::Progress>);
-    let report = runtime.block_on(round(&plan, &settings, progress, stop.wait()));
+    let report = on_a_worker(runtime, plan, settings.clone(), progress, stop);
     if let Some(bar) = bar {
         bar.clear();
     }
@@ -304,6 +305,28 @@ fn write_reports(
     })();
     written.map_err(|err| Failure::Output(err, code))?;
     Ok(code)
+}
+
+/// One round, run as a task on the runtime's workers rather than on this thread: each check
+/// that finishes then wakes a worker that is already awake, not this thread (a futex call and
+/// a context switch per check).
+fn on_a_worker(
+    runtime: &tokio::runtime::Runtime,
+    plan: preflight::plan::Plan,
+    settings: Arc<Settings>,
+    progress: Option<Arc<dyn preflight::runner::Progress>>,
+    stop: &Stop,
+) -> Report {
+    let heard = stop.0.clone();
+    let round = runtime.spawn(async move {
+        let interrupt = Stop(heard);
+        round(&plan, &settings, progress, interrupt.wait()).await
+    });
+    match runtime.block_on(round) {
+        Ok(report) => report,
+        // The round's own task does not panic (each check's does, at worst, in its own task).
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
 }
 
 /// Runs every check once, or until `interrupt` completes (`-v` traces on stderr).

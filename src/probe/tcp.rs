@@ -36,11 +36,7 @@ pub(crate) async fn connect(
         socket.connect(addr).await
     };
     match budget.limit(connecting).await {
-        Ok(Ok(stream)) => {
-            // Small writes (a ClientHello) should leave at once.
-            let _ = stream.set_nodelay(true);
-            Ok((stream, start.elapsed()))
-        }
+        Ok(Ok(stream)) => Ok((stream, start.elapsed())),
         Ok(Err(err)) => Err(classify(&err, addr, peer)),
         Err(elapsed) => Err(elapsed.failure(Phase::Tcp, &format!("no answer from {addr}"), peer)),
     }

@@ -242,6 +242,11 @@ impl Attempt<'_> {
         match (&self.dest, self.via.as_deref()) {
             (Dest::Addr(addr), None) => {
                 let (stream, took) = tcp::connect(host, *addr, self.mss, budget).await?;
+                if self.spec.probe() != Probe::Tcp {
+                    // Small writes (a ClientHello) should leave at once; a TCP check
+                    // writes nothing, and saves the call.
+                    let _ = stream.set_nodelay(true);
+                }
                 outcome.times.connect_ms = Some(millis(took));
                 outcome.local = stream.local_addr().ok();
                 self.trace(|| match outcome.local {

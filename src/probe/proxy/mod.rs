@@ -196,6 +196,8 @@ impl Via<'_> {
             let addr = SocketAddr::new(ip, proxy.port);
             match tcp::connect(&host, addr, None, budget).await {
                 Ok((stream, took)) => {
+                    // The CONNECT request and the ClientHello should leave at once.
+                    let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().ok();
                     return Ok((Box::new(stream), addr, took, local));
                 }
