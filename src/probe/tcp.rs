@@ -10,7 +10,26 @@ use tokio::time::Instant;
 use super::Budget;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 
-/// Opens a TCP connection to `addr`; on success returns the stream and the connect time.
+/// A TCP connection made and not yet registered with the runtime's epoll: a check that only
+/// connects closes it without ever registering it.
+pub(crate) struct Connected(std::net::TcpStream);
+
+impl Connected {
+    /// This host's end of the connection.
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    /// The connection registered with the runtime, for the steps that write and read it
+    /// (TLS, HTTP, a proxy's CONNECT), with `TCP_NODELAY`: their small writes leave at once.
+    pub(crate) fn into_stream(self) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_std(self.0)?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// Opens a TCP connection to `addr`; on success returns it and the connect time.
 /// `mss` clamps the segment size this host announces (`TCP_MAXSEG` before the connect), so the
 /// peer sends no larger segments: the path-MTU second opinion.
 pub(crate) async fn connect(
@@ -18,28 +37,62 @@ pub(crate) async fn connect(
     addr: SocketAddr,
     mss: Option<u32>,
     budget: Budget,
-) -> Result<(TcpStream, Duration), Failure> {
+) -> Result<(Connected, Duration), Failure> {
     let peer = Peer {
         host,
         port: Some(addr.port()),
         ip: Some(addr.ip()),
     };
     let start = Instant::now();
-    let connecting = async {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        if let Some(mss) = mss {
-            socket2::SockRef::from(&socket).set_tcp_mss(mss)?;
-        }
-        socket.connect(addr).await
-    };
-    match budget.limit(connecting).await {
-        Ok(Ok(stream)) => Ok((stream, start.elapsed())),
+    match budget.limit(connected(addr, mss)).await {
+        Ok(Ok(socket)) => Ok((Connected(socket), start.elapsed())),
         Ok(Err(err)) => Err(classify(&err, addr, peer)),
         Err(elapsed) => Err(elapsed.failure(Phase::Tcp, &format!("no answer from {addr}"), peer)),
     }
+}
+
+/// A non-blocking connect, and its outcome. On loopback and on a LAN the handshake is often
+/// over (or refused) by the time `connect` returns: one `poll` with no wait says so, and the
+/// socket never goes through epoll (two `epoll_ctl` calls and a wake-up saved per check).
+/// Otherwise the runtime waits for it, and lets it go again.
+async fn connected(addr: SocketAddr, mss: Option<u32>) -> io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    if let Some(mss) = mss {
+        socket.set_tcp_mss(mss)?;
+    }
+    let socket = match socket.connect(&addr.into()) {
+        Ok(()) => return Ok(socket.into()),
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {
+            std::net::TcpStream::from(socket)
+        }
+        Err(e) => return Err(e),
+    };
+    let socket = match settled_now(&socket)? {
+        true => socket,
+        false => {
+            let waiting = TcpStream::from_std(socket)?;
+            waiting.writable().await?;
+            waiting.into_std()?
+        }
+    };
+    match socket.take_error()? {
+        Some(err) => Err(err),
+        None => Ok(socket),
+    }
+}
+
+/// Whether a connect in progress has ended (connected, refused or failed), without waiting.
+fn settled_now(socket: &std::net::TcpStream) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+    poll(&mut fds, PollTimeout::ZERO)?;
+    Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
 }
 
 /// Names an OS error from `connect`.

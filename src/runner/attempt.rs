@@ -170,6 +170,11 @@ impl Attempt<'_> {
             Some(_) => Phase::Proxy,
             None => Phase::Tcp,
         });
+        if let (Probe::Tcp, Dest::Addr(addr), None) = (probe, &self.dest, &self.via) {
+            // A TCP check ends at the connect: its connection is closed unregistered.
+            self.dial(*addr, outcome).await?;
+            return Ok(());
+        }
         let connection = self.connect(outcome).await?;
         let stream = match (probe.uses_tls(), &connection.forwarded) {
             (true, None) => {
@@ -231,6 +236,24 @@ impl Attempt<'_> {
 
     /// TCP to the address; or a tunnel through the proxy; or, as curl does for plain HTTP
     /// through an HTTP proxy, a connection to the proxy that takes the request whole.
+    /// TCP straight to `addr`, noted in the outcome; the connection is not yet registered with
+    /// the runtime, which a TCP check never needs.
+    async fn dial(
+        &self,
+        addr: std::net::SocketAddr,
+        outcome: &mut Outcome,
+    ) -> Result<tcp::Connected, Failure> {
+        let host = self.spec.host();
+        let (connected, took) = tcp::connect(host, addr, self.mss, self.shared.budget).await?;
+        outcome.times.connect_ms = Some(millis(took));
+        outcome.local = connected.local_addr().ok();
+        self.trace(|| match outcome.local {
+            Some(local) => format!("connected {local} -> {addr} in {}", ms(took)),
+            None => format!("connected to {addr} in {}", ms(took)),
+        });
+        Ok(connected)
+    }
+
     async fn connect(&self, outcome: &mut Outcome) -> Result<Connection, Failure> {
         let host = self.spec.host();
         let budget = self.shared.budget;
@@ -241,18 +264,11 @@ impl Attempt<'_> {
         };
         match (&self.dest, self.via.as_deref()) {
             (Dest::Addr(addr), None) => {
-                let (stream, took) = tcp::connect(host, *addr, self.mss, budget).await?;
-                if self.spec.probe() != Probe::Tcp {
-                    // Small writes (a ClientHello) should leave at once; a TCP check
-                    // writes nothing, and saves the call.
-                    let _ = stream.set_nodelay(true);
-                }
-                outcome.times.connect_ms = Some(millis(took));
-                outcome.local = stream.local_addr().ok();
-                self.trace(|| match outcome.local {
-                    Some(local) => format!("connected {local} -> {addr} in {}", ms(took)),
-                    None => format!("connected to {addr} in {}", ms(took)),
-                });
+                let stream = self
+                    .dial(*addr, outcome)
+                    .await?
+                    .into_stream()
+                    .map_err(|err| tcp::classify(&err, *addr, self.peer()))?;
                 Ok(Connection {
                     stream: Box::new(stream),
                     dialed: Dialed {

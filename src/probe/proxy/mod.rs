@@ -194,13 +194,23 @@ impl Via<'_> {
         let mut last = None;
         for ip in ips {
             let addr = SocketAddr::new(ip, proxy.port);
-            match tcp::connect(&host, addr, None, budget).await {
-                Ok((stream, took)) => {
-                    // The CONNECT request and the ClientHello should leave at once.
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().ok();
-                    return Ok((Box::new(stream), addr, took, local));
+            let registered = |(connected, took): (tcp::Connected, _)| {
+                let local = connected.local_addr().ok();
+                let peer = crate::failure::Peer {
+                    host: &host,
+                    port: Some(addr.port()),
+                    ip: Some(ip),
+                };
+                match connected.into_stream() {
+                    Ok(stream) => Ok((stream, took, local)),
+                    Err(err) => Err(tcp::classify(&err, addr, peer)),
                 }
+            };
+            match tcp::connect(&host, addr, None, budget)
+                .await
+                .and_then(registered)
+            {
+                Ok((stream, took, local)) => return Ok((Box::new(stream), addr, took, local)),
                 Err(f) => {
                     let message = format!("cannot reach the proxy {proxy}: {}", f.message);
                     let mut failure = unreachable(f.kind, message, Some(ip));
