@@ -7,6 +7,7 @@
 //!     cargo bench --bench compare -- serve-rounds   # measurement 8 alone
 //!     cargo bench --bench compare -- fan-out   # measurement 1 alone
 //!     cargo bench --bench compare -- ten-thousand   # measurement 5 alone
+//!     cargo bench --bench compare -- far-region   # measurement 3b alone
 //!
 //! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
 //! needs unshare and nft, the mutual-TLS one nginx and openssl. Wall times are the best of several runs (spawn to exit); peak RSS is
@@ -57,6 +58,11 @@ fn main() {
         print!("{report}");
         return;
     }
+    if only.iter().any(|a| a == "far-region") {
+        far_region(&mut report, dir.path(), &runtime);
+        print!("{report}");
+        return;
+    }
     if only.iter().any(|a| a == "ten-thousand") {
         let open = runtime.block_on(open_ports(1000));
         ten_thousand(&mut report, dir.path(), &open);
@@ -86,6 +92,7 @@ fn main() {
     firewall(&mut report);
     let tls = runtime.block_on(TlsPeers::start(dir.path(), 7));
     profile(&mut report, &tls);
+    far_region(&mut report, dir.path(), &runtime);
     single(&mut report, &open, &tls);
     ten_thousand(&mut report, dir.path(), &open);
     mutual_tls(&mut report, dir.path());
@@ -1210,4 +1217,236 @@ fn blackbox_rounds(
     let _ = child.kill();
     let _ = child.wait();
     Some((readings, wall))
+}
+
+/// How long the relays of measurement 3b hold each chunk, each way.
+const HOLD: Duration = Duration::from_millis(25);
+
+/// A relay on a free port of 127.0.0.1 to `upstream` that holds every chunk for `HOLD` in each
+/// direction, as a far region's path does (a round trip through it costs 50 ms).
+async fn delaying_relay(upstream: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::join!(
+                    held(client_read, server_write),
+                    held(server_read, client_write)
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// Copies `from` to `to`, each chunk written `HOLD` after it was read (chunks still flow while
+/// earlier ones wait).
+async fn held(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let reading = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0
+                || tx
+                    .send((tokio::time::Instant::now() + HOLD, buf[..n].to_vec()))
+                    .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let writing = async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reading, writing);
+}
+
+/// Measurement 3b: the konnect-shaped run (seven TLS endpoints, one of them mutual TLS with a
+/// client certificate) with a relay holding every chunk 25 ms each way in front of each,
+/// against the floor curl measures through the same relays.
+fn far_region(report: &mut String, dir: &Path, runtime: &tokio::runtime::Runtime) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "preflight far CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let file = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ca_path = file("far-ca.pem", ca_cert.pem());
+    let client_key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(vec!["dp.far.bench".to_string()]).unwrap();
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client.signed_by(&client_key, &issuer).unwrap();
+    let cert_path = file("far-client.pem", client_cert.pem());
+    let key_path = file("far-client.key", client_key.serialize_pem());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).unwrap();
+    let roots = Arc::new(roots);
+    let endpoints: Vec<(String, SocketAddr, bool)> = runtime.block_on(async {
+        let mut endpoints = Vec::new();
+        for i in 0..7 {
+            let name = format!("endpoint-{i}.far.bench");
+            let mutual = i == 0;
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec![name.clone()])
+                .unwrap()
+                .signed_by(&key, &issuer)
+                .unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let builder = ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .unwrap();
+            let builder = match mutual {
+                true => builder.with_client_cert_verifier(
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        roots.clone(),
+                        provider,
+                    )
+                    .build()
+                    .unwrap(),
+                ),
+                false => builder.with_no_client_auth(),
+            };
+            let config = builder
+                .with_single_cert(
+                    vec![cert.der().clone()],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                )
+                .unwrap();
+            let server = serve_tls(Arc::new(config)).await;
+            endpoints.push((name, delaying_relay(server).await, mutual));
+        }
+        endpoints
+    });
+    // The floor: curl through the same relays (the median of 5 runs per endpoint); for the
+    // mutual-TLS endpoint, to the first byte of an answer, one round trip after the handshake,
+    // in which a TLS 1.3 server gives its verdict on the certificate.
+    let mut floor = Duration::ZERO;
+    let mut slowest = String::new();
+    for (name, addr, mutual) in &endpoints {
+        let mut args = strings(&["curl", "-s", "-o", "/dev/null", "--cacert", &ca_path]);
+        args.extend([
+            "--resolve".into(),
+            format!("{name}:{}:127.0.0.1", addr.port()),
+        ]);
+        if *mutual {
+            args.extend(strings(&["--cert", &cert_path, "--key", &key_path]));
+        }
+        args.extend(strings(&["-w", "%{time_appconnect} %{time_starttransfer}"]));
+        args.push(format!("https://{name}:{}/", addr.port()));
+        let mut times: Vec<Duration> = (0..5)
+            .map(|_| {
+                let out = command(&args).output().unwrap();
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                let parts: Vec<f64> = text.split(' ').filter_map(|t| t.parse().ok()).collect();
+                assert_eq!(parts.len(), 2, "curl: {text}");
+                Duration::from_secs_f64(if *mutual { parts[1] } else { parts[0] })
+            })
+            .collect();
+        times.sort();
+        if times[2] > floor {
+            floor = times[2];
+            slowest = name.clone();
+        }
+    }
+    let mut args = strings(&[
+        PREFLIGHT,
+        "check",
+        "--format",
+        "json",
+        "--ca-file",
+        &ca_path,
+    ]);
+    args.extend(strings(&[
+        "--client-cert",
+        &cert_path,
+        "--client-key",
+        &key_path,
+    ]));
+    for (name, addr, _) in &endpoints {
+        args.extend([
+            "--resolve".into(),
+            format!("{name}:{}:127.0.0.1", addr.port()),
+        ]);
+        args.push(format!("tls://{name}:{}", addr.port()));
+    }
+    let mut walls = Vec::new();
+    let mut reported = Vec::new();
+    for _ in 0..5 {
+        let (wall, _, output) = timed(&args);
+        let r = json(&output);
+        assert_eq!(r["summary"]["ok"], 7, "{r:#}");
+        assert_eq!(r["checks"][0]["tls"]["client_cert_requested"], true);
+        walls.push(wall);
+        reported.push(Duration::from_secs_f64(
+            r["duration_ms"].as_f64().unwrap() / 1000.0,
+        ));
+    }
+    walls.sort();
+    reported.sort();
+    writeln!(report, "\n## 3b. Seven TLS endpoints behind relays holding each chunk 25 ms each way (one mutual TLS), median of 5\n").unwrap();
+    writeln!(report, "| | time |\n| --- | ---: |").unwrap();
+    writeln!(report, "| the floor: curl's slowest endpoint ({slowest}), `time_appconnect`, or `time_starttransfer` for the mutual-TLS one | {} |", ms(floor)).unwrap();
+    writeln!(
+        report,
+        "| preflight, the run as its report times it (`duration_ms`) | {} |",
+        ms(reported[2])
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| preflight, process start to exit | {} |",
+        ms(walls[2])
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "\npreflight's run over the floor: {:.1} ms.",
+        (reported[2].as_secs_f64() - floor.as_secs_f64()) * 1000.0
+    )
+    .unwrap();
+}
+
+/// A TLS server of `config` on a free port of 127.0.0.1 that answers a request with 200.
+async fn serve_tls(config: Arc<ServerConfig>) -> SocketAddr {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buf = [0u8; 2048];
+                if matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                }
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
 }
