@@ -8,6 +8,7 @@
 //!     cargo bench --bench compare -- fan-out   # measurement 1 alone
 //!     cargo bench --bench compare -- ten-thousand   # measurement 5 alone
 //!     cargo bench --bench compare -- far-region   # measurement 3b alone
+//!     cargo bench --bench compare -- many-tls   # measurement 4b alone
 //!
 //! Needs nmap, ncat, nc (netcat-openbsd), curl and /usr/bin/time; the firewall measurement also
 //! needs unshare and nft, the mutual-TLS one nginx and openssl. Wall times are the best of several runs (spawn to exit); peak RSS is
@@ -58,8 +59,16 @@ fn main() {
         print!("{report}");
         return;
     }
+    if only.iter().any(|a| a == "many-tls") {
+        let tls = runtime.block_on(TlsPeers::start(dir.path(), 500));
+        many_tls(&mut report, &tls);
+        print!("{report}");
+        return;
+    }
     if only.iter().any(|a| a == "far-region") {
         far_region(&mut report, dir.path(), &runtime);
+        let many = runtime.block_on(TlsPeers::start(dir.path(), 500));
+        many_tls(&mut report, &many);
         print!("{report}");
         return;
     }
@@ -1449,4 +1458,99 @@ async fn serve_tls(config: Arc<ServerConfig>) -> SocketAddr {
         }
     });
     addr
+}
+
+/// Measurement 4b: 500 TLS endpoints on loopback, handshakes per CPU-second: preflight beside
+/// curl's `--parallel` (100 at once, as preflight's default keeps hundreds in flight), the
+/// median of 5 runs each.
+fn many_tls(report: &mut String, tls: &TlsPeers) {
+    let mut ours = strings(&[PREFLIGHT, "check", "--format", "json"]);
+    ours.extend(tls.preflight_args());
+    let mut curl = strings(&[
+        "curl",
+        "-s",
+        "--parallel",
+        "--parallel-max",
+        "100",
+        "--cacert",
+    ]);
+    curl.push(tls.ca.display().to_string());
+    for (name, addr) in &tls.endpoints {
+        curl.push("--resolve".into());
+        curl.push(format!("{name}:{}:127.0.0.1", addr.port()));
+    }
+    for (name, addr) in &tls.endpoints {
+        curl.extend(strings(&["-o", "/dev/null", "-w", "%{http_code}\n"]));
+        curl.push(format!("https://{name}:{}/", addr.port()));
+    }
+    let n = tls.endpoints.len();
+    let [(p_wall, p_cpu, p_out), (c_wall, c_cpu, c_out)] = paired(5, &ours, &curl);
+    assert_eq!(json(&p_out)["summary"]["ok"].as_u64(), Some(n as u64));
+    let answered = String::from_utf8_lossy(&c_out.stdout)
+        .matches("200")
+        .count();
+    assert_eq!(answered, n, "curl's answers");
+    let rate = |cpu: Duration| n as f64 / cpu.as_secs_f64();
+    writeln!(
+        report,
+        "\n## 4b. {n} TLS endpoints on loopback, 5 paired runs, medians\n"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| tool | wall | CPU | handshakes per CPU-second |\n| --- | ---: | ---: | ---: |"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| `preflight check` (TLS handshake, certificate verified) | {} | {} | {:.0} |",
+        ms(p_wall),
+        ms(p_cpu),
+        rate(p_cpu)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| `curl --parallel --parallel-max 100` (handshake and a request) | {} | {} | {:.0} |",
+        ms(c_wall),
+        ms(c_cpu),
+        rate(c_cpu)
+    )
+    .unwrap();
+    if let Some(top) = cpu_profile(&ours) {
+        writeln!(
+            report,
+            "\nWhere preflight's CPU goes (`perf record`, the symbols over 1%):\n\n```\n{top}```"
+        )
+        .unwrap();
+    }
+}
+
+/// The symbols above 1% of a `perf record` of one run of `args`, when perf is installed.
+fn cpu_profile(args: &[String]) -> Option<String> {
+    let data = std::env::temp_dir().join(format!("preflight-bench-{}.perf", std::process::id()));
+    let mut record = strings(&["perf", "record", "-q", "-F", "20000", "-o"]);
+    record.push(data.display().to_string());
+    record.push("--".into());
+    record.extend(args.iter().cloned());
+    // perf exits with the command's code; what matters is whether it wrote its data.
+    command(&record)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    let out = Command::new("perf")
+        .args(["report", "--no-children", "--sort", "dso,sym", "--stdio"])
+        .args(["--percent-limit", "1", "-i"])
+        .arg(&data)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&data);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: String = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    (!lines.is_empty()).then_some(lines)
 }
