@@ -67,8 +67,6 @@ fn main() {
     }
     if only.iter().any(|a| a == "far-region") {
         far_region(&mut report, dir.path(), &runtime);
-        let many = runtime.block_on(TlsPeers::start(dir.path(), 500));
-        many_tls(&mut report, &many);
         print!("{report}");
         return;
     }
@@ -102,6 +100,8 @@ fn main() {
     let tls = runtime.block_on(TlsPeers::start(dir.path(), 7));
     profile(&mut report, &tls);
     far_region(&mut report, dir.path(), &runtime);
+    let many = runtime.block_on(TlsPeers::start(dir.path(), 500));
+    many_tls(&mut report, &many);
     single(&mut report, &open, &tls);
     ten_thousand(&mut report, dir.path(), &open);
     mutual_tls(&mut report, dir.path());
