@@ -72,9 +72,14 @@ async fn connected(addr: SocketAddr, mss: Option<u32>) -> io::Result<std::net::T
         }
         Err(e) => return Err(e),
     };
+    // A refusal is already in SO_ERROR: one call says so.
+    if let Some(err) = socket.take_error()? {
+        return Err(err);
+    }
     let socket = match settled_now(&socket)? {
-        true => socket,
-        false => {
+        Some(true) => return Ok(socket),
+        Some(false) => socket,
+        None => {
             let waiting = TcpStream::from_std(socket)?;
             waiting.writable().await?;
             waiting.into_std()?
@@ -86,13 +91,18 @@ async fn connected(addr: SocketAddr, mss: Option<u32>) -> io::Result<std::net::T
     }
 }
 
-/// Whether a connect in progress has ended (connected, refused or failed), without waiting.
-fn settled_now(socket: &std::net::TcpStream) -> io::Result<bool> {
+/// Whether a connect in progress has ended, without waiting: `Some(true)` connected (writable,
+/// no error or hang-up), `Some(false)` ended otherwise (SO_ERROR says how), `None` not yet.
+fn settled_now(socket: &std::net::TcpStream) -> io::Result<Option<bool>> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
     poll(&mut fds, PollTimeout::ZERO)?;
-    Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
+    let events = fds[0].revents().unwrap_or(PollFlags::empty());
+    Ok(match events.is_empty() {
+        true => None,
+        false => Some(events == PollFlags::POLLOUT),
+    })
 }
 
 /// Names an OS error from `connect`.

@@ -46,3 +46,35 @@ impl Write for Pieces<'_> {
         self.out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `n` bytes a call, as a pipe may.
+    struct Trickle(Vec<u8>, usize);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_report_is_serde_jsons_own_document_byte_for_byte() {
+        let mut report = crate::render::sample();
+        // Enough checks that the buffer fills and empties many times over.
+        let one = report.checks[0].clone();
+        report.checks.extend(std::iter::repeat_n(one, 400));
+        let expected = serde_json::to_string_pretty(&report).unwrap() + "\n";
+        assert!(expected.len() > 3 * Pieces::CAPACITY, "{}", expected.len());
+        let mut out = Trickle(Vec::new(), 1000);
+        render(&report, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out.0).unwrap(), expected);
+    }
+}
