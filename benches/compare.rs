@@ -1282,185 +1282,218 @@ async fn held(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp:
     tokio::join!(reading, writing);
 }
 
-/// Measurement 3b: the konnect-shaped run (seven TLS endpoints, one of them mutual TLS with a
-/// client certificate) with a relay holding every chunk 25 ms each way in front of each,
-/// against the floor curl measures through the same relays.
-fn far_region(report: &mut String, dir: &Path, runtime: &tokio::runtime::Runtime) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "preflight far CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let file = |name: &str, text: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    };
-    let ca_path = file("far-ca.pem", ca_cert.pem());
-    let client_key = KeyPair::generate().unwrap();
-    let mut client = CertificateParams::new(vec!["dp.far.bench".to_string()]).unwrap();
-    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client.signed_by(&client_key, &issuer).unwrap();
-    let cert_path = file("far-client.pem", client_cert.pem());
-    let key_path = file("far-client.key", client_key.serialize_pem());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca_cert.der().clone()).unwrap();
-    let roots = Arc::new(roots);
-    let endpoints: Vec<(String, SocketAddr, bool)> = runtime.block_on(async {
-        let mut endpoints = Vec::new();
-        for i in 0..7 {
-            let name = format!("endpoint-{i}.far.bench");
-            let mutual = i == 0;
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(vec![name.clone()])
-                .unwrap()
-                .signed_by(&key, &issuer)
-                .unwrap();
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let builder = ServerConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .unwrap();
-            let builder = match mutual {
-                true => builder.with_client_cert_verifier(
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(
-                        roots.clone(),
-                        provider,
-                    )
-                    .build()
-                    .unwrap(),
-                ),
-                false => builder.with_no_client_auth(),
-            };
-            let config = builder
-                .with_single_cert(
-                    vec![cert.der().clone()],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-                )
-                .unwrap();
-            let server = serve_tls(Arc::new(config)).await;
-            endpoints.push((name, delaying_relay(server).await, mutual));
+/// The far path of measurement 3b: seven TLS servers of one CA (the first requires a client
+/// certificate), each behind a delaying relay, and a DNS server for their names behind a
+/// delaying UDP relay.
+struct FarPath {
+    ca: String,
+    client_cert: String,
+    client_key: String,
+    /// Name, the relay's address, and whether the server requires a client certificate.
+    endpoints: Vec<(String, SocketAddr, bool)>,
+    dns: SocketAddr,
+}
+
+impl FarPath {
+    fn start(dir: &Path, runtime: &tokio::runtime::Runtime) -> FarPath {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "preflight far CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let file = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let client_key = KeyPair::generate().unwrap();
+        let mut client = CertificateParams::new(vec!["dp.far.bench".to_string()]).unwrap();
+        client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client.signed_by(&client_key, &issuer).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).unwrap();
+        let roots = Arc::new(roots);
+        let (endpoints, dns) = runtime.block_on(async {
+            let mut endpoints = Vec::new();
+            for i in 0..7 {
+                let name = format!("endpoint-{i}.far.bench");
+                let config = far_server(&name, &issuer, (i == 0).then(|| roots.clone()));
+                let server = serve_tls(config).await;
+                endpoints.push((name, delaying_relay(server).await, i == 0));
+            }
+            let names: Vec<String> = endpoints.iter().map(|(n, _, _)| n.clone()).collect();
+            let dns = delaying_udp_relay(far_dns("far.bench", &names).await).await;
+            (endpoints, dns)
+        });
+        FarPath {
+            ca: file("far-ca.pem", ca_cert.pem()),
+            client_cert: file("far-client.pem", client_cert.pem()),
+            client_key: file("far-client.key", client_key.serialize_pem()),
+            endpoints,
+            dns,
         }
-        endpoints
-    });
-    let names: Vec<String> = endpoints.iter().map(|(n, _, _)| n.clone()).collect();
-    let dns = runtime.block_on(async {
-        let server = far_dns("far.bench", &names).await;
-        delaying_udp_relay(server).await
-    });
-    // DNS's part of the floor: dig's query time through the relay (the median of 5).
-    let mut lookups: Vec<Duration> = (0..5)
-        .map(|_| {
-            let out = Command::new("dig")
-                .args(["+tries=1", "+time=2", "-p", &dns.port().to_string()])
-                .arg(format!("@{}", dns.ip()))
-                .args([names[0].as_str(), "A"])
-                .output()
-                .expect("dig (apt-get install dnsutils)");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            let msec: u64 = text
-                .lines()
-                .find_map(|l| l.strip_prefix(";; Query time: "))
-                .and_then(|t| t.split_whitespace().next()?.parse().ok())
-                .unwrap_or_else(|| panic!("dig: {text}"));
-            Duration::from_millis(msec)
-        })
-        .collect();
-    lookups.sort();
-    let lookup = lookups[2];
-    // The floor: curl through the same relays (the median of 5 runs per endpoint); for the
-    // mutual-TLS endpoint, to the first byte of an answer, one round trip after the handshake,
-    // in which a TLS 1.3 server gives its verdict on the certificate.
-    let mut floor = Duration::ZERO;
-    let mut slowest = String::new();
-    for (name, addr, mutual) in &endpoints {
-        let mut args = strings(&["curl", "-s", "-o", "/dev/null", "--cacert", &ca_path]);
-        args.extend([
-            "--resolve".into(),
-            format!("{name}:{}:127.0.0.1", addr.port()),
-        ]);
-        if *mutual {
-            args.extend(strings(&["--cert", &cert_path, "--key", &key_path]));
-        }
-        args.extend(strings(&["-w", "%{time_appconnect} %{time_starttransfer}"]));
-        args.push(format!("https://{name}:{}/", addr.port()));
-        let mut times: Vec<Duration> = (0..5)
+    }
+
+    /// dig's query time through the DNS relay (the median of 5).
+    fn lookup(&self) -> Duration {
+        let mut lookups: Vec<Duration> = (0..5)
             .map(|_| {
-                let out = command(&args).output().unwrap();
+                let out = Command::new("dig")
+                    .args(["+tries=1", "+time=2", "-p", &self.dns.port().to_string()])
+                    .arg(format!("@{}", self.dns.ip()))
+                    .args([self.endpoints[0].0.as_str(), "A"])
+                    .output()
+                    .expect("dig (apt-get install dnsutils)");
                 let text = String::from_utf8_lossy(&out.stdout).to_string();
-                let parts: Vec<f64> = text.split(' ').filter_map(|t| t.parse().ok()).collect();
-                assert_eq!(parts.len(), 2, "curl: {text}");
-                Duration::from_secs_f64(if *mutual { parts[1] } else { parts[0] })
+                let msec: u64 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(";; Query time: "))
+                    .and_then(|t| t.split_whitespace().next()?.parse().ok())
+                    .unwrap_or_else(|| panic!("dig: {text}"));
+                Duration::from_millis(msec)
             })
             .collect();
-        times.sort();
-        if times[2] > floor {
-            floor = times[2];
-            slowest = name.clone();
+        lookups.sort();
+        lookups[2]
+    }
+
+    /// curl's slowest endpoint through the relays, the address given (the median of 5 runs per
+    /// endpoint): `time_appconnect`, and for the mutual-TLS endpoint `time_starttransfer`, one
+    /// round trip after the handshake, in which a TLS 1.3 server gives its verdict.
+    fn slowest_handshake(&self) -> (Duration, String) {
+        let mut slowest = (Duration::ZERO, String::new());
+        for (name, addr, mutual) in &self.endpoints {
+            let mut args = strings(&["curl", "-s", "-o", "/dev/null", "--cacert", &self.ca]);
+            args.extend([
+                "--resolve".into(),
+                format!("{name}:{}:127.0.0.1", addr.port()),
+            ]);
+            if *mutual {
+                args.extend(strings(&[
+                    "--cert",
+                    &self.client_cert,
+                    "--key",
+                    &self.client_key,
+                ]));
+            }
+            args.extend(strings(&["-w", "%{time_appconnect} %{time_starttransfer}"]));
+            args.push(format!("https://{name}:{}/", addr.port()));
+            let mut times: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let out = command(&args).output().unwrap();
+                    let text = String::from_utf8_lossy(&out.stdout).to_string();
+                    let parts: Vec<f64> = text.split(' ').filter_map(|t| t.parse().ok()).collect();
+                    assert_eq!(parts.len(), 2, "curl: {text}");
+                    Duration::from_secs_f64(if *mutual { parts[1] } else { parts[0] })
+                })
+                .collect();
+            times.sort();
+            if times[2] > slowest.0 {
+                slowest = (times[2], name.clone());
+            }
         }
+        slowest
     }
-    let mut args = strings(&[
-        PREFLIGHT,
-        "check",
-        "--format",
-        "json",
-        "--ca-file",
-        &ca_path,
-    ]);
-    args.extend(strings(&[
-        "--client-cert",
-        &cert_path,
-        "--client-key",
-        &key_path,
-    ]));
-    args.extend(["--dns-server".into(), dns.to_string()]);
-    for (name, addr, _) in &endpoints {
-        args.push(format!("tls://{name}:{}", addr.port()));
+
+    /// preflight's run of every endpoint, names through the DNS relay (the medians of 5): the
+    /// run as its report times it, and process start to exit.
+    fn preflight(&self) -> (Duration, Duration) {
+        let mut args = strings(&[
+            PREFLIGHT,
+            "check",
+            "--format",
+            "json",
+            "--ca-file",
+            &self.ca,
+        ]);
+        args.extend(strings(&["--client-cert", &self.client_cert]));
+        args.extend(strings(&["--client-key", &self.client_key]));
+        args.extend(["--dns-server".into(), self.dns.to_string()]);
+        for (name, addr, _) in &self.endpoints {
+            args.push(format!("tls://{name}:{}", addr.port()));
+        }
+        let mut walls = Vec::new();
+        let mut reported = Vec::new();
+        for _ in 0..5 {
+            let (wall, _, output) = timed(&args);
+            let r = json(&output);
+            assert_eq!(r["summary"]["ok"], 7, "{r:#}");
+            assert_eq!(r["checks"][0]["tls"]["client_cert_requested"], true);
+            walls.push(wall);
+            let ms = r["duration_ms"].as_f64().unwrap();
+            reported.push(Duration::from_secs_f64(ms / 1000.0));
+        }
+        walls.sort();
+        reported.sort();
+        (reported[2], walls[2])
     }
-    let mut walls = Vec::new();
-    let mut reported = Vec::new();
-    for _ in 0..5 {
-        let (wall, _, output) = timed(&args);
-        let r = json(&output);
-        assert_eq!(r["summary"]["ok"], 7, "{r:#}");
-        assert_eq!(r["checks"][0]["tls"]["client_cert_requested"], true);
-        walls.push(wall);
-        reported.push(Duration::from_secs_f64(
-            r["duration_ms"].as_f64().unwrap() / 1000.0,
-        ));
-    }
-    walls.sort();
-    reported.sort();
-    writeln!(report, "\n## 3b. Seven TLS endpoints behind relays holding each chunk 25 ms each way (one mutual TLS), median of 5\n").unwrap();
+}
+
+/// A TLS server's configuration for `name`, signed by `issuer`; requiring a client certificate
+/// of `client_roots` when given.
+fn far_server(
+    name: &str,
+    issuer: &Issuer<'_, KeyPair>,
+    client_roots: Option<Arc<rustls::RootCertStore>>,
+) -> Arc<ServerConfig> {
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .signed_by(&key, issuer)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_roots {
+        Some(roots) => builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+                .build()
+                .unwrap(),
+        ),
+        None => builder.with_no_client_auth(),
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    Arc::new(
+        builder
+            .with_single_cert(vec![cert.der().clone()], key)
+            .unwrap(),
+    )
+}
+
+/// Measurement 3b: the konnect-shaped run (seven TLS endpoints, one of them mutual TLS with a
+/// client certificate) on the far path, against its floor: dig's lookup and curl's slowest
+/// handshake through the same relays.
+fn far_region(report: &mut String, dir: &Path, runtime: &tokio::runtime::Runtime) {
+    let far = FarPath::start(dir, runtime);
+    let lookup = far.lookup();
+    let (handshake, slowest) = far.slowest_handshake();
+    let floor = lookup + handshake;
+    let (run, wall) = far.preflight();
+    let rows = [
+        ("dig's lookup through the DNS relay".to_string(), lookup),
+        (
+            format!(
+                "curl's slowest endpoint ({slowest}) with the address given, `time_appconnect`, or `time_starttransfer` for the mutual-TLS one"
+            ),
+            handshake,
+        ),
+        ("the floor: the two together".to_string(), floor),
+        (
+            "preflight, the run as its report times it (`duration_ms`)".to_string(),
+            run,
+        ),
+        ("preflight, process start to exit".to_string(), wall),
+    ];
+    writeln!(report, "\n## 3b. Seven TLS endpoints and their DNS behind relays holding each chunk 25 ms each way (one mutual TLS), medians of 5\n").unwrap();
     writeln!(report, "| | time |\n| --- | ---: |").unwrap();
-    writeln!(
-        report,
-        "| dig's lookup through the DNS relay | {} |",
-        ms(lookup)
-    )
-    .unwrap();
-    writeln!(report, "| curl's slowest endpoint ({slowest}) with the address given, `time_appconnect`, or `time_starttransfer` for the mutual-TLS one | {} |", ms(floor)).unwrap();
-    let floor = floor + lookup;
-    writeln!(report, "| the floor: the two together | {} |", ms(floor)).unwrap();
-    writeln!(
-        report,
-        "| preflight, the run as its report times it (`duration_ms`) | {} |",
-        ms(reported[2])
-    )
-    .unwrap();
-    writeln!(
-        report,
-        "| preflight, process start to exit | {} |",
-        ms(walls[2])
-    )
-    .unwrap();
-    writeln!(
-        report,
-        "\npreflight's run over the floor: {:.1} ms.",
-        (reported[2].as_secs_f64() - floor.as_secs_f64()) * 1000.0
-    )
-    .unwrap();
+    for (what, time) in rows {
+        writeln!(report, "| {what} | {} |", ms(time)).unwrap();
+    }
+    let over = (run.as_secs_f64() - floor.as_secs_f64()) * 1000.0;
+    writeln!(report, "\npreflight's run over the floor: {over:.1} ms.").unwrap();
 }
 
 /// A TLS server of `config` on a free port of 127.0.0.1 that answers a request with 200.

@@ -160,6 +160,16 @@ pub async fn run(
         concurrency: settings.concurrency,
         traces: std::sync::Mutex::default(),
     });
+    let handshakes = plan
+        .checks
+        .iter()
+        .any(|c| c.skip.is_none() && c.finding.is_none() && c.probe().uses_tls());
+    if handshakes {
+        // This host's root store is read while the names resolve and the connections open;
+        // the first handshake would otherwise wait for it (a few milliseconds of file I/O).
+        let shared = shared.clone();
+        tokio::spawn(async move { shared.tls.prepare().await });
+    }
     let mut results = settled(plan, progress.as_deref());
     let mut stages = vec![None; plan.checks.len()];
     let interrupted = schedule(

@@ -191,6 +191,11 @@ impl Tls {
         }
     }
 
+    /// Builds the verifiers now (reads the root stores), ahead of the first handshake.
+    pub(crate) async fn prepare(&self) {
+        self.verifiers().await;
+    }
+
     async fn verifiers(&self) -> Arc<Verifiers> {
         self.verifiers
             .get_or_init(|| async {
