@@ -190,8 +190,16 @@ fn read(path: &Path) -> Result<Input, InputError> {
     let input = match whole {
         Ok(input) => input,
         Err(err) => last_round(&text).ok_or_else(|| {
+            let why = match err.classify() {
+                serde_json::error::Category::Data => err.to_string(),
+                _ => format!(
+                    "it is not JSON (line {}, column {})",
+                    err.line(),
+                    err.column()
+                ),
+            };
             bad(format!(
-                "not a preflight JSON report (`preflight check --format json` writes one): {err}"
+                "not a preflight JSON report (`preflight check --format json` writes one): {why}"
             ))
         })?,
     };
