@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::report::{CheckResult, Report, Status};
 
 /// The suite of checks given on the command line.
@@ -122,25 +123,6 @@ fn testcase(suite: &str, check: &CheckResult, strict: bool, out: &mut dyn Write)
 /// Milliseconds as JUnit's seconds.
 fn seconds(ms: f64) -> String {
     format!("{:.3}", ms / 1000.0)
-}
-
-/// Escapes text for an XML attribute or element; characters XML 1.0 forbids are dropped.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' | '\r' => out.push(' '),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

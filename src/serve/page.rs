@@ -6,24 +6,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::State;
+use crate::render::escape;
 use crate::report::Status;
-
-/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The mark and class of a status: readable without colour.
 pub fn mark(status: Status) -> (&'static str, &'static str) {
