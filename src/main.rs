@@ -522,14 +522,7 @@ fn allowlist(
             eprintln!("preflight: note: {note}");
         }
     }
-    match destination {
-        Some(destination) => destination.write(&buffer)?,
-        None => {
-            let mut out = stdout();
-            out.write_all(&buffer)?;
-            out.flush()?;
-        }
-    }
+    deliver(destination, &buffer)?;
     Ok(0)
 }
 
@@ -550,6 +543,19 @@ fn terminal_width() -> usize {
 
 /// Standard output with a 64 KiB buffer: a report of thousands of checks is a few large
 /// writes, not a write per line. Callers flush.
+/// Writes `bytes` to `--output`'s file, or to standard output.
+fn deliver(destination: Option<Destination>, bytes: &[u8]) -> Result<(), Failure> {
+    match destination {
+        Some(destination) => destination.write(bytes)?,
+        None => {
+            let mut out = stdout();
+            out.write_all(bytes)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
@@ -655,14 +661,7 @@ fn merge(args: &preflight::cli::MergeArgs) -> Result<u8, Failure> {
             buffer.push(b'\n');
         }
     }
-    match destination {
-        Some(destination) => destination.write(&buffer)?,
-        None => {
-            let mut out = stdout();
-            out.write_all(&buffer)?;
-            out.flush()?;
-        }
-    }
+    deliver(destination, &buffer)?;
     Ok(fleet.exit_code())
 }
 
