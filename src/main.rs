@@ -541,8 +541,6 @@ fn terminal_width() -> usize {
         .unwrap_or(80)
 }
 
-/// Standard output with a 64 KiB buffer: a report of thousands of checks is a few large
-/// writes, not a write per line. Callers flush.
 /// Writes `bytes` to `--output`'s file, or to standard output.
 fn deliver(destination: Option<Destination>, bytes: &[u8]) -> Result<(), Failure> {
     match destination {
@@ -556,6 +554,8 @@ fn deliver(destination: Option<Destination>, bytes: &[u8]) -> Result<(), Failure
     Ok(())
 }
 
+/// Standard output with a 64 KiB buffer: a report of thousands of checks is a few large
+/// writes, not a write per line. Callers flush.
 fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }

@@ -67,9 +67,7 @@ async fn connected(addr: SocketAddr, mss: Option<u32>) -> io::Result<std::net::T
     }
     let socket = match socket.connect(&addr.into()) {
         Ok(()) => return Ok(socket.into()),
-        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {
-            std::net::TcpStream::from(socket)
-        }
+        Err(e) if in_progress(&e) => std::net::TcpStream::from(socket),
         Err(e) => return Err(e),
     };
     // A refusal is already in SO_ERROR: one call says so.
@@ -89,6 +87,11 @@ async fn connected(addr: SocketAddr, mss: Option<u32>) -> io::Result<std::net::T
         Some(err) => Err(err),
         None => Ok(socket),
     }
+}
+
+/// Whether a non-blocking `connect` said it goes on in the background (EINPROGRESS).
+pub(crate) fn in_progress(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32)
 }
 
 /// Whether a connect in progress has ended, without waiting: `Some(true)` connected (writable,

@@ -124,7 +124,7 @@ async fn probe(socket: socket2::Socket, addr: SocketAddr, ttl: u8, budget: Budge
     let start = Instant::now();
     match socket.connect(&addr.into()) {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc_einprogress()) => {}
+        Err(e) if super::tcp::in_progress(&e) => {}
         Err(_) => return None,
     }
     let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(socket)).ok()?;
@@ -149,10 +149,6 @@ async fn probe(socket: socket2::Socket, addr: SocketAddr, ttl: u8, budget: Budge
             hop(from, &answer)
         }
     }
-}
-
-fn libc_einprogress() -> i32 {
-    nix::errno::Errno::EINPROGRESS as i32
 }
 
 /// The ICMP message on the socket's error queue: who sent it, and what it said.

@@ -9,7 +9,7 @@ use super::escape;
 use crate::merge::{Cell, Fleet, Pattern, Row};
 use crate::report::Status;
 use crate::sanitize::terminal;
-use crate::serve::page::{STYLE, mark};
+use crate::serve::page::{STYLE, mark, symbol};
 
 /// What a pattern points at, and whom to ask: the sentence each format puts over its list.
 fn heading(pattern: Pattern) -> &'static str {
@@ -32,13 +32,9 @@ fn cell_text(cell: &Cell) -> String {
     match (cell.status, &cell.error) {
         (None, _) => "- not checked".into(),
         (Some(status @ (Status::Fail | Status::Warn)), Some(e)) => {
-            format!(
-                "{} {}",
-                mark(status).0.split(' ').next().unwrap_or(""),
-                e.kind
-            )
+            format!("{} {}", symbol(status), e.kind)
         }
-        (Some(status), _) => mark(status).0.into(),
+        (Some(status), _) => mark(status).0,
     }
 }
 

@@ -10,12 +10,20 @@ use crate::render::escape;
 use crate::report::Status;
 
 /// The mark and class of a status: readable without colour.
-pub fn mark(status: Status) -> (&'static str, &'static str) {
+pub fn mark(status: Status) -> (String, &'static str) {
+    (
+        format!("{} {}", symbol(status), status.as_str()),
+        status.as_str(),
+    )
+}
+
+/// The symbol that marks a status without colour.
+pub fn symbol(status: Status) -> &'static str {
     match status {
-        Status::Ok => ("✔ ok", "ok"),
-        Status::Warn => ("⚠ warn", "warn"),
-        Status::Fail => ("✖ fail", "fail"),
-        Status::Skipped => ("– skipped", "skipped"),
+        Status::Ok => "✔",
+        Status::Warn => "⚠",
+        Status::Fail => "✖",
+        Status::Skipped => "–",
     }
 }
 
