@@ -38,8 +38,12 @@ pub struct Explained {
     pub meaning: Option<String>,
     /// What to do about it.
     pub hint: Option<String>,
-    /// The command that tests the path; `None` when no check can.
+    /// The command that tests the path, safe to paste into a shell; `None` when no check can.
     pub command: Option<String>,
+    /// Why the command leaves out the address the log names (it is not a host name or address
+    /// with a numeric port: a log holds text any client can write).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_note: Option<String>,
     /// The file of Kong's source that writes the line.
     pub source: &'static str,
 }
@@ -55,7 +59,19 @@ pub struct Explanation {
     pub unread: usize,
     /// Lines read.
     pub lines: usize,
+    /// Lines with bytes that are not UTF-8, read with those bytes replaced (U+FFFD).
+    pub not_utf8_lines: usize,
+    /// Lines longer than `MAX_LINE` bytes, read up to that length.
+    pub long_lines: usize,
+    /// Lines of distinct errors past the first `MAX_ERRORS`, counted, not listed.
+    pub past_limit: usize,
 }
+
+/// The longest line read whole; the rest of a longer line is skipped (nginx cuts its own
+/// error lines at 4 KiB, so a longer one is not Kong's).
+pub const MAX_LINE: usize = 64 * 1024;
+/// The distinct errors listed; lines of further ones are counted in `past_limit`.
+pub const MAX_ERRORS: usize = 1000;
 
 /// A clustering line taken apart.
 struct Line {
@@ -155,56 +171,156 @@ const CERTIFICATE_LINES: [CertificateLine; 7] = [
     },
 ];
 
-/// Reads the log at `path` (`-`: standard input), with the size cap of every input file.
-pub fn read(path: &std::path::Path) -> Result<String, crate::error::InputError> {
-    let path = match path.as_os_str() == "-" {
-        true => std::path::Path::new("/dev/stdin"),
-        false => path,
-    };
-    crate::files::read_text(path, "the log")
+/// Opens the log at `path` (`-`: standard input) for `explain_from`; a FIFO or a device is
+/// refused, as for every input file.
+pub fn open(path: &std::path::Path) -> Result<impl std::io::BufRead, crate::error::InputError> {
+    let file = crate::files::open(crate::files::stdin_or(path)).map_err(|e| {
+        crate::error::InputError::File {
+            path: path.to_path_buf(),
+            reason: format!("cannot read the log: {e}"),
+        }
+    })?;
+    Ok(std::io::BufReader::with_capacity(64 * 1024, file))
 }
 
 /// Reads `log` (Kong's error.log, or lines pasted from it); `kong_conf` is the node's file,
 /// named in the commands.
 pub fn explain(log: &str, kong_conf: Option<&str>) -> Explanation {
+    // Reading from memory cannot fail.
+    explain_from(log.as_bytes(), kong_conf).unwrap_or_default()
+}
+
+/// Reads a log of any size as a stream, a line at a time: memory holds one line (at most
+/// `MAX_LINE` bytes) and the distinct errors (at most `MAX_ERRORS`), never the log.
+pub fn explain_from(
+    mut log: impl std::io::BufRead,
+    kong_conf: Option<&str>,
+) -> std::io::Result<Explanation> {
     let mut found = Explanation::default();
-    let mut groups: HashMap<(&str, Option<String>, String), usize> = HashMap::new();
-    let cluster = sole_address(log);
-    for text in log.lines() {
+    let mut groups: HashMap<(&'static str, Option<String>, String), usize> = HashMap::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    // The control plane's address while every line that names one names the same.
+    let mut cluster = Cluster::None;
+    let mut bytes = Vec::new();
+    while let Some(cut) = next_line(&mut log, &mut bytes)? {
         found.lines += 1;
-        let Some(line) = clustering_line(text, cluster.as_deref()) else {
+        found.long_lines += usize::from(cut);
+        let text = String::from_utf8_lossy(&bytes);
+        if let std::borrow::Cow::Owned(_) = text {
+            found.not_utf8_lines += 1;
+        }
+        let text = text.trim_end_matches(['\n', '\r']);
+        let Some(line) = clustering_line(text, None) else {
             if is_clustering_problem(text) {
                 found.unread += 1;
             }
             continue;
         };
+        cluster.saw(line.address.as_deref());
         let at = timestamp(text);
         // Grouped through an index, so that a log of many distinct errors stays linear.
         let group = (line.connection, line.address.clone(), line.error.clone());
-        let index = *groups.entry(group).or_insert_with(|| {
-            found.errors.push(entry(line, kong_conf));
-            found.errors.len() - 1
-        });
-        let entry = &mut found.errors[index];
+        let index = match groups.get(&group) {
+            Some(&index) => index,
+            None if seen.len() >= MAX_ERRORS => {
+                found.past_limit += 1;
+                continue;
+            }
+            None => {
+                groups.insert(group, seen.len());
+                seen.push(Seen {
+                    line,
+                    count: 0,
+                    first: None,
+                    last: None,
+                });
+                seen.len() - 1
+            }
+        };
+        let entry = &mut seen[index];
         entry.count += 1;
-        if entry.meaning.is_none() {
-            found.unknown += 1;
-        }
         if at.is_some() {
             entry.first = entry.first.take().or_else(|| at.clone());
             entry.last = at;
         }
     }
-    found
+    let cluster = match cluster {
+        Cluster::One(address) => Some(address),
+        _ => None,
+    };
+    for mut group in seen {
+        // The RPC lines name no address: the one every other line names is theirs.
+        if group.line.address.is_none() && group.line.connection == "control plane RPC" {
+            group.line.address.clone_from(&cluster);
+        }
+        let mut entry = entry(group.line, kong_conf);
+        entry.count = group.count;
+        entry.first = group.first;
+        entry.last = group.last;
+        if entry.meaning.is_none() {
+            found.unknown += entry.count;
+        }
+        found.errors.push(entry);
+    }
+    Ok(found)
 }
 
-/// The control plane's address when every clustering line that names one names the same.
-fn sole_address(log: &str) -> Option<String> {
-    let mut addresses = log
-        .lines()
-        .filter_map(|text| clustering_line(text, None)?.address);
-    let first = addresses.next()?;
-    addresses.all(|a| a == first).then_some(first)
+/// A distinct error while the log is read.
+struct Seen {
+    line: Line,
+    count: usize,
+    first: Option<String>,
+    last: Option<String>,
+}
+
+/// The addresses the log's lines name: none yet, one, or several.
+enum Cluster {
+    None,
+    One(String),
+    Several,
+}
+
+impl Cluster {
+    fn saw(&mut self, address: Option<&str>) {
+        let Some(address) = address else {
+            return;
+        };
+        *self = match std::mem::replace(self, Cluster::Several) {
+            Cluster::None => Cluster::One(address.to_string()),
+            Cluster::One(one) if one == address => Cluster::One(one),
+            _ => Cluster::Several,
+        };
+    }
+}
+
+/// Reads the next line into `line` (with its newline), keeping at most `MAX_LINE` bytes and
+/// skipping the rest; `None` at the end of the log, else whether the line was cut.
+fn next_line(log: &mut impl std::io::BufRead, line: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    line.clear();
+    let mut cut = false;
+    let mut any = false;
+    loop {
+        let buffer = match log.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(any.then_some(cut));
+        }
+        any = true;
+        let (taken, done) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        let room = MAX_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&buffer[..taken.min(room)]);
+        cut |= taken > room;
+        log.consume(taken);
+        if done {
+            return Ok(Some(cut));
+        }
+    }
 }
 
 /// Whether a line that no recognizer reads is a clustering warning or error (counted).
@@ -365,18 +481,31 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
         ip: None,
     };
     let authority = address.as_deref().unwrap_or("the control plane");
-    let conf_command = format!(
-        "preflight check --kong-conf {} --only control-plane",
-        kong_conf.unwrap_or(DEFAULT_KONG_CONF)
-    );
+    let conf = sanitize::shell(kong_conf.unwrap_or(DEFAULT_KONG_CONF)).into_owned();
+    let conf_command = format!("preflight check --kong-conf {conf} --only control-plane");
+    // Only a host that parses as a name or an address, and a port that parses as a number,
+    // become part of a command: anything else the log says could be a shell's syntax.
+    let tcp_target = address.as_deref().map(|a| {
+        let (host, port) = crate::target::split_port(a).ok_or(())?;
+        let host = crate::target::Host::parse(host).map_err(|_| ())?;
+        let port = crate::target::parse_port(port).map_err(|_| ())?;
+        Ok::<_, ()>(format!("tcp://{host}:{port}"))
+    });
+    let mut command_note = None;
     let (kind, meaning, hint, command) = match line.reading {
         Reading::Words => match read_words(&line.error, authority, peer) {
             Some((kind, meaning, hint)) => {
                 // DNS and TCP are the host's and port's alone; past them only the node's
                 // kong.conf knows the server name, certificate, CA and proxy Kong uses.
-                let command = match (kind.phases()[0], &address, kong_conf) {
-                    (crate::failure::Phase::Dns | crate::failure::Phase::Tcp, Some(a), None) => {
-                        format!("preflight check tcp://{a}")
+                let command = match (kind.phases()[0], &tcp_target, kong_conf) {
+                    (crate::failure::Phase::Dns | crate::failure::Phase::Tcp, Some(t), None) => {
+                        match t {
+                            Ok(target) => format!("preflight check {}", sanitize::shell(target)),
+                            Err(()) => {
+                                command_note = Some("the address in the log is not a host name or IP address with a numeric port, so the command checks the control plane kong.conf names instead".to_string());
+                                conf_command
+                            }
+                        }
                     }
                     _ => conf_command,
                 };
@@ -392,10 +521,7 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
         ),
         Reading::Certificate(known) => {
             let command = match known.local {
-                true => format!(
-                    "preflight check --kong-conf {} --only local",
-                    kong_conf.unwrap_or(DEFAULT_KONG_CONF)
-                ),
+                true => format!("preflight check --kong-conf {conf} --only local"),
                 false => conf_command,
             };
             (
@@ -423,6 +549,7 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
         meaning,
         hint,
         command,
+        command_note,
         source: line.source,
     }
 }

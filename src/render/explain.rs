@@ -38,7 +38,12 @@ pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
             _ => writeln!(out, "  not explained: an error preflight does not know")?,
         }
         match &e.command {
-            Some(command) => writeln!(out, "  test it: {}", t(command))?,
+            Some(command) => {
+                writeln!(out, "  test it: {}", t(command))?;
+                if let Some(note) = &e.command_note {
+                    writeln!(out, "  ({})", t(note))?;
+                }
+            }
             None => writeln!(out, "  no check tests it")?,
         }
         writeln!(out)?;
@@ -57,6 +62,26 @@ pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
             _ => "other clustering warnings and errors were",
         };
         tail.push(format!("{} {what} not read", found.unread));
+    }
+    if found.past_limit > 0 {
+        tail.push(format!(
+            "{} lines of further distinct errors were counted, not listed (at most {} are)",
+            found.past_limit,
+            crate::explain::MAX_ERRORS
+        ));
+    }
+    if found.not_utf8_lines > 0 {
+        tail.push(format!(
+            "{} lines held bytes that are not UTF-8 and were read with them replaced",
+            found.not_utf8_lines
+        ));
+    }
+    if found.long_lines > 0 {
+        tail.push(format!(
+            "{} lines were longer than {} KiB and were read up to that length",
+            found.long_lines,
+            crate::explain::MAX_LINE >> 10
+        ));
     }
     if !tail.is_empty() {
         writeln!(out, "{}.", tail.join("; "))?;

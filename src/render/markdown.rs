@@ -64,8 +64,7 @@ fn row(c: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
         out,
         "| {} `{}` | {address} | {} | {time} | {reason} |",
         cell(&c.endpoint.name),
-        // A backquote would end the code span.
-        cell(&c.endpoint.target).replace('`', "'"),
+        crate::sanitize::markdown_code(&c.endpoint.target),
         result(c.path.status),
     )
 }
@@ -99,10 +98,9 @@ fn result(status: Status) -> &'static str {
     }
 }
 
-/// Text safe inside a table cell: no pipes, no line breaks, no control characters (shown
-/// escaped, as on a terminal).
+/// Text safe inside a table cell or a list item: `sanitize::markdown`.
 pub(super) fn cell(text: &str) -> String {
-    crate::sanitize::terminal(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
+    crate::sanitize::markdown(text)
 }
 
 #[cfg(test)]

@@ -67,25 +67,8 @@ impl ListFormat {
     }
 }
 
-/// Escapes text for an XML or HTML attribute or element (JUnit, the status page, the merged
-/// page); characters XML 1.0 forbids are dropped.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' | '\r' => out.push(' '),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for an XML or HTML attribute or element: `sanitize::markup`.
+pub use crate::sanitize::markup as escape;
 
 /// Milliseconds as every format shows them: `25.5 ms`.
 pub(crate) fn ms(ms: f64) -> String {
