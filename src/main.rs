@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         (Command::Check(args), Some((runtime, stop))) => check(&args, runtime, stop),
         (Command::Listen(args), Some((runtime, stop))) => listen(&args, runtime, stop),
         (Command::Allowlist(args), Some((runtime, _))) => allowlist(&args, runtime),
-        (Command::Serve(args), Some((runtime, stop))) => serve(&args, runtime, stop),
+        (Command::Serve(args), Some((runtime, stop))) => serve(*args, runtime, stop),
         // Not reached: `needs_runtime` started one for these.
         (
             Command::Check(_) | Command::Listen(_) | Command::Allowlist(_) | Command::Serve(_),
@@ -187,10 +187,10 @@ impl Stop {
         let _inside = runtime.enter();
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
-        let mut hangup = match hangup_stops {
-            true => Some(signal(SignalKind::hangup())?),
-            false => None,
-        };
+        // Registered for serve too, from the start: its reloads listen for it, and a SIGHUP
+        // before they do must not end the process (tokio keeps a handler once registered).
+        let hangup = signal(SignalKind::hangup())?;
+        let mut hangup = hangup_stops.then_some(hangup);
         let (tell, heard) = tokio::sync::watch::channel(false);
         runtime.spawn(async move {
             let hung_up = async {
@@ -612,9 +612,10 @@ fn generated(generate: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<
     Ok(0)
 }
 
-/// Runs the checks every `--interval` and serves the last round until SIGTERM or Ctrl-C.
+/// Runs the checks every `--interval` and serves the last round until SIGTERM or Ctrl-C;
+/// SIGHUP reads the configuration again.
 fn serve(
-    args: &preflight::cli::ServeArgs,
+    args: preflight::cli::ServeArgs,
     runtime: &tokio::runtime::Runtime,
     stop: &Stop,
 ) -> Result<u8, Failure> {
@@ -632,11 +633,11 @@ fn serve(
             .into());
         }
     }
-    let (settings, plan) = Settings::from_args(check)?;
-    for note in &settings.warnings {
+    let configuration = serve_configuration(check)?;
+    for note in &configuration.settings.warnings {
         eprintln!("preflight: note: {note}");
     }
-    let planner = preflight::settings::probe_planner(check)?;
+    let check = Arc::new(args.check);
     let options = preflight::serve::Options {
         interval: args.interval,
         probe: args.allow_probe.then(|| {
@@ -644,7 +645,10 @@ fn serve(
                 .as_deref()
                 .map(preflight::route::HostList::parse)
         }),
-        planner: Box::new(planner),
+        reload: Some(Box::new(move || {
+            serve_configuration(&check).map_err(|err| err.to_string())
+        })),
+        log: Box::new(|line| eprintln!("preflight: {line}")),
     };
     let addr = args.listen.unwrap_or_else(|| {
         std::net::SocketAddr::from(([127, 0, 0, 1], preflight::cli::SERVE_PORT))
@@ -656,14 +660,27 @@ fn serve(
             reason: format!("cannot listen on {addr}: {}", io_text(&err)),
         })?;
     eprintln!("preflight: serving on http://{addr}/ (metrics on /metrics, health on /healthz)");
+    CHECKS_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
     runtime.block_on(preflight::serve::serve(
         listener,
-        plan,
-        settings,
+        configuration,
         options,
         stop.0.clone(),
     ));
     Ok(0)
+}
+
+/// serve's plan, settings and `/probe` planner, from the command line and the files it names.
+fn serve_configuration(
+    check: &preflight::cli::CheckArgs,
+) -> Result<preflight::serve::Configuration, InputError> {
+    let (settings, plan) = Settings::from_args(check)?;
+    let planner = preflight::settings::probe_planner(check)?;
+    Ok(preflight::serve::Configuration {
+        plan,
+        settings,
+        planner: Box::new(planner),
+    })
 }
 
 /// Explains the clustering errors of Kong's log.

@@ -346,7 +346,6 @@ mod tests {
 
     fn input(node: &str, checks: &[(&str, Status)]) -> Input {
         Input {
-            schema_version: 1,
             started_at: "2026-11-26T10:00:00Z".into(),
             node: node.into(),
             source_addresses: Vec::new(),
@@ -431,8 +430,14 @@ mod tests {
             round(1, "fail"),
             round(2, "ok")
         );
-        let input = last_round(&log).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watch.jsonl");
+        std::fs::write(&path, &log).unwrap();
+        let input = read(&path).unwrap();
         assert_eq!(input.started_at, "t2");
         assert_eq!(input.checks[0].status, Status::Ok);
+        // Cut short while it was written: the last whole round stands.
+        std::fs::write(&path, &log[..log.len() - 20]).unwrap();
+        assert_eq!(read(&path).unwrap().started_at, "t2");
     }
 }

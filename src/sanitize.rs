@@ -49,12 +49,28 @@ pub fn message(text: &str) -> String {
                     - word
                         .trim_start_matches(['`', '"', '\'', '(', '<', '['])
                         .len();
-                Cow::Owned(format!("{}{}", &word[..lead], redact(&word[lead..])))
+                let shown = format!("{}{}", &word[..lead], redact(&word[lead..]));
+                Cow::Owned(shorten(&shown).into_owned())
             }
-            false => Cow::Borrowed(word),
+            false => shorten(word),
         })
         .collect();
     terminal(&words.join(" ")).into_owned()
+}
+
+/// The most characters of a value echoed in a message.
+pub const ECHO_LIMIT: usize = 200;
+
+/// `text` cut to `ECHO_LIMIT` characters, saying how many more there were: a value echoed in
+/// an error (a 15 MB kong.conf line) stays readable.
+pub fn shorten(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(ECHO_LIMIT) {
+        None => Cow::Borrowed(text),
+        Some((at, _)) => {
+            let more = text[at..].chars().count();
+            Cow::Owned(format!("{}… ({more} more characters)", &text[..at]))
+        }
+    }
 }
 
 /// `text` with control characters (C0, DEL, C1) and the bidirectional overrides shown
@@ -83,9 +99,9 @@ fn needs_escape(c: char) -> bool {
 
 /// `text` for running Markdown (a table cell, a list item, a quote): on one line, control
 /// characters escaped as on a terminal, `<`, `>` and `&` written as entities (so GitHub and
-/// GitLab render no tag), and the punctuation that makes links, images, emphasis, code and
-/// table cells backslash-escaped, as are the `://`, `www.` and `@` that GFM's autolinks start
-/// from. What a renderer shows is the text as it came.
+/// GitLab render no tag), and the punctuation of links and images (`[`, `]`), emphasis, code
+/// spans and table cells backslash-escaped, as are the `://`, `www.` and `@` that GFM's
+/// autolinks start from. What a renderer shows is the text as it came.
 pub fn markdown(text: &str) -> String {
     let folded = text.replace(['\n', '\r'], " ");
     let text = terminal(&folded);
@@ -97,7 +113,7 @@ pub fn markdown(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '!' | '~' | '@' | '#' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '@' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -214,7 +230,7 @@ mod tests {
     fn markdown_shows_tags_links_and_autolinks_as_text() {
         assert_eq!(
             markdown("O=<a href=x>Fix</a> & [t](http://e) www.e.example a@b |\x1b"),
-            "O=&lt;a href=x&gt;Fix&lt;/a&gt; &amp; \\[t\\]\\(http\\://e\\) www\\.e.example a\\@b \\|\\\\x1b"
+            "O=&lt;a href=x&gt;Fix&lt;/a&gt; &amp; \\[t\\](http\\://e) www\\.e.example a\\@b \\|\\\\x1b"
         );
         assert_eq!(markdown_code("a`b|c\nd"), "a'b\\|c d");
     }

@@ -14,6 +14,7 @@ use crate::profile::{self, Assignments, Role};
 use crate::render::Format;
 use crate::route::{ProxyConfig, ProxyFlags};
 use crate::sanitize::redact;
+use crate::target::Probe;
 use crate::target::{Host, Target, parse_port};
 
 /// The default connections in flight, when the open-file limit allows it.
@@ -296,9 +297,22 @@ pub fn probe_planner(
                 let Some(target) = &query.target else {
                     return Err("give target and module: /probe?target=HOST:PORT&module=tls".into());
                 };
-                let targets = target_of(&format!("{}://{target}", query.module))
-                    .map_err(|e| e.to_string())?;
-                plan::build(&[], &Assignments::default(), &targets, &[], family, &[])
+                // A data plane's handshake is TLS to the cluster port, then the upgrade.
+                let kong_cluster = query.module == Probe::KongCluster.as_str();
+                let scheme = match kong_cluster {
+                    true => Probe::Tls.as_str(),
+                    false => query.module.as_str(),
+                };
+                let targets =
+                    target_of(&format!("{scheme}://{target}")).map_err(|e| e.to_string())?;
+                let mut plan =
+                    plan::build(&[], &Assignments::default(), &targets, &[], family, &[]);
+                if let (true, Ok(plan)) = (kong_cluster, &mut plan) {
+                    for spec in &mut plan.checks {
+                        spec.endpoint.probe = Probe::KongCluster;
+                    }
+                }
+                plan
             }
         }
         .map_err(|e| e.to_string())?;

@@ -78,7 +78,7 @@ impl About<'_> {
         format!(
             "{} {} ({})",
             self.key,
-            self.subject,
+            crate::sanitize::shorten(&self.subject),
             self.conf.whence(self.setting)
         )
     }
@@ -402,6 +402,11 @@ fn trust(conf: &KongConf, now: OffsetDateTime, out: &mut Inspection) {
     }
 }
 
+/// The most files of `lua_ssl_trusted_certificate` read, and the most bytes in all: a
+/// mistaken value (one path pasted thousands of times) costs a bounded time.
+const MAX_TRUST_FILES: usize = 64;
+const MAX_TRUST_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The files of `lua_ssl_trusted_certificate` (`system` is the system store, not a file).
 fn trusted_files(conf: &KongConf, pki: bool, now: OffsetDateTime, out: &mut Inspection) {
     let setting = conf.get("lua_ssl_trusted_certificate");
@@ -412,7 +417,30 @@ fn trusted_files(conf: &KongConf, pki: bool, now: OffsetDateTime, out: &mut Insp
         .filter(|f| !f.is_empty() && *f != "system")
         .map(str::to_string)
         .collect();
+    let mut total = 0;
     for (i, file) in files.iter().enumerate() {
+        total += std::fs::metadata(file).map_or(0, |m| m.len());
+        if i == MAX_TRUST_FILES || total > MAX_TRUST_BYTES {
+            let about = About {
+                conf,
+                key: "lua_ssl_trusted_certificate",
+                setting: &setting,
+                subject: format!("(a list of {} files)", files.len()),
+            };
+            let failure = about.with(
+                Status::Warn,
+                FailureKind::FileInvalid,
+                format!(
+                    "{}: preflight read the first {i} files and not the other {}, past its limit of {MAX_TRUST_FILES} files and {} MiB",
+                    about.said(),
+                    files.len() - i,
+                    MAX_TRUST_BYTES >> 20
+                ),
+                "List each CA bundle once in lua_ssl_trusted_certificate; join many CAs into one PEM file.".into(),
+            );
+            out.findings.push(about.check("trusted-certificate-limit", Err(failure)));
+            break;
+        }
         let one = Setting {
             value: file.clone(),
             ..setting.clone()

@@ -248,11 +248,17 @@ impl KongConf {
             Origin::Line(line) => InputError::FileLine {
                 path: self.path.clone(),
                 line: *line,
-                reason: format!("{key} = {}: {reason}", setting.value),
+                reason: format!(
+                    "{key} = {}: {reason}",
+                    crate::sanitize::shorten(&setting.value)
+                ),
             },
             Origin::Env(name) => InputError::Usage {
                 flag: "--kong-conf",
-                reason: format!("{name}={}: {reason}", setting.value),
+                reason: format!(
+                    "{name}={}: {reason}",
+                    crate::sanitize::shorten(&setting.value)
+                ),
             },
             Origin::Default => InputError::File {
                 path: self.path.clone(),

@@ -127,18 +127,18 @@ mod tests {
 
 | endpoint | address | result | time | reason |
 | --- | --- | --- | ---: | --- |
-| Dev Portal `tls://{portal_id}.eu.portal.konghq.com:443` |  | ⏭️ skipped |  | `portal_id` is not set (add --set portal_id=VALUE to check it) |
+| Dev Portal `tls://{portal_id}.eu.portal.konghq.com:443` |  | ⏭️ skipped |  | \`portal\_id\` is not set (add --set portal\_id=VALUE to check it) |
 
 ### target
 
 | endpoint | address | result | time | reason |
 | --- | --- | --- | ---: | --- |
-| TCP connect `tcp://192.0.2.9:8443` | 192.0.2.9 | ❌ fail | 1.0 ms | `refused`: connection refused by 192.0.2.9:8443 \| \x1b[31mred\x1b[0m |
+| TCP connect `tcp://192.0.2.9:8443` | 192.0.2.9 | ❌ fail | 1.0 ms | `refused`: connection refused by 192.0.2.9:8443 \| \\x1b\[31mred\\x1b\[0m |
 
 ### What to do
 
-- **konnect.telemetry** (required, `client_cert_missing`): cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster_cert and cluster_cert_key) to test the full path.
-- **tcp://192.0.2.9:8443** (optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
+- **konnect.telemetry** (required, `client_cert_missing`): cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster\_cert and cluster\_cert\_key) to test the full path.
+- **tcp\://192.0.2.9:8443** (optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
 "#;
 
     #[test]

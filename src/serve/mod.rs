@@ -3,6 +3,7 @@
 //! `/healthz`, `/` (a status page), and `/probe` (one check now, as blackbox_exporter's
 //! endpoint, only with `--allow-probe`).
 
+mod connections;
 mod metrics;
 pub mod page;
 
@@ -15,9 +16,7 @@ use std::time::{Duration, SystemTime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::failure::Failure;
 use crate::plan::Plan;
@@ -25,18 +24,27 @@ use crate::report::{Report, Status};
 use crate::route::HostList;
 use crate::settings::Settings;
 
-/// Connections served at once; more wait in the listen queue.
-const MAX_CONNECTIONS: usize = 64;
-/// The longest a connection may take to send its request head, and to be served.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest request line accepted (path and query).
 const MAX_URI: usize = 2048;
+/// The longest a reload may take to read its files.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How `serve` answers, beside the plan it runs.
 pub struct Options {
     pub interval: Duration,
     /// `--allow-probe`, with `--probe-allow`'s list when given.
     pub probe: Option<Option<HostList>>,
+    /// Reads the configuration again (profiles, kong.conf, targets file, certificates) on
+    /// SIGHUP; `None`: SIGHUP is ignored.
+    pub reload: Option<Reload>,
+    /// Where serve's own events (a reload, a refused one) are written: a line each.
+    pub log: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+/// What the rounds and `/probe` run: replaced whole by a reload.
+pub struct Configuration {
+    pub plan: Plan,
+    pub settings: Settings,
     /// Makes the plan of one `/probe` (the target as on the command line), settled as the
     /// serve's own plan is.
     pub planner: Planner,
@@ -44,6 +52,9 @@ pub struct Options {
 
 /// Makes the plan of one `/probe` target, or says why it cannot.
 pub type Planner = Box<dyn Fn(&crate::settings::ProbeQuery) -> Result<Plan, String> + Send + Sync>;
+
+/// Builds the configuration anew from the command line and the files it names.
+pub type Reload = Box<dyn Fn() -> Result<Configuration, String> + Send + Sync>;
 
 /// What the rounds have shown.
 #[derive(Default)]
@@ -61,6 +72,9 @@ pub struct State {
     pub transitions: HashMap<String, (u64, u64)>,
     /// The expiry of the client certificate the checks offer (seconds since the epoch).
     pub client_cert_expiry: Option<f64>,
+    /// `/metrics` of the last round, in the text format and in OpenMetrics, rendered at the
+    /// first scrape after the round and then served to every scraper from the same bytes.
+    exposed: [Option<Bytes>; 2],
 }
 
 impl State {
@@ -92,6 +106,18 @@ impl State {
         self.report = Some(report);
         self.ended = Some(now);
         self.rounds += 1;
+        self.exposed = [None, None];
+    }
+
+    /// The metrics of the last round in `exposition`, rendered once per round.
+    fn exposition(&mut self, exposition: metrics::Exposition) -> Bytes {
+        let at = usize::from(exposition == metrics::Exposition::OpenMetrics);
+        if let Some(bytes) = &self.exposed[at] {
+            return bytes.clone();
+        }
+        let bytes = Bytes::from(metrics::render(self, exposition));
+        self.exposed[at] = Some(bytes.clone());
+        bytes
     }
 }
 
@@ -105,52 +131,44 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Serves until `stop` turns true (SIGTERM, Ctrl-C): the rounds in one task, the HTTP
-/// connections in others.
+/// connections in others; SIGHUP reloads the configuration.
 pub async fn serve(
     listener: TcpListener,
-    plan: Plan,
-    settings: Settings,
+    configuration: Configuration,
     options: Options,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let state: Shared = Arc::default();
-    if let Some(identity) = settings.tls.identity.as_deref() {
-        let expiry = crate::probe::tls::client_cert_not_after(identity);
-        state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .client_cert_expiry = expiry;
-    }
-    let settings = Arc::new(settings);
+    let expiry = client_cert_expiry(&configuration.settings);
+    state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .client_cert_expiry = expiry;
+    let (replace, active) = tokio::sync::watch::channel(Arc::new(configuration));
     let options = Arc::new(options);
     let rounds = tokio::spawn(rounds(
-        plan,
-        settings.clone(),
+        active.clone(),
         options.interval,
         state.clone(),
         stop.clone(),
     ));
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let reloads = tokio::spawn(reloads(replace, state.clone(), options.clone()));
+    let open = connections::Open::default();
     let accepting = async {
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors: let a held connection end before trying again.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let (state, settings, options) = (state.clone(), settings.clone(), options.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    answer(request, state.clone(), settings.clone(), options.clone())
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(REQUEST_TIMEOUT)
-                    .max_buf_size(16 * 1024)
-                    .serve_connection(TokioIo::new(stream), service);
-                let _ = tokio::time::timeout(REQUEST_TIMEOUT * 3, connection).await;
-                drop(permit);
+            let (state, active, options) = (state.clone(), active.clone(), options.clone());
+            open.serve(stream, move |request, busy| {
+                let (state, active, options) = (state.clone(), active.clone(), options.clone());
+                async move {
+                    let configuration = active.borrow().clone();
+                    let response = answer(request, state, configuration, options).await;
+                    response.map(|r| r.map(|body| connections::Tracked::new(body, busy)))
+                }
             });
         }
     };
@@ -159,21 +177,85 @@ pub async fn serve(
         () = stopped(stop) => {}
     }
     rounds.abort();
+    reloads.abort();
+}
+
+/// The expiry of the client certificate `settings` offer, for its gauge.
+fn client_cert_expiry(settings: &Settings) -> Option<f64> {
+    settings
+        .tls
+        .identity
+        .as_deref()
+        .and_then(crate::probe::tls::client_cert_not_after)
+}
+
+/// Reloads on every SIGHUP: the files are read again off the runtime's workers; a
+/// configuration that cannot be built is logged and the one in use kept.
+async fn reloads(
+    replace: tokio::sync::watch::Sender<Arc<Configuration>>,
+    state: Shared,
+    options: Arc<Options>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Some(_) = &options.reload else {
+        return;
+    };
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        let reloading = options.clone();
+        let built = tokio::task::spawn_blocking(move || match &reloading.reload {
+            Some(reload) => reload(),
+            None => Err("reloading is off".into()),
+        });
+        let outcome = match tokio::time::timeout(RELOAD_TIMEOUT, built).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err("the reload stopped unexpectedly".into()),
+            Err(_) => Err(format!(
+                "reading the files took longer than {} s",
+                RELOAD_TIMEOUT.as_secs()
+            )),
+        };
+        match outcome {
+            Ok(configuration) => {
+                let checks = configuration.plan.checks.len();
+                let expiry = client_cert_expiry(&configuration.settings);
+                state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .client_cert_expiry = expiry;
+                replace.send_replace(Arc::new(configuration));
+                (options.log)(&format!(
+                    "reloaded on SIGHUP: {checks} checks, from the next round"
+                ));
+            }
+            Err(why) => (options.log)(&format!(
+                "reload on SIGHUP refused, the configuration in use is kept: {}",
+                crate::sanitize::message(&why)
+            )),
+        }
+    }
 }
 
 /// One round at a time, each starting `interval` after the one before started (or at once
-/// when a round took longer), until `stop`.
+/// when a round took longer, or when a reload brings a new plan), until `stop`.
 async fn rounds(
-    plan: Plan,
-    settings: Arc<Settings>,
+    mut active: tokio::sync::watch::Receiver<Arc<Configuration>>,
     interval: Duration,
     state: Shared,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         let start = tokio::time::Instant::now();
-        let report =
-            crate::runner::round(&plan, &settings, (None, None), stopped(stop.clone())).await;
+        let configuration = active.borrow_and_update().clone();
+        let report = crate::runner::round(
+            &configuration.plan,
+            &configuration.settings,
+            (None, None),
+            stopped(stop.clone()),
+        )
+        .await;
         let interrupted = report.interrupted;
         state
             .lock()
@@ -184,6 +266,7 @@ async fn rounds(
         }
         tokio::select! {
             () = tokio::time::sleep_until(start + interval) => {}
+            Ok(()) = active.changed() => {}
             () = stopped(stop.clone()) => return,
         }
     }
@@ -193,7 +276,7 @@ async fn rounds(
 async fn answer(
     request: Request<Incoming>,
     state: Shared,
-    settings: Arc<Settings>,
+    configuration: Arc<Configuration>,
     options: Arc<Options>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != hyper::Method::GET && request.method() != hyper::Method::HEAD {
@@ -212,11 +295,14 @@ async fn answer(
     if uri.to_string().len() > MAX_URI {
         return Ok(plain(StatusCode::URI_TOO_LONG, "the request is too long\n"));
     }
+    let settings = &configuration.settings;
     let response = match uri.path() {
         "/metrics" => {
-            let state = state.lock().unwrap_or_else(|e| e.into_inner());
-            let text = metrics::render(&state, exposition);
-            with_type(StatusCode::OK, exposition.content_type(), text)
+            let bytes = state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .exposition(exposition);
+            with_type(StatusCode::OK, exposition.content_type(), bytes)
         }
         "/healthz" => {
             let state = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,7 +313,10 @@ async fn answer(
             let html = page::render(&state, options.interval);
             with_type(StatusCode::OK, "text/html; charset=utf-8", html)
         }
-        "/probe" => probe(uri.query().unwrap_or(""), exposition, &settings, &options).await,
+        "/probe" => {
+            let query = uri.query().unwrap_or("");
+            probe(query, exposition, &configuration, &options).await
+        }
         _ => plain(
             StatusCode::NOT_FOUND,
             "not found: /metrics, /healthz, / and /probe are served\n",
@@ -259,7 +348,7 @@ fn healthz(state: &State, strict: bool) -> Response<Full<Bytes>> {
 async fn probe(
     query_text: &str,
     exposition: metrics::Exposition,
-    settings: &Settings,
+    configuration: &Configuration,
     options: &Options,
 ) -> Response<Full<Bytes>> {
     let Some(allowed) = &options.probe else {
@@ -282,7 +371,7 @@ async fn probe(
             "give target and module: /probe?target=HOST:PORT&module=tls, or a profile: /probe?module=konnect&region=us\n",
         );
     }
-    let plan = match (options.planner)(&query) {
+    let plan = match (configuration.planner)(&query) {
         Ok(plan) => plan,
         Err(why) => return plain(StatusCode::BAD_REQUEST, &format!("{why}\n")),
     };
@@ -298,6 +387,7 @@ async fn probe(
             );
         }
     }
+    let settings = &configuration.settings;
     let report = crate::runner::round(&plan, settings, (None, None), std::future::pending()).await;
     with_type(
         StatusCode::OK,
@@ -328,8 +418,12 @@ fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     with_type(status, "text/plain; charset=utf-8", text.to_string())
 }
 
-fn with_type(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn with_type(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
         response
