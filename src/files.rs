@@ -20,7 +20,9 @@ pub(crate) const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Unreadable {
     /// Nothing at the path; `parent` when its directory is missing too.
-    Missing { parent: Option<PathBuf> },
+    Missing {
+        parent: Option<PathBuf>,
+    },
     /// This user may not read it, or may not enter `directory` on the way to it.
     Denied {
         user: String,
@@ -81,7 +83,9 @@ pub(crate) fn open(path: &Path) -> Result<File, Unreadable> {
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| why(path, e))?;
     let file = File::from(fd);
-    let meta = file.metadata().map_err(|e| Unreadable::Other(io_words(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Unreadable::Other(io_words(&e)))?;
     let kind = meta.file_type();
     let inherited = names_a_descriptor(path);
     let allowed = kind.is_file()
@@ -189,14 +193,16 @@ fn closed_directory(path: &Path) -> Option<PathBuf> {
 /// The user this process reads files as: `kong (uid 999)`.
 fn user() -> String {
     let uid = rustix::process::geteuid().as_raw();
-    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|passwd| {
-        passwd.lines().find_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?;
-            let id = fields.nth(1)?;
-            (id.parse() == Ok(uid)).then(|| name.to_string())
-        })
-    });
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?;
+                (id.parse() == Ok(uid)).then(|| name.to_string())
+            })
+        });
     match name {
         Some(name) => format!("user {name} (uid {uid})"),
         None => format!("uid {uid}"),

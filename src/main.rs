@@ -690,12 +690,11 @@ fn explain(args: &preflight::cli::ExplainArgs) -> Result<u8, Failure> {
         preflight::kongconf::KongConf::load(conf, |_| None)?;
     }
     let conf = args.kong_conf.as_ref().map(|p| p.display().to_string());
-    let found = preflight::explain::explain_from(log, conf.as_deref()).map_err(|err| {
-        InputError::File {
+    let found =
+        preflight::explain::explain_from(log, conf.as_deref()).map_err(|err| InputError::File {
             path: args.file.clone(),
             reason: format!("cannot read the log: {}", io_text(&err)),
-        }
-    })?;
+        })?;
     let mut out = stdout();
     match args.format {
         ExplainFormat::Json => {

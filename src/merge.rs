@@ -212,7 +212,10 @@ fn read(path: &Path) -> Result<Input, InputError> {
                 let why = match err.classify() {
                     serde_json::error::Category::Data => err.to_string(),
                     serde_json::error::Category::Io => {
-                        format!("it cannot be read: {}", crate::error::without_os_error(&err.to_string()))
+                        format!(
+                            "it cannot be read: {}",
+                            crate::error::without_os_error(&err.to_string())
+                        )
                     }
                     _ => format!(
                         "it is not JSON (line {}, column {})",
@@ -232,7 +235,9 @@ fn read(path: &Path) -> Result<Input, InputError> {
         ))
     };
     let last = last.ok_or_else(|| not_a_report("checks"))?;
-    let schema_version = last.schema_version.ok_or_else(|| not_a_report("schema_version"))?;
+    let schema_version = last
+        .schema_version
+        .ok_or_else(|| not_a_report("schema_version"))?;
     if schema_version != crate::report::SCHEMA_VERSION {
         return Err(bad(format!(
             "a report of schema version {schema_version}; this preflight reads version {}",

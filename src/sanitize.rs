@@ -100,15 +100,18 @@ fn needs_escape(c: char) -> bool {
 /// `text` for running Markdown (a table cell, a list item, a quote): on one line, control
 /// characters escaped as on a terminal, `<`, `>` and `&` written as entities (so GitHub and
 /// GitLab render no tag), and the punctuation of links and images (`[`, `]`), emphasis, code
-/// spans and table cells backslash-escaped, as are the `://`, `www.` and `@` that GFM's
-/// autolinks start from. What a renderer shows is the text as it came.
+/// spans and table cells backslash-escaped, as are the `http://` (`https`, `ftp`), `www.` and
+/// `@` that GFM's autolinks start from. What a renderer shows is the text as it came.
 pub fn markdown(text: &str) -> String {
     let folded = text.replace(['\n', '\r'], " ");
     let text = terminal(&folded);
     let mut out = String::with_capacity(text.len() + 8);
     let mut chars = text.chars().peekable();
-    let mut previous: [char; 3] = [' '; 3];
     while let Some(c) = chars.next() {
+        // GFM's extended autolinks start at `www.` and at `http://`, `https://` and `ftp://`.
+        let tail = out.get(out.len().saturating_sub(5)..).unwrap_or("");
+        let tail = tail.to_ascii_lowercase();
+        let scheme = ["http", "https", "ftp"].iter().any(|s| tail.ends_with(s));
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -117,13 +120,10 @@ pub fn markdown(text: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            ':' if chars.peek() == Some(&'/') => out.push_str("\\:"),
-            '.' if previous.iter().collect::<String>().eq_ignore_ascii_case("www") => {
-                out.push_str("\\.")
-            }
+            ':' if scheme && chars.peek() == Some(&'/') => out.push_str("\\:"),
+            '.' if tail.ends_with("www") => out.push_str("\\."),
             c => out.push(c),
         }
-        previous = [previous[1], previous[2], c];
     }
     out
 }
@@ -162,9 +162,10 @@ pub fn markup(text: &str) -> String {
 /// parts of a suggested command that are not preflight's own words.
 pub fn shell(text: &str) -> Cow<'_, str> {
     let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '+' | '=' | '@' | '%'));
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '+' | '=' | '@' | '%')
+        });
     match plain {
         true => Cow::Borrowed(text),
         false => Cow::Owned(format!("'{}'", text.replace('\'', "'\\''"))),

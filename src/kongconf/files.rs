@@ -148,8 +148,8 @@ fn pem(key: &str, setting: &Setting) -> (Result<Vec<u8>, String>, String) {
     let path = Path::new(value);
     // Only a path with nothing at it may be the PEM itself: one this user may not reach, or a
     // loop of links, is a file that cannot be read, and said so.
-    let absent = std::fs::symlink_metadata(path)
-        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    let absent =
+        std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
     if !absent {
         let read = crate::files::read_capped(path).map_err(|e| format!("cannot be read: {e}"));
         return (read, value.to_string());
@@ -438,7 +438,8 @@ fn trusted_files(conf: &KongConf, pki: bool, now: OffsetDateTime, out: &mut Insp
                 ),
                 "List each CA bundle once in lua_ssl_trusted_certificate; join many CAs into one PEM file.".into(),
             );
-            out.findings.push(about.check("trusted-certificate-limit", Err(failure)));
+            out.findings
+                .push(about.check("trusted-certificate-limit", Err(failure)));
             break;
         }
         let one = Setting {

@@ -138,7 +138,7 @@ mod tests {
 ### What to do
 
 - **konnect.telemetry** (required, `client_cert_missing`): cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster\_cert and cluster\_cert\_key) to test the full path.
-- **tcp\://192.0.2.9:8443** (optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
+- **tcp://192.0.2.9:8443** (optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
 "#;
 
     #[test]

@@ -162,7 +162,11 @@ fn matrix(fleet: &Fleet, names: Vec<String>) -> Vec<String> {
         let id = terminal(&row.id).into_owned();
         table.push(
             std::iter::once(id)
-                .chain(row.cells.iter().map(|c| terminal(&cell_text(c)).into_owned()))
+                .chain(
+                    row.cells
+                        .iter()
+                        .map(|c| terminal(&cell_text(c)).into_owned()),
+                )
                 .collect(),
         );
     }

@@ -190,7 +190,11 @@ impl Deadline {
         }
     }
 
-    fn written<T>(&mut self, done: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    fn written<T>(
+        &mut self,
+        done: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
         match done {
             Poll::Ready(result) => {
                 self.waiting = None;
@@ -212,7 +216,11 @@ impl AsyncRead for Deadline {
 }
 
 impl AsyncWrite for Deadline {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let done = Pin::new(&mut this.stream).poll_write(cx, buf);
         this.written(done, cx)

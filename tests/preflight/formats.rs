@@ -140,7 +140,7 @@ fn markdown_has_a_table_per_role_and_what_to_do() {
 
 | endpoint | address | result | time | reason |
 | --- | --- | --- | ---: | --- |
-| Dev Portal `tls://{portal_id}.us.portal.konghq.com:443` |  | ⏭️ skipped |  | `portal_id` is not set (add --set portal_id=VALUE to check it) |
+| Dev Portal `tls://{portal_id}.us.portal.konghq.com:443` |  | ⏭️ skipped |  | \\`portal\\_id\\` is not set (add --set portal\\_id=VALUE to check it) |
 
 ### target
 

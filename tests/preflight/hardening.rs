@@ -351,7 +351,10 @@ fn a_targets_file_that_is_a_fifo_is_refused_at_once() {
     let _ = child.kill();
     let (code, _, stderr) = split(child.wait_with_output().unwrap());
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("regular files only"), "{stderr}");
+    assert!(
+        stderr.contains("named pipe (FIFO), not a regular file"),
+        "{stderr}"
+    );
 }
 
 #[test]
