@@ -466,8 +466,12 @@ fn certificate(text: &str, _: Option<&str>) -> Option<Line> {
 /// An entry for the first line of its error.
 fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
     let address = line.address.clone();
+    // A hint names the host only when it is one: a log holds text any client can write.
     let (host, port) = match address.as_deref().and_then(crate::target::split_port) {
-        Some((host, port)) => (host.to_string(), port.parse().ok()),
+        Some((host, port)) if crate::target::Host::parse(host).is_ok() => {
+            (host.to_string(), port.parse().ok())
+        }
+        Some(_) => ("the control plane".to_string(), None),
         None => (
             address
                 .clone()

@@ -324,6 +324,10 @@ impl Failure {
 fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
     let host = peer.host;
     let port = peer.port_text();
+    let on_port = match peer.port {
+        Some(_) => format!(" on{port}"),
+        None => String::new(),
+    };
     let addr = peer.address();
     // The transport the network team is asked to allow.
     let proto = match phase {
@@ -347,7 +351,7 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
             "A DNS filter (Pi-hole, an RPZ policy, a secure web gateway) answers for {host} with an address that leads nowhere: ask the team that runs it to allow {host}; if this host should not use that filter, point /etc/resolv.conf (or --dns-server) at the resolver it should use."
         ),
         FailureKind::Refused => format!(
-            "Something at {addr} actively refused the connection: either nothing listens on{port} there, or a firewall rejects it. Check the service, then ask the network team to allow {proto}{port} to {host}."
+            "Something at {addr} actively refused the connection: either nothing listens{on_port} there, or a firewall rejects it. Check the service, then ask the network team to allow {proto}{port} to {host}."
         ),
         FailureKind::Timeout => format!(
             "Packets to {addr} get no answer: a firewall silently drops them. Ask the network team to allow outbound {proto}{port} from this host to {host}."

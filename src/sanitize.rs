@@ -50,9 +50,10 @@ pub fn message(text: &str) -> String {
                         .trim_start_matches(['`', '"', '\'', '(', '<', '['])
                         .len();
                 let shown = format!("{}{}", &word[..lead], redact(&word[lead..]));
-                Cow::Owned(shorten(&shown).into_owned())
+                Cow::Owned(shorten_to(&shown, 2 * ECHO_LIMIT).into_owned())
             }
-            false => shorten(word),
+            // Twice the limit: a value its caller already cut is left as it is.
+            false => shorten_to(word, 2 * ECHO_LIMIT),
         })
         .collect();
     terminal(&words.join(" ")).into_owned()
@@ -64,7 +65,12 @@ pub const ECHO_LIMIT: usize = 200;
 /// `text` cut to `ECHO_LIMIT` characters, saying how many more there were: a value echoed in
 /// an error (a 15 MB kong.conf line) stays readable.
 pub fn shorten(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(ECHO_LIMIT) {
+    shorten_to(text, ECHO_LIMIT)
+}
+
+/// `text` cut to `limit` characters, saying how many more there were.
+fn shorten_to(text: &str, limit: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(limit) {
         None => Cow::Borrowed(text),
         Some((at, _)) => {
             let more = text[at..].chars().count();

@@ -262,7 +262,7 @@ fn the_alerts_pass_promtool_and_fire_for_what_they_name() {
         .arg("--version")
         .output()
     else {
-        eprintln!("skipping: needs promtool (apt-get install prometheus)");
+        crate::support::skip("needs promtool (apt-get install prometheus)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

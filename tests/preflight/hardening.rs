@@ -31,7 +31,7 @@ fn mounts_ready(what: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipping {what}: needs root and unshare for a private mount namespace");
+        crate::support::skip(&format!("{what} needs root and unshare for a private mount namespace"));
     }
     ok
 }
@@ -161,7 +161,7 @@ fn shared_dir(what: &str) -> Option<SharedDir> {
         .status()
         .is_ok_and(|s| s.success());
     if !as_nobody {
-        eprintln!("skipping {what}: needs root and runuser to act as the user nobody");
+        crate::support::skip(&format!("{what} needs root and runuser to act as the user nobody"));
         return None;
     }
     let root = tempfile::tempdir().unwrap();
@@ -405,7 +405,7 @@ fn too_low_process_limits_are_one_line_and_exit_2() {
             assert!(stderr.contains("thread"), "{stderr}");
             assert!(!stderr.contains("panicked"), "{stderr}");
         }
-        _ => eprintln!("skipping the thread-limit case: needs root, runuser and prlimit"),
+        _ => crate::support::skip("the thread-limit case needs root, runuser and prlimit"),
     }
 }
 

@@ -30,9 +30,9 @@ fn ready() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !(root && target && gcc) {
-        eprintln!(
-            "skipping the static-binary test: needs root, `rustup target add {arch}-unknown-linux-musl` and musl-gcc (apt-get install musl-tools); .ci/run installs them"
-        );
+        crate::support::skip(&format!(
+            "the static-binary test needs root, `rustup target add {arch}-unknown-linux-musl` and musl-gcc (apt-get install musl-tools); .ci/run installs them"
+        ));
     }
     root && target && gcc
 }

@@ -171,7 +171,7 @@ fn a_key_that_is_not_the_certificates_stops_the_cluster_checks() {
 #[test]
 fn a_version_1_certificate_and_its_key_pass() {
     if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("skipping the version 1 certificate: needs openssl (apt-get install openssl)");
+        crate::support::skip("the version 1 certificate needs openssl (apt-get install openssl)");
         return;
     }
     let world = World::new();

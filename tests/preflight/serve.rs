@@ -94,9 +94,9 @@ pub(crate) fn installed(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!(
-            "skipping: needs {program} (apt-get install prometheus prometheus-blackbox-exporter chromium)"
-        );
+        crate::support::skip(&format!(
+            "needs {program} (apt-get install prometheus prometheus-blackbox-exporter chromium)"
+        ));
     }
     found
 }

@@ -132,8 +132,8 @@ impl Lab {
     /// at `mtu`; `None`, saying why, where it cannot be made.
     pub fn new(rules: &str, mtu: u32) -> Option<Lab> {
         if !ready() {
-            eprintln!(
-                "skipping the router lab: needs root, ip netns and nft (apt-get install nftables iproute2)"
+            super::skip(
+                "the router lab needs root, ip netns and nft (apt-get install nftables iproute2)",
             );
             return None;
         }

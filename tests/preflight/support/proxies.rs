@@ -78,7 +78,7 @@ impl Squid {
     /// Starts squid and waits until it accepts connections; `None` (with a note) without squid.
     pub fn start(options: &SquidOptions) -> Option<Squid> {
         if Command::new("squid").arg("-v").output().is_err() {
-            eprintln!("skipping: squid is not installed (apt-get install squid)");
+            super::skip("squid is not installed (apt-get install squid)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -60,10 +60,10 @@ pub fn namespace_ready(what: &str, tools: &[&str]) -> bool {
         .args(["--net", "sh", "-c", &script.join(" && ")])
         .status();
     if !matches!(ready, Ok(s) if s.success()) {
-        eprintln!(
-            "skipping {what}: needs root, unshare and {} (apt-get install nftables iproute2 squid)",
+        super::skip(&format!(
+            "{what} needs root, unshare and {} (apt-get install nftables iproute2 squid)",
             tools.join(", ")
-        );
+        ));
         return false;
     }
     true
