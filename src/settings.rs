@@ -310,6 +310,7 @@ pub fn probe_planner(
                 if let (true, Ok(plan)) = (kong_cluster, &mut plan) {
                     for spec in &mut plan.checks {
                         spec.endpoint.probe = Probe::KongCluster;
+                        spec.endpoint.id = format!("{}://{target}", Probe::KongCluster.as_str());
                     }
                 }
                 plan

@@ -31,7 +31,9 @@ fn mounts_ready(what: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        crate::support::skip(&format!("{what} needs root and unshare for a private mount namespace"));
+        crate::support::skip(&format!(
+            "{what} needs root and unshare for a private mount namespace"
+        ));
     }
     ok
 }
@@ -161,7 +163,9 @@ fn shared_dir(what: &str) -> Option<SharedDir> {
         .status()
         .is_ok_and(|s| s.success());
     if !as_nobody {
-        crate::support::skip(&format!("{what} needs root and runuser to act as the user nobody"));
+        crate::support::skip(&format!(
+            "{what} needs root and runuser to act as the user nobody"
+        ));
         return None;
     }
     let root = tempfile::tempdir().unwrap();

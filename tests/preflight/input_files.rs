@@ -106,7 +106,14 @@ fn a_fifo_with_no_writer_is_refused_at_once_wherever_it_is_named() {
         let conf = kong_conf(&world, &extra);
         let mut command = preflight();
         command
-            .args(["check", "--format", "json", "--timeout", "1s", "--kong-conf"])
+            .args([
+                "check",
+                "--format",
+                "json",
+                "--timeout",
+                "1s",
+                "--kong-conf",
+            ])
             .arg(&conf);
         if let Some((name, value)) = env {
             command.env(name, value);
@@ -150,7 +157,10 @@ fn a_signal_ends_a_run_within_a_second_while_it_waits_on_standard_input() {
         let took = sent.elapsed();
         let _ = child.kill();
         let (code, _, stderr) = split(child.wait_with_output().unwrap());
-        assert!(took < Duration::from_secs(2), "{name}: still running after {took:?}");
+        assert!(
+            took < Duration::from_secs(2),
+            "{name}: still running after {took:?}"
+        );
         assert_eq!(code, 1, "{name}: {stderr}");
         assert_eq!(
             stderr.trim(),
@@ -275,11 +285,21 @@ fn a_trust_list_of_two_thousand_devices_costs_seconds_not_a_minute() {
     );
     let mut command = preflight();
     command
-        .args(["check", "--format", "json", "--timeout", "1s", "--kong-conf"])
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "1s",
+            "--kong-conf",
+        ])
         .arg(&conf);
     let started = Instant::now();
     let (_, stdout, stderr, ended) = bounded(command);
-    assert!(ended && started.elapsed() < Duration::from_secs(10), "{stderr}");
+    assert!(
+        ended && started.elapsed() < Duration::from_secs(10),
+        "{stderr}"
+    );
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
     let checks = report["checks"].as_array().unwrap();
     let limit = checks
@@ -314,7 +334,8 @@ fn explain_reads_a_log_of_any_size_and_any_bytes() {
     for _ in 0..(20 * 1024 * 1024 / noise.len()) {
         file.write_all(noise.as_bytes()).unwrap();
     }
-    file.write_all(b"2026/12/04 10:00:01 [warn] 1#0: caf\xe9 ol\xe9\n").unwrap();
+    file.write_all(b"2026/12/04 10:00:01 [warn] 1#0: caf\xe9 ol\xe9\n")
+        .unwrap();
     file.write_all(&[b'y'; 100_000]).unwrap();
     file.write_all(b"\n").unwrap();
     file.write_all(b"2026/12/04 10:00:02 [warn] 1#0: *9 [clustering] connection to control plane wss://cp.example.com:443/v1/outlet broken: failed to connect: connection refused (retrying after 5 seconds) [cp.example.com:443], context: ngx.timer\n").unwrap();
@@ -381,7 +402,13 @@ fn a_list_that_cannot_be_written_follows_on_standard_output() {
     )
     .unwrap();
     for args in [
-        vec!["allowlist", "--no-resolve", "-o", "/dev/full", "tcp://cp.example.com:443"],
+        vec![
+            "allowlist",
+            "--no-resolve",
+            "-o",
+            "/dev/full",
+            "tcp://cp.example.com:443",
+        ],
         vec!["merge", "-o", "/dev/full", report.to_str().unwrap()],
     ] {
         let (code, stdout, stderr) = run(&args);

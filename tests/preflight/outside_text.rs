@@ -41,7 +41,15 @@ fn installed(program: &str) -> bool {
 /// Markdown carries would show).
 fn gfm(markdown: &str) -> String {
     let mut child = Command::new("cmark-gfm")
-        .args(["-e", "table", "-e", "autolink", "-e", "strikethrough", "--unsafe"])
+        .args([
+            "-e",
+            "table",
+            "-e",
+            "autolink",
+            "-e",
+            "strikethrough",
+            "--unsafe",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -59,8 +67,22 @@ fn gfm(markdown: &str) -> String {
 /// The tags of `html` that are not the ones a Markdown table, list and text make.
 fn foreign_tags(html: &str) -> Vec<String> {
     const OURS: [&str; 16] = [
-        "h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "code", "strong",
-        "blockquote", "em", "del",
+        "h2",
+        "h3",
+        "p",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "ul",
+        "li",
+        "code",
+        "strong",
+        "blockquote",
+        "em",
+        "del",
     ];
     html.split('<')
         .skip(1)
@@ -124,7 +146,10 @@ http {{
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
     while TcpStream::connect(addr).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "nginx did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nginx did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     (LoggingNginx(child), addr)
@@ -158,7 +183,9 @@ fn a_command_explain_suggests_runs_nothing_a_log_line_carries() {
     ] {
         request_with_referer(
             addr,
-            &format!("[clustering] connection to control plane wss://{payload}:443/v1/outlet broken: failed to connect: connection refused (retrying after 5 seconds)"),
+            &format!(
+                "[clustering] connection to control plane wss://{payload}:443/v1/outlet broken: failed to connect: connection refused (retrying after 5 seconds)"
+            ),
         );
     }
     // And a genuine line, whose command keeps its address.
@@ -197,11 +224,15 @@ fn a_command_explain_suggests_runs_nothing_a_log_line_carries() {
     }
     for e in &errors[..3] {
         assert_eq!(
-            e["command"],
-            "preflight check --kong-conf /etc/kong/kong.conf --only control-plane",
+            e["command"], "preflight check --kong-conf /etc/kong/kong.conf --only control-plane",
             "{e:#}"
         );
-        assert!(e["command_note"].as_str().unwrap().contains("not a host name"));
+        assert!(
+            e["command_note"]
+                .as_str()
+                .unwrap()
+                .contains("not a host name")
+        );
         assert!(!e["hint"].as_str().unwrap().contains("touch"), "{e:#}");
     }
     assert_eq!(
@@ -231,7 +262,12 @@ fn a_certificate_issuer_renders_no_tag_or_link_in_a_job_summary() {
     let target = format!("tls://localhost:{}", nginx.addr.port());
     let resolve = format!("localhost:{}:127.0.0.1", nginx.addr.port());
     let (code, markdown, stderr) = run(&[
-        "check", "--format", "markdown", "--resolve", &resolve, &target,
+        "check",
+        "--format",
+        "markdown",
+        "--resolve",
+        &resolve,
+        &target,
     ]);
     assert_eq!(code, 1, "{stderr}{markdown}");
     assert!(markdown.contains("Click to fix"), "{markdown}");
@@ -281,9 +317,7 @@ fn merge_shows_what_a_report_says_as_text_in_every_format() {
     let (code, human, _) = run(&[&["merge"], &files[..]].concat());
     assert_eq!(code, 1);
     assert!(
-        !human
-            .chars()
-            .any(|c| c.is_control() && c != '\n'),
+        !human.chars().any(|c| c.is_control() && c != '\n'),
         "{human:?}"
     );
     assert!(human.contains("\\x1b[2K\\r[ ok ]"), "{human}");

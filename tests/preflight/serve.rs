@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::world::{Behaviour, Validity, World, preflight};
 
 /// A child process killed on drop.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Running {
 }
 
 /// A port free now on 127.0.0.1.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 }
 
 /// `GET path` from `addr`: the status and the body.
-fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     get_with(addr, path, "").map(|(status, _, body)| (status, body))
 }
 
@@ -57,7 +57,11 @@ fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Option<(u16, String,
 }
 
 /// Waits (at most 20 s) until `ready` holds for what `addr` answers on `path`.
-fn wait_for(addr: SocketAddr, path: &str, ready: impl Fn(u16, &str) -> bool) -> (u16, String) {
+pub(crate) fn wait_for(
+    addr: SocketAddr,
+    path: &str,
+    ready: impl Fn(u16, &str) -> bool,
+) -> (u16, String) {
     let start = Instant::now();
     loop {
         if let Some((status, body)) = get(addr, path)
@@ -74,7 +78,7 @@ fn wait_for(addr: SocketAddr, path: &str, ready: impl Fn(u16, &str) -> bool) -> 
 }
 
 /// `preflight serve` on a free port with `args`.
-fn serve(args: &[&str]) -> (Running, SocketAddr) {
+pub(crate) fn serve(args: &[&str]) -> (Running, SocketAddr) {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let child = preflight()
         .args(["serve", "--listen", &addr.to_string()])

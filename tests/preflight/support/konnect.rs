@@ -27,7 +27,9 @@ pub fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
             Ok(records) => return Some((world.dns(&["konghq.com"], &records, &[], &[]), block)),
             Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                super::skip(&format!("the Konnect world: binding port 443 needs root ({e})"));
+                super::skip(&format!(
+                    "the Konnect world: binding port 443 needs root ({e})"
+                ));
                 return None;
             }
             Err(e) => panic!("cannot bind the Konnect world: {e}"),

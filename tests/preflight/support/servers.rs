@@ -40,7 +40,9 @@ fn installed(program: &str, probe: &[&str]) -> bool {
         .status()
         .is_ok();
     if !found {
-        super::skip(&format!("{program} is not installed (apt-get install {program})"));
+        super::skip(&format!(
+            "{program} is not installed (apt-get install {program})"
+        ));
     }
     found
 }
