@@ -33,6 +33,11 @@ use tokio::net::TcpListener;
 #[allow(dead_code)]
 mod lab;
 
+/// What the lab calls when it cannot be built: a benchmark says so and goes on without it.
+fn skip(why: &str) {
+    eprintln!("skipping: {why}");
+}
+
 const PREFLIGHT: &str = env!("CARGO_BIN_EXE_preflight");
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Ports where nothing listens: below Linux's ephemeral range (32768 and up), where the open
