@@ -109,6 +109,18 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Merges reports read from `readers`, each named by its path (fuzzing feeds them from
+    /// memory).
+    pub fn from_readers<R: std::io::Read>(
+        readers: Vec<(PathBuf, R)>,
+    ) -> Result<Fleet, InputError> {
+        let inputs = readers
+            .into_iter()
+            .map(|(path, reader)| parse(&path, reader).map(|input| (path, input)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Fleet::of(inputs))
+    }
+
     /// Reads every report and merges them.
     pub fn load(paths: &[PathBuf]) -> Result<Fleet, InputError> {
         let inputs = paths
@@ -200,7 +212,16 @@ fn read(path: &Path) -> Result<Input, InputError> {
     };
     let file = crate::files::open(crate::files::stdin_or(path))
         .map_err(|e| bad(format!("cannot read the report: {e}")))?;
-    let reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    parse(path, file)
+}
+
+/// A report (or watch log) from `reader`; `path` names it in errors.
+fn parse(path: &Path, reader: impl std::io::Read) -> Result<Input, InputError> {
+    let bad = |reason: String| InputError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = std::io::BufReader::with_capacity(64 * 1024, reader);
     let mut last: Option<Document> = None;
     for document in serde_json::Deserializer::from_reader(reader).into_iter::<Document>() {
         match document {
