@@ -111,9 +111,7 @@ pub struct Fleet {
 impl Fleet {
     /// Merges reports read from `readers`, each named by its path (fuzzing feeds them from
     /// memory).
-    pub fn from_readers<R: std::io::Read>(
-        readers: Vec<(PathBuf, R)>,
-    ) -> Result<Fleet, InputError> {
+    pub fn from_readers<R: std::io::Read>(readers: Vec<(PathBuf, R)>) -> Result<Fleet, InputError> {
         let inputs = readers
             .into_iter()
             .map(|(path, reader)| parse(&path, reader).map(|input| (path, input)))

@@ -75,6 +75,8 @@ pub struct State {
     /// `/metrics` of the last round, in the text format and in OpenMetrics, rendered at the
     /// first scrape after the round and then served to every scraper from the same bytes.
     exposed: [Option<Bytes>; 2],
+    /// The last round's report as JSON, for `/healthz`, likewise.
+    report_json: Option<Bytes>,
 }
 
 impl State {
@@ -107,6 +109,7 @@ impl State {
         self.ended = Some(now);
         self.rounds += 1;
         self.exposed = [None, None];
+        self.report_json = None;
     }
 
     /// The metrics of the last round in `exposition`, rendered once per round.
@@ -221,10 +224,11 @@ async fn reloads(
             Ok(configuration) => {
                 let checks = configuration.plan.checks.len();
                 let expiry = client_cert_expiry(&configuration.settings);
-                state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .client_cert_expiry = expiry;
+                {
+                    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                    state.client_cert_expiry = expiry;
+                    state.exposed = [None, None];
+                }
                 replace.send_replace(Arc::new(configuration));
                 (options.log)(&format!(
                     "reloaded on SIGHUP: {checks} checks, from the next round"
@@ -305,8 +309,8 @@ async fn answer(
             with_type(StatusCode::OK, exposition.content_type(), bytes)
         }
         "/healthz" => {
-            let state = state.lock().unwrap_or_else(|e| e.into_inner());
-            healthz(&state, settings.strict)
+            let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+            healthz(&mut state, settings.strict)
         }
         "/" => {
             let state = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -327,7 +331,7 @@ async fn answer(
 
 /// 200 when every required check passed in the last round, 503 otherwise (also before the
 /// first round ends), with the report as JSON.
-fn healthz(state: &State, strict: bool) -> Response<Full<Bytes>> {
+fn healthz(state: &mut State, strict: bool) -> Response<Full<Bytes>> {
     let Some(report) = &state.report else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -338,7 +342,12 @@ fn healthz(state: &State, strict: bool) -> Response<Full<Bytes>> {
         0 => StatusCode::OK,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
-    let body = serde_json::to_string_pretty(report).unwrap_or_default();
+    let body = state
+        .report_json
+        .get_or_insert_with(|| {
+            Bytes::from(serde_json::to_string_pretty(report).unwrap_or_default())
+        })
+        .clone();
     with_type(status, "application/json", body)
 }
 
