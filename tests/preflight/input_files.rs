@@ -68,6 +68,22 @@ fn kong_conf(world: &World, extra: &str) -> PathBuf {
     path
 }
 
+/// `check --format json --timeout 1s --kong-conf CONF`.
+fn conf_check(conf: &Path) -> Command {
+    let mut command = preflight();
+    command
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "1s",
+            "--kong-conf",
+        ])
+        .arg(conf);
+    command
+}
+
 #[test]
 fn a_fifo_with_no_writer_is_refused_at_once_wherever_it_is_named() {
     let world = World::new();
@@ -103,18 +119,7 @@ fn a_fifo_with_no_writer_is_refused_at_once_wherever_it_is_named() {
         (format!("lua_ssl_trusted_certificate = {f}"), None),
         (String::new(), Some(("KONG_CLUSTER_CA_CERT", f))),
     ] {
-        let conf = kong_conf(&world, &extra);
-        let mut command = preflight();
-        command
-            .args([
-                "check",
-                "--format",
-                "json",
-                "--timeout",
-                "1s",
-                "--kong-conf",
-            ])
-            .arg(&conf);
+        let mut command = conf_check(&kong_conf(&world, &extra));
         if let Some((name, value)) = env {
             command.env(name, value);
         }
@@ -283,17 +288,7 @@ fn a_trust_list_of_two_thousand_devices_costs_seconds_not_a_minute() {
         &world,
         &format!("lua_ssl_trusted_certificate = system,{many}"),
     );
-    let mut command = preflight();
-    command
-        .args([
-            "check",
-            "--format",
-            "json",
-            "--timeout",
-            "1s",
-            "--kong-conf",
-        ])
-        .arg(&conf);
+    let command = conf_check(&conf);
     let started = Instant::now();
     let (_, stdout, stderr, ended) = bounded(command);
     assert!(

@@ -5,35 +5,20 @@
 //! the summaries.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::serve::free_port;
 use crate::support::servers::Nginx;
 use crate::support::world::{Ca, run};
 
-/// A port free now on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether `program` runs; says so on stderr when not (`.ci/run` installs it).
+/// Whether `program` runs; says so when not (`.ci/run` installs it).
 fn installed(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        crate::support::skip(&format!("needs {program} (apt-get install {program})"));
-    }
-    found
+    crate::serve::installed(program)
 }
 
 /// GitHub-flavoured Markdown as HTML, as a job summary renders it: cmark-gfm with GitHub's

@@ -98,9 +98,7 @@ pub(crate) fn installed(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        crate::support::skip(&format!(
-            "needs {program} (apt-get install prometheus prometheus-blackbox-exporter chromium)"
-        ));
+        crate::support::skip(&format!("needs {program} (.ci/run installs it)"));
     }
     found
 }
