@@ -204,6 +204,110 @@ impl fmt::Display for FailureKind {
     }
 }
 
+/// Declares `Cause`'s refinements from one table: per cause, its doc, identifier, the kinds it
+/// refines and its meaning (the README's table of causes).
+macro_rules! causes {
+    ($(
+        $(#[doc = $doc:literal])*
+        $cause:ident = $id:literal of [$($kind:ident),+], $meaning:literal;
+    )+) => {
+        /// Why a failure happened, finer than its kind. It is decided once, where the
+        /// evidence is seen (an error kind, an alert, a status, a flag), never from a message's
+        /// words. `General(kind)`, serialized as the kind's own identifier, is the kind's
+        /// general case: nothing finer is known. The serialized names are a contract.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Cause {
+            /// The kind's general case.
+            General(FailureKind),
+            $(
+                $(#[doc = $doc])*
+                $cause,
+            )+
+        }
+
+        impl Cause {
+            /// Every cause finer than its kind, in the order of the README's table.
+            pub const REFINED: &[Cause] = &[$(Cause::$cause),+];
+
+            /// The identifier: the JSON error's `cause`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    Cause::General(kind) => kind.as_str(),
+                    $(Cause::$cause => $id,)+
+                }
+            }
+
+            /// Whether this cause can explain a failure of `kind`.
+            pub fn refines(self, kind: FailureKind) -> bool {
+                match self {
+                    Cause::General(general) => general == kind,
+                    $(Cause::$cause => [$(FailureKind::$kind),+].contains(&kind),)+
+                }
+            }
+
+            /// What the cause means, in a few words: the README's table.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    Cause::General(kind) => kind.meaning(),
+                    $(Cause::$cause => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+causes! {
+    /// No DNS server answered at all (none reachable, or all silent).
+    DnsNoAnswer = "dns_no_answer" of [DnsError],
+        "no DNS server answered the query at all: none could be reached, or every one stayed silent";
+    /// This host's own firewall rules refused the connection before it left.
+    BlockedHere = "blocked_by_this_host" of [Refused, Unreachable, Timeout, LocalError],
+        "this host's own firewall rules (nftables, iptables) refused the packet before it left";
+    /// A bind check named an address this host does not have.
+    AddressNotLocal = "address_not_local" of [LocalError],
+        "a `bind` check named an address this host does not have";
+    /// The proxy's own name does not resolve.
+    ProxyNameUnresolved = "proxy_name_unresolved" of [ProxyUnreachable],
+        "the proxy's own host name does not resolve on this host";
+    /// The proxy speaks another protocol than its URL's scheme says.
+    ProxySchemeMismatch = "proxy_scheme_mismatch" of [ProxyError],
+        "the proxy speaks another protocol than the proxy URL's scheme says (an HTTP proxy given as `socks5://`, or the reverse)";
+    /// The peer closed the connection in the middle of the TLS handshake.
+    ClosedDuringHandshake = "closed_during_handshake" of [TlsHandshake, ProxyError],
+        "the peer closed the connection in the middle of the handshake, without an alert";
+    /// The server name the check sends was set on purpose and the certificate does not carry it.
+    ServerNameSet = "server_name_set" of [CertNameMismatch],
+        "the certificate does not carry the server name set with `--server-name` (or kong.conf's `cluster_server_name`)";
+    /// The certificate is self-signed and no store trusts it.
+    SelfSigned = "self_signed" of [CertUntrusted],
+        "the server's certificate is self-signed, and no store here trusts it";
+    /// The server sends its certificate alone, and its issuer is in no store.
+    ChainIncomplete = "chain_incomplete" of [CertUntrusted],
+        "the server sends no intermediate certificate, and its issuer is in no store here (a missing intermediate, or a private CA)";
+    /// A shared-mode control plane presents another certificate than the node's own.
+    NotPinnedCertificate = "not_pinned_certificate" of [CertUntrusted],
+        "with `cluster_mtls = shared`, the control plane presents a certificate other than the node's own `cluster_cert`";
+    /// A Kong control plane closed the connection after TLS without answering the upgrade.
+    ClosedWithoutAnswer = "closed_without_answer" of [HttpError],
+        "after TLS the control plane closed without answering the upgrade: how Kong refuses a data plane's certificate";
+    /// Ctrl-C, SIGTERM or SIGHUP stopped the run before the check finished.
+    Interrupted = "interrupted" of [Deadline],
+        "the run was stopped (Ctrl-C, SIGTERM, SIGHUP) before the check finished";
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Cause {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Where in a check a failure happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -263,6 +367,8 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     pub kind: FailureKind,
+    /// Why, finer than the kind (`General(kind)` when nothing finer is known).
+    pub cause: Cause,
     pub phase: Phase,
     pub message: String,
     pub hint: String,
@@ -297,6 +403,17 @@ impl Peer<'_> {
 }
 
 impl Failure {
+    /// The same failure with a cause finer than its kind (one that refines it).
+    pub fn because(mut self, cause: Cause) -> Self {
+        debug_assert!(
+            cause.refines(self.kind),
+            "{cause} does not refine {}",
+            self.kind
+        );
+        self.cause = cause;
+        self
+    }
+
     /// The same failure with a hint for a cause more particular than its kind's.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = hint.into();
@@ -312,6 +429,7 @@ impl Failure {
     ) -> Self {
         Failure {
             kind,
+            cause: Cause::General(kind),
             phase,
             message: message.into(),
             hint: hint(kind, phase, peer),
@@ -500,9 +618,73 @@ impl FailureKind {
     }
 }
 
+impl Cause {
+    /// The README's table of the causes finer than their kinds.
+    pub fn table() -> String {
+        let mut table = String::from("| cause | of kinds | meaning |\n| --- | --- | --- |\n");
+        for &cause in Cause::REFINED {
+            let kinds: Vec<String> = FailureKind::ALL
+                .iter()
+                .filter(|&&kind| cause.refines(kind))
+                .map(|kind| format!("`{kind}`"))
+                .collect();
+            table.push_str(&format!(
+                "| `{cause}` | {} | {} |\n",
+                kinds.join(", "),
+                cause.meaning()
+            ));
+        }
+        table
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cause_refines_a_kind_has_one_identifier_and_a_readme_row() {
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&Cause::table()),
+            "README's table of causes differs from Cause::table():\n{}",
+            Cause::table()
+        );
+        let kinds: std::collections::HashSet<&str> =
+            FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for &cause in Cause::REFINED {
+            assert!(seen.insert(cause.as_str()), "{cause} is listed twice");
+            assert!(
+                !kinds.contains(cause.as_str()),
+                "{cause} is named as a kind: a cause named as its kind is the kind's general case"
+            );
+            let refined: Vec<FailureKind> = FailureKind::ALL
+                .iter()
+                .copied()
+                .filter(|&kind| cause.refines(kind))
+                .collect();
+            assert!(!refined.is_empty(), "{cause} refines no kind");
+            assert_eq!(
+                serde_json::to_string(&cause).unwrap(),
+                format!("\"{cause}\"")
+            );
+        }
+        // Every (kind, cause) pair: the general case is the kind itself, with the kind's hint.
+        let peer = Peer {
+            host: "cp.example",
+            port: Some(443),
+            ip: None,
+        };
+        for &kind in FailureKind::ALL {
+            let failure = Failure::new(kind, kind.phases()[0], "x", peer);
+            assert_eq!(failure.cause, Cause::General(kind));
+            assert_eq!(failure.cause.as_str(), kind.as_str());
+            for &cause in Cause::REFINED.iter().filter(|c| c.refines(kind)) {
+                assert_eq!(failure.clone().because(cause).cause, cause);
+            }
+        }
+    }
 
     #[test]
     fn every_kind_has_one_identifier_a_phase_a_hint_and_a_readme_entry() {

@@ -86,13 +86,22 @@ pub struct Timings {
 /// a retry with a smaller segment size or another server name.
 #[derive(Debug, Clone, Serialize)]
 pub struct SecondOpinion {
-    /// `trace` or `retry`.
-    pub kind: &'static str,
+    pub kind: OpinionKind,
     /// What the attempts say, in a sentence.
     pub conclusion: String,
     /// How long it took, all attempts at once.
     pub ms: f64,
     pub attempts: Vec<Tried>,
+}
+
+/// What a second opinion did: traced the hops, or tried the check again another way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpinionKind {
+    /// TCP connects with rising TTLs, to find where packets stop.
+    Trace,
+    /// The check again, changed (smaller segments, no server name, no proxy).
+    Retry,
 }
 
 /// One attempt of a second opinion.

@@ -204,7 +204,9 @@ where
                     words(&e)
                 ));
                 match request.kong_cluster && closed_early(&e) {
-                    true => failure.with_hint(silent_close_hint(&request.authority)),
+                    true => failure
+                        .because(crate::failure::Cause::ClosedWithoutAnswer)
+                        .with_hint(silent_close_hint(&request.authority)),
                     false => failure,
                 }
             }));

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::Budget;
-use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::failure::{Cause, Failure, FailureKind, Peer, Phase};
 
 /// A TCP connection made and not yet registered with the runtime's epoll: a check that only
 /// connects closes it without ever registering it.
@@ -118,7 +118,9 @@ pub(crate) fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Fai
         peer,
     );
     match blocked_here(err) {
-        true => failure.with_hint(local_block_hint("TCP", addr)),
+        true => failure
+            .because(Cause::BlockedHere)
+            .with_hint(local_block_hint("TCP", addr)),
         false => failure,
     }
 }

@@ -46,7 +46,9 @@ pub(crate) async fn probe(
             peer,
         );
         match super::tcp::blocked_here(&err) {
-            true => failure.with_hint(super::tcp::local_block_hint("UDP", addr)),
+            true => failure
+                .because(crate::failure::Cause::BlockedHere)
+                .with_hint(super::tcp::local_block_hint("UDP", addr)),
             false => failure,
         }
     };

@@ -331,6 +331,7 @@ fn unfinished(spec: &CheckSpec, interrupted: bool, phase: Phase) -> CheckResult 
             ),
             peer,
         )
+        .because(crate::failure::Cause::Interrupted)
         .with_hint(
             "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).",
         ),

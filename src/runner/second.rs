@@ -18,7 +18,7 @@ use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::probe::millis;
 use crate::probe::proxy::Dest;
 use crate::probe::trace::{self, MAX_HOPS};
-use crate::report::{SecondOpinion, Tried};
+use crate::report::{OpinionKind, SecondOpinion, Tried};
 
 /// The most addresses one run traces: each trace is up to 30 sockets for one timeout, and many
 /// addresses timing out behind one firewall tell the same story.
@@ -52,7 +52,7 @@ pub(super) async fn opinion(
     let in_tls = failure.phase == Phase::Tls;
     let closed = failure.kind == FailureKind::Reset
         || (failure.kind == FailureKind::TlsHandshake
-            && failure.message.contains("closed the connection during"));
+            && failure.cause == crate::failure::Cause::ClosedDuringHandshake);
     match failure.kind {
         // Loopback has no hops to find.
         FailureKind::Timeout | FailureKind::Unreachable
@@ -147,7 +147,7 @@ fn record(
         }
     }
     outcome.second = Some(SecondOpinion {
-        kind: "retry",
+        kind: OpinionKind::Retry,
         conclusion,
         ms,
         attempts,
@@ -211,7 +211,7 @@ async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut
     };
     shared.trace(spec.id(), || format!("second opinion: {conclusion}"));
     outcome.second = Some(SecondOpinion {
-        kind: "trace",
+        kind: OpinionKind::Trace,
         conclusion,
         ms,
         attempts: vec![Tried { tried, result, ms }],
@@ -368,7 +368,7 @@ async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> Re
         Some(f) => {
             f.phase != Phase::Tcp
                 && !matches!(f.kind, FailureKind::Reset | FailureKind::TlsTimeout)
-                && !f.message.contains("closed the connection during")
+                && f.cause != crate::failure::Cause::ClosedDuringHandshake
         }
     };
     if !answered {

@@ -14,9 +14,10 @@ use crate::support::proxies::{SocksOptions, socks5};
 use crate::support::world::{Behaviour, Validity, World, preflight, split};
 
 /// Fields whose values are enumerations of the contract, kept as they are in the skeleton.
-const ENUMERATED: [&str; 8] = [
+const ENUMERATED: [&str; 9] = [
     "status",
     "kind",
+    "cause",
     "phase",
     "probe",
     "role",

@@ -20,7 +20,7 @@ mod servers;
 use servers::Diagnosis;
 
 use super::Budget;
-use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::failure::{Cause, Failure, FailureKind, Peer, Phase};
 
 /// Which address families to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -328,6 +328,7 @@ impl Dns {
             Some(addr) => format!("DNS server {addr}"),
             None => "the system's DNS servers".to_string(),
         };
+        let mut cause = None;
         let (kind, message) = match err {
             NetError::Dns(DnsError::NoRecordsFound(none))
                 if none.response_code == ResponseCode::NXDomain =>
@@ -351,12 +352,19 @@ impl Dns {
             ),
             // The resolver's own words ("no connections available") name nothing a user can
             // act on: the servers and what each does are added to this.
-            _ => (
-                FailureKind::DnsError,
-                format!("{NO_ANSWER} for {host} from {server}"),
-            ),
+            _ => {
+                cause = Some(Cause::DnsNoAnswer);
+                (
+                    FailureKind::DnsError,
+                    format!("no DNS answer for {host} from {server}"),
+                )
+            }
         };
-        Failure::new(kind, Phase::Dns, message, peer(host, port))
+        let failure = Failure::new(kind, Phase::Dns, message, peer(host, port));
+        match cause {
+            Some(cause) => failure.because(cause),
+            None => failure,
+        }
     }
 
     fn build_resolver(&self) -> Result<TokioResolver, String> {
@@ -408,12 +416,8 @@ const DIAGNOSE_AFTER: Duration = Duration::from_millis(200);
 
 /// A failure that got no answer from any server (not an answer that said no).
 fn unanswered(failure: &Failure) -> bool {
-    failure.kind == FailureKind::DnsTimeout
-        || (failure.kind == FailureKind::DnsError && failure.message.starts_with(NO_ANSWER))
+    failure.kind == FailureKind::DnsTimeout || failure.cause == Cause::DnsNoAnswer
 }
-
-/// The start of a failure to get any answer, which the servers' diagnosis completes.
-const NO_ANSWER: &str = "no DNS answer";
 
 fn peer(host: &str, port: Option<u16>) -> Peer<'_> {
     Peer {

@@ -184,7 +184,7 @@ impl Via<'_> {
                     match failure.kind {
                         FailureKind::Deadline => failure,
                         // A DNS problem with the proxy's own name, not a firewall's.
-                        _ => failure.with_hint(format!(
+                        _ => failure.because(crate::failure::Cause::ProxyNameUnresolved).with_hint(format!(
                             "This host cannot resolve the proxy's name {name}: check the proxy URL's host (--proxy, or the variable or kong.conf setting named in the report) and this host's DNS (/etc/resolv.conf, or --dns-server); if the name is right, ask the DNS team why it does not resolve here."
                         )),
                     }
@@ -307,7 +307,11 @@ impl Hop<'_> {
                 self.proxy
             ),
         );
-        Some(failure.with_hint(scheme_hint(self.proxy)))
+        Some(
+            failure
+                .because(crate::failure::Cause::ProxySchemeMismatch)
+                .with_hint(scheme_hint(self.proxy)),
+        )
     }
 }
 

@@ -73,6 +73,7 @@ impl Hop<'_> {
                         humantime::format_duration(limit)
                     ),
                 )
+                .because(crate::failure::Cause::ProxySchemeMismatch)
                 .with_hint(scheme_hint(self.proxy))),
             Err(elapsed) => Err(self
                 .wrong_protocol(&answered(), "SOCKS5")
@@ -115,12 +116,14 @@ impl Hop<'_> {
                 FailureKind::ProxyUpstream,
                 format!("the SOCKS proxy {proxy} could not reach {authority}: {err}"),
             ),
-            E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => self.proxy_failure(
-                FailureKind::ProxyError,
-                format!(
-                    "the proxy {proxy} closed the connection during the SOCKS5 handshake: is it a SOCKS5 proxy?"
-                ),
-            ),
+            E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => self
+                .proxy_failure(
+                    FailureKind::ProxyError,
+                    format!(
+                        "the proxy {proxy} closed the connection during the SOCKS5 handshake: is it a SOCKS5 proxy?"
+                    ),
+                )
+                .because(crate::failure::Cause::ClosedDuringHandshake),
             // tokio-socks uses this one error for an unknown reply code too.
             E::UnknownAuthMethod => self.proxy_failure(
                 FailureKind::ProxyError,
