@@ -5,13 +5,12 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
 use crate::probe::http::Expect;
 use crate::probe::tls::TlsRequest;
 use crate::profile::Role;
-use crate::report::Status;
 use crate::route::Route;
 use crate::target::{Probe, format_target};
 
@@ -129,5 +128,27 @@ impl CheckSpec {
             self.endpoint.port,
             self.path.as_deref(),
         )
+    }
+}
+
+/// What a check came to: the JSON report's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skipped,
+}
+
+impl Status {
+    /// The word the JSON report uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skipped => "skipped",
+        }
     }
 }

@@ -372,7 +372,7 @@ async fn round(
     let trace: Option<runner::Trace> = settings
         .verbose
         .then(|| Arc::new(|line: String| eprintln!("* {line}")) as runner::Trace);
-    runner::round(plan, settings, (progress, trace), interrupt).await
+    runner::round(plan, &settings.run, (progress, trace), interrupt).await
 }
 
 /// Scores one round of a watch and prints what changed (as JSON Lines, the whole round).

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::check::{CheckSpec, Endpoint};
 use crate::failure::Failure;
@@ -11,26 +11,8 @@ use crate::probe::tls::TlsInfo;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-    Skipped,
-}
-
-impl Status {
-    /// The word the JSON report uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skipped => "skipped",
-        }
-    }
-}
+/// A check's status: defined with the check, named here as the report's.
+pub use crate::check::Status;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -399,6 +381,11 @@ impl Report {
                 .any(|c| c.endpoint.required && c.path.status == Status::Warn);
         u8::from(warned || self.required_failures().next().is_some())
     }
+}
+
+/// Milliseconds as every format (and a trace line) shows them: `25.5 ms`.
+pub(crate) fn ms_text(ms: f64) -> String {
+    format!("{ms:.1} ms")
 }
 
 #[cfg(test)]

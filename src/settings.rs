@@ -13,6 +13,7 @@ use crate::probe::tls::{TlsSettings, load_certs, load_identity};
 use crate::profile::{self, Assignments, Role};
 use crate::render::Format;
 use crate::route::{ProxyConfig, ProxyFlags};
+use crate::runner::RunConfig;
 use crate::sanitize::redact;
 use crate::target::Probe;
 use crate::target::{Host, Target, parse_port};
@@ -22,11 +23,8 @@ const DEFAULT_CONCURRENCY: u64 = 512;
 
 #[derive(Debug)]
 pub struct Settings {
-    pub timeout: Duration,
-    pub deadline: Option<Duration>,
-    pub concurrency: usize,
-    pub dns: DnsConfig,
-    pub tls: TlsSettings,
+    /// What the engine runs a plan with.
+    pub run: RunConfig,
     pub strict: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -40,10 +38,6 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// `--verbose`: trace each check's steps on stderr.
     pub verbose: bool,
-    /// `--no-trace`: no hop trace after a connect that timed out or was rejected.
-    pub no_trace: bool,
-    /// The node the report names: `--node`, or the host name.
-    pub node: String,
 }
 
 impl Settings {
@@ -87,11 +81,15 @@ impl Settings {
         }
         plan.settle(&overrides, &proxies);
         let settings = Settings {
-            timeout: args.timeout,
-            deadline: args.deadline,
-            concurrency,
-            dns,
-            tls,
+            run: RunConfig {
+                timeout: args.timeout,
+                deadline: args.deadline,
+                concurrency,
+                dns,
+                tls,
+                no_trace: args.no_trace,
+                node: node_name(args.node.as_deref())?,
+            },
             strict: args.strict,
             format: args.format,
             output: args.output.clone(),
@@ -100,8 +98,6 @@ impl Settings {
             count: args.count,
             warnings,
             verbose: args.verbose,
-            no_trace: args.no_trace,
-            node: node_name(args.node.as_deref())?,
         };
         Ok((settings, plan))
     }

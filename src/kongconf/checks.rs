@@ -10,7 +10,7 @@ use crate::route::{ProxyUrl, Route};
 use crate::target::{Host, Probe, parse_port, split_port};
 
 use super::files::{Blocked, Inspect, Material};
-use super::{CLUSTER_KEYS, KongConf, SOURCE, Setting};
+use super::{CLUSTER_KEYS, KongConf, Setting, spec};
 
 /// What a kong.conf asks of the run besides its checks.
 #[derive(Debug, Clone, Default)]
@@ -358,12 +358,4 @@ fn listens(
             Ok((addr.to_string(), port, udp))
         })
         .collect()
-}
-
-/// A check of the kong.conf, ids `kong.conf.KEY`.
-pub(super) fn spec(key: &str, name: String, role: Role, probe: Probe, note: String) -> CheckSpec {
-    let mut spec = CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe);
-    spec.endpoint.profile = Some(SOURCE.to_string());
-    spec.endpoint.note = Some(note);
-    spec
 }

@@ -105,7 +105,7 @@ impl About<'_> {
 
     /// The check of this finding, `kong.conf.ID`.
     fn check(&self, id: &str, verdict: Verdict) -> CheckSpec {
-        let mut spec = super::checks::spec(
+        let mut spec = super::spec(
             id,
             self.key.to_string(),
             Role::Local,

@@ -287,6 +287,20 @@ impl KongConf {
     }
 }
 
+/// A check of the kong.conf, ids `kong.conf.KEY`.
+fn spec(
+    key: &str,
+    name: String,
+    role: crate::profile::Role,
+    probe: crate::target::Probe,
+    note: String,
+) -> crate::check::CheckSpec {
+    let mut spec = crate::check::CheckSpec::new(format!("{SOURCE}.{key}"), name, role, probe);
+    spec.endpoint.profile = Some(SOURCE.to_string());
+    spec.endpoint.note = Some(note);
+    spec
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 pub(crate) mod bind;
 pub(crate) mod dns;
-pub(crate) mod first;
+pub(crate) mod first_words;
 pub(crate) mod http;
 pub(crate) mod intercept;
 pub(crate) mod proxy;

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape;
+use super::marks::{STYLE, mark, symbol};
 use crate::merge::{Cell, Fleet, Pattern, Row};
 use crate::report::Status;
 use crate::sanitize::terminal;
-use crate::serve::page::{STYLE, mark, symbol};
 
 /// What a pattern points at, and whom to ask: the sentence each format puts over its list.
 fn heading(pattern: Pattern) -> &'static str {

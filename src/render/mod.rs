@@ -9,6 +9,7 @@ mod json;
 mod junit;
 mod man;
 mod markdown;
+pub mod marks;
 pub mod merge;
 mod profile;
 pub mod watch;
@@ -71,9 +72,7 @@ impl ListFormat {
 pub use crate::sanitize::markup as escape;
 
 /// Milliseconds as every format shows them: `25.5 ms`.
-pub(crate) fn ms(ms: f64) -> String {
-    format!("{ms:.1} ms")
-}
+pub(crate) use crate::report::ms_text as ms;
 
 /// A duration in milliseconds shown in seconds: `1.23 s`.
 pub(crate) fn seconds(ms: f64) -> String {

@@ -16,7 +16,7 @@ use crate::probe::http::{self, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{TlsFailure, TlsInfo};
 use crate::probe::{BoxStream, Dialed, millis, tcp, udp};
-use crate::render::ms as ms_text;
+use crate::report::ms_text;
 use crate::report::{AddressResult, AddressStatus, SecondOpinion, StepTimes};
 use crate::route::ProxyUrl;
 use crate::target::Probe;
@@ -100,27 +100,6 @@ struct Connection {
     /// Set when a proxy takes plain HTTP requests whole: the request goes to it in absolute
     /// form, with no tunnel and no TLS.
     forwarded: Option<Forwarded>,
-}
-
-/// Runs the steps of one attempt at `dest` (through `via`, if given), then, when it failed in
-/// a way a second opinion can explain, takes that.
-pub(super) async fn run(
-    spec: &CheckSpec,
-    dest: Dest,
-    via: Option<Arc<ProxyUrl>>,
-    shared: &Shared,
-) -> Outcome {
-    let direct = match (&dest, &via) {
-        (Dest::Addr(addr), None) => Some(*addr),
-        _ => None,
-    };
-    let mut outcome = run_with(spec, dest, via, shared, None).await;
-    // Boxed: the opinions' state (a trace of 30 hops, retries with their own attempts) is
-    // allocated only after a failure, not carried by every check's task.
-    if outcome.error.is_some() {
-        Box::pin(super::second::opinion(spec, direct, shared, &mut outcome)).await;
-    }
-    outcome
 }
 
 /// One attempt, announcing `mss` when given.

@@ -5,8 +5,8 @@
 //! returns results.
 
 mod attempt;
+mod opinion;
 mod path;
-mod second;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +20,30 @@ use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::plan::Plan;
 use crate::probe::Budget;
 use crate::probe::dns::Dns;
+use crate::probe::dns::DnsConfig;
 use crate::probe::tls::Tls;
+use crate::probe::tls::TlsSettings;
 use crate::report::{CheckResult, PathResult, Status};
-use crate::settings::Settings;
 
 pub use path::MAX_ADDRESSES_PER_FAMILY;
+
+/// What the engine runs a plan with: built from the flags by `settings`, which nothing under
+/// `runner/` or `probe/` sees.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Each phase's timeout (`--timeout`).
+    pub timeout: Duration,
+    /// The whole run's (`--deadline`).
+    pub deadline: Option<Duration>,
+    /// Connections at once.
+    pub concurrency: usize,
+    pub dns: DnsConfig,
+    pub tls: TlsSettings,
+    /// `--no-trace`: no hop trace after a connect that timed out or was rejected.
+    pub no_trace: bool,
+    /// The node the report names: `--node`, or the host name.
+    pub node: String,
+}
 
 /// A run with no --deadline still has one, far away.
 const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -44,7 +63,7 @@ struct Shared {
     /// The connection slots in all (`--concurrency`).
     concurrency: usize,
     /// One trace per address and port, shared by every check that fails toward it.
-    traces: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<second::Traced>>>,
+    traces: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<opinion::Traced>>>,
 }
 
 /// Where `--verbose` lines go (the binary writes them to stderr; the library never prints).
@@ -118,7 +137,7 @@ pub struct Run {
 /// One round: every check once (or until `interrupt`), as a report.
 pub async fn round(
     plan: &Plan,
-    settings: &Settings,
+    settings: &RunConfig,
     observers: (Option<Arc<dyn Progress>>, Option<Trace>),
     interrupt: impl std::future::Future<Output = ()>,
 ) -> crate::report::Report {
@@ -142,7 +161,7 @@ pub async fn round(
 
 pub async fn run(
     plan: &Plan,
-    settings: &Settings,
+    settings: &RunConfig,
     (progress, trace): (Option<Arc<dyn Progress>>, Option<Trace>),
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Run {

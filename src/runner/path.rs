@@ -11,7 +11,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::attempt::{self, Outcome};
+use super::attempt::Outcome;
+use super::opinion;
 use crate::check::CheckSpec;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::probe::dns::{Resolution, Source};
@@ -236,12 +237,12 @@ async fn attempt_all(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; dests.len()];
     if let [dest] = dests.as_slice() {
         // One address (an IP target, a tunnel to a name): no task to spawn.
-        outcomes[0] = Some(attempt::run(spec, dest.clone(), via, shared).await);
+        outcomes[0] = Some(opinion::attempt(spec, dest.clone(), via, shared).await);
     } else {
         let mut attempts = JoinSet::new();
         for (index, dest) in dests.iter().cloned().enumerate() {
             let (spec, via, shared) = (spec.clone(), via.clone(), shared.clone());
-            let attempt = async move { (index, attempt::run(&spec, dest, via, &shared).await) };
+            let attempt = async move { (index, opinion::attempt(&spec, dest, via, &shared).await) };
             attempts.spawn(super::same_check(attempt));
         }
         while let Some(joined) = attempts.join_next().await {

@@ -186,6 +186,7 @@ pub async fn serve(
 /// The expiry of the client certificate `settings` offer, for its gauge.
 fn client_cert_expiry(settings: &Settings) -> Option<f64> {
     settings
+        .run
         .tls
         .identity
         .as_deref()
@@ -255,7 +256,7 @@ async fn rounds(
         let configuration = active.borrow_and_update().clone();
         let report = crate::runner::round(
             &configuration.plan,
-            &configuration.settings,
+            &configuration.settings.run,
             (None, None),
             stopped(stop.clone()),
         )
@@ -397,7 +398,8 @@ async fn probe(
         }
     }
     let settings = &configuration.settings;
-    let report = crate::runner::round(&plan, settings, (None, None), std::future::pending()).await;
+    let report =
+        crate::runner::round(&plan, &settings.run, (None, None), std::future::pending()).await;
     with_type(
         StatusCode::OK,
         exposition.content_type(),

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 
 use super::{Hop, basic};
 use crate::failure::{Failure, FailureKind, Peer};
-use crate::probe::first::First;
+use crate::probe::first_words::First;
 use crate::probe::{BoxStream, Budget, Elapsed};
 use crate::route::ProxyUrl;
 

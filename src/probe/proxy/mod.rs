@@ -299,7 +299,7 @@ pub(super) fn scheme_hint(proxy: &ProxyUrl) -> String {
 impl Hop<'_> {
     /// The proxy answered in another protocol than the URL's scheme says (`expected`).
     pub(super) fn wrong_protocol(&self, first: &[u8], expected: &str) -> Option<Failure> {
-        let spoken = crate::probe::first::proxy_protocol(first).filter(|p| *p != expected)?;
+        let spoken = crate::probe::first_words::proxy_protocol(first).filter(|p| *p != expected)?;
         let failure = self.proxy_failure(
             FailureKind::ProxyError,
             format!(

@@ -5,7 +5,7 @@ use tokio_socks::tcp::Socks5Stream;
 use super::{Dest, Hop, scheme_hint};
 use crate::failure::{Failure, FailureKind};
 use crate::probe::Elapsed;
-use crate::probe::first::First;
+use crate::probe::first_words::First;
 use crate::probe::{BoxStream, Budget};
 
 impl Hop<'_> {

@@ -231,7 +231,7 @@ impl Judge<'_> {
         if first.len() >= 2 && (20..=24).contains(&first[0]) && first[1] == 3 {
             return None;
         }
-        let what = crate::probe::first::what_answered(&first)?;
+        let what = crate::probe::first_words::what_answered(&first)?;
         Some(self.failure(FailureKind::TlsHandshake, format!("{} {what}", self.addr)))
     }
 

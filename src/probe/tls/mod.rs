@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::first::First;
+use super::first_words::First;
 pub(crate) use cert::{
     Facts, certs_of, client_cert_dates, client_cert_not_after, facts, key_matches, load_certs,
     load_identity, signing_key_of,

@@ -8,6 +8,7 @@
 //!   the server name, which a firewall filtering by name lets through.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -19,6 +20,28 @@ use crate::probe::millis;
 use crate::probe::proxy::Dest;
 use crate::probe::trace::{self, MAX_HOPS};
 use crate::report::{OpinionKind, SecondOpinion, Tried};
+use crate::route::ProxyUrl;
+
+/// Runs the steps of one attempt at `dest` (through `via`, if given), then, when it failed in
+/// a way a second opinion can explain, takes that.
+pub(super) async fn attempt(
+    spec: &CheckSpec,
+    dest: Dest,
+    via: Option<Arc<ProxyUrl>>,
+    shared: &Shared,
+) -> Outcome {
+    let direct = match (&dest, &via) {
+        (Dest::Addr(addr), None) => Some(*addr),
+        _ => None,
+    };
+    let mut outcome = run_with(spec, dest, via, shared, None).await;
+    // Boxed: the opinions' state (a trace of 30 hops, retries with their own attempts) is
+    // allocated only after a failure, not carried by every check's task.
+    if outcome.error.is_some() {
+        Box::pin(opinion(spec, direct, shared, &mut outcome)).await;
+    }
+    outcome
+}
 
 /// The most addresses one run traces: each trace is up to 30 sockets for one timeout, and many
 /// addresses timing out behind one firewall tell the same story.
