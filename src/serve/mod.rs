@@ -53,6 +53,16 @@ pub struct Configuration {
 /// Makes the plan of one `/probe` target, or says why it cannot.
 pub type Planner = Box<dyn Fn(&crate::settings::ProbeQuery) -> Result<Plan, String> + Send + Sync>;
 
+impl crate::rounds::Runnable for Configuration {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn config(&self) -> &crate::runner::RunConfig {
+        &self.settings.run
+    }
+}
+
 /// Builds the configuration anew from the command line and the files it names.
 pub type Reload = Box<dyn Fn() -> Result<Configuration, String> + Send + Sync>;
 
@@ -126,13 +136,6 @@ impl State {
 
 type Shared = Arc<Mutex<State>>;
 
-/// Completes once `stop` says so (never when its sender is gone without saying it).
-async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
-    if stop.wait_for(|&s| s).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// Serves until `stop` turns true (SIGTERM, Ctrl-C): the rounds in one task, the HTTP
 /// connections in others; SIGHUP reloads the configuration.
 pub async fn serve(
@@ -149,12 +152,22 @@ pub async fn serve(
         .client_cert_expiry = expiry;
     let (replace, active) = tokio::sync::watch::channel(Arc::new(configuration));
     let options = Arc::new(options);
-    let rounds = tokio::spawn(rounds(
-        active.clone(),
-        options.interval,
-        state.clone(),
-        stop.clone(),
-    ));
+    let rounds = tokio::spawn({
+        let state = state.clone();
+        crate::rounds::repeat(
+            active.clone(),
+            options.interval,
+            stop.clone(),
+            None,
+            move |report| {
+                state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .observe(report, SystemTime::now());
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+    });
     let reloads = tokio::spawn(reloads(replace, state.clone(), options.clone()));
     let open = connections::Open::default();
     let accepting = async {
@@ -177,7 +190,7 @@ pub async fn serve(
     };
     tokio::select! {
         () = accepting => {}
-        () = stopped(stop) => {}
+        () = crate::rounds::stopped(stop) => {}
     }
     rounds.abort();
     reloads.abort();
@@ -239,40 +252,6 @@ async fn reloads(
                 "reload on SIGHUP refused, the configuration in use is kept: {}",
                 crate::sanitize::message(&why)
             )),
-        }
-    }
-}
-
-/// One round at a time, each starting `interval` after the one before started (or at once
-/// when a round took longer, or when a reload brings a new plan), until `stop`.
-async fn rounds(
-    mut active: tokio::sync::watch::Receiver<Arc<Configuration>>,
-    interval: Duration,
-    state: Shared,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let start = tokio::time::Instant::now();
-        let configuration = active.borrow_and_update().clone();
-        let report = crate::runner::round(
-            &configuration.plan,
-            &configuration.settings.run,
-            (None, None),
-            stopped(stop.clone()),
-        )
-        .await;
-        let interrupted = report.interrupted;
-        state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .observe(report, SystemTime::now());
-        if interrupted {
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep_until(start + interval) => {}
-            Ok(()) = active.changed() => {}
-            () = stopped(stop.clone()) => return,
         }
     }
 }

@@ -367,8 +367,8 @@ fn merge_reads_a_report_larger_than_any_file_limit() {
             "name": "TCP connect",
             "target": format!("tcp://10.1.{}.{}:443", i / 250, i % 250),
             "required": true,
-            "status": if i % 2 == 0 { "ok" } else { "fail" },
-            "error": if i % 2 == 0 { Value::Null } else {
+            "status": if i.is_multiple_of(2) { "ok" } else { "fail" },
+            "error": if i.is_multiple_of(2) { Value::Null } else {
                 json!({"kind": "timeout", "message": "x".repeat(200), "hint": "y".repeat(100)})
             },
             "timings_ms": {"dns": 0.1, "tcp": 0.2, "total": 0.3},

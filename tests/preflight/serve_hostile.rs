@@ -247,10 +247,17 @@ fn probe_takes_the_kong_cluster_module_and_replays_the_data_planes_handshake() {
             && success.contains(&format!("target=\"{target}\"")),
         "{success}"
     );
-    let seen = seen.lock().unwrap().clone();
-    assert!(
-        seen.iter()
-            .any(|s| format!("{s:?}").contains("GET /v1/outlet?node_id=")),
-        "{seen:?}"
-    );
+    // The control plane records a connection once it has seen whether a frame follows.
+    let started = Instant::now();
+    loop {
+        let seen = seen.lock().unwrap().clone();
+        if seen
+            .iter()
+            .any(|s| format!("{s:?}").contains("GET /v1/outlet?node_id="))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{seen:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::world::{Behaviour, ServerOptions, Validity, World, lo, loopback_block};
 
 /// The Konnect endpoints for region `us`, cp_prefix `x`, portal_id `p1`: (check key, host).
-pub const KONNECT: [(&str, &str); 6] = [
+pub(crate) const KONNECT: [(&str, &str); 6] = [
     ("platform", "cloud.konghq.com"),
     ("global-api", "global.api.konghq.com"),
     ("regional-api", "us.api.konghq.com"),
@@ -20,7 +20,7 @@ pub const KONNECT: [(&str, &str); 6] = [
 /// audit-log port 8071 on the cp0 address) and a DNS server for konghq.com. `None`, with a
 /// note on stderr, where binding port 443 is not allowed (not root). A block of addresses that
 /// another test process holds is passed over for the next.
-pub fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
+pub(crate) fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
     for _ in 0..64 {
         let block = loopback_block();
         match konnect_hosts(world, block) {
@@ -61,7 +61,7 @@ fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str,
 }
 
 /// The node's cluster certificate and key, signed by the world's CA.
-pub fn cluster_cert(world: &World) -> (String, String) {
+pub(crate) fn cluster_cert(world: &World) -> (String, String) {
     let (crt, key) = world
         .ca
         .client(world.dir.path(), "node", &rcgen::PKCS_ECDSA_P256_SHA256);
@@ -70,7 +70,11 @@ pub fn cluster_cert(world: &World) -> (String, String) {
 
 /// The world's certificates come from a private CA, so `--allow-private-ca` (a lab control
 /// plane); without it they look exactly like interception (see the tls tests).
-pub fn konnect_args<'a>(dns: &'a str, ca: &'a str, cert: &'a (String, String)) -> Vec<&'a str> {
+pub(crate) fn konnect_args<'a>(
+    dns: &'a str,
+    ca: &'a str,
+    cert: &'a (String, String),
+) -> Vec<&'a str> {
     vec![
         "--profile",
         "konnect",

@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The server's address in the lab.
-pub const SERVER: &str = "203.0.113.10";
-pub const SERVER6: &str = "2001:db8:3::10";
+pub(crate) const SERVER: &str = "203.0.113.10";
+pub(crate) const SERVER6: &str = "2001:db8:3::10";
 /// Router 2's IPv6 address on router 1's side.
-pub const ROUTER2_6: &str = "2001:db8:2::2";
-pub const ROUTER1_6: &str = "2001:db8:1::fe";
+pub(crate) const ROUTER2_6: &str = "2001:db8:2::2";
+pub(crate) const ROUTER1_6: &str = "2001:db8:1::fe";
 
 /// One end of a link: its namespace and addresses.
 type End = (&'static str, [&'static str; 2]);
@@ -54,11 +54,11 @@ const ROUTES: [(&str, &str, &str); 8] = [
     ("s", "default", "2001:db8:3::fe"),
 ];
 /// The routers' addresses on the client's side of each (what a trace sees).
-pub const ROUTER1: &str = "192.0.2.254";
-pub const ROUTER2: &str = "198.51.100.2";
+pub(crate) const ROUTER1: &str = "192.0.2.254";
+pub(crate) const ROUTER2: &str = "198.51.100.2";
 
 /// One lab; its namespaces are removed on drop.
-pub struct Lab {
+pub(crate) struct Lab {
     prefix: String,
     children: Vec<Child>,
 }
@@ -103,7 +103,7 @@ fn ready() -> bool {
 /// A CA, and a server certificate for `names` with 150 further names, so that the certificate
 /// flight is far larger than a 1280-byte link carries in one packet; written to `dir` as
 /// `lab-ca.pem`, `big.crt`, `big.key` (their paths returned in that order).
-pub fn big_certificate(dir: &Path, names: &[&str]) -> (String, String, String) {
+pub(crate) fn big_certificate(dir: &Path, names: &[&str]) -> (String, String, String) {
     use rcgen::{CertificateParams, DnType, KeyPair};
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -130,7 +130,7 @@ pub fn big_certificate(dir: &Path, names: &[&str]) -> (String, String, String) {
 impl Lab {
     /// The lab with `rules` (an nftables ruleset) loaded in router 2 and the r1–r2 link's MTU
     /// at `mtu`; `None`, saying why, where it cannot be made.
-    pub fn new(rules: &str, mtu: u32) -> Option<Lab> {
+    pub(crate) fn new(rules: &str, mtu: u32) -> Option<Lab> {
         if !ready() {
             super::skip(
                 "the router lab needs root, ip netns and nft (apt-get install nftables iproute2)",
@@ -179,7 +179,7 @@ impl Lab {
     }
 
     /// This lab's name for namespace `ns`.
-    pub fn ns(&self, ns: &str) -> String {
+    pub(crate) fn ns(&self, ns: &str) -> String {
         format!("{}{ns}", self.prefix)
     }
 
@@ -214,7 +214,7 @@ impl Lab {
     }
 
     /// Runs a command in namespace `ns` and waits for it.
-    pub fn exec(&self, ns: &str, args: &[&str]) -> Output {
+    pub(crate) fn exec(&self, ns: &str, args: &[&str]) -> Output {
         Command::new("ip")
             .args(["netns", "exec", &self.ns(ns)])
             .args(args)
@@ -223,7 +223,7 @@ impl Lab {
     }
 
     /// Starts a long-running command in namespace `ns`; it is killed with the lab.
-    pub fn spawn(&mut self, ns: &str, dir: &Path, args: &[&str]) {
+    pub(crate) fn spawn(&mut self, ns: &str, dir: &Path, args: &[&str]) {
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(ns)])
             .args(args)
@@ -236,7 +236,7 @@ impl Lab {
     }
 
     /// The preflight binary, run in the client namespace.
-    pub fn preflight(&self, args: &[&str]) -> Output {
+    pub(crate) fn preflight(&self, args: &[&str]) -> Output {
         let mut command = Command::new("ip");
         command
             .args([
@@ -262,7 +262,7 @@ impl Lab {
     }
 
     /// Waits until something in the server namespace listens on `port`.
-    pub fn wait_listening(&self, port: u16) {
+    pub(crate) fn wait_listening(&self, port: u16) {
         for _ in 0..100 {
             let out = self.exec("s", &["ss", "-Htln", &format!("sport = :{port}")]);
             if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
@@ -276,7 +276,12 @@ impl Lab {
     /// A middlebox in the server namespace on `SERVER:listen`: it reads each ClientHello,
     /// resets the connection when its server name is `blocked`, and otherwise relays it to
     /// `127.0.0.1:to`. Returns the count of connections it accepted.
-    pub fn sni_filter(&self, listen: u16, to: u16, blocked: &'static str) -> Arc<AtomicUsize> {
+    pub(crate) fn sni_filter(
+        &self,
+        listen: u16,
+        to: u16,
+        blocked: &'static str,
+    ) -> Arc<AtomicUsize> {
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         let netns = format!("/var/run/netns/{}", self.ns("s"));

@@ -15,7 +15,7 @@ use crate::support::world::{World, in_namespace, namespace_ready};
 
 /// The address both proxies connect out from. In the isolated namespace, nftables drops every
 /// packet to a target's port that does not come from here: only the proxy's path works.
-pub const PROXY_EGRESS: Ipv4Addr = Ipv4Addr::new(127, 254, 0, 1);
+pub(crate) const PROXY_EGRESS: Ipv4Addr = Ipv4Addr::new(127, 254, 0, 1);
 
 /// The ports the isolated namespace closes to direct traffic (the Konnect world's).
 const ISOLATED_PORTS: &str = "443, 8071";
@@ -26,7 +26,7 @@ const INSIDE: &str = "PREFLIGHT_TEST_ISOLATED";
 /// network namespace where direct traffic to the target ports is dropped, and checks that it
 /// passed there. Returns `true` only in that inner run, where the test body should run; the
 /// outer run returns `false` (also when it cannot make a namespace: it says so and skips).
-pub fn isolated(name: &str) -> bool {
+pub(crate) fn isolated(name: &str) -> bool {
     if std::env::var_os(INSIDE).is_some() {
         return true;
     }
@@ -58,25 +58,25 @@ pub fn isolated(name: &str) -> bool {
 
 /// How a test squid is set up.
 #[derive(Default)]
-pub struct SquidOptions<'a> {
+pub(crate) struct SquidOptions<'a> {
     /// Basic authentication with this user and password; none when `None`.
-    pub auth: Option<(&'a str, &'a str)>,
+    pub(crate) auth: Option<(&'a str, &'a str)>,
     /// The only ports CONNECT may reach; every port when empty.
-    pub connect_ports: Vec<u16>,
+    pub(crate) connect_ports: Vec<u16>,
     /// Names squid resolves (its hosts file); it resolves nothing else.
-    pub hosts: Vec<(String, IpAddr)>,
+    pub(crate) hosts: Vec<(String, IpAddr)>,
 }
 
 /// A squid process on a free port of 127.0.0.1, killed when dropped.
-pub struct Squid {
+pub(crate) struct Squid {
     child: Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     dir: tempfile::TempDir,
 }
 
 impl Squid {
     /// Starts squid and waits until it accepts connections; `None` (with a note) without squid.
-    pub fn start(options: &SquidOptions) -> Option<Squid> {
+    pub(crate) fn start(options: &SquidOptions) -> Option<Squid> {
         if Command::new("squid").arg("-v").output().is_err() {
             super::skip("squid is not installed (apt-get install squid)");
             return None;
@@ -171,7 +171,7 @@ tcp_outgoing_address {PROXY_EGRESS}
     }
 
     /// `http://127.0.0.1:PORT`, with `userinfo@` when given.
-    pub fn url(&self, userinfo: Option<&str>) -> String {
+    pub(crate) fn url(&self, userinfo: Option<&str>) -> String {
         match userinfo {
             Some(info) => format!("http://{info}@{}", self.addr),
             None => format!("http://{}", self.addr),
@@ -180,7 +180,7 @@ tcp_outgoing_address {PROXY_EGRESS}
 
     /// Whether squid's access log shows `needle` within a few seconds (it logs a tunnel when
     /// the tunnel closes, a moment after the client is gone).
-    pub fn logged(&self, needle: &str) -> bool {
+    pub(crate) fn logged(&self, needle: &str) -> bool {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if self.log("access.log").contains(needle) {
@@ -192,7 +192,7 @@ tcp_outgoing_address {PROXY_EGRESS}
     }
 
     /// One of squid's logs (`access.log`, `cache.log`).
-    pub fn log(&self, name: &str) -> String {
+    pub(crate) fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 }
@@ -214,18 +214,21 @@ fn free_port() -> u16 {
 
 /// How the in-process SOCKS5 server behaves.
 #[derive(Clone, Default)]
-pub struct SocksOptions {
+pub(crate) struct SocksOptions {
     /// Username/password authentication (RFC 1929) required with these.
-    pub auth: Option<(String, String)>,
+    pub(crate) auth: Option<(String, String)>,
     /// Names it resolves; any other name gets "host unreachable".
-    pub hosts: Vec<(String, IpAddr)>,
+    pub(crate) hosts: Vec<(String, IpAddr)>,
     /// Ports it refuses by rule ("connection not allowed by ruleset").
-    pub denied_ports: Vec<u16>,
+    pub(crate) denied_ports: Vec<u16>,
 }
 
 /// A SOCKS5 server on 127.0.0.1 that records each requested destination (`name:port` or
 /// `ip:port`) and connects out from `PROXY_EGRESS`.
-pub fn socks5(world: &World, options: SocksOptions) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn socks5(
+    world: &World,
+    options: SocksOptions,
+) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = world.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let asked = Arc::new(Mutex::new(Vec::new()));

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
 /// A TCP server on 127.0.0.1 that hands each connection to `talk` on its own thread.
-pub fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+pub(crate) fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let talk = Arc::new(talk);
@@ -20,7 +20,7 @@ pub fn raw_server(talk: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAdd
 }
 
 /// Reads what the client sent first (a ClientHello, a request head).
-pub fn read_some(stream: &mut TcpStream) {
+pub(crate) fn read_some(stream: &mut TcpStream) {
     let mut buf = [0u8; 4096];
     let _ = stream.read(&mut buf);
 }

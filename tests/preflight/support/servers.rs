@@ -48,15 +48,15 @@ fn installed(program: &str, probe: &[&str]) -> bool {
 }
 
 /// An nginx serving HTTPS on 127.0.0.1 with the `server` block's TLS settings.
-pub struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Nginx {
     /// Starts nginx in `dir` with `tls` (directives inside the server block: certificates,
     /// protocols, client verification); `location /` answers 200 "ok".
-    pub fn start(dir: &Path, tls: &str) -> Option<Nginx> {
+    pub(crate) fn start(dir: &Path, tls: &str) -> Option<Nginx> {
         if !installed("nginx", &["-v"]) {
             return None;
         }
@@ -112,13 +112,13 @@ impl Drop for Nginx {
 }
 
 /// OpenSSL's `s_server` on 127.0.0.1 with `args` (`-cert`, `-key`, `-Verify` …).
-pub struct SServer {
+pub(crate) struct SServer {
     child: Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl SServer {
-    pub fn start(args: &[&str]) -> Option<SServer> {
+    pub(crate) fn start(args: &[&str]) -> Option<SServer> {
         if !installed("openssl", &["version"]) {
             return None;
         }
@@ -146,7 +146,7 @@ impl Drop for SServer {
 }
 
 /// Runs `openssl ARGS` in `dir` and panics with its words if it fails.
-pub fn openssl(dir: &Path, args: &[&str]) {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -161,7 +161,7 @@ pub fn openssl(dir: &Path, args: &[&str]) {
 
 /// A self-signed P-256 certificate made by `openssl req -x509` (a CA certificate, as that
 /// command makes), with `extra` arguments, written to `dir/NAME.crt` and `dir/NAME.key`.
-pub fn openssl_self_signed(dir: &Path, name: &str, subject: &str, extra: &[&str]) {
+pub(crate) fn openssl_self_signed(dir: &Path, name: &str, subject: &str, extra: &[&str]) {
     let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
     let mut args = vec![
         "req",

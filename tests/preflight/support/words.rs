@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// Words from inside the libraries, which tell a user nothing: none may reach a message or a
 /// hint.
-pub const INTERNAL: [&str; 13] = [
+pub(crate) const INTERNAL: [&str; 13] = [
     "UnknownIssuer",
     "CaUsedAsEndEntity",
     "InvalidContentType",
@@ -39,7 +39,7 @@ fn failures(report: &Value) -> Vec<&Value> {
 
 /// Fails the test when `text` (a human report, an error line) holds a library's internal
 /// words, Rust range syntax, a negative day count or a UNIX timestamp.
-pub fn assert_plain_text(text: &str) {
+pub(crate) fn assert_plain_text(text: &str) {
     for word in INTERNAL {
         assert!(!text.contains(word), "`{word}` in: {text}");
     }
@@ -53,7 +53,7 @@ pub fn assert_plain_text(text: &str) {
 
 /// Fails the test when a message or hint of `report` holds a library's internal words or a
 /// UNIX timestamp.
-pub fn assert_plain_words(report: &Value) {
+pub(crate) fn assert_plain_words(report: &Value) {
     for failure in failures(report) {
         for field in ["message", "hint"] {
             let text = failure[field].as_str().unwrap_or_default();

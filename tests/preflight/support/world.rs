@@ -29,7 +29,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::runtime::Runtime;
 
 /// The proxy variables preflight reads, as curl does.
-pub const PROXY_VARIABLES: [&str; 8] = [
+pub(crate) const PROXY_VARIABLES: [&str; 8] = [
     "https_proxy",
     "HTTPS_PROXY",
     "http_proxy",
@@ -41,7 +41,7 @@ pub const PROXY_VARIABLES: [&str; 8] = [
 ];
 
 /// The binary under test, with none of the caller's proxy variables: a test sets its own.
-pub fn preflight() -> Command {
+pub(crate) fn preflight() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
     for name in PROXY_VARIABLES {
         command.env_remove(name);
@@ -51,7 +51,7 @@ pub fn preflight() -> Command {
 
 /// Whether this machine can make a private network namespace with `tools` in it (root,
 /// unshare, and each tool); when not, says on stderr that `what` is skipped.
-pub fn namespace_ready(what: &str, tools: &[&str]) -> bool {
+pub(crate) fn namespace_ready(what: &str, tools: &[&str]) -> bool {
     let script: Vec<String> = tools
         .iter()
         .map(|t| format!("command -v {t} >/dev/null"))
@@ -71,7 +71,7 @@ pub fn namespace_ready(what: &str, tools: &[&str]) -> bool {
 
 /// Runs `program` in a new network namespace with loopback up, the nftables `rules` loaded, and
 /// none of the caller's proxy variables.
-pub fn in_namespace(rules: &str, program: &Path) -> Command {
+pub(crate) fn in_namespace(rules: &str, program: &Path) -> Command {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     io::Write::write_all(&mut file, rules.as_bytes()).unwrap();
     // The file must outlive this function: the command reads it when it runs.
@@ -94,7 +94,7 @@ pub fn in_namespace(rules: &str, program: &Path) -> Command {
 }
 
 /// Runs the binary; returns the exit code, stdout and stderr.
-pub fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let out = preflight().args(args).output().expect("run preflight");
     let (code, stdout, stderr) = split(out);
     // What a person reads is plain words, whatever the run (help and man pages aside, which
@@ -106,7 +106,7 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     (code, stdout, stderr)
 }
 
-pub fn split(out: Output) -> (i32, String, String) {
+pub(crate) fn split(out: Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -115,7 +115,7 @@ pub fn split(out: Output) -> (i32, String, String) {
 }
 
 /// Runs `preflight check --format json ARGS` and parses the report.
-pub fn check_json(args: &[&str]) -> (i32, Value) {
+pub(crate) fn check_json(args: &[&str]) -> (i32, Value) {
     let mut all = vec!["check", "--format", "json"];
     all.extend_from_slice(args);
     let (code, stdout, stderr) = run(&all);
@@ -126,7 +126,7 @@ pub fn check_json(args: &[&str]) -> (i32, Value) {
 }
 
 /// The check with `id` in a report.
-pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"]
         .as_array()
         .and_then(|checks| checks.iter().find(|c| c["id"] == id))
@@ -134,25 +134,25 @@ pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
 }
 
 /// The failure kind of the check with `id` ("" when it has none).
-pub fn kind<'a>(report: &'a Value, id: &str) -> &'a str {
+pub(crate) fn kind<'a>(report: &'a Value, id: &str) -> &'a str {
     check(report, id)["error"]["kind"].as_str().unwrap_or("")
 }
 
 /// A block of loopback addresses, 127.N.0.x, for one test to bind its "hosts" on. Tests in
 /// one process get different blocks, so they can bind the same ports side by side.
-pub fn loopback_block() -> u8 {
+pub(crate) fn loopback_block() -> u8 {
     static NEXT: AtomicU8 = AtomicU8::new(10);
     // Wraps within 10..=249 so a long run of retries never reaches 127.0.x or 127.255.x.
     10 + NEXT.fetch_add(1, Ordering::Relaxed) % 240
 }
 
-pub fn lo(block: u8, host: u8) -> IpAddr {
+pub(crate) fn lo(block: u8, host: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, block, 0, host))
 }
 
 /// How a test certificate's validity lies relative to now.
 #[derive(Clone, Copy)]
-pub enum Validity {
+pub(crate) enum Validity {
     Current,
     Expired,
     NotYetValid,
@@ -162,28 +162,28 @@ pub enum Validity {
 
 /// How a test TLS server is set up beyond its certificate.
 #[derive(Clone, Default)]
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     /// Require a client certificate signed by the CA.
-    pub client_auth: bool,
+    pub(crate) client_auth: bool,
     /// Offer only TLS 1.2.
-    pub tls12_only: bool,
+    pub(crate) tls12_only: bool,
     /// ALPN protocols to accept.
-    pub alpn: Vec<&'static str>,
+    pub(crate) alpn: Vec<&'static str>,
 }
 
 /// A test certificate authority whose certificate is written to `pem` for --ca-file.
-pub struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
-    pub pem: PathBuf,
+    pub(crate) pem: PathBuf,
 }
 
 impl Ca {
-    pub fn new(dir: &Path) -> Ca {
+    pub(crate) fn new(dir: &Path) -> Ca {
         Ca::named(dir, "preflight test CA", "preflight tests", "ca.pem")
     }
 
     /// A CA with this common name and organization, its certificate written to `dir/file`.
-    pub fn named(dir: &Path, cn: &str, org: &str, file: &str) -> Ca {
+    pub(crate) fn named(dir: &Path, cn: &str, org: &str, file: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, cn);
@@ -197,12 +197,12 @@ impl Ca {
     }
 
     /// A server configuration with a certificate for `names`, signed by this CA.
-    pub fn server(&self, names: &[&str], validity: Validity) -> Arc<ServerConfig> {
+    pub(crate) fn server(&self, names: &[&str], validity: Validity) -> Arc<ServerConfig> {
         self.server_with(names, validity, ServerOptions::default())
     }
 
     /// A server configuration with more options.
-    pub fn server_with(
+    pub(crate) fn server_with(
         &self,
         names: &[&str],
         validity: Validity,
@@ -219,7 +219,7 @@ impl Ca {
 
     /// A client certificate valid only from `from` until `until`, and its key, signed by this
     /// CA, written to `dir/NAME.crt` and `dir/NAME.key`.
-    pub fn client_dated(
+    pub(crate) fn client_dated(
         &self,
         dir: &Path,
         name: &str,
@@ -237,7 +237,12 @@ impl Ca {
 
     /// A server certificate for `names` and its PKCS#8 key, signed by this CA, written to
     /// `dir/NAME.crt` and `dir/NAME.key` for servers that read files (nginx, s_server).
-    pub fn server_files(&self, dir: &Path, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+    pub(crate) fn server_files(
+        &self,
+        dir: &Path,
+        file: &str,
+        names: &[&str],
+    ) -> (PathBuf, PathBuf) {
         let key = KeyPair::generate().unwrap();
         let cert = leaf_params(names, Validity::Current)
             .signed_by(&key, &self.issuer)
@@ -246,7 +251,7 @@ impl Ca {
     }
 
     /// An intermediate CA signed by this one.
-    pub fn intermediate(&self, dir: &Path, cn: &str, file: &str) -> Ca {
+    pub(crate) fn intermediate(&self, dir: &Path, cn: &str, file: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, cn);
@@ -259,7 +264,7 @@ impl Ca {
 
     /// A client certificate and PKCS#8 key signed by this CA, written to `dir/NAME.crt` and
     /// `dir/NAME.key`.
-    pub fn client(
+    pub(crate) fn client(
         &self,
         dir: &Path,
         name: &str,
@@ -310,7 +315,7 @@ fn leaf_params(names: &[&str], validity: Validity) -> CertificateParams {
 }
 
 /// A server configuration with a self-signed certificate no CA vouches for.
-pub fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
+pub(crate) fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
     let key = KeyPair::generate().unwrap();
     let cert = leaf_params(names, Validity::Current)
         .self_signed(&key)
@@ -325,7 +330,7 @@ pub fn self_signed_server(names: &[&str]) -> Arc<ServerConfig> {
 
 /// A server presenting a self-signed certificate made from `params`: for tests where the
 /// certificate's names are the point.
-pub fn self_signed_from(params: CertificateParams) -> Arc<ServerConfig> {
+pub(crate) fn self_signed_from(params: CertificateParams) -> Arc<ServerConfig> {
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     server_config(
@@ -339,7 +344,7 @@ pub fn self_signed_from(params: CertificateParams) -> Arc<ServerConfig> {
 /// Kong's shared cluster certificate, as `kong hybrid gen_cert` makes it: self-signed, CN
 /// kong_clustering, no subject alternative name. Returns a server configuration presenting it,
 /// and its certificate and key written to `dir/cluster.crt` and `dir/cluster.key`.
-pub fn shared_cluster_cert(dir: &Path) -> (Arc<ServerConfig>, PathBuf, PathBuf) {
+pub(crate) fn shared_cluster_cert(dir: &Path) -> (Arc<ServerConfig>, PathBuf, PathBuf) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params
@@ -392,7 +397,7 @@ fn server_config(
 
 /// What a loopback server does with each connection.
 #[derive(Clone)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     /// Completes a TLS handshake with this configuration.
     Tls(Arc<ServerConfig>),
     /// Accepts and holds the connection without a word.
@@ -415,17 +420,17 @@ pub enum Behaviour {
 }
 
 /// Servers, a DNS server and temporary files, alive as long as the world.
-pub struct World {
-    pub rt: Runtime,
-    pub dir: tempfile::TempDir,
-    pub ca: Ca,
-    pub dns_queries: Arc<Mutex<HashMap<String, usize>>>,
+pub(crate) struct World {
+    pub(crate) rt: Runtime,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca: Ca,
+    pub(crate) dns_queries: Arc<Mutex<HashMap<String, usize>>>,
     /// Aliases (name, canonical name) the next `dns` server serves as CNAME records.
-    pub aliases: Mutex<Vec<(String, String)>>,
+    pub(crate) aliases: Mutex<Vec<(String, String)>>,
 }
 
 impl World {
-    pub fn new() -> World {
+    pub(crate) fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::new(dir.path());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -442,12 +447,12 @@ impl World {
         }
     }
 
-    pub fn ca_file(&self) -> &str {
+    pub(crate) fn ca_file(&self) -> &str {
         self.ca.pem.to_str().unwrap()
     }
 
     /// Binds `addr` (port 0 for any) and serves `behaviour`; returns the bound address.
-    pub fn serve(&self, addr: SocketAddr, behaviour: Behaviour) -> io::Result<SocketAddr> {
+    pub(crate) fn serve(&self, addr: SocketAddr, behaviour: Behaviour) -> io::Result<SocketAddr> {
         let listener = self.rt.block_on(TcpListener::bind(addr))?;
         let bound = listener.local_addr()?;
         self.rt.spawn(async move {
@@ -459,7 +464,7 @@ impl World {
     }
 
     /// Serves on any free port of 127.0.0.1.
-    pub fn serve_any(&self, behaviour: Behaviour) -> SocketAddr {
+    pub(crate) fn serve_any(&self, behaviour: Behaviour) -> SocketAddr {
         self.serve("127.0.0.1:0".parse().unwrap(), behaviour)
             .unwrap()
     }
@@ -467,7 +472,7 @@ impl World {
     /// Starts a DNS server on 127.0.0.1 authoritative for the zones of `records`' names
     /// (`zones`), answering A/AAAA from `records` and TXT for `txt_only` names, and never
     /// answering for `silent` names. Names outside the zones get REFUSED.
-    pub fn dns(
+    pub(crate) fn dns(
         &self,
         zones: &[&str],
         records: &[(&str, IpAddr)],
@@ -684,7 +689,7 @@ where
 
 /// Rewrites a PKCS#8 EC key PEM as SEC1 ("EC PRIVATE KEY"): the PrivateKeyInfo's inner
 /// OCTET STRING is the SEC1 ECPrivateKey.
-pub fn pkcs8_to_sec1_pem(pkcs8_pem: &str) -> String {
+pub(crate) fn pkcs8_to_sec1_pem(pkcs8_pem: &str) -> String {
     use base64::Engine;
     let b64: String = pkcs8_pem
         .lines()
@@ -728,7 +733,7 @@ fn der_split(der: &[u8]) -> (&[u8], &[u8]) {
 
 /// The Sec-WebSocket-Accept a server answers `key` with (RFC 6455, section 4.2.2), computed
 /// here rather than by the code under test.
-pub fn websocket_accept(key: &str) -> String {
+pub(crate) fn websocket_accept(key: &str) -> String {
     use base64::Engine;
     let digest = ring::digest::digest(
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
