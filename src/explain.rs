@@ -614,7 +614,7 @@ fn read_words(
         return Some((
             FailureKind::HttpError,
             "the control plane closed the connection after the TLS handshake without answering the upgrade".into(),
-            crate::probe::http::silent_close_hint(authority),
+            crate::failure::silent_close_hint(authority),
         ));
     }
     if e.starts_with("failed to receive response header") && e.contains("timeout") {

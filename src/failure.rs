@@ -294,6 +294,45 @@ causes! {
     /// Ctrl-C, SIGTERM or SIGHUP stopped the run before the check finished.
     Interrupted = "interrupted" of [Deadline],
         "the run was stopped (Ctrl-C, SIGTERM, SIGHUP) before the check finished";
+    /// kong.conf lists more trust files than preflight reads (a warning).
+    TrustListCut = "trust_list_cut" of [FileInvalid],
+        "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
+}
+
+/// Whether a failure fails its check or only warns (a warning fails the run with `--strict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Warn,
+    Fail,
+}
+
+impl FailureKind {
+    /// A kind's severity when its cause says nothing finer: the kinds the table calls warnings.
+    pub fn severity(self) -> Severity {
+        use FailureKind as K;
+        match self {
+            K::CertExpiring
+            | K::ClientCertMissing
+            | K::ClientCertRequested
+            | K::ClientCertExpired
+            | K::ClientCertNotYetValid
+            | K::AlpnNotNegotiated
+            | K::UdpNoReply
+            | K::ClockSkew => Severity::Warn,
+            _ => Severity::Fail,
+        }
+    }
+}
+
+impl Cause {
+    /// The severity of a failure of `kind` with this cause: the kind's, unless the cause is a
+    /// warning of its own.
+    pub fn severity(self, kind: FailureKind) -> Severity {
+        match self {
+            Cause::TrustListCut => Severity::Warn,
+            _ => kind.severity(),
+        }
+    }
 }
 
 impl fmt::Display for Cause {
@@ -403,14 +442,23 @@ impl Peer<'_> {
 }
 
 impl Failure {
-    /// The same failure with a cause finer than its kind (one that refines it).
-    pub fn because(mut self, cause: Cause) -> Self {
+    /// Whether this failure fails its check or only warns: data, from its kind and cause.
+    pub fn severity(&self) -> Severity {
+        self.cause.severity(self.kind)
+    }
+
+    /// The same failure with a cause finer than its kind (one that refines it), and that
+    /// cause's hint from the table `cause_hint` when it has one of its own.
+    pub fn because(mut self, cause: Cause, peer: Peer<'_>, facts: Facts<'_>) -> Self {
         debug_assert!(
             cause.refines(self.kind),
             "{cause} does not refine {}",
             self.kind
         );
         self.cause = cause;
+        if let Some(hint) = cause_hint(cause, self.phase, peer, facts) {
+            self.hint = hint;
+        }
         self
     }
 
@@ -436,6 +484,74 @@ impl Failure {
             timed_out_at: None,
         }
     }
+}
+
+/// What a hint may name beyond the endpoint, seen where the failure is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The proxy: its URL as shown (credentials cut), or its host name.
+    pub proxy: Option<&'a str>,
+    /// The server name the check sends, set on purpose.
+    pub server_name: Option<&'a str>,
+    /// The issuer of the certificate the server sent.
+    pub issuer: Option<&'a str>,
+}
+
+/// The next step for a cause finer than its kind; `None` where the kind's hint says it.
+fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> Option<String> {
+    let host = peer.host;
+    let addr = peer.address();
+    let proxy = facts.proxy.unwrap_or("the proxy");
+    Some(match cause {
+        Cause::General(_) | Cause::DnsNoAnswer | Cause::ClosedDuringHandshake => return None,
+        Cause::BlockedHere => {
+            let proto = match phase {
+                Phase::Udp => "UDP",
+                _ => "TCP",
+            };
+            format!(
+                "This host's own firewall or security policy (nftables or iptables output rules, a cgroup or SELinux egress rule) refuses to send to {addr}: allow outbound {proto}{} to it in this host's rules (nft list ruleset shows them); the network team cannot open this one.",
+                peer.port_text()
+            )
+        }
+        Cause::AddressNotLocal => format!(
+            "{host} is not an address of this host: a bind check takes one of this host's addresses (ip -brief address lists them), or 0.0.0.0 or [::] for all of them; fix the address in the target, or in kong.conf's proxy_listen or stream_listen."
+        ),
+        Cause::ProxyNameUnresolved => format!(
+            "This host cannot resolve the proxy's name {proxy}: check the proxy URL's host (--proxy, or the variable or kong.conf setting named in the report) and this host's DNS (/etc/resolv.conf, or --dns-server); if the name is right, ask the DNS team why it does not resolve here."
+        ),
+        Cause::ProxySchemeMismatch => format!(
+            "Fix the scheme of the proxy URL {proxy} (--proxy, or the variable or kong.conf setting named in the report): http:// for an HTTP proxy (squid, usually port 3128), socks5:// or socks5h:// for a SOCKS5 proxy (usually 1080), https:// for an HTTP proxy reached over TLS."
+        ),
+        Cause::ServerNameSet => {
+            let wanted = facts.server_name.unwrap_or(host);
+            format!(
+                "{wanted} is the server name this check sends and verifies (--server-name, or kong.conf's cluster_server_name): set it to a name the certificate carries (the message lists them), or reach the server that holds a certificate for {wanted}."
+            )
+        }
+        Cause::SelfSigned => format!(
+            "If this self-signed certificate is the one {host} should present, pass it with --ca-file (as with curl --cacert); otherwise ask whoever runs {host} for a certificate from a trusted CA, and check that nothing in the path answers in its place."
+        ),
+        Cause::ChainIncomplete => {
+            let issuer = facts.issuer.unwrap_or("its issuer");
+            format!(
+                "Configure {host} to send its full chain: its certificate followed by its CA's intermediate certificates (in nginx, a full-chain file in ssl_certificate). If {issuer} is a private root CA, pass its certificate with --ca-file."
+            )
+        }
+        Cause::NotPinnedCertificate => format!(
+            "Give this node the control plane's own cluster_cert and cluster_cert_key (kong hybrid gen_cert makes the pair once, for every node), or, if the control plane's certificate comes from a CA, set cluster_mtls = pki and cluster_ca_cert on both. If nothing else should answer at {host}, check that no device in the path answers in the control plane's place."
+        ),
+        Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
+        Cause::Interrupted => "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).".to_string(),
+        Cause::TrustListCut => "List each CA bundle once in lua_ssl_trusted_certificate; join many CAs into one PEM file.".to_string(),
+    })
+}
+
+/// What a Kong control plane's silent close means, for the check and for `explain`.
+pub(crate) fn silent_close_hint(authority: &str) -> String {
+    format!(
+        "A Kong control plane closes the connection without an answer when it does not accept the data plane's certificate: with cluster_mtls = shared, cluster_cert must be the control plane's own certificate; with cluster_ocsp on, a revoked certificate is refused too. The error.log of the control plane at {authority} says which (\"data plane presented incorrect client certificate\", \"data plane client certificate was revoked\")."
+    )
 }
 
 /// The concrete next step for each kind: what to open, fix or ask for.
@@ -643,6 +759,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tables_call_warnings_exactly_what_severity_says_warns() {
+        for &kind in FailureKind::ALL {
+            assert_eq!(
+                kind.meaning().starts_with("warning:"),
+                kind.severity() == Severity::Warn,
+                "{kind}"
+            );
+        }
+        for &cause in Cause::REFINED {
+            let warns = FailureKind::ALL
+                .iter()
+                .filter(|&&k| cause.refines(k))
+                .all(|&k| cause.severity(k) == Severity::Warn);
+            assert_eq!(cause.meaning().starts_with("warning:"), warns, "{cause}");
+        }
+    }
+
+    #[test]
     fn every_cause_refines_a_kind_has_one_identifier_and_a_readme_row() {
         let readme = include_str!("../README.md");
         assert!(
@@ -681,7 +815,16 @@ mod tests {
             assert_eq!(failure.cause, Cause::General(kind));
             assert_eq!(failure.cause.as_str(), kind.as_str());
             for &cause in Cause::REFINED.iter().filter(|c| c.refines(kind)) {
-                assert_eq!(failure.clone().because(cause).cause, cause);
+                // Every pair has a cause, a hint that names what to do, and a severity.
+                let refined = failure.clone().because(cause, peer, Facts::default());
+                assert_eq!(refined.cause, cause);
+                assert!(refined.hint.len() > 40, "{kind}/{cause}: {}", refined.hint);
+                assert!(
+                    !refined.hint.contains('{'),
+                    "{kind}/{cause}: {}",
+                    refined.hint
+                );
+                let _ = refined.severity();
             }
         }
     }

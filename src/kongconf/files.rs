@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use super::{KongConf, Setting};
 use crate::check::{CheckSpec, Finding};
-use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::failure::{Cause, Failure, FailureKind, Peer, Phase, Severity};
 use crate::probe::tls::{certs_of, facts, key_matches, signing_key_of};
 use crate::profile::Role;
 use crate::report::Status;
@@ -83,13 +83,15 @@ impl About<'_> {
         )
     }
 
+    /// A finding of `kind`'s general case; its status follows the kind's severity.
     fn fail(&self, kind: FailureKind, message: String, hint: String) -> (Status, Failure) {
-        self.with(Status::Fail, kind, message, hint)
+        self.because(Cause::General(kind), kind, message, hint)
     }
 
-    fn with(
+    /// A finding with a cause finer than its kind; its status follows the severity of both.
+    fn because(
         &self,
-        status: Status,
+        cause: Cause,
         kind: FailureKind,
         message: String,
         hint: String,
@@ -99,7 +101,14 @@ impl About<'_> {
             port: None,
             ip: None,
         };
-        let failure = Failure::new(kind, Phase::File, message, peer).with_hint(hint);
+        // A finding's hint names the setting and file: written here, once, for its kind.
+        let failure = Failure::new(kind, Phase::File, message, peer)
+            .with_hint(hint)
+            .because(cause, peer, Default::default());
+        let status = match failure.severity() {
+            Severity::Warn => Status::Warn,
+            Severity::Fail => Status::Fail,
+        };
         (status, failure)
     }
 
@@ -312,8 +321,7 @@ fn client_cert_verdict(about: &About<'_>, leaf: &CertificateDer<'_>, how: Inspec
         ));
     }
     if days_left <= how.warn_days {
-        return Err(about.with(
-            Status::Warn,
+        return Err(about.fail(
             FailureKind::CertExpiring,
             format!(
                 "{}: {} expires on {}, in {days_left} days",
@@ -427,8 +435,8 @@ fn trusted_files(conf: &KongConf, pki: bool, now: OffsetDateTime, out: &mut Insp
                 setting: &setting,
                 subject: format!("(a list of {} files)", files.len()),
             };
-            let failure = about.with(
-                Status::Warn,
+            let failure = about.because(
+                Cause::TrustListCut,
                 FailureKind::FileInvalid,
                 format!(
                     "{}: preflight read the first {i} files and not the other {}, past its limit of {MAX_TRUST_FILES} files and {} MiB",

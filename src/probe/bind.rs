@@ -52,10 +52,15 @@ pub(crate) fn check(addr: SocketAddr) -> Result<(), Failure> {
     };
     let failure = Failure::new(kind, Phase::Bind, message, peer);
     match err.kind() {
-        io::ErrorKind::AddrNotAvailable => Err(failure.because(crate::failure::Cause::AddressNotLocal).with_hint(format!(
-            "{} is not an address of this host: a bind check takes one of this host's addresses (ip -brief address lists them), or 0.0.0.0 or [::] for all of them; fix the address in the target, or in kong.conf's proxy_listen or stream_listen.",
-            addr.ip()
-        ))),
+        io::ErrorKind::AddrNotAvailable => {
+            let ip = addr.ip().to_string();
+            let local = crate::failure::Peer { host: &ip, ..peer };
+            Err(failure.because(
+                crate::failure::Cause::AddressNotLocal,
+                local,
+                Default::default(),
+            ))
+        }
         _ => Err(failure),
     }
 }

@@ -204,9 +204,11 @@ where
                     words(&e)
                 ));
                 match request.kong_cluster && closed_early(&e) {
-                    true => failure
-                        .because(crate::failure::Cause::ClosedWithoutAnswer)
-                        .with_hint(silent_close_hint(&request.authority)),
+                    true => failure.because(
+                        crate::failure::Cause::ClosedWithoutAnswer,
+                        peer,
+                        Default::default(),
+                    ),
                     false => failure,
                 }
             }));
@@ -448,16 +450,6 @@ fn clock_skew(
         ),
         peer,
     ))
-}
-
-/// What to do when a control plane closes the connection after mutual TLS without answering the
-/// upgrade: what a Kong control plane does (nginx's 444) when the data plane's certificate fails
-/// its check (kong/clustering/init.lua and kong/clustering/tls.lua in Kong's source: a certificate not issued
-/// by cluster_ca_cert is refused earlier, by the TLS handshake).
-pub(crate) fn silent_close_hint(authority: &str) -> String {
-    format!(
-        "A Kong control plane closes the connection without an answer when it does not accept the data plane's certificate: with cluster_mtls = shared, cluster_cert must be the control plane's own certificate; with cluster_ocsp on, a revoked certificate is refused too. The error.log of the control plane at {authority} says which (\"data plane presented incorrect client certificate\", \"data plane client certificate was revoked\")."
-    )
 }
 
 /// What to do about a refused cluster upgrade, by its status.

@@ -118,9 +118,7 @@ pub(crate) fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Fai
         peer,
     );
     match blocked_here(err) {
-        true => failure
-            .because(Cause::BlockedHere)
-            .with_hint(local_block_hint("TCP", addr)),
+        true => failure.because(Cause::BlockedHere, at(peer, addr), Default::default()),
         false => failure,
     }
 }
@@ -131,12 +129,13 @@ pub(crate) fn blocked_here(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::PermissionDenied
 }
 
-/// The hint of a connection this host's own rules refuse.
-pub(crate) fn local_block_hint(proto: &str, addr: SocketAddr) -> String {
-    format!(
-        "This host's own firewall or security policy (nftables or iptables output rules, a cgroup or SELinux egress rule) refuses to send to {addr}: allow outbound {proto} port {} to it in this host's rules (nft list ruleset shows them); the network team cannot open this one.",
-        addr.port()
-    )
+/// `peer` at the address and port connected to.
+pub(crate) fn at(peer: Peer<'_>, addr: SocketAddr) -> Peer<'_> {
+    Peer {
+        port: Some(addr.port()),
+        ip: Some(addr.ip()),
+        ..peer
+    }
 }
 
 /// The failure kind of an I/O error on a socket, and a few words for it.

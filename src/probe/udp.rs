@@ -46,9 +46,11 @@ pub(crate) async fn probe(
             peer,
         );
         match super::tcp::blocked_here(&err) {
-            true => failure
-                .because(crate::failure::Cause::BlockedHere)
-                .with_hint(super::tcp::local_block_hint("UDP", addr)),
+            true => failure.because(
+                crate::failure::Cause::BlockedHere,
+                super::tcp::at(peer, addr),
+                Default::default(),
+            ),
             false => failure,
         }
     };

@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
 use crate::check::CheckSpec;
-use crate::failure::{Failure, FailureKind, Peer, Phase};
+use crate::failure::{Failure, FailureKind, Peer, Phase, Severity};
 use crate::probe::http::{self, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{TlsFailure, TlsInfo};
@@ -205,7 +205,7 @@ impl Attempt<'_> {
             .map_or(udp::DEFAULT_PAYLOAD, str::as_bytes);
         match udp::probe(self.spec.host(), *addr, payload, self.shared.budget).await {
             Ok(reply) => outcome.times.connect_ms = Some(millis(reply)),
-            Err(failure) if failure.kind == FailureKind::UdpNoReply => {
+            Err(failure) if failure.severity() == Severity::Warn => {
                 outcome.warnings.push(failure);
             }
             Err(failure) => return Err(failure),

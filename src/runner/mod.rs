@@ -350,10 +350,7 @@ fn unfinished(spec: &CheckSpec, interrupted: bool, phase: Phase) -> CheckResult 
             ),
             peer,
         )
-        .because(crate::failure::Cause::Interrupted)
-        .with_hint(
-            "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).",
-        ),
+        .because(crate::failure::Cause::Interrupted, peer, Default::default()),
         false => Failure::new(
             FailureKind::Deadline,
             phase,

@@ -279,6 +279,14 @@ fn speak(outcomes: Vec<Outcome>, mut timings: Timings) -> PathResult {
     let (status, error, speaker) = match worked {
         Some(i) => {
             let ok = &outcomes[i];
+            // What warns is data: a warning's kind and cause say it warns.
+            debug_assert!(
+                ok.warnings
+                    .iter()
+                    .all(|w| w.severity() == crate::failure::Severity::Warn),
+                "{:?}",
+                ok.warnings
+            );
             let status = match ok.warnings.is_empty() {
                 true => Status::Ok,
                 false => Status::Warn,

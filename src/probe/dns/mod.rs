@@ -362,7 +362,7 @@ impl Dns {
         };
         let failure = Failure::new(kind, Phase::Dns, message, peer(host, port));
         match cause {
-            Some(cause) => failure.because(cause),
+            Some(cause) => failure.because(cause, peer(host, port), Default::default()),
             None => failure,
         }
     }

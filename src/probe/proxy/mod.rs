@@ -184,9 +184,14 @@ impl Via<'_> {
                     match failure.kind {
                         FailureKind::Deadline => failure,
                         // A DNS problem with the proxy's own name, not a firewall's.
-                        _ => failure.because(crate::failure::Cause::ProxyNameUnresolved).with_hint(format!(
-                            "This host cannot resolve the proxy's name {name}: check the proxy URL's host (--proxy, or the variable or kong.conf setting named in the report) and this host's DNS (/etc/resolv.conf, or --dns-server); if the name is right, ask the DNS team why it does not resolve here."
-                        )),
+                        _ => failure.because(
+                            crate::failure::Cause::ProxyNameUnresolved,
+                            peer,
+                            crate::failure::Facts {
+                                proxy: Some(name),
+                                ..Default::default()
+                            },
+                        ),
                     }
                 })?
             }
@@ -289,13 +294,6 @@ fn proxy_failure(
     Failure::new(kind, Phase::Proxy, message, peer)
 }
 
-/// How to fix a proxy URL whose scheme does not match what the proxy speaks.
-pub(super) fn scheme_hint(proxy: &ProxyUrl) -> String {
-    format!(
-        "Fix the scheme of the proxy URL {proxy} (--proxy, or the variable or kong.conf setting named in the report): http:// for an HTTP proxy (squid, usually port 3128), socks5:// or socks5h:// for a SOCKS5 proxy (usually 1080), https:// for an HTTP proxy reached over TLS."
-    )
-}
-
 impl Hop<'_> {
     /// The proxy answered in another protocol than the URL's scheme says (`expected`).
     pub(super) fn wrong_protocol(&self, first: &[u8], expected: &str) -> Option<Failure> {
@@ -307,11 +305,7 @@ impl Hop<'_> {
                 self.proxy
             ),
         );
-        Some(
-            failure
-                .because(crate::failure::Cause::ProxySchemeMismatch)
-                .with_hint(scheme_hint(self.proxy)),
-        )
+        Some(self.scheme_mismatch(failure))
     }
 }
 
@@ -343,6 +337,20 @@ impl Hop<'_> {
 impl Hop<'_> {
     fn proxy_failure(&self, kind: FailureKind, message: String) -> Failure {
         proxy_failure(self.proxy, self.proxy_addr, kind, message)
+    }
+
+    /// `failure`, caused by a proxy URL whose scheme does not match what the proxy speaks.
+    fn scheme_mismatch(&self, failure: Failure) -> Failure {
+        let proxy = self.proxy.to_string();
+        let facts = crate::failure::Facts {
+            proxy: Some(&proxy),
+            ..Default::default()
+        };
+        failure.because(
+            crate::failure::Cause::ProxySchemeMismatch,
+            self.target,
+            facts,
+        )
     }
 
     /// A failure about the target beyond the proxy (denied, upstream): the hint names it.

@@ -2,7 +2,7 @@
 
 use tokio_socks::tcp::Socks5Stream;
 
-use super::{Dest, Hop, scheme_hint};
+use super::{Dest, Hop};
 use crate::failure::{Failure, FailureKind};
 use crate::probe::Elapsed;
 use crate::probe::first_words::First;
@@ -64,17 +64,16 @@ impl Hop<'_> {
             Ok(Err(err)) => Err(self
                 .wrong_protocol(&answered(), "SOCKS5")
                 .unwrap_or_else(|| self.socks_failure(&err))),
-            Err(Elapsed::Timeout(limit)) if answered().is_empty() => Err(self
-                .proxy_failure(
+            Err(Elapsed::Timeout(limit)) if answered().is_empty() => {
+                Err(self.scheme_mismatch(self.proxy_failure(
                     FailureKind::ProxyError,
                     format!(
                         "the proxy {} answered nothing to the SOCKS5 greeting within {}: it does not speak SOCKS5",
                         self.proxy,
                         humantime::format_duration(limit)
                     ),
-                )
-                .because(crate::failure::Cause::ProxySchemeMismatch)
-                .with_hint(scheme_hint(self.proxy))),
+                )))
+            }
             Err(elapsed) => Err(self
                 .wrong_protocol(&answered(), "SOCKS5")
                 .unwrap_or_else(|| self.timed_out(elapsed, &what))),
@@ -123,7 +122,11 @@ impl Hop<'_> {
                         "the proxy {proxy} closed the connection during the SOCKS5 handshake: is it a SOCKS5 proxy?"
                     ),
                 )
-                .because(crate::failure::Cause::ClosedDuringHandshake),
+                .because(
+                    crate::failure::Cause::ClosedDuringHandshake,
+                    self.target,
+                    Default::default(),
+                ),
             // tokio-socks uses this one error for an unknown reply code too.
             E::UnknownAuthMethod => self.proxy_failure(
                 FailureKind::ProxyError,

@@ -57,9 +57,14 @@ impl Judge<'_> {
         match (kind, self.request.server_name.as_deref()) {
             (FailureKind::TlsIntercepted, _) => failure.with_hint(self.interception_hint()),
             // A name set on purpose is what to correct.
-            (FailureKind::CertNameMismatch, Some(wanted)) => failure.because(crate::failure::Cause::ServerNameSet).with_hint(format!(
-                "{wanted} is the server name this check sends and verifies (--server-name, or kong.conf's cluster_server_name): set it to a name the certificate carries (the message lists them), or reach the server that holds a certificate for {wanted}."
-            )),
+            (FailureKind::CertNameMismatch, Some(wanted)) => failure.because(
+                crate::failure::Cause::ServerNameSet,
+                self.peer,
+                crate::failure::Facts {
+                    server_name: Some(wanted),
+                    ..Default::default()
+                },
+            ),
             _ => failure,
         }
     }
@@ -90,10 +95,15 @@ impl Judge<'_> {
                 self.addr
             ),
         );
-        failure.because(crate::failure::Cause::NotPinnedCertificate).with_hint(format!(
-            "Give this node the control plane's own cluster_cert and cluster_cert_key (kong hybrid gen_cert makes the pair once, for every node), or, if the control plane's certificate comes from a CA, set cluster_mtls = pki and cluster_ca_cert on both. If nothing else should answer at {}, check that no device in the path answers in the control plane's place.",
-            self.target
-        ))
+        let target = crate::failure::Peer {
+            host: self.target,
+            ..self.peer
+        };
+        failure.because(
+            crate::failure::Cause::NotPinnedCertificate,
+            target,
+            Default::default(),
+        )
     }
 
     /// `tls_intercepted`: an inspection product's CA signed the chain.
@@ -361,30 +371,28 @@ impl Judge<'_> {
             return self.not_the_pinned(issuer);
         }
         if chain.len() == 1 && !issuer.is_empty() && *issuer == leaf.subject {
-            let mut failure = self.failure(
-                FailureKind::CertUntrusted,
-                format!(
-                    "the certificate of {host} at {addr} is self-signed (issued by {issuer}, its own subject), and no store here trusts it"
-                ),
-            );
-            failure.cause = crate::failure::Cause::SelfSigned;
-            failure.hint = format!(
-                "If this self-signed certificate is the one {host} should present, pass it with --ca-file (as with curl --cacert); otherwise ask whoever runs {host} for a certificate from a trusted CA, and check that nothing in the path answers in its place."
-            );
-            return failure;
+            return self
+                .failure(
+                    FailureKind::CertUntrusted,
+                    format!(
+                        "the certificate of {host} at {addr} is self-signed (issued by {issuer}, its own subject), and no store here trusts it"
+                    ),
+                )
+                .because(crate::failure::Cause::SelfSigned, self.peer, Default::default());
         }
         if chain.len() == 1 && unknown_issuer {
-            let mut failure = self.failure(
-                FailureKind::CertUntrusted,
-                format!(
-                    "the certificate of {host} at {addr} is issued by {issuer}, and the server sends no other certificate: the server does not send the intermediate certificate issued for {issuer}, or {issuer} is a private CA that no store here has"
-                ),
-            );
-            failure.cause = crate::failure::Cause::ChainIncomplete;
-            failure.hint = format!(
-                "Configure {host} to send its full chain: its certificate followed by its CA's intermediate certificates (in nginx, a full-chain file in ssl_certificate). If {issuer} is a private root CA, pass its certificate with --ca-file."
-            );
-            return failure;
+            let facts = crate::failure::Facts {
+                issuer: Some(issuer),
+                ..Default::default()
+            };
+            return self
+                .failure(
+                    FailureKind::CertUntrusted,
+                    format!(
+                        "the certificate of {host} at {addr} is issued by {issuer}, and the server sends no other certificate: the server does not send the intermediate certificate issued for {issuer}, or {issuer} is a private CA that no store here has"
+                    ),
+                )
+                .because(crate::failure::Cause::ChainIncomplete, self.peer, facts);
         }
         let why = match error {
             CertificateError::UnknownIssuer => {
@@ -452,7 +460,11 @@ impl Judge<'_> {
                     FailureKind::TlsHandshake,
                     format!("{addr} closed the connection during the TLS handshake"),
                 )
-                .because(crate::failure::Cause::ClosedDuringHandshake);
+                .because(
+                    crate::failure::Cause::ClosedDuringHandshake,
+                    self.peer,
+                    Default::default(),
+                );
         }
         // rustls's words for a handshake message larger than it will buffer: the peer's doing
         // (a broken or hostile server), not this host's.
