@@ -1,4 +1,4 @@
-//! A check: the endpoint it is about (`Endpoint`, the identity every result repeats) and how it
+//! A check: the endpoint it is about (`Identity`, which every result repeats) and how it
 //! is run (`CheckSpec`). Profiles, targets and a kong.conf make specs; `Plan::settle` then fixes
 //! every value that holds for the whole run (the route, the TLS request with the flags that
 //! override it, the UDP payload, the HTTP expectation), so the runner only carries them out.
@@ -16,7 +16,7 @@ use crate::target::{Probe, format_target};
 
 /// What a check is about: the fields a result repeats, in the JSON report's names.
 #[derive(Debug, Clone, Serialize)]
-pub struct Endpoint {
+pub struct Identity {
     /// `PROFILE.KEY` for profile endpoints, the target text for command-line targets.
     pub id: String,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct Finding {
 /// One check to run, or to report as skipped.
 #[derive(Debug, Clone)]
 pub struct CheckSpec {
-    pub endpoint: Endpoint,
+    pub endpoint: Identity,
     /// Set when the host is an IP address: nothing to resolve.
     pub ip: Option<IpAddr>,
     /// Why this check is not run.
@@ -75,7 +75,7 @@ impl CheckSpec {
     /// A required check with nothing set beyond what it is; the caller sets the rest.
     pub fn new(id: String, name: String, role: Role, probe: Probe) -> CheckSpec {
         CheckSpec {
-            endpoint: Endpoint {
+            endpoint: Identity {
                 id,
                 name,
                 role,

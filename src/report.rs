@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::check::{CheckSpec, Endpoint};
+use crate::check::{CheckSpec, Identity};
 use crate::failure::Failure;
 use crate::probe::tls::TlsInfo;
 
@@ -162,7 +162,7 @@ impl PathResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     #[serde(flatten)]
-    pub endpoint: Endpoint,
+    pub endpoint: Identity,
     #[serde(flatten)]
     pub path: PathResult,
     /// Why a skipped check was not run.

@@ -12,7 +12,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::plan::Plan;
 use crate::report::Report;
-use crate::runner::{self, RunConfig, Trace};
+use crate::runner::{self, RunConfig, StepLog};
 
 /// What a round runs: a plan, settled, and the engine's configuration.
 pub trait Runnable: Send + Sync {
@@ -45,7 +45,7 @@ pub async fn repeat<R: Runnable + ?Sized>(
     mut active: watch::Receiver<Arc<R>>,
     interval: Duration,
     stop: watch::Receiver<bool>,
-    trace: Option<Trace>,
+    trace: Option<StepLog>,
     mut observe: impl FnMut(Report) -> ControlFlow<()>,
 ) {
     let mut ticks = tokio::time::interval(interval);

@@ -87,7 +87,7 @@ impl Settings {
                 concurrency,
                 dns,
                 tls,
-                no_trace: args.no_trace,
+                no_hop_trace: args.no_trace,
                 node: node_name(args.node.as_deref())?,
             },
             strict: args.strict,

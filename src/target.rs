@@ -39,7 +39,8 @@ pub enum Probe {
 }
 
 impl Probe {
-    pub const ALL: [Probe; 9] = [
+    /// The probes a target's scheme names (`kong-cluster` and `file` come from a kong.conf).
+    pub const SCHEMES: [Probe; 9] = [
         Probe::Dns,
         Probe::Tcp,
         Probe::Tls,
@@ -198,7 +199,7 @@ pub struct Target {
 /// The probe a scheme names. Only a word is echoed in the error: what stands before `://`
 /// may be a password.
 fn scheme_of(scheme: &str) -> Result<Probe, String> {
-    Probe::ALL
+    Probe::SCHEMES
         .into_iter()
         .find(|p| p.as_str() == scheme.to_ascii_lowercase())
         .ok_or_else(|| {

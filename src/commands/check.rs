@@ -146,10 +146,10 @@ pub(crate) async fn round(
 }
 
 /// Where `-v` sends each check's steps: stderr.
-fn tracer(settings: &Settings) -> Option<runner::Trace> {
+fn tracer(settings: &Settings) -> Option<runner::StepLog> {
     settings
         .verbose
-        .then(|| Arc::new(|line: String| eprintln!("* {line}")) as runner::Trace)
+        .then(|| Arc::new(|line: String| eprintln!("* {line}")) as runner::StepLog)
 }
 
 /// Scores one round of a watch and prints what changed (as JSON Lines, the whole round).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::Shared;
+use super::RunContext;
 use crate::check::CheckSpec;
 use crate::failure::{Failure, FailureKind, Peer, Phase, Severity};
 use crate::probe::http::{self, HttpRequest};
@@ -88,7 +88,7 @@ struct Attempt<'a> {
     spec: &'a CheckSpec,
     dest: Dest,
     via: Option<Arc<ProxyUrl>>,
-    shared: &'a Shared,
+    shared: &'a RunContext,
     /// The segment size to announce (a second opinion's retry), else the system's.
     mss: Option<u32>,
 }
@@ -107,7 +107,7 @@ pub(super) async fn run_with(
     spec: &CheckSpec,
     dest: Dest,
     via: Option<Arc<ProxyUrl>>,
-    shared: &Shared,
+    shared: &RunContext,
     mss: Option<u32>,
 ) -> Outcome {
     let mut outcome = Outcome::new(dest.ip());
@@ -119,7 +119,7 @@ pub(super) async fn run_with(
         mss,
     };
     if let Err(failure) = attempt.steps(&mut outcome).await {
-        attempt.trace(|| {
+        attempt.log_step(|| {
             format!(
                 "{} in the {} phase: {}",
                 failure.kind, failure.phase, failure.message
@@ -132,8 +132,8 @@ pub(super) async fn run_with(
 
 impl Attempt<'_> {
     /// A `--verbose` line about this check.
-    fn trace(&self, line: impl FnOnce() -> String) {
-        self.shared.trace(self.spec.id(), line);
+    fn log_step(&self, line: impl FnOnce() -> String) {
+        self.shared.log_step(self.spec.id(), line);
     }
 
     /// The pipeline. Each step is boxed where it is large, so that a plain TCP check's future
@@ -142,10 +142,10 @@ impl Attempt<'_> {
         let _slot = self.slot().await?;
         let probe = self.spec.probe();
         if probe == Probe::Udp {
-            super::reach(Phase::Udp);
+            super::reached(Phase::Udp);
             return Box::pin(self.datagram(outcome)).await;
         }
-        super::reach(match self.via {
+        super::reached(match self.via {
             Some(_) => Phase::Proxy,
             None => Phase::Tcp,
         });
@@ -157,13 +157,13 @@ impl Attempt<'_> {
         let connection = self.connect(outcome).await?;
         let stream = match (probe.uses_tls(), &connection.forwarded) {
             (true, None) => {
-                super::reach(Phase::Tls);
+                super::reached(Phase::Tls);
                 Box::pin(self.tls(connection.stream, &connection.dialed, outcome)).await?
             }
             _ => connection.stream,
         };
         if probe.uses_http() {
-            super::reach(Phase::Http);
+            super::reached(Phase::Http);
             Box::pin(self.http(stream, connection.forwarded, outcome)).await?;
         }
         Ok(())
@@ -226,7 +226,7 @@ impl Attempt<'_> {
         let (connected, took) = tcp::connect(host, addr, self.mss, self.shared.budget).await?;
         outcome.times.connect_ms = Some(millis(took));
         outcome.local = connected.local_addr().ok();
-        self.trace(|| match outcome.local {
+        self.log_step(|| match outcome.local {
             Some(local) => format!("connected {local} -> {addr} in {}", ms(took)),
             None => format!("connected to {addr} in {}", ms(took)),
         });
@@ -287,7 +287,7 @@ impl Attempt<'_> {
         outcome: &mut Outcome,
     ) -> Connection {
         outcome.local = tunnel.local;
-        self.trace_tunnel(proxy, &tunnel);
+        self.log_tunnel(proxy, &tunnel);
         outcome.times.connect_ms = Some(millis(tunnel.connect));
         outcome.times.proxy_ms = Some(millis(tunnel.handshake));
         Connection {
@@ -298,8 +298,8 @@ impl Attempt<'_> {
     }
 
     /// The connection to the proxy and what was said with it.
-    fn trace_tunnel(&self, proxy: &ProxyUrl, tunnel: &crate::probe::proxy::Tunnel) {
-        self.trace(|| match tunnel.local {
+    fn log_tunnel(&self, proxy: &ProxyUrl, tunnel: &crate::probe::proxy::Tunnel) {
+        self.log_step(|| match tunnel.local {
             Some(local) => format!(
                 "connected {local} -> the proxy {proxy} in {}",
                 ms(tunnel.connect)
@@ -307,7 +307,7 @@ impl Attempt<'_> {
             None => format!("connected to the proxy {proxy} in {}", ms(tunnel.connect)),
         });
         for line in &tunnel.exchange {
-            self.trace(|| format!("proxy {line}"));
+            self.log_step(|| format!("proxy {line}"));
         }
     }
 
@@ -337,8 +337,8 @@ impl Attempt<'_> {
         );
         match handshake.await {
             Ok(handshake) => {
-                self.trace_chain(&handshake.chain);
-                self.trace(|| {
+                self.log_chain(&handshake.chain);
+                self.log_step(|| {
                     let info = &handshake.info;
                     format!(
                         "{} {} ALPN {} in {}",
@@ -359,7 +359,7 @@ impl Attempt<'_> {
                 info,
                 chain,
             }) => {
-                self.trace_chain(&chain);
+                self.log_chain(&chain);
                 outcome.tls = info;
                 Err(failure)
             }
@@ -367,9 +367,9 @@ impl Attempt<'_> {
     }
 
     /// The certificates the server presented.
-    fn trace_chain(&self, chain: &[String]) {
+    fn log_chain(&self, chain: &[String]) {
         for (i, line) in chain.iter().enumerate() {
-            self.trace(|| format!("certificate {i}: {line}"));
+            self.log_step(|| format!("certificate {i}: {line}"));
         }
     }
 
@@ -406,7 +406,7 @@ impl Attempt<'_> {
         outcome.times.http_ms = exchange.ttfb.map(millis);
         outcome.http_status = exchange.status;
         if let Some(status) = exchange.status {
-            self.trace(|| {
+            self.log_step(|| {
                 let reason = hyper::StatusCode::from_u16(status)
                     .ok()
                     .and_then(|s| s.canonical_reason())

@@ -40,7 +40,7 @@ pub struct RunConfig {
     pub dns: DnsConfig,
     pub tls: TlsSettings,
     /// `--no-trace`: no hop trace after a connect that timed out or was rejected.
-    pub no_trace: bool,
+    pub no_hop_trace: bool,
     /// The node the report names: `--node`, or the host name.
     pub node: String,
 }
@@ -52,28 +52,30 @@ const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
 /// What every check of a run shares: the resolver, the TLS client, the connection slots and
 /// the time limits. Nothing here is about one check.
-struct Shared {
+struct RunContext {
     dns: Dns,
     tls: Tls,
     slots: Arc<Semaphore>,
     budget: Budget,
-    trace: Option<Trace>,
+    /// `--verbose`: where each check's steps are told.
+    step_log: Option<StepLog>,
     /// `--no-trace`.
-    no_trace: bool,
+    no_hop_trace: bool,
     /// The connection slots in all (`--concurrency`).
     concurrency: usize,
     /// One trace per address and port, shared by every check that fails toward it.
-    traces: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<opinion::Traced>>>,
+    hop_traces:
+        std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<opinion::Traced>>>,
 }
 
 /// Where `--verbose` lines go (the binary writes them to stderr; the library never prints).
-pub type Trace = Arc<dyn Fn(String) + Send + Sync>;
+pub type StepLog = Arc<dyn Fn(String) + Send + Sync>;
 
-impl Shared {
-    /// A trace line about the check `id`, when tracing.
-    fn trace(&self, id: &str, line: impl FnOnce() -> String) {
-        if let Some(trace) = &self.trace {
-            trace(format!("[{id}] {}", line()));
+impl RunContext {
+    /// A `--verbose` line about the check `id`.
+    fn log_step(&self, id: &str, line: impl FnOnce() -> String) {
+        if let Some(log) = &self.step_log {
+            log(format!("[{id}] {}", line()));
         }
     }
 }
@@ -107,7 +109,7 @@ tokio::task_local! {
 }
 
 /// Notes that the current check has reached `phase` (no-op outside a check's task).
-fn reach(phase: Phase) {
+fn reached(phase: Phase) {
     let at = STAGES.iter().position(|p| *p == phase).unwrap_or(0) as u8;
     let _ = STAGE.try_with(|stage| stage.0.fetch_max(at, std::sync::atomic::Ordering::Relaxed));
 }
@@ -138,7 +140,7 @@ pub struct Run {
 pub async fn round(
     plan: &Plan,
     settings: &RunConfig,
-    observers: (Option<Arc<dyn Progress>>, Option<Trace>),
+    observers: (Option<Arc<dyn Progress>>, Option<StepLog>),
     interrupt: impl std::future::Future<Output = ()>,
 ) -> crate::report::Report {
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
@@ -162,11 +164,11 @@ pub async fn round(
 pub async fn run(
     plan: &Plan,
     settings: &RunConfig,
-    (progress, trace): (Option<Arc<dyn Progress>>, Option<Trace>),
+    (progress, step_log): (Option<Arc<dyn Progress>>, Option<StepLog>),
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Run {
     let deadline = Instant::now() + settings.deadline.unwrap_or(NO_DEADLINE);
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(RunContext {
         dns: Dns::new(settings.dns.clone()),
         tls: Tls::new(settings.tls.clone()),
         slots: Arc::new(Semaphore::new(settings.concurrency)),
@@ -174,10 +176,10 @@ pub async fn run(
             timeout: settings.timeout,
             deadline,
         },
-        trace,
-        no_trace: settings.no_trace,
+        step_log,
+        no_hop_trace: settings.no_hop_trace,
         concurrency: settings.concurrency,
-        traces: std::sync::Mutex::default(),
+        hop_traces: std::sync::Mutex::default(),
     });
     let handshakes = plan
         .checks
@@ -189,7 +191,7 @@ pub async fn run(
         let shared = shared.clone();
         tokio::spawn(async move { shared.tls.prepare().await });
     }
-    let mut results = settled(plan, progress.as_deref());
+    let mut results = known_before_run(plan, progress.as_deref());
     let mut stages = vec![None; plan.checks.len()];
     let interrupted = schedule(
         plan,
@@ -216,7 +218,7 @@ pub async fn run(
 
 /// The results known before the run (the skipped checks, and the findings in the node's files),
 /// in their places; the others to come.
-fn settled(plan: &Plan, progress: Option<&dyn Progress>) -> Vec<Option<CheckResult>> {
+fn known_before_run(plan: &Plan, progress: Option<&dyn Progress>) -> Vec<Option<CheckResult>> {
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     for (index, spec) in plan.checks.iter().enumerate() {
         let settled = match (&spec.skip, &spec.finding) {
@@ -239,7 +241,7 @@ fn settled(plan: &Plan, progress: Option<&dyn Progress>) -> Vec<Option<CheckResu
 /// whether the interrupt ended it.
 async fn schedule(
     plan: &Plan,
-    shared: &Arc<Shared>,
+    shared: &Arc<RunContext>,
     concurrency: usize,
     progress: Option<Arc<dyn Progress>>,
     interrupt: impl std::future::Future<Output = ()>,
@@ -307,7 +309,7 @@ async fn schedule(
 /// What the task of one check holds.
 struct Task {
     spec: Arc<CheckSpec>,
-    shared: Arc<Shared>,
+    shared: Arc<RunContext>,
     progress: Option<Arc<dyn Progress>>,
     stage: Arc<Stage>,
 }

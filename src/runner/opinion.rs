@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::Shared;
+use super::RunContext;
 use super::attempt::{Outcome, run_with};
 use crate::check::CheckSpec;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
@@ -28,7 +28,7 @@ pub(super) async fn attempt(
     spec: &CheckSpec,
     dest: Dest,
     via: Option<Arc<ProxyUrl>>,
-    shared: &Shared,
+    shared: &RunContext,
 ) -> Outcome {
     let direct = match (&dest, &via) {
         (Dest::Addr(addr), None) => Some(*addr),
@@ -57,14 +57,14 @@ const SMALL_MSS: [u32; 2] = [1200, 536];
 pub(super) async fn opinion(
     spec: &CheckSpec,
     direct: Option<SocketAddr>,
-    shared: &Shared,
+    shared: &RunContext,
     outcome: &mut Outcome,
 ) {
     let Some(failure) = outcome.error.clone() else {
         return;
     };
     if let (FailureKind::ProxyUnreachable, Some(proxy)) = (failure.kind, failure.timed_out_at) {
-        if !shared.no_trace && !proxy.ip().is_loopback() {
+        if !shared.no_hop_trace && !proxy.ip().is_loopback() {
             hops(spec, proxy, shared, outcome).await;
         }
         return;
@@ -79,7 +79,7 @@ pub(super) async fn opinion(
     match failure.kind {
         // Loopback has no hops to find.
         FailureKind::Timeout | FailureKind::Unreachable
-            if failure.phase == Phase::Tcp && !shared.no_trace && !addr.ip().is_loopback() =>
+            if failure.phase == Phase::Tcp && !shared.no_hop_trace && !addr.ip().is_loopback() =>
         {
             hops(spec, addr, shared, outcome).await;
         }
@@ -116,7 +116,7 @@ pub(super) async fn opinion(
 
 /// A handshake that stalled: smaller segments and no server name, at once; the one that
 /// explains it speaks.
-async fn stalled(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut Outcome) {
+async fn stalled(spec: &CheckSpec, addr: SocketAddr, shared: &RunContext, outcome: &mut Outcome) {
     let start = Instant::now();
     let (mtu, name) = tokio::join!(
         small_segments(spec, addr, shared),
@@ -192,9 +192,9 @@ pub(super) type Traced =
 /// The trace: which hop answered last, or which rejected. Its probes take connection slots
 /// (`--concurrency`), as many as there are hops; checks failing toward the same address and
 /// port share one trace.
-async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut Outcome) {
+async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &RunContext, outcome: &mut Outcome) {
     let cell = {
-        let mut traces = shared.traces.lock().unwrap_or_else(|e| e.into_inner());
+        let mut traces = shared.hop_traces.lock().unwrap_or_else(|e| e.into_inner());
         if !traces.contains_key(&addr) && traces.len() >= MAX_TRACES {
             return;
         }
@@ -203,7 +203,7 @@ async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut
     let (traced, ms) = cell
         .get_or_init(|| async {
             let start = Instant::now();
-            shared.trace(spec.id(), || {
+            shared.log_step(spec.id(), || {
                 format!("second opinion: TCP connects to {addr} with TTL 1 to {MAX_HOPS}")
             });
             let traced = trace_with_slots(addr, shared).await;
@@ -215,7 +215,7 @@ async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut
     let (conclusion, result) = match traced {
         Ok((hops, conclusion)) => {
             for hop in &hops {
-                shared.trace(spec.id(), || {
+                shared.log_step(spec.id(), || {
                     format!(
                         "hop {} {} {} in {:.1} ms",
                         hop.ttl, hop.addr, hop.answer, hop.rtt_ms
@@ -232,7 +232,7 @@ async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut
         }
         Err(why) => (format!("the trace was not possible: {why}"), why),
     };
-    shared.trace(spec.id(), || format!("second opinion: {conclusion}"));
+    shared.log_step(spec.id(), || format!("second opinion: {conclusion}"));
     outcome.second = Some(SecondOpinion {
         kind: OpinionKind::Trace,
         conclusion,
@@ -244,7 +244,7 @@ async fn hops(spec: &CheckSpec, addr: SocketAddr, shared: &Shared, outcome: &mut
 /// The trace, holding a connection slot for each of its probes while it runs.
 async fn trace_with_slots(
     addr: SocketAddr,
-    shared: &Shared,
+    shared: &RunContext,
 ) -> Result<(Vec<trace::Hop>, trace::Conclusion), String> {
     // As many hops as there are slots, up to MAX_HOPS: never more sockets than --concurrency.
     let hops = u32::try_from(shared.concurrency)
@@ -274,8 +274,8 @@ fn capital(text: &str) -> String {
 
 /// The same attempt with the segment size clamped, each size at once: when one completes, the
 /// path loses full-size packets and the ICMP that would say so.
-async fn small_segments(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> Retried {
-    shared.trace(spec.id(), || {
+async fn small_segments(spec: &CheckSpec, addr: SocketAddr, shared: &RunContext) -> Retried {
+    shared.log_step(spec.id(), || {
         format!("second opinion: the same with an MSS of {SMALL_MSS:?}")
     });
     let dest = Dest::Addr(addr);
@@ -359,7 +359,7 @@ async fn timed(attempt: impl std::future::Future<Output = Outcome>) -> (Outcome,
 
 /// The same attempt without a server name (the address in its place, which TLS does not
 /// send): when the server then answers at all, something between filters by the name.
-async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> Retried {
+async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &RunContext) -> Retried {
     let name = spec
         .tls
         .server_name
@@ -375,7 +375,7 @@ async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &Shared) -> Re
         // No server name was sent: there is none to leave out.
         return nothing;
     }
-    shared.trace(spec.id(), || {
+    shared.log_step(spec.id(), || {
         format!("second opinion: the same without the server name {name}")
     });
     let mut other = spec.clone();

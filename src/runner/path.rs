@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::RunContext;
 use super::attempt::Outcome;
 use super::opinion;
 use crate::check::CheckSpec;
@@ -27,7 +27,7 @@ use crate::target::Probe;
 pub const MAX_ADDRESSES_PER_FAMILY: usize = 16;
 
 /// Runs one check on the path its route names (and the direct one beside it when asked).
-pub(super) async fn check(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> CheckResult {
+pub(super) async fn check(spec: &Arc<CheckSpec>, shared: &Arc<RunContext>) -> CheckResult {
     let start = Instant::now();
     let mut direct_path = None;
     let path = match (&spec.route.proxy, spec.port()) {
@@ -72,7 +72,7 @@ async fn local_port(spec: &CheckSpec) -> PathResult {
         .ip
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, spec.port().unwrap_or_default());
-    super::reach(Phase::Bind);
+    super::reached(Phase::Bind);
     let outcome = match tokio::task::spawn_blocking(move || bind::check(addr)).await {
         Ok(Ok(())) => Outcome::new(Some(ip)),
         Ok(Err(failure)) => Outcome::failed(Some(ip), failure),
@@ -91,7 +91,7 @@ async fn local_port(spec: &CheckSpec) -> PathResult {
 
 /// The direct path: resolve here, then every address at once; for a dns probe the addresses
 /// are the answer.
-async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> PathResult {
+async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<RunContext>) -> PathResult {
     if let (Some(port), false) = (spec.port(), spec.probe() == Probe::Dns) {
         return every_address(spec, port, None, shared).await;
     }
@@ -114,7 +114,7 @@ async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<Shared>) -> PathResult {
 /// Resolves the name here; `Err` is the path's failure. DNS time goes into `timings`.
 async fn resolve_here(
     spec: &CheckSpec,
-    shared: &Shared,
+    shared: &RunContext,
     (timings, cnames): (&mut Timings, &mut Vec<String>),
 ) -> Result<Vec<IpAddr>, Failure> {
     let resolution = match spec.ip {
@@ -126,7 +126,7 @@ async fn resolve_here(
             elapsed: Duration::ZERO,
         },
         None => {
-            super::reach(Phase::Dns);
+            super::reached(Phase::Dns);
             shared
                 .dns
                 .resolve(spec.host(), spec.port(), shared.budget)
@@ -135,7 +135,7 @@ async fn resolve_here(
     };
     if resolution.source == Source::Dns {
         timings.dns = Some(millis(resolution.elapsed));
-        shared.trace(spec.id(), || {
+        shared.log_step(spec.id(), || {
             let answer = match &resolution.addrs {
                 Ok(addrs) => {
                     let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
@@ -162,7 +162,7 @@ async fn every_address(
     spec: &Arc<CheckSpec>,
     port: u16,
     via: Option<Arc<ProxyUrl>>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RunContext>,
 ) -> PathResult {
     let (mut timings, mut cnames) = (Timings::default(), Vec::new());
     let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames)).await {
@@ -203,7 +203,7 @@ async fn proxied(
     spec: &Arc<CheckSpec>,
     port: u16,
     proxy: Arc<ProxyUrl>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RunContext>,
 ) -> PathResult {
     if spec.ip.is_some() || !proxy.scheme.resolves_remotely() {
         return every_address(spec, port, Some(proxy), shared).await;
@@ -231,7 +231,7 @@ async fn attempt_all(
     spec: &Arc<CheckSpec>,
     dests: Vec<Dest>,
     via: Option<Arc<ProxyUrl>>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RunContext>,
     timings: Timings,
 ) -> PathResult {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; dests.len()];

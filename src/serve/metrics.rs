@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::State;
+use super::Scoreboard;
 use crate::report::{CheckResult, Report, Status};
 
 /// The two expositions: the text format by default, OpenMetrics on request.
@@ -292,7 +292,7 @@ fn failure_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
 }
 
 /// The metrics of the last round.
-pub(super) fn render(state: &State, exposition: Exposition) -> String {
+pub(super) fn render(state: &Scoreboard, exposition: Exposition) -> String {
     let mut f = Families::new();
     if let Some(report) = &state.report {
         for check in &report.checks {
@@ -312,7 +312,7 @@ pub(super) fn render(state: &State, exposition: Exposition) -> String {
 }
 
 /// The round's own gauges, and the count of rounds.
-fn round_metrics(f: &mut Families, state: &State, report: &Report) {
+fn round_metrics(f: &mut Families, state: &Scoreboard, report: &Report) {
     f.single(
         "preflight_round_duration_seconds",
         "How long the last round took, in seconds.",
@@ -335,7 +335,7 @@ fn round_metrics(f: &mut Families, state: &State, report: &Report) {
 }
 
 /// How often each check went down and up, as `--watch` counts flaps.
-fn transitions(f: &mut Families, state: &State, report: &Report) {
+fn transitions(f: &mut Families, state: &Scoreboard, report: &Report) {
     let mut values = Vec::new();
     for check in &report.checks {
         let (down, up) = state

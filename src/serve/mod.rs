@@ -66,9 +66,10 @@ impl crate::rounds::Runnable for Configuration {
 /// Builds the configuration anew from the command line and the files it names.
 pub type Reload = Box<dyn Fn() -> Result<Configuration, String> + Send + Sync>;
 
-/// What the rounds have shown.
+/// What the rounds have shown, as serve serves it: the last report, since when each check
+/// has its status, its last failure, its flaps, and the rendered responses.
 #[derive(Default)]
-pub struct State {
+pub struct Scoreboard {
     /// The last round's report.
     pub report: Option<Report>,
     /// When the last round ended.
@@ -89,7 +90,7 @@ pub struct State {
     report_json: Option<Bytes>,
 }
 
-impl State {
+impl Scoreboard {
     /// Takes in a round's report.
     fn observe(&mut self, report: Report, now: SystemTime) {
         for check in &report.checks {
@@ -134,7 +135,7 @@ impl State {
     }
 }
 
-type Shared = Arc<Mutex<State>>;
+type SharedScoreboard = Arc<Mutex<Scoreboard>>;
 
 /// Serves until `stop` turns true (SIGTERM, Ctrl-C): the rounds in one task, the HTTP
 /// connections in others; SIGHUP reloads the configuration.
@@ -144,7 +145,7 @@ pub async fn serve(
     options: Options,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let state: Shared = Arc::default();
+    let state: SharedScoreboard = Arc::default();
     let expiry = client_cert_expiry(&configuration.settings);
     state
         .lock()
@@ -210,7 +211,7 @@ fn client_cert_expiry(settings: &Settings) -> Option<f64> {
 /// configuration that cannot be built is logged and the one in use kept.
 async fn reloads(
     replace: tokio::sync::watch::Sender<Arc<Configuration>>,
-    state: Shared,
+    state: SharedScoreboard,
     options: Arc<Options>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -259,7 +260,7 @@ async fn reloads(
 /// The answer to one request.
 async fn answer(
     request: Request<Incoming>,
-    state: Shared,
+    state: SharedScoreboard,
     configuration: Arc<Configuration>,
     options: Arc<Options>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -311,7 +312,7 @@ async fn answer(
 
 /// 200 when every required check passed in the last round, 503 otherwise (also before the
 /// first round ends), with the report as JSON.
-fn healthz(state: &mut State, strict: bool) -> Response<Full<Bytes>> {
+fn healthz(state: &mut Scoreboard, strict: bool) -> Response<Full<Bytes>> {
     let Some(report) = &state.report else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use super::State;
+use super::Scoreboard;
 use crate::render::escape;
 use crate::render::marks::{STYLE, mark};
 
@@ -14,7 +14,7 @@ fn when(t: SystemTime) -> String {
 }
 
 /// The page of the last round.
-pub fn render(state: &State, interval: Duration) -> String {
+pub fn render(state: &Scoreboard, interval: Duration) -> String {
     let refresh = interval.as_secs().max(5);
     let title = match state.report.as_ref().map(|r| r.node.as_str()) {
         Some(node) if !node.is_empty() => format!("preflight on {}", escape(node)),
