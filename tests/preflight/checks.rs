@@ -87,12 +87,6 @@ fn konnect_profile_passes_against_a_loopback_world_in_human_form() {
     assert!(!stdout.contains('\x1b'), "{stdout}");
 }
 
-/// A port on 127.0.0.1 that nothing listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[test]
 fn each_failure_kind_is_named_and_all_fail_within_one_timeout() {
     let world = World::new();
@@ -126,7 +120,7 @@ fn each_failure_kind_is_named_and_all_fail_within_one_timeout() {
         "dns://txt.test".to_string(),
         "dns://outside.example".to_string(),
         "dns://slow.test".to_string(),
-        format!("tls://127.0.0.1:{}", closed_port()),
+        format!("tls://127.0.0.1:{}", crate::support::free_port()),
     ];
     let mut expected = vec![
         ("dns://missing.test".to_string(), "nxdomain", "dns"),
@@ -266,7 +260,7 @@ probe = "tcp"
 note = "only with --set extra"
 "#,
             up = up.port(),
-            down = closed_port()
+            down = crate::support::free_port()
         ),
     )
     .unwrap();

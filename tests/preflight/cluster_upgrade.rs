@@ -23,6 +23,17 @@ pub(crate) struct Seen {
     sni: Option<String>,
 }
 
+/// What the control plane recorded, once it has recorded `n` connections (it records one after
+/// waiting half a second for a frame after its 101).
+fn recorded(seen: &Mutex<Vec<Seen>>, n: usize) -> Vec<Seen> {
+    crate::support::wait_until(
+        "the control plane's record",
+        Duration::from_secs(10),
+        || seen.lock().unwrap().len() >= n,
+    );
+    seen.lock().unwrap().clone()
+}
+
 /// A control plane on 127.0.0.1 requiring a client certificate from the world's CA, answering
 /// the upgrade with `status` (444: closing without an answer, as nginx's 444).
 pub(crate) fn control_plane(world: &World, status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
@@ -148,9 +159,8 @@ fn the_data_planes_upgrade_is_replayed_and_nothing_follows_it() {
     assert_eq!(c["probe"], "kong-cluster", "{c:#}");
     assert_eq!(c["http_status"], 101);
     assert_eq!(c["target"], format!("kong-cluster://{cp}"));
-    // Give the control plane its half second to see whether a frame follows.
-    std::thread::sleep(Duration::from_millis(700));
-    let seen = seen.lock().unwrap().clone();
+    // The control plane records a connection once it has seen whether a frame follows.
+    let seen = recorded(&seen, 1);
     assert_eq!(seen.len(), 1, "{seen:?}");
     let line = &seen[0].request_line;
     assert!(line.starts_with("GET /v1/outlet?node_id="), "{line}");
@@ -220,8 +230,7 @@ fn shared_mode_replays_the_upgrade_to_kong_clustering() {
         (c["probe"].as_str(), c["http_status"].as_u64()),
         (Some("kong-cluster"), Some(101))
     );
-    std::thread::sleep(Duration::from_millis(700));
-    let seen = seen.lock().unwrap().clone();
+    let seen = recorded(&seen, 1);
     assert_eq!(seen[0].sni.as_deref(), Some("kong_clustering"), "{seen:?}");
     assert!(seen[0].request_line.starts_with("GET /v1/outlet?node_id="));
     assert!(!seen[0].frame_after_101);
@@ -258,8 +267,7 @@ fn the_upgrade_goes_through_kong_confs_proxy() {
         "{}",
         squid.log("access.log")
     );
-    std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(recorded(&seen, 1).len(), 1);
 }
 
 #[test]

@@ -149,7 +149,11 @@ fn a_signal_ends_a_run_within_a_second_while_it_waits_on_standard_input() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // Ready when its handlers are in place; it then waits on the pipe.
+        let pid = child.id();
+        crate::support::wait_until("the handlers", Duration::from_secs(10), || {
+            crate::support::catches(pid, 15)
+        });
         let sent = Instant::now();
         let killed = Command::new("kill")
             .args([&format!("-{signal}"), &child.id().to_string()])
@@ -185,7 +189,8 @@ fn hangup_ends_a_check_with_its_report_as_sigterm_does() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The check is under way once its connection arrives.
+    let _held = silent.accept().unwrap();
     Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::serve::free_port;
+use crate::support::free_port;
 use crate::support::servers::Nginx;
 use crate::support::world::{Ca, run};
 

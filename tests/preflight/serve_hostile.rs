@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::serve::{Running, free_port, get, serve, wait_for};
+use crate::serve::{Running, get, serve, wait_for};
+use crate::support::free_port;
 use crate::support::world::{World, preflight};
 
 /// `GET /metrics` on a new connection: its status and how long the answer took.

@@ -18,3 +18,35 @@ pub(crate) fn skip(why: &str) {
     }
     eprintln!("skipping: {why}");
 }
+
+/// Waits (at most `limit`) until `ready` holds, polling: a test synchronises on what it can
+/// observe, not on a guess of how long something takes. Panics naming `what` past the limit.
+pub(crate) fn wait_until(what: &str, limit: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` has a handler installed for `signal` (its number): `SigCgt` in
+/// /proc/PID/status.
+pub(crate) fn catches(pid: u32, signal: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (nothing listens on it now): the one
+/// free-port helper of the tests.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

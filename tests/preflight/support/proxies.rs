@@ -2,11 +2,13 @@
 //! SOCKS5 server, and a way to rerun a test in a private network namespace where only the
 //! proxies' own traffic may reach the targets.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream as StdStream};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::free_port;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -202,14 +204,6 @@ impl Drop for Squid {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// How the in-process SOCKS5 server behaves.

@@ -2,19 +2,12 @@
 //! free port of 127.0.0.1 with files from the test's directory, and stopped when dropped.
 //! Where one is not installed, the test says so and skips.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::free_port;
 
 /// Waits until something accepts on `addr`.
 fn wait_for(addr: SocketAddr, child: &mut Child, what: &str) {
