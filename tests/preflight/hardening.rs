@@ -301,8 +301,8 @@ fn a_closed_stdout_keeps_the_verdict() {
 
 #[test]
 fn a_watch_stopped_in_its_first_round_exits_as_check_would() {
-    let world = World::new();
-    let silent = world.serve_any(crate::support::world::Behaviour::Silent);
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tls://{}", silent.local_addr().unwrap());
     let child = preflight()
         .args([
             "check",
@@ -313,12 +313,13 @@ fn a_watch_stopped_in_its_first_round_exits_as_check_would() {
             "--timeout",
             "5s",
         ])
-        .arg(format!("tls://{silent}"))
+        .arg(&target)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The first round is under way once its connection is accepted.
+    let _held = silent.accept().unwrap();
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -172,17 +172,17 @@ fn a_proxy_url_whose_scheme_does_not_match_the_proxy_is_named() {
 
 #[test]
 fn an_interrupted_check_says_it_was_stopped_and_in_which_phase() {
-    let world = World::new();
     // Accepts and never answers the ClientHello: the check waits in the TLS phase.
-    let silent = world.serve_any(Behaviour::Silent);
-    let target = format!("tls://{silent}");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tls://{}", silent.local_addr().unwrap());
     let child = preflight()
         .args(["check", "--format", "json", "--timeout", "30s", &target])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // In the TLS phase once its connection is accepted (and its ClientHello goes unanswered).
+    let _held = silent.accept().unwrap();
     let pid = child.id().to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])
