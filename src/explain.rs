@@ -602,7 +602,18 @@ fn read_words(
         return Some((
             FailureKind::UpgradeRefused,
             meaning,
-            crate::probe::http::upgrade_hint(code, authority),
+            Failure::new(
+                FailureKind::UpgradeRefused,
+                crate::failure::Phase::Http,
+                "",
+                peer,
+            )
+            .because(
+                crate::failure::Cause::of_upgrade_status(code),
+                peer,
+                Default::default(),
+            )
+            .hint,
         ));
     }
     if e.starts_with("ssl handshake failed") {

@@ -294,6 +294,21 @@ causes! {
     /// Ctrl-C, SIGTERM or SIGHUP stopped the run before the check finished.
     Interrupted = "interrupted" of [Deadline],
         "the run was stopped (Ctrl-C, SIGTERM, SIGHUP) before the check finished";
+    /// The control plane refused the upgrade as unauthorized (401 or 403).
+    UpgradeUnauthorized = "upgrade_unauthorized" of [UpgradeRefused],
+        "the control plane answered the upgrade 401 or 403: it does not accept this node's certificate";
+    /// What answered has no `/v1/outlet` (404).
+    NoOutlet = "no_outlet" of [UpgradeRefused],
+        "what answered has no `/v1/outlet` (404): not a control plane's cluster listener, or a proxy rewrites the path";
+    /// Something between does not pass WebSocket upgrades (400 or 426).
+    UpgradeNotPassed = "upgrade_not_passed" of [UpgradeRefused],
+        "a proxy or load balancer between does not pass the WebSocket upgrade (400 or 426)";
+    /// The edge in front of the control plane answered for it (502, 503, 504).
+    EdgeWithoutBackend = "edge_without_backend" of [UpgradeRefused],
+        "the edge in front of the control plane answered 502, 503 or 504: it could not reach the control plane";
+    /// A TLS inspection proxy re-signs the connection of a node that pins its control plane.
+    InterceptedPinned = "intercepted_pinned" of [TlsIntercepted],
+        "a TLS inspection proxy re-signs the connection of a node whose `cluster_mtls = shared` pins the control plane's own certificate";
     /// kong.conf lists more trust files than preflight reads (a warning).
     TrustListCut = "trust_list_cut" of [FileInvalid],
         "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
@@ -325,6 +340,17 @@ impl FailureKind {
 }
 
 impl Cause {
+    /// The cause of a refused cluster upgrade, by its status.
+    pub fn of_upgrade_status(status: u16) -> Cause {
+        match status {
+            401 | 403 => Cause::UpgradeUnauthorized,
+            404 => Cause::NoOutlet,
+            400 | 426 => Cause::UpgradeNotPassed,
+            502..=504 => Cause::EdgeWithoutBackend,
+            _ => Cause::General(FailureKind::UpgradeRefused),
+        }
+    }
+
     /// The severity of a failure of `kind` with this cause: the kind's, unless the cause is a
     /// warning of its own.
     pub fn severity(self, kind: FailureKind) -> Severity {
@@ -542,9 +568,33 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "Give this node the control plane's own cluster_cert and cluster_cert_key (kong hybrid gen_cert makes the pair once, for every node), or, if the control plane's certificate comes from a CA, set cluster_mtls = pki and cluster_ca_cert on both. If nothing else should answer at {host}, check that no device in the path answers in the control plane's place."
         ),
         Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
+        Cause::UpgradeUnauthorized => format!(
+            "The control plane at {addr} does not accept this node's certificate: check that cluster_cert is the certificate registered with this control plane (for Konnect, the data plane certificate of this control plane group, in the right region), and that it has not been revoked or replaced."
+        ),
+        Cause::NoOutlet => format!(
+            "{addr} has no /v1/outlet: it is not a Kong control plane's cluster listener (cluster_listen, port 8005 by default; for Konnect, the cp0 host on 443), or a proxy rewrites the path."
+        ),
+        Cause::UpgradeNotPassed => format!(
+            "Something between this node and {addr} (a proxy or load balancer) does not pass WebSocket upgrades: ask for the Upgrade and Connection headers to be passed, or for a TCP (layer 4) passthrough to the control plane."
+        ),
+        Cause::EdgeWithoutBackend => format!(
+            "The edge in front of {addr} answered for the control plane, which it could not reach (no backend): check the control plane's health and the load balancer's targets."
+        ),
+        Cause::InterceptedPinned => format!(
+            "{} With kong.conf's cluster_mtls = shared the node accepts only its own cluster_cert from the control plane; cluster_mtls = pki would not get through an inspecting proxy either.",
+            intercepted_hint(host, &peer.port_text())
+        ),
         Cause::Interrupted => "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).".to_string(),
         Cause::TrustListCut => "List each CA bundle once in lua_ssl_trusted_certificate; join many CAs into one PEM file.".to_string(),
     })
+}
+
+/// What to ask for when something re-signs TLS: an exemption for the host and port connected
+/// to (not the server name, which may be `kong_clustering`).
+fn intercepted_hint(target: &str, port: &str) -> String {
+    format!(
+        "A TLS inspection proxy or firewall re-signs traffic to {target}{port}: ask the security team to exempt {target}{port} from TLS inspection (SSL bypass); mutual TLS to a control plane cannot pass through one."
+    )
 }
 
 /// What a Kong control plane's silent close means, for the check and for `explain`.
@@ -638,9 +688,7 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::ClientCertNotYetValid => {
             "The client certificate given (--client-cert, or kong.conf cluster_cert) is not valid yet: check this host's clock (NTP) against the certificate's start date.".to_string()
         }
-        FailureKind::TlsIntercepted => format!(
-            "A TLS inspection proxy or firewall re-signs traffic to {host}, which breaks mutual TLS to the control plane: ask the security team to exempt {host}{port} from TLS inspection (SSL bypass)."
-        ),
+        FailureKind::TlsIntercepted => intercepted_hint(host, &port),
         FailureKind::AlpnRejected => format!(
             "{addr} refuses the application protocols offered: check --alpn (or the endpoint's alpn), or whether a proxy answers in place of {host}."
         ),
@@ -659,7 +707,7 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         // For the proxy kinds below `peer` is the proxy, except for denied and upstream,
         // where it is the target beyond it.
         FailureKind::UpgradeRefused => format!(
-            "{host} completed mutual TLS but refused the data plane's WebSocket upgrade: check that this is the control plane's cluster address (cluster_control_plane) and that nothing between strips the upgrade."
+            "{addr} refused the data plane's WebSocket upgrade: check that cluster_control_plane names the control plane's cluster listener, that nothing between strips the upgrade, and the control plane's own log for this node."
         ),
         FailureKind::ProxyUnreachable => format!(
             "This host cannot reach the proxy at {addr}: check the proxy's address (--proxy, or the variable named in the report), and ask the network team to allow TCP{port} to {host}."
@@ -703,12 +751,25 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
             "Correct the setting in kong.conf (or its KONG_ variable): Kong does not start with it.".to_string()
         }
         // Their second opinions set hints that name the sizes and names found.
-        FailureKind::PathMtu => format!(
-            "Ask the network team to let ICMP \"fragmentation needed\" (ICMPv6 \"packet too big\") through the firewalls between here and {host}, or to lower the MTU or clamp the TCP MSS on the tunnel that carries less than full-size packets."
-        ),
-        FailureKind::SniFiltered => format!(
-            "Ask the security team to allow {host} in the firewall's URL or SNI filtering policy for TCP{port}."
-        ),
+        FailureKind::PathMtu => {
+            let (icmp, to) = match peer.ip {
+                Some(ip @ IpAddr::V6(_)) => ("ICMPv6 type 2 (packet too big)", ip.to_string()),
+                Some(ip) => ("ICMP type 3 code 4 (fragmentation needed)", ip.to_string()),
+                None => (
+                    "ICMP \"fragmentation needed\" (ICMPv6 \"packet too big\")",
+                    host.to_string(),
+                ),
+            };
+            format!(
+                "Ask the network team to let {icmp} through the firewalls between here and {to}, so that the sender learns the smaller MTU; or to lower the MTU, or clamp the TCP MSS, on the tunnel or link that carries less than full-size packets."
+            )
+        }
+        FailureKind::SniFiltered => {
+            let to = peer.ip.map_or_else(|| host.to_string(), |ip| ip.to_string());
+            format!(
+                "Ask the security team to allow {host} in the firewall's URL or SNI filtering policy (its category, or the name itself) for TCP{port} to {to}; the server itself answers."
+            )
+        }
         FailureKind::ClockSkew => format!(
             "This host's clock and that of {host} differ: synchronise this host with NTP (timedatectl, chronyc tracking), since certificate dates and Kong's own checks depend on it."
         ),

@@ -376,9 +376,8 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
             ),
             peer,
         );
-        return outcome(Some(
-            failure.with_hint(upgrade_hint(status.as_u16(), &request.authority)),
-        ));
+        let cause = crate::failure::Cause::of_upgrade_status(status.as_u16());
+        return outcome(Some(failure.because(cause, peer, Default::default())));
     }
     if request.websocket {
         if status != StatusCode::SWITCHING_PROTOCOLS {
@@ -450,27 +449,6 @@ fn clock_skew(
         ),
         peer,
     ))
-}
-
-/// What to do about a refused cluster upgrade, by its status.
-pub(crate) fn upgrade_hint(status: u16, authority: &str) -> String {
-    match status {
-        401 | 403 => format!(
-            "The control plane at {authority} does not accept this node's certificate: check that cluster_cert is the certificate registered with this control plane (for Konnect, the data plane certificate of this control plane group, in the right region), and that it has not been revoked or replaced."
-        ),
-        404 => format!(
-            "{authority} has no /v1/outlet: it is not a Kong control plane's cluster listener (cluster_listen, port 8005 by default; for Konnect, the cp0 host on 443), or a proxy rewrites the path."
-        ),
-        400 | 426 => format!(
-            "Something between this node and {authority} (a proxy or load balancer) does not pass WebSocket upgrades: ask for the Upgrade and Connection headers to be passed, or for a TCP (layer 4) passthrough to the control plane."
-        ),
-        502..=504 => format!(
-            "The edge in front of {authority} answered for the control plane, which it could not reach (no backend): check the control plane's health and the load balancer's targets."
-        ),
-        _ => format!(
-            "{authority} refused the upgrade with {status}: check that cluster_control_plane names the control plane's cluster listener, and the control plane's own log for this node."
-        ),
-    }
 }
 
 /// The words of an answer that refuses the client certificate: 495 and 496, or a 400 whose

@@ -332,10 +332,6 @@ fn path_mtu(spec: &CheckSpec, addr: SocketAddr, mss: u32) -> (Failure, String) {
         port: Some(addr.port()),
         ip: Some(ip),
     };
-    let icmp = match ip.is_ipv4() {
-        true => "ICMP type 3 code 4 (fragmentation needed)",
-        false => "ICMPv6 type 2 (packet too big)",
-    };
     let failure = Failure::new(
         FailureKind::PathMtu,
         Phase::Tls,
@@ -343,10 +339,7 @@ fn path_mtu(spec: &CheckSpec, addr: SocketAddr, mss: u32) -> (Failure, String) {
             "the connection to {addr} opened but stalled with full-size packets; with an MSS of {mss} it completed: packets above about {size} bytes are lost between here and {ip}, and the ICMP \"fragmentation needed\" message does not come back"
         ),
         peer,
-    )
-    .with_hint(format!(
-        "Ask the network team to let {icmp} through the firewalls between here and {ip}, so that the sender learns the smaller MTU; or to lower the MTU, or clamp the TCP MSS, on the tunnel or link that carries less than full-size packets."
-    ));
+    );
     (failure, conclusion)
 }
 
@@ -402,7 +395,7 @@ async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &RunContext) -
             ..nothing
         };
     }
-    let failure = sni_filtered(spec, addr, &name, &attempts[0].result);
+    let failure = sni_filtered(addr, &name, &attempts[0].result);
     Retried {
         explained: Some(failure),
         conclusion: format!(
@@ -414,7 +407,7 @@ async fn without_name(spec: &CheckSpec, addr: SocketAddr, shared: &RunContext) -
 }
 
 /// The `sni_filtered` failure: `name` got no answer, no name got `said`.
-fn sni_filtered(spec: &CheckSpec, addr: SocketAddr, name: &str, said: &str) -> Failure {
+fn sni_filtered(addr: SocketAddr, name: &str, said: &str) -> Failure {
     let port = addr.port();
     Failure::new(
         FailureKind::SniFiltered,
@@ -424,13 +417,9 @@ fn sni_filtered(spec: &CheckSpec, addr: SocketAddr, name: &str, said: &str) -> F
             said
         ),
         Peer {
-            host: spec.host(),
+            host: name,
             port: Some(port),
             ip: Some(addr.ip()),
         },
     )
-    .with_hint(format!(
-        "Ask the security team to allow {name} in the firewall's URL or SNI filtering policy (its category, or the name itself) for TCP {port} to {}; the server itself answers.",
-        addr.ip()
-    ))
 }

@@ -53,9 +53,25 @@ impl Judge<'_> {
     }
 
     pub(super) fn failure(&self, kind: FailureKind, message: String) -> Failure {
+        if kind == FailureKind::TlsIntercepted {
+            // The exemption to ask for is the host and port connected to, not the server name
+            // (which may be kong_clustering).
+            let target = crate::failure::Peer {
+                host: self.target,
+                ..self.peer
+            };
+            let failure = Failure::new(kind, Phase::Tls, message, target);
+            return match self.request.pinned {
+                true => failure.because(
+                    crate::failure::Cause::InterceptedPinned,
+                    target,
+                    Default::default(),
+                ),
+                false => failure,
+            };
+        }
         let failure = Failure::new(kind, Phase::Tls, message, self.peer);
         match (kind, self.request.server_name.as_deref()) {
-            (FailureKind::TlsIntercepted, _) => failure.with_hint(self.interception_hint()),
             // A name set on purpose is what to correct.
             (FailureKind::CertNameMismatch, Some(wanted)) => failure.because(
                 crate::failure::Cause::ServerNameSet,
@@ -67,23 +83,6 @@ impl Judge<'_> {
             ),
             _ => failure,
         }
-    }
-
-    /// What to ask for when something re-signs TLS: an exemption for the host and port
-    /// connected to (not the server name, which may be `kong_clustering`).
-    fn interception_hint(&self) -> String {
-        let port = self
-            .peer
-            .port
-            .map_or_else(String::new, |p| format!(" port {p}"));
-        let target = self.target;
-        let mut hint = format!(
-            "A TLS inspection proxy or firewall re-signs traffic to {target}{port}: ask the security team to exempt {target}{port} from TLS inspection (SSL bypass); mutual TLS to a control plane cannot pass through one."
-        );
-        if self.request.pinned {
-            hint.push_str(" With kong.conf's cluster_mtls = shared the node accepts only its own cluster_cert from the control plane; cluster_mtls = pki would not get through an inspecting proxy either.");
-        }
-        hint
     }
 
     /// A pinned (cluster_mtls = shared) control plane that presents another certificate.
