@@ -17,15 +17,18 @@ use crate::report::{CheckResult, Report, Status};
 use crate::route::{ProxyUrl, Scheme};
 use crate::target::{Host, Probe};
 
+/// The version of the allowlist's JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a firewall rule is about: the protocol the node speaks on the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
+    /// A TCP connection (TLS and HTTP ride on it).
     Tcp,
     /// TCP carrying TLS (what an inspection proxy or a TLS-aware firewall sees).
     Tls,
+    /// A UDP datagram.
     Udp,
     /// Name resolution only: the node's resolver must answer for the name.
     Dns,
@@ -43,6 +46,7 @@ impl Protocol {
         })
     }
 
+    /// The word the list uses: `tcp` or `udp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
@@ -53,6 +57,7 @@ impl Protocol {
     }
 }
 
+/// Which way a connection goes, seen from this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -63,6 +68,7 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The word the list uses: `outbound`, `inbound` or `local`.
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Outbound => "outbound",
@@ -76,13 +82,17 @@ impl Direction {
 pub struct Entry {
     /// The name to allow (or an address when the check named one).
     pub host: String,
+    /// The destination port; `None` for a DNS name that is only resolved.
     pub port: Option<u16>,
+    /// The transport to allow.
     pub protocol: Protocol,
+    /// Which way the connection goes.
     pub direction: Direction,
     /// What the endpoint is for: the names of the checks that use it.
     pub purpose: String,
     /// `None` for the forward proxy itself.
     pub role: Option<Role>,
+    /// Whether the node needs it (a required endpoint) or only may use it.
     pub required: bool,
     /// The proxy the connection goes through (then the proxy, not this node's firewall, must
     /// allow it), without credentials.
@@ -98,15 +108,22 @@ pub struct Entry {
     pub source: Option<IpAddr>,
 }
 
+/// What the network team must allow: one entry per host, port, protocol and direction, with the addresses the names resolve to now.
 #[derive(Debug, Clone, Serialize)]
 pub struct Allowlist {
+    /// The version of this shape (`SCHEMA_VERSION`).
     pub schema_version: u32,
+    /// `preflight`.
     pub tool: &'static str,
+    /// preflight's version.
     pub version: &'static str,
     /// RFC 3339: when the addresses were resolved.
     pub generated_at: String,
+    /// The profiles the list was made from.
     pub profiles: Vec<String>,
+    /// What the reader should know about the list (names that did not resolve …).
     pub notes: Vec<String>,
+    /// The rules to allow, one per destination.
     pub entries: Vec<Entry>,
 }
 

@@ -19,30 +19,40 @@ use crate::target::{Probe, format_target};
 pub struct Identity {
     /// `PROFILE.KEY` for profile endpoints, the target text for command-line targets.
     pub id: String,
+    /// A person's name for it (`Control plane`).
     pub name: String,
+    /// What the endpoint is for, which groups the reports.
     pub role: Role,
+    /// Whether a failure fails the run (exit 1).
     pub required: bool,
+    /// The profile it comes from; `None` for a command-line target.
     pub profile: Option<String>,
     /// The target as the report shows it: `tls://host:443`, `https://host/path`. Set when the
     /// plan is settled.
     pub target: String,
     /// The host name (or IP address, unbracketed); for a skipped check, the template.
     pub host: String,
+    /// The port; `None` for a DNS check.
     pub port: Option<u16>,
+    /// What the check does.
     pub probe: Probe,
+    /// The profile's words about the endpoint.
     pub note: Option<String>,
 }
 
 /// The verdict of a check reached from the node's files, before any connection.
 #[derive(Debug, Clone)]
 pub struct Finding {
+    /// What the finding came to.
     pub status: Status,
+    /// Why, when it is not ok.
     pub failure: Option<Failure>,
 }
 
 /// One check to run, or to report as skipped.
 #[derive(Debug, Clone)]
 pub struct CheckSpec {
+    /// What the check is about: the fields its result repeats.
     pub endpoint: Identity,
     /// Set when the host is an IP address: nothing to resolve.
     pub ip: Option<IpAddr>,
@@ -100,18 +110,22 @@ impl CheckSpec {
         }
     }
 
+    /// The check's id.
     pub fn id(&self) -> &str {
         &self.endpoint.id
     }
 
+    /// The host (a name, or an address as text).
     pub fn host(&self) -> &str {
         &self.endpoint.host
     }
 
+    /// The port; `None` for a DNS check.
     pub fn port(&self) -> Option<u16> {
         self.endpoint.port
     }
 
+    /// What the check does.
     pub fn probe(&self) -> Probe {
         self.endpoint.probe
     }
@@ -135,9 +149,13 @@ impl CheckSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Reached, and nothing to say.
     Ok,
+    /// Reached, with something to know (an expiring certificate, a UDP port that did not answer).
     Warn,
+    /// Not reached, or refused.
     Fail,
+    /// Not run (a profile variable not set).
     Skipped,
 }
 

@@ -27,9 +27,11 @@ pub struct Explained {
     pub address: Option<String>,
     /// The error as Kong logged it.
     pub error: String,
+    /// How many lines carry the error.
     pub count: usize,
     /// The log's timestamps of the first and last line (as written: the node's local time).
     pub first: Option<String>,
+    /// The log's timestamp of the last line (the node's local time).
     pub last: Option<String>,
     /// The failure kind a check meeting this error reports; `None` for errors past what a
     /// check sees (or not known).
@@ -51,6 +53,7 @@ pub struct Explained {
 /// What `explain` found in a log.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Explanation {
+    /// The distinct errors, in the order the log first shows them.
     pub errors: Vec<Explained>,
     /// Clustering lines (warnings and errors) whose error preflight does not know, listed
     /// among `errors` without a meaning.

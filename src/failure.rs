@@ -317,7 +317,9 @@ causes! {
 /// Whether a failure fails its check or only warns (a warning fails the run with `--strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// The check is reached; the failure is something to know (a warning). `--strict` fails the run on it.
     Warn,
+    /// The check fails.
     Fail,
 }
 
@@ -379,10 +381,13 @@ impl Serialize for Cause {
 pub enum Phase {
     /// Waiting for a free connection slot (`--concurrency`).
     Queued,
+    /// Resolving the name.
     Dns,
+    /// Opening the TCP connection.
     Tcp,
     /// Reaching the proxy and opening the tunnel through it.
     Proxy,
+    /// The TLS handshake, and judging the certificate.
     Tls,
     /// The HTTP request or WebSocket upgrade.
     Http,
@@ -395,6 +400,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The word the report uses for the phase.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Queued => "queued",
@@ -431,11 +437,15 @@ impl fmt::Display for Phase {
 /// What went wrong in one check (or at one address), and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// What went wrong: the stable identifier other tools read.
     pub kind: FailureKind,
     /// Why, finer than the kind (`General(kind)` when nothing finer is known).
     pub cause: Cause,
+    /// The step it went wrong in.
     pub phase: Phase,
+    /// What happened, in a sentence, with the facts seen.
     pub message: String,
+    /// What to do or ask for.
     pub hint: String,
     /// The address a TCP connect to timed out, when it was not the check's own (the proxy's):
     /// what a trace of the hops goes to. Not part of the report.
@@ -446,8 +456,11 @@ pub struct Failure {
 /// The endpoint a failure is about, for messages and hints.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer<'a> {
+    /// The host as the user named it.
     pub host: &'a str,
+    /// The port, when the check has one.
     pub port: Option<u16>,
+    /// The address connected to, when one was.
     pub ip: Option<IpAddr>,
 }
 

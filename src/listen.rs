@@ -30,7 +30,9 @@ const UDP_SOURCES: usize = 4096;
 /// Which transport a port is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// A TCP connection that was accepted.
     Tcp,
+    /// A UDP datagram that was answered.
     Udp,
 }
 
@@ -50,8 +52,11 @@ pub enum Event {
     Listening(Transport, SocketAddr),
     /// A peer reached this address.
     Reached {
+        /// TCP or UDP.
         transport: Transport,
+        /// This host's address that was reached.
         local: SocketAddr,
+        /// The peer's address.
         peer: SocketAddr,
     },
 }

@@ -32,10 +32,14 @@ struct InputCheck {
     error: Option<InputFailure>,
 }
 
+/// A failure as a report says it: its kind, message and hint, as text a user may not have written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct InputFailure {
+    /// The failure kind's identifier.
     pub kind: String,
+    /// What happened.
     pub message: String,
+    /// What to do.
     pub hint: String,
 }
 
@@ -45,15 +49,20 @@ pub struct Node {
     /// The report's `node`; its file name when the report has none; `#2` … after a name
     /// another report already has.
     pub node: String,
+    /// The file the report was read from.
     pub file: PathBuf,
+    /// When that node's run started.
     pub started_at: String,
+    /// The addresses that node's connections left from.
     pub source_addresses: Vec<IpAddr>,
 }
 
 /// What one node said of one endpoint; `status` is null when its report has no such check.
 #[derive(Debug, Serialize)]
 pub struct Cell {
+    /// The status the node reported; `None` when its report has no such check.
     pub status: Option<Status>,
+    /// The node's failure, when it failed or warned.
     pub error: Option<InputFailure>,
 }
 
@@ -75,12 +84,17 @@ pub enum Pattern {
 /// One endpoint across the fleet.
 #[derive(Debug, Serialize)]
 pub struct Row {
+    /// The endpoint's id.
     pub id: String,
+    /// A person's name for it.
     pub name: String,
+    /// The target checked.
     pub target: String,
+    /// Whether any node called it required.
     pub required: bool,
     /// One cell per node, in the order of `nodes`.
     pub cells: Vec<Cell>,
+    /// What the failures across the nodes point at.
     pub pattern: Pattern,
     /// The nodes that failed it.
     pub failing_on: Vec<String>,
@@ -89,6 +103,7 @@ pub struct Row {
 /// A node that fails endpoints which every other node that checked them reaches.
 #[derive(Debug, Serialize)]
 pub struct Alone {
+    /// The node, as the matrix names it.
     pub node: String,
     /// The endpoints' ids.
     pub endpoints: Vec<String>,
@@ -97,10 +112,15 @@ pub struct Alone {
 /// The merged reports: the JSON of `merge --format json`.
 #[derive(Debug, Serialize)]
 pub struct Fleet {
+    /// The version of the report shape it is made of.
     pub schema_version: u32,
+    /// `preflight`.
     pub tool: &'static str,
+    /// preflight's version.
     pub version: &'static str,
+    /// The nodes, one per report, in the order given.
     pub nodes: Vec<Node>,
+    /// The endpoints, in the order the reports first name them.
     pub endpoints: Vec<Row>,
     /// The nodes failing alone.
     pub alone: Vec<Alone>,

@@ -17,7 +17,9 @@ use crate::target::{Host, Probe, Target};
 /// Everything a run will check.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// The profiles the checks come from.
     pub profiles: Vec<String>,
+    /// Every check, settled, in the order the report lists them.
     pub checks: Vec<CheckSpec>,
     /// What the user should know about the plan (from a kong.conf: a node that is not a data
     /// plane, settings missing).

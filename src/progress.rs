@@ -17,6 +17,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// The checks running now, by index: (id, started).
 type Running = Arc<Mutex<BTreeMap<usize, (String, Instant)>>>;
 
+/// The progress bar on a terminal: checks done, the one still running.
 pub struct Bar {
     bar: ProgressBar,
     running: Running,

@@ -9,27 +9,35 @@ use crate::check::{CheckSpec, Identity};
 use crate::failure::Failure;
 use crate::probe::tls::TlsInfo;
 
+/// The version of the report's shape: fields are added, never renamed.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A check's status: defined with the check, named here as the report's.
 pub use crate::check::Status;
 
+/// The status of one address tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AddressStatus {
+    /// The attempt at this address worked.
     Ok,
+    /// The attempt at this address failed.
     Fail,
 }
 
 /// One address of an endpoint, and how connecting to it went.
 #[derive(Debug, Clone, Serialize)]
 pub struct AddressResult {
+    /// The address.
     pub ip: IpAddr,
+    /// Whether its attempt worked.
     pub status: AddressStatus,
+    /// Why not.
     pub error: Option<Failure>,
     /// This host's end of the connection (source address and port), once it was made: to the
     /// address, or to the proxy on a proxied path.
     pub local: Option<std::net::SocketAddr>,
+    /// How long each step took.
     #[serde(flatten)]
     pub timings: StepTimes,
 }
@@ -41,6 +49,7 @@ pub struct StepTimes {
     pub connect_ms: Option<f64>,
     /// TLS to an HTTPS proxy and the CONNECT or SOCKS exchange.
     pub proxy_ms: Option<f64>,
+    /// The TLS handshake, in milliseconds.
     pub tls_ms: Option<f64>,
     /// After a TLS 1.3 handshake, the wait for the server's verdict on the client certificate.
     pub tls_verdict_ms: Option<f64>,
@@ -48,19 +57,23 @@ pub struct StepTimes {
     pub http_ms: Option<f64>,
 }
 
+/// How long each phase took, in milliseconds (`None` for a phase that did not run).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
+    /// Resolving the name.
     pub dns: Option<f64>,
     /// TCP to the target, or to the proxy when one is used; for udp, the time to the reply.
     pub connect: Option<f64>,
     /// Opening the tunnel through the proxy.
     pub proxy: Option<f64>,
+    /// The TLS handshake.
     pub tls: Option<f64>,
     /// After a TLS 1.3 handshake, the wait for the server's verdict on the client certificate
     /// (until a session ticket, an alert or data: the server asked for a certificate).
     pub tls_verdict: Option<f64>,
     /// HTTP time to first byte.
     pub http: Option<f64>,
+    /// The whole check.
     pub total: f64,
 }
 
@@ -68,11 +81,13 @@ pub struct Timings {
 /// a retry with a smaller segment size or another server name.
 #[derive(Debug, Clone, Serialize)]
 pub struct SecondOpinion {
+    /// What the opinion did.
     pub kind: OpinionKind,
     /// What the attempts say, in a sentence.
     pub conclusion: String,
     /// How long it took, all attempts at once.
     pub ms: f64,
+    /// Each attempt, with its result.
     pub attempts: Vec<Tried>,
 }
 
@@ -93,6 +108,7 @@ pub struct Tried {
     pub tried: String,
     /// What came back: `TLS completed`, or the failure.
     pub result: String,
+    /// How long the attempt took, in milliseconds.
     pub ms: f64,
 }
 
@@ -101,9 +117,13 @@ pub struct Tried {
 /// and what TLS and HTTP showed.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathResult {
+    /// What the path came to.
     pub status: Status,
+    /// Why it is not ok.
     pub error: Option<Failure>,
+    /// Each address tried.
     pub addresses: Vec<AddressResult>,
+    /// How long each phase took.
     pub timings_ms: Timings,
     /// Boxed, as the other facts that only some checks have: a result is kept for every check
     /// of the run, so its size is the report's memory.
@@ -161,8 +181,10 @@ impl PathResult {
 /// The outcome of one check: the endpoint, and the path it took.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
+    /// What the check is about.
     #[serde(flatten)]
     pub endpoint: Identity,
+    /// What the check's path came to.
     #[serde(flatten)]
     pub path: PathResult,
     /// Why a skipped check was not run.
@@ -218,8 +240,11 @@ fn source_addresses(checks: &[CheckResult]) -> Vec<IpAddr> {
 /// What this host's resolver says of a name that a proxy resolves for the check.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalDns {
+    /// The addresses this host's own resolver gives.
     pub addresses: Vec<IpAddr>,
+    /// Why it gave none.
     pub error: Option<Failure>,
+    /// How long it took, in milliseconds.
     pub ms: Option<f64>,
 }
 
@@ -284,23 +309,35 @@ impl CheckResult {
     }
 }
 
+/// How many checks came to each status.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
+    /// All checks.
     pub total: usize,
+    /// Reached.
     pub ok: usize,
+    /// Reached, with a warning.
     pub warn: usize,
+    /// Not reached.
     pub fail: usize,
+    /// Not run.
     pub skipped: usize,
 }
 
+/// One run's report: the JSON report, schema 1.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `SCHEMA_VERSION`.
     pub schema_version: u32,
+    /// `preflight`.
     pub tool: &'static str,
+    /// preflight's version.
     pub version: &'static str,
     /// RFC 3339.
     pub started_at: String,
+    /// How long the run took, in milliseconds.
     pub duration_ms: f64,
+    /// The profiles checked.
     pub profiles: Vec<String>,
     /// The node the run was made on: `--node`, or the host name (empty when it has none).
     pub node: String,
@@ -312,11 +349,14 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Ctrl-C or SIGTERM ended the run before every check finished (exit code 1).
     pub interrupted: bool,
+    /// How many checks came to each status.
     pub summary: Summary,
+    /// Every check, in plan order.
     pub checks: Vec<CheckResult>,
 }
 
 impl Report {
+    /// A report of `checks`, its summary counted.
     pub fn new(
         started_at: String,
         duration_ms: f64,

@@ -16,7 +16,9 @@ use crate::runner::{self, RunConfig, StepLog};
 
 /// What a round runs: a plan, settled, and the engine's configuration.
 pub trait Runnable: Send + Sync {
+    /// The plan to run.
     fn plan(&self) -> &Plan;
+    /// What the engine runs it with.
     fn config(&self) -> &RunConfig;
 }
 

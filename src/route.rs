@@ -25,6 +25,7 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// The word a proxy URL starts with.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
@@ -56,7 +57,9 @@ impl Scheme {
 /// A user name and password for the proxy. Its `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name.
     pub user: String,
+    /// The password (never shown).
     pub password: String,
 }
 
@@ -99,9 +102,13 @@ impl Credentials {
 /// A proxy: `scheme://[user:password@]host[:port]`. `Display` leaves the credentials out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
+    /// How the proxy is spoken to.
     pub scheme: Scheme,
+    /// The proxy's host.
     pub host: Host,
+    /// The proxy's port.
     pub port: u16,
+    /// The credentials to send, if any.
     pub credentials: Option<Credentials>,
 }
 
@@ -324,6 +331,7 @@ impl NoProxy {
 pub struct HostList(NoProxy);
 
 impl HostList {
+    /// Parses a comma-separated list (hosts, domains, addresses, CIDR ranges, `HOST:PORT`).
     pub fn parse(list: &str) -> HostList {
         HostList(NoProxy::parse("--probe-allow", list))
     }
@@ -337,6 +345,7 @@ impl HostList {
 /// The path a check takes: through a proxy or direct, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
+    /// The proxy to go through; `None` for direct.
     pub proxy: Option<Arc<ProxyUrl>>,
     /// `--proxy`, the environment variable the proxy came from, or the `NO_PROXY` entry that
     /// exempts the host (`NO_PROXY=.internal`). `None` when no proxy is configured.
@@ -359,8 +368,11 @@ pub struct ProxyConfig {
 /// The flags that choose proxies; the environment fills in what they leave out.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProxyFlags<'a> {
+    /// `--proxy`.
     pub proxy: Option<&'a str>,
+    /// `--proxy-user`.
     pub proxy_user: Option<&'a str>,
+    /// `--no-proxy`.
     pub no_proxy: Option<&'a str>,
 }
 

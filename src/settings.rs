@@ -21,12 +21,16 @@ use crate::target::{Host, Target, parse_port};
 /// The default connections in flight, when the open-file limit allows it.
 const DEFAULT_CONCURRENCY: u64 = 512;
 
+/// The checked command line of `check` and `serve`: what the engine runs with, and how the results are written.
 #[derive(Debug)]
 pub struct Settings {
     /// What the engine runs a plan with.
     pub run: RunConfig,
+    /// `--strict`: warnings fail the run.
     pub strict: bool,
+    /// `--format`.
     pub format: Format,
+    /// `--output`: where the report goes.
     pub output: Option<PathBuf>,
     /// `--allowlist-failed`: where to write the allowlist of the failed endpoints.
     pub allowlist_failed: Option<PathBuf>,
@@ -259,8 +263,11 @@ fn family(args: &Resolving) -> Family {
 /// built-in profile's name with its variables (`region=us`) as the other parameters.
 #[derive(Debug, Default)]
 pub struct ProbeQuery {
+    /// The probe (`tcp`, `tls` …, `kong-cluster`) or a built-in profile.
     pub module: String,
+    /// What follows `://` in a target.
     pub target: Option<String>,
+    /// A profile's variables.
     pub variables: Vec<(String, String)>,
 }
 

@@ -52,6 +52,7 @@ impl Probe {
         Probe::Bind,
     ];
 
+    /// The scheme a target of this probe starts with.
     pub fn as_str(self) -> &'static str {
         match self {
             Probe::Dns => "dns",
@@ -114,7 +115,9 @@ impl fmt::Display for Probe {
 /// A host as the user wrote it: a DNS name (lower-cased) or an IP literal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
+    /// A DNS name.
     Name(String),
+    /// An address.
     Ip(IpAddr),
 }
 
@@ -188,7 +191,9 @@ fn validate_name(name: &str) -> Result<(), String> {
 /// One thing to check: a probe, a host, (except for `dns`) a port, and for HTTP a path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
+    /// What the check does.
     pub probe: Probe,
+    /// The host.
     pub host: Host,
     /// `None` only for `dns` targets.
     pub port: Option<u16>,

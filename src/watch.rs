@@ -12,16 +12,24 @@ use crate::report::{CheckResult, Report, Status};
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "change", rename_all = "lowercase")]
 pub enum Change {
+    /// A check that was up (ok or warn) failed.
     Down {
+        /// The check's id.
         id: String,
+        /// Its target.
         target: String,
         /// RFC 3339.
         at: String,
+        /// Why it failed.
         error: Option<Failure>,
     },
+    /// A check that was down is reached again.
     Up {
+        /// The check's id.
         id: String,
+        /// Its target.
         target: String,
+        /// RFC 3339.
         at: String,
         /// How long it was down, in seconds.
         outage_s: f64,
@@ -31,13 +39,17 @@ pub enum Change {
 /// One endpoint's record over the rounds.
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointSummary {
+    /// The check's id.
     pub id: String,
+    /// Its target.
     pub target: String,
+    /// Whether it is required.
     pub required: bool,
     /// Rounds in which the check ran.
     pub rounds: u32,
     /// Rounds it passed (ok or warn).
     pub ok: u32,
+    /// Rounds it failed in.
     pub failures: u32,
     /// Times it went down after having been up.
     pub flaps: u32,
@@ -45,6 +57,7 @@ pub struct EndpointSummary {
     pub longest_outage_s: f64,
     /// Down when the watch ended.
     pub down: bool,
+    /// Its last failure.
     pub last_error: Option<Failure>,
 }
 
@@ -74,10 +87,12 @@ fn rfc3339(at: SystemTime) -> String {
 }
 
 impl Watch {
+    /// A watch with no round yet.
     pub fn new() -> Watch {
         Watch::default()
     }
 
+    /// Rounds seen.
     pub fn rounds(&self) -> u32 {
         self.rounds
     }
@@ -196,8 +211,11 @@ impl Watch {
 /// One JSON line of a watch: the round's number, its changes and its whole report.
 #[derive(Debug, Serialize)]
 pub struct RoundLine<'a> {
+    /// The round's number, from 1.
     pub round: u32,
+    /// What changed since the round before.
     pub changes: &'a [Change],
+    /// The round's whole report.
     #[serde(flatten)]
     pub report: &'a Report,
 }
@@ -205,12 +223,16 @@ pub struct RoundLine<'a> {
 /// The last JSON line of a watch.
 #[derive(Debug, Serialize)]
 pub struct SummaryLine<'a> {
+    /// The summary of every endpoint over the watch.
     pub watch_summary: WatchSummary<'a>,
 }
 
+/// The summary of a watch: how many rounds, and each endpoint's.
 #[derive(Debug, Serialize)]
 pub struct WatchSummary<'a> {
+    /// Rounds run.
     pub rounds: u32,
+    /// Each endpoint's summary.
     pub endpoints: &'a [EndpointSummary],
 }
 

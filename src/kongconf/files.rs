@@ -28,7 +28,9 @@ use crate::target::Probe;
 /// How the files are judged: `--cert-warn-days`, and the time it is.
 #[derive(Debug, Clone, Copy)]
 pub struct Inspect {
+    /// `--cert-warn-days`: a certificate that expires sooner is a warning.
     pub warn_days: i64,
+    /// The time the dates are judged at.
     pub now: OffsetDateTime,
 }
 

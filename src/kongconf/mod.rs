@@ -41,7 +41,9 @@ impl fmt::Display for Origin {
 /// One setting's value and origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
+    /// The value, as Kong reads it (a trailing comment cut).
     pub value: String,
+    /// Where the value came from: a line of the file, a `KONG_` variable, or Kong's default.
     pub origin: Origin,
     /// A `#` ended the value early (Kong reads the rest as a comment): a password holding a
     /// `#` is cut there, so what is left must not be shown as if it were the whole value.
@@ -51,6 +53,7 @@ pub struct Setting {
 /// Every setting of a kong.conf, with the environment applied.
 #[derive(Debug, Clone)]
 pub struct KongConf {
+    /// The file read.
     pub path: PathBuf,
     settings: HashMap<String, Setting>,
 }

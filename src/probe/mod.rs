@@ -30,22 +30,27 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
+/// A connection as the steps see it: TCP, a tunnel through a proxy, or TLS over either.
 pub type BoxStream = Box<dyn Stream>;
 
 /// What a connection reached, for messages: an address (`192.0.2.7:443`), or a name through a
 /// proxy (`cp.example:443 through http://proxy:3128`).
 #[derive(Debug, Clone)]
 pub struct Dialed {
+    /// The port the endpoint listens on.
     pub port: u16,
     /// The address, when this host chose it (not when a proxy resolves the name).
     pub ip: Option<IpAddr>,
+    /// How the host is named in messages.
     pub label: String,
 }
 
 /// The time limits of one check: each phase gets `timeout`, and none goes past `deadline`.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
+    /// Each phase's limit (`--timeout`).
     pub timeout: Duration,
+    /// When the run must end (`--deadline`).
     pub deadline: Instant,
 }
 

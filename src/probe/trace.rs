@@ -23,8 +23,11 @@ pub const MAX_HOPS: u8 = 30;
 /// A hop that answered a probe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hop {
+    /// The time-to-live the probe was sent with.
     pub ttl: u8,
+    /// The router that answered.
     pub addr: IpAddr,
+    /// How long it took to answer, in milliseconds.
     pub rtt_ms: f64,
     /// What it answered: `time exceeded`, an unreachable with its reason, or `destination`
     /// (the target itself, connecting or resetting).

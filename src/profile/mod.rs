@@ -45,13 +45,21 @@ const BUILTIN: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// The vendor's platform (an API, a registry).
     Platform,
+    /// An API the node calls.
     Api,
+    /// The control plane the node connects to.
     ControlPlane,
+    /// Where the node sends telemetry.
     Telemetry,
+    /// A developer portal.
     Portal,
+    /// The service mesh's own endpoints.
     Mesh,
+    /// Endpoints inside the site.
     Internal,
+    /// Endpoints outside the site.
     External,
     /// A port this host will listen on (a bind check).
     Local,
@@ -60,6 +68,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order reports show them.
     pub const ALL: [Role; 10] = [
         Role::Platform,
         Role::Api,
@@ -73,6 +82,7 @@ impl Role {
         Role::Target,
     ];
 
+    /// The word profiles and reports use for the role.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Platform => "platform",
@@ -88,6 +98,7 @@ impl Role {
         }
     }
 
+    /// The role a word names.
     pub fn parse(text: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == text)
     }
@@ -103,11 +114,16 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variable {
+    /// The variable's name, as `{name}` in templates and `--set name=VALUE`.
     pub name: String,
+    /// What to give for it.
     pub help: String,
+    /// Whether a value must be given for its endpoints to run.
     #[serde(default)]
     pub required: bool,
+    /// The value when none is given.
     pub default: Option<String>,
+    /// The only values allowed, when the profile lists them.
     #[serde(default)]
     pub allowed: Vec<String>,
     /// A regular expression the whole value must match.
@@ -118,12 +134,19 @@ pub struct Variable {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
+    /// The endpoint's key in its profile: the id is `PROFILE.KEY`.
     pub key: String,
+    /// A person's name for it.
     pub name: String,
+    /// What it is for.
     pub role: Role,
+    /// The host, with `{variables}`.
     pub host: Template,
+    /// The port; `None` for a DNS check.
     pub port: Option<u16>,
+    /// What the check does.
     pub probe: Probe,
+    /// Whether a failure fails the run.
     #[serde(default = "yes")]
     pub required: bool,
     /// Where the vendor documents this endpoint, and anything to know about it (optional).
@@ -166,17 +189,22 @@ struct ProfileFile {
 /// A loaded, validated profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
+    /// The profile's name (`konnect`), or its file's.
     pub name: String,
+    /// What it checks, in a line.
     pub description: String,
     /// The vendor pages this profile follows.
     pub source: Vec<String>,
+    /// The variables its templates use.
     pub variables: Vec<Variable>,
+    /// Its endpoints.
     pub endpoints: Vec<Endpoint>,
     /// Where it came from: `builtin:NAME` or the file's path.
     pub origin: PathBuf,
 }
 
 impl Profile {
+    /// The variable named `name`, if the profile has one.
     pub fn variable(&self, name: &str) -> Option<&Variable> {
         self.variables.iter().find(|v| v.name == name)
     }
@@ -215,6 +243,7 @@ pub fn load(spec: &str) -> Result<Profile, InputError> {
 pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
 /// The most endpoints and variables a profile may declare.
 pub const MAX_ENDPOINTS: usize = 2_000;
+/// The most variables a profile may declare.
 pub const MAX_VARIABLES: usize = 100;
 
 /// Parses and validates a profile's text; errors name `path` and the line.

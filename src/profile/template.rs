@@ -20,6 +20,7 @@ pub struct Template {
 }
 
 impl Template {
+    /// Parses a template, refusing an unclosed or empty `{}`.
     pub fn parse(source: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = source;

@@ -27,6 +27,7 @@ impl Assignments {
         Ok(Assignments(pairs))
     }
 
+    /// The value given for `key`, if any.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
@@ -34,6 +35,7 @@ impl Assignments {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The variables given a value.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
     }

@@ -23,6 +23,7 @@ const COLUMNS: [&str; 11] = [
 const ALLOW_THE_NAMES: &str =
     "Allow the host names: the addresses are what they resolve to now and may change.";
 
+/// Writes `list` in `format`.
 pub fn render(list: &Allowlist, format: ListFormat, out: &mut dyn Write) -> io::Result<()> {
     match format {
         ListFormat::Table => table(list, out),

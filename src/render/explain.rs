@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use crate::explain::Explanation;
 use crate::sanitize::terminal as t;
 
+/// Writes what `explain` found, an entry per error, for a person.
 pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
     if found.errors.is_empty() {
         writeln!(

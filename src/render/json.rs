@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use crate::report::Report;
 
+/// Writes the report as pretty JSON (schema 1).
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut pieces = Pieces {
         buffer: Vec::with_capacity(Pieces::CAPACITY),

@@ -13,6 +13,7 @@ use crate::report::{CheckResult, Report, Status};
 /// The suite of checks given on the command line.
 const TARGETS_SUITE: &str = "targets";
 
+/// Writes the report as JUnit XML: a test case per check; warnings fail with `strict`.
 pub fn render(report: &Report, strict: bool, out: &mut dyn Write) -> io::Result<()> {
     let mut suites: Vec<(&str, Vec<&CheckResult>)> = Vec::new();
     for check in &report.checks {

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use crate::profile::Role;
 use crate::report::{CheckResult, Report, Status};
 
+/// Writes the report as Markdown: a table per role, then what to do.
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
     let what = match report.profiles.is_empty() {

@@ -32,7 +32,9 @@ pub use profile::render as profile;
 /// The formats of a report (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Grouped by role, with a hint per failure, for a person.
     Human,
+    /// The JSON report (schema 1).
     Json,
     /// JUnit XML for CI test reporters.
     Junit,
@@ -45,8 +47,11 @@ pub enum Format {
 pub enum ListFormat {
     /// Aligned columns for a terminal.
     Table,
+    /// Comma-separated values, a rule a line.
     Csv,
+    /// The list as JSON.
     Json,
+    /// A Markdown table.
     Markdown,
 }
 
@@ -83,9 +88,11 @@ pub(crate) fn seconds(ms: f64) -> String {
 /// (JUnit's verdict follows the exit code).
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Whether to use colour.
     pub color: bool,
     /// Columns of the human report (80 when the terminal's are not known).
     pub width: usize,
+    /// `--strict`: warnings fail.
     pub strict: bool,
 }
 

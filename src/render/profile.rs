@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use crate::profile::Profile;
 
+/// Writes a profile: its variables and its endpoints.
 pub fn render(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}: {}", profile.name, profile.description)?;
     for source in &profile.source {

@@ -26,6 +26,7 @@ pub fn header(
     Ok(())
 }
 
+/// Writes a line per change of a round (down or up).
 pub fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
     for change in changes {
         match change {

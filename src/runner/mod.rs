@@ -37,7 +37,9 @@ pub struct RunConfig {
     pub deadline: Option<Duration>,
     /// Connections at once.
     pub concurrency: usize,
+    /// The resolver's configuration.
     pub dns: DnsConfig,
+    /// The TLS client's configuration.
     pub tls: TlsSettings,
     /// `--no-trace`: no hop trace after a connect that timed out or was rejected.
     pub no_hop_trace: bool,
@@ -122,12 +124,15 @@ fn same_check<F: std::future::Future>(task: F) -> impl std::future::Future<Outpu
 
 /// Told as checks start and finish (the progress bar). Skipped checks finish at once.
 pub trait Progress: Send + Sync {
+    /// Check `index` (`id`) started.
     fn started(&self, index: usize, id: &str);
+    /// Check `index` finished.
     fn finished(&self, index: usize);
 }
 
 /// The results of a run, in the plan's order.
 pub struct Run {
+    /// Every check's result, in plan order.
     pub checks: Vec<CheckResult>,
     /// Ctrl-C or SIGTERM ended the run early.
     pub interrupted: bool,
@@ -161,6 +166,7 @@ pub async fn round(
     report
 }
 
+/// Runs every check of the settled `plan` once, as results (see `round` for a report).
 pub async fn run(
     plan: &Plan,
     settings: &RunConfig,

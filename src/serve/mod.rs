@@ -31,6 +31,7 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How `serve` answers, beside the plan it runs.
 pub struct Options {
+    /// Time between the start of one round and the next.
     pub interval: Duration,
     /// `--allow-probe`, with `--probe-allow`'s list when given.
     pub probe: Option<Option<HostList>>,
@@ -43,7 +44,9 @@ pub struct Options {
 
 /// What the rounds and `/probe` run: replaced whole by a reload.
 pub struct Configuration {
+    /// The plan the rounds run.
     pub plan: Plan,
+    /// The settings it runs with (the engine's, `--strict` …).
     pub settings: Settings,
     /// Makes the plan of one `/probe` (the target as on the command line), settled as the
     /// serve's own plan is.
@@ -74,6 +77,7 @@ pub struct Scoreboard {
     pub report: Option<Report>,
     /// When the last round ended.
     pub ended: Option<SystemTime>,
+    /// Rounds run since serve started.
     pub rounds: u64,
     /// Per check: its status and since when.
     pub since: HashMap<String, (Status, SystemTime)>,

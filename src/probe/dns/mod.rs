@@ -25,13 +25,17 @@ use crate::failure::{Cause, Failure, FailureKind, Peer, Phase};
 /// Which address families to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {
+    /// IPv4 and IPv6 addresses.
     #[default]
     Any,
+    /// IPv4 addresses only (`--ipv4`).
     V4,
+    /// IPv6 addresses only (`--ipv6`).
     V6,
 }
 
 impl Family {
+    /// Whether `ip` is of this family.
     pub fn allows(self, ip: &IpAddr) -> bool {
         match self {
             Family::Any => true,
@@ -44,8 +48,11 @@ impl Family {
 /// A `--resolve HOST:PORT:ADDR[,ADDR]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
+    /// The name pinned.
     pub host: String,
+    /// The port the pin is for.
     pub port: u16,
+    /// The addresses used for it instead of DNS.
     pub addrs: Vec<IpAddr>,
 }
 
@@ -54,7 +61,9 @@ pub struct Pin {
 pub struct DnsConfig {
     /// `--dns-server`; `None` means the system's configuration.
     pub server: Option<SocketAddr>,
+    /// The address families to ask for.
     pub family: Family,
+    /// `--resolve` pins: names answered without DNS.
     pub pins: Vec<Pin>,
     /// The per-query timeout handed to the resolver (the phase timeout).
     pub timeout: Duration,

@@ -43,10 +43,12 @@ pub enum Trust {
     System,
     /// Only `--ca-file`.
     Custom,
+    /// No store vouched for the certificate (the handshake did not get that far, or it was refused).
     None,
 }
 
 impl Trust {
+    /// The word the report uses for the trust.
     pub fn as_str(self) -> &'static str {
         match self {
             Trust::Public => "public",
@@ -62,16 +64,25 @@ impl Trust {
 pub struct TlsInfo {
     /// "TLSv1.2" or "TLSv1.3".
     pub version: String,
+    /// The cipher suite negotiated.
     pub cipher: String,
+    /// The application protocol the server chose, if any.
     pub alpn: Option<String>,
+    /// The server certificate's subject.
     pub subject: String,
+    /// The server certificate's issuer.
     pub issuer: String,
+    /// The names the server certificate carries.
     pub san: Vec<String>,
     /// RFC 3339.
     pub not_before: String,
+    /// When the server certificate expires (RFC 3339).
     pub not_after: String,
+    /// Days until then (negative once expired).
     pub days_left: i64,
+    /// How many certificates the server sent.
     pub chain_len: usize,
+    /// Which store vouched for the chain.
     pub trust: Trust,
     /// The server asked for a client certificate.
     pub client_cert_requested: bool,
@@ -109,8 +120,11 @@ pub struct TlsRequest {
 /// Settings shared by every handshake of a run.
 #[derive(Clone, Default)]
 pub struct TlsSettings {
+    /// CA certificates trusted beside the system's (`--ca-file`, kong.conf's CAs).
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// The client certificate and key offered, when one is given.
     pub identity: Option<Arc<CertifiedKey>>,
+    /// `--cert-warn-days`.
     pub warn_days: i64,
     /// The one certificate a pinned check accepts (kong.conf's shared `cluster_cert`).
     pub pinned: Option<CertificateDer<'static>>,
