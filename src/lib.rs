@@ -11,7 +11,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod allowlist;
-pub mod check;
+pub(crate) mod check;
 pub mod cli;
 pub mod error;
 pub mod explain;

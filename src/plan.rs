@@ -6,7 +6,8 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-pub use crate::check::CheckSpec;
+/// A check as the plan holds it, and a finding about the node's files.
+pub use crate::check::{CheckSpec, Finding};
 use crate::error::InputError;
 use crate::probe::dns::Family;
 use crate::probe::http::Expect;

@@ -5,15 +5,15 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::check::{CheckSpec, Identity};
+use crate::check::CheckSpec;
 use crate::failure::Failure;
 use crate::probe::tls::TlsInfo;
 
 /// The version of the report's shape: fields are added, never renamed.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A check's status: defined with the check, named here as the report's.
-pub use crate::check::Status;
+/// A check's status and identity: defined with the check, named here as the report's.
+pub use crate::check::{Identity, Status};
 
 /// The status of one address tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,6 +9,6 @@ use preflight::kongconf::{self, KongConf};
 
 fuzz_target!(|text: &str| {
     if let Ok(conf) = KongConf::from_text(text, Path::new("kong.conf"), |_| None) {
-        let _ = kongconf::plan(&conf);
+        let _ = kongconf::plan(&conf, None);
     }
 });

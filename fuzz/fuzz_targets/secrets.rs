@@ -48,7 +48,7 @@ fuzz_target!(|input: Input<'_>| {
     errors.extend(target_of(&text).err());
     let conf = format!("role = data_plane\ncluster_use_proxy = on\nproxy_server = {text}\n");
     if let Ok(conf) = KongConf::from_text(&conf, Path::new("kong.conf"), |_| None) {
-        errors.extend(kongconf::plan(&conf).err());
+        errors.extend(kongconf::plan(&conf, None).err());
     }
     for error in errors {
         let shown = sanitize::message(&error.to_string());
