@@ -53,7 +53,8 @@ fn a_scrape_is_answered_within_a_second_while_400_idle_or_slow_clients_hold_conn
         .collect();
     let started = Instant::now();
     let mut scrapes = 0;
-    while started.elapsed() < Duration::from_secs(12) {
+    // Past the 5 s deadline for a request head, so that the held connections turn over.
+    while started.elapsed() < Duration::from_secs(7) {
         for s in &mut slow {
             let _ = s.write_all(b"X");
         }
@@ -67,7 +68,7 @@ fn a_scrape_is_answered_within_a_second_while_400_idle_or_slow_clients_hold_conn
         scrapes += 1;
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(scrapes >= 10);
+    assert!(scrapes >= 6);
     // The clients that sent no whole request head were let go (5 s for the head).
     let mut buf = [0u8; 1];
     for s in idle.iter_mut().chain(slow.iter_mut()).take(400) {
