@@ -499,19 +499,19 @@ fn refusal(error: &CertificateError) -> &'static str {
         | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
             "it is signed with an algorithm this client does not accept"
         }
-        // webpki's own errors come wrapped; their names say what they are.
-        CertificateError::Other(other) => {
-            let name = format!("{other:?}");
-            if name.contains("CaUsedAsEndEntity") {
+        // webpki's own errors come boxed: matched by their type.
+        CertificateError::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => {
                 "it is a CA certificate, not a server certificate"
-            } else if name.contains("UnsupportedCertVersion") {
-                "it is an X.509 version 1 certificate, which a TLS client does not accept from a server"
-            } else if name.contains("UnsupportedCriticalExtension") {
-                "it carries a critical extension this client does not know"
-            } else {
-                "it does not verify"
             }
-        }
+            Some(webpki::Error::UnsupportedCertVersion) => {
+                "it is an X.509 version 1 certificate, which a TLS client does not accept from a server"
+            }
+            Some(webpki::Error::UnsupportedCriticalExtension) => {
+                "it carries a critical extension this client does not know"
+            }
+            _ => "it does not verify",
+        },
         _ => "it does not verify",
     }
 }
