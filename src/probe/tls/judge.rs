@@ -559,3 +559,32 @@ pub(super) fn version_name(v: rustls::ProtocolVersion) -> String {
         other => format!("{other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::{CertificateError, OtherError};
+
+    #[test]
+    fn webpki_errors_are_named_by_their_type() {
+        let boxed = |e: webpki::Error| CertificateError::Other(OtherError(Arc::new(e)));
+        for (error, words) in [
+            (
+                webpki::Error::CaUsedAsEndEntity,
+                "it is a CA certificate, not a server certificate",
+            ),
+            (
+                webpki::Error::UnsupportedCertVersion,
+                "it is an X.509 version 1 certificate, which a TLS client does not accept from a server",
+            ),
+            (
+                webpki::Error::UnsupportedCriticalExtension,
+                "it carries a critical extension this client does not know",
+            ),
+            (webpki::Error::BadDer, "it does not verify"),
+        ] {
+            assert_eq!(super::refusal(&boxed(error.clone())), words, "{error:?}");
+        }
+    }
+}
