@@ -301,30 +301,10 @@ fn a_closed_stdout_keeps_the_verdict() {
 
 #[test]
 fn a_watch_stopped_in_its_first_round_exits_as_check_would() {
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tls://{}", silent.local_addr().unwrap());
-    let child = preflight()
-        .args([
-            "check",
-            "--watch",
-            "10s",
-            "--format",
-            "json",
-            "--timeout",
-            "5s",
-        ])
-        .arg(&target)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The first round is under way once its connection is accepted.
-    let _held = silent.accept().unwrap();
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let (code, stdout, stderr) = split(child.wait_with_output().unwrap());
+    let (code, stdout, stderr, _) = crate::support::signalled_while_waiting(
+        &["--watch", "10s", "--format", "json", "--timeout", "5s"],
+        "-INT",
+    );
     assert_eq!(code, 1, "{stdout}{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["interrupted"], true);

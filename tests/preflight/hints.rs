@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::raw::{raw_server, read_some};
 use crate::support::world::{
-    Behaviour, Validity, World, check, check_json, namespace_ready, preflight, split,
+    Behaviour, Validity, World, check, check_json, namespace_ready, split,
 };
 
 /// What the failure of `id` in `report` must be: its kind and phase, words its hint holds,
@@ -172,23 +172,9 @@ fn a_proxy_url_whose_scheme_does_not_match_the_proxy_is_named() {
 
 #[test]
 fn an_interrupted_check_says_it_was_stopped_and_in_which_phase() {
-    // Accepts and never answers the ClientHello: the check waits in the TLS phase.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tls://{}", silent.local_addr().unwrap());
-    let child = preflight()
-        .args(["check", "--format", "json", "--timeout", "30s", &target])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // In the TLS phase once its connection is accepted (and its ClientHello goes unanswered).
-    let _held = silent.accept().unwrap();
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let (code, stdout, _) = split(child.wait_with_output().unwrap());
+    // Interrupted in the TLS phase: its ClientHello goes unanswered.
+    let (code, stdout, _, target) =
+        crate::support::signalled_while_waiting(&["--format", "json", "--timeout", "30s"], "-INT");
     assert_eq!(code, 1);
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_failure(

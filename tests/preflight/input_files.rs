@@ -180,27 +180,8 @@ fn a_signal_ends_a_run_within_a_second_while_it_waits_on_standard_input() {
 
 #[test]
 fn hangup_ends_a_check_with_its_report_as_sigterm_does() {
-    // A port that drops nothing but never answers TLS: the check waits on the handshake.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = format!("tls://{}", silent.local_addr().unwrap());
-    let mut child = preflight()
-        .args(["check", "--format", "json", "--timeout", "20s", &target])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The check is under way once its connection arrives.
-    let _held = silent.accept().unwrap();
-    Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let sent = Instant::now();
-    while child.try_wait().unwrap().is_none() && sent.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let (code, stdout, stderr) = split(child.wait_with_output().unwrap());
+    let (code, stdout, stderr, _) =
+        crate::support::signalled_while_waiting(&["--format", "json", "--timeout", "20s"], "-HUP");
     assert_eq!(code, 1, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
     assert_eq!(report["interrupted"], true, "{report:#}");

@@ -50,3 +50,30 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs `preflight check ARGS tls://SILENT` against a port that accepts and never answers, and
+/// sends `signal` (`-INT`, `-TERM`, `-HUP`) once the check's connection has arrived (it is then
+/// waiting on the handshake): the exit code, stdout, stderr and the target.
+pub(crate) fn signalled_while_waiting(
+    args: &[&str],
+    signal: &str,
+) -> (i32, String, String, String) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tls://{}", silent.local_addr().unwrap());
+    let child = world::preflight()
+        .arg("check")
+        .args(args)
+        .arg(&target)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _held = silent.accept().unwrap();
+    let sent = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (code, stdout, stderr) = world::split(child.wait_with_output().unwrap());
+    (code, stdout, stderr, target)
+}
