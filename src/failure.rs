@@ -542,7 +542,11 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
     let addr = peer.address();
     let proxy = facts.proxy.unwrap_or("the proxy");
     Some(match cause {
-        Cause::General(_) | Cause::DnsNoAnswer | Cause::ClosedDuringHandshake => return None,
+        // The kind's hint says it; a kong.conf finding writes its own, naming the setting.
+        Cause::General(_)
+        | Cause::DnsNoAnswer
+        | Cause::ClosedDuringHandshake
+        | Cause::TrustListCut => return None,
         Cause::BlockedHere => {
             let proto = match phase {
                 Phase::Udp => "UDP",
@@ -598,7 +602,6 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             intercepted_hint(host, &peer.port_text())
         ),
         Cause::Interrupted => "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).".to_string(),
-        Cause::TrustListCut => "List each CA bundle once in lua_ssl_trusted_certificate; join many CAs into one PEM file.".to_string(),
     })
 }
 

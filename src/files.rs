@@ -6,11 +6,13 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
+
+use crate::error::io_text;
 use rustix::io::Errno;
 
 /// The largest input file read whole: far above any profile, kong.conf or CA bundle.
@@ -85,7 +87,7 @@ pub(crate) fn open(path: &Path) -> Result<File, Unreadable> {
     let file = File::from(fd);
     let meta = file
         .metadata()
-        .map_err(|e| Unreadable::Other(io_words(&e)))?;
+        .map_err(|e| Unreadable::Other(io_text(&e)))?;
     let kind = meta.file_type();
     let inherited = names_a_descriptor(path);
     let allowed = kind.is_file()
@@ -101,7 +103,7 @@ pub(crate) fn open(path: &Path) -> Result<File, Unreadable> {
         });
     }
     rustix::fs::fcntl_setfl(&file, OFlags::empty())
-        .map_err(|e| Unreadable::Other(io_words(&e.into())))?;
+        .map_err(|e| Unreadable::Other(io_text(&e.into())))?;
     Ok(file)
 }
 
@@ -111,7 +113,7 @@ pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, Unreadable> {
     open(path)?
         .take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Unreadable::Other(io_words(&e)))?;
+        .map_err(|e| Unreadable::Other(io_text(&e)))?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(Unreadable::TooLarge(MAX_INPUT_BYTES));
     }
@@ -172,7 +174,7 @@ fn why(path: &Path, errno: Errno) -> Unreadable {
         Errno::ISDIR => Unreadable::Directory,
         // A UNIX socket cannot be opened.
         Errno::NXIO => Unreadable::NotAFile("a socket"),
-        other => Unreadable::Other(io_words(&other.into())),
+        other => Unreadable::Other(io_text(&other.into())),
     }
 }
 
@@ -190,28 +192,13 @@ fn closed_directory(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// The user this process reads files as: `kong (uid 999)`.
+/// The user this process reads files as: `user kong (uid 999)`.
 fn user() -> String {
-    let uid = rustix::process::geteuid().as_raw();
-    let name = std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                let id = fields.nth(1)?;
-                (id.parse() == Ok(uid)).then(|| name.to_string())
-            })
-        });
-    match name {
-        Some(name) => format!("user {name} (uid {uid})"),
+    let uid = nix::unistd::geteuid();
+    match nix::unistd::User::from_uid(uid).ok().flatten() {
+        Some(user) => format!("user {} (uid {uid})", user.name),
         None => format!("uid {uid}"),
     }
-}
-
-/// An error's words without the OS error number.
-fn io_words(err: &io::Error) -> String {
-    crate::error::io_text(err)
 }
 
 #[cfg(test)]

@@ -115,9 +115,11 @@ pub fn markdown(text: &str) -> String {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         // GFM's extended autolinks start at `www.` and at `http://`, `https://` and `ftp://`.
-        let tail = out.get(out.len().saturating_sub(5)..).unwrap_or("");
-        let tail = tail.to_ascii_lowercase();
-        let scheme = ["http", "https", "ftp"].iter().any(|s| tail.ends_with(s));
+        let ends = |word: &str| {
+            out.len() >= word.len()
+                && out.as_bytes()[out.len() - word.len()..].eq_ignore_ascii_case(word.as_bytes())
+        };
+        let scheme = ["http", "https", "ftp"].iter().any(|s| ends(s));
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -127,7 +129,7 @@ pub fn markdown(text: &str) -> String {
                 out.push(c);
             }
             ':' if scheme && chars.peek() == Some(&'/') => out.push_str("\\:"),
-            '.' if tail.ends_with("www") => out.push_str("\\."),
+            '.' if ends("www") => out.push_str("\\."),
             c => out.push(c),
         }
     }

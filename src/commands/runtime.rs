@@ -46,7 +46,8 @@ pub(crate) fn limits_hint(cause: &str) -> String {
 #[derive(Clone)]
 pub(crate) struct Stop(pub(crate) tokio::sync::watch::Receiver<bool>);
 
-/// Whether the checks have started: what the line of a forced exit says.
+/// Whether the work (checks, a responder, serving) has started: what the line of a forced
+/// exit says.
 pub(crate) static CHECKS_STARTED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
@@ -84,7 +85,7 @@ impl Stop {
             let _ = tell.send(true);
             tokio::time::sleep(GRACE).await;
             let when = match CHECKS_STARTED.load(std::sync::atomic::Ordering::Relaxed) {
-                true => "before the report could be written",
+                true => "before it could finish",
                 false => "before any check ran; nothing was probed",
             };
             eprintln!("preflight: stopped by {name} {when}");

@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -25,27 +24,17 @@ fn installed(program: &str) -> bool {
 /// extensions (tables, autolinks, strikethrough; tagfilter left out, so that any tag the
 /// Markdown carries would show).
 fn gfm(markdown: &str) -> String {
-    let mut child = Command::new("cmark-gfm")
-        .args([
-            "-e",
-            "table",
-            "-e",
-            "autolink",
-            "-e",
-            "strikethrough",
-            "--unsafe",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(markdown.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut command = Command::new("cmark-gfm");
+    command.args([
+        "-e",
+        "table",
+        "-e",
+        "autolink",
+        "-e",
+        "strikethrough",
+        "--unsafe",
+    ]);
+    let out = crate::support::piped(command, markdown);
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -119,7 +108,7 @@ http {{
 "
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("nginx")
+    let mut child = Command::new("nginx")
         .arg("-c")
         .arg(dir.join("nginx.conf"))
         .arg("-p")
@@ -129,14 +118,7 @@ http {{
         .spawn()
         .unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nginx did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::servers::wait_for(addr, &mut child, "nginx");
     (LoggingNginx(child), addr)
 }
 

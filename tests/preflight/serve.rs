@@ -129,20 +129,9 @@ fn health_follows_the_last_round_and_probe_is_off_unless_allowed() {
         "{metrics}"
     );
     if installed("promtool") {
-        let mut promtool = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        promtool
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(metrics.as_bytes())
-            .unwrap();
-        let out = promtool.wait_with_output().unwrap();
+        let mut promtool = Command::new("promtool");
+        promtool.args(["check", "metrics"]);
+        let out = crate::support::piped(promtool, &metrics);
         assert!(
             out.status.success(),
             "promtool: {}{}",

@@ -77,3 +77,22 @@ pub(crate) fn signalled_while_waiting(
     let (code, stdout, stderr) = world::split(child.wait_with_output().unwrap());
     (code, stdout, stderr, target)
 }
+
+/// Runs `command` with `input` on its standard input: what it wrote and how it ended.
+pub(crate) fn piped(mut command: std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::free_port;
 
-/// Waits until something accepts on `addr`.
-fn wait_for(addr: SocketAddr, child: &mut Child, what: &str) {
+/// Waits until something accepts on `addr`, failing if `child` exits first.
+pub(crate) fn wait_for(addr: SocketAddr, child: &mut Child, what: &str) {
     let start = Instant::now();
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
