@@ -276,6 +276,9 @@ causes! {
     /// The peer closed the connection in the middle of the TLS handshake.
     ClosedDuringHandshake = "closed_during_handshake" of [TlsHandshake, ProxyError],
         "the peer closed the connection in the middle of the handshake, without an alert";
+    /// The peer sent a handshake message larger than a TLS client buffers.
+    HandshakeTooLarge = "handshake_message_too_large" of [TlsHandshake],
+        "the server sent a handshake message larger than a TLS client accepts (64 KiB): a broken server, or not a TLS server";
     /// The server name the check sends was set on purpose and the certificate does not carry it.
     ServerNameSet = "server_name_set" of [CertNameMismatch],
         "the certificate does not carry the server name set with `--server-name` (or kong.conf's `cluster_server_name`)";
@@ -583,6 +586,9 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
         }
         Cause::NotPinnedCertificate => format!(
             "Give this node the control plane's own cluster_cert and cluster_cert_key (kong hybrid gen_cert makes the pair once, for every node), or, if the control plane's certificate comes from a CA, set cluster_mtls = pki and cluster_ca_cert on both. If nothing else should answer at {host}, check that no device in the path answers in the control plane's place."
+        ),
+        Cause::HandshakeTooLarge => format!(
+            "Check what answers at {addr} (openssl s_client -connect {addr} -showcerts): if it is the server you expect, have it send a shorter handshake (its certificate and intermediates only, no root, no unrelated certificates); if it is not, fix the address or the port."
         ),
         Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
         Cause::UpgradeUnauthorized => format!(

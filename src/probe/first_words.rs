@@ -12,15 +12,24 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// How much of the peer's first words is kept.
 const KEPT: usize = 128;
 
-/// A stream that keeps the first `KEPT` bytes read from it.
+/// What a peer has sent so far: its first `KEPT` bytes, and how many in all.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Heard {
+    /// The first bytes, at most `KEPT`.
+    pub(crate) first: Vec<u8>,
+    /// Every byte read, counted.
+    pub(crate) total: u64,
+}
+
+/// A stream that keeps the first `KEPT` bytes read from it, and counts the rest.
 pub(crate) struct First<S> {
     inner: S,
-    seen: Arc<Mutex<Vec<u8>>>,
+    seen: Arc<Mutex<Heard>>,
 }
 
 impl<S> First<S> {
-    pub(crate) fn new(inner: S) -> (First<S>, Arc<Mutex<Vec<u8>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+    pub(crate) fn new(inner: S) -> (First<S>, Arc<Mutex<Heard>>) {
+        let seen = Arc::new(Mutex::new(Heard::default()));
         let stream = First {
             inner,
             seen: seen.clone(),
@@ -37,12 +46,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for First<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Ok(mut seen) = self.seen.lock()
-            && seen.len() < KEPT
-        {
+        if let Ok(mut seen) = self.seen.lock() {
             let new = &buf.filled()[before..];
-            let room = KEPT - seen.len();
-            seen.extend_from_slice(&new[..new.len().min(room)]);
+            seen.total += new.len() as u64;
+            let room = KEPT.saturating_sub(seen.first.len());
+            seen.first.extend_from_slice(&new[..new.len().min(room)]);
         }
         polled
     }

@@ -67,7 +67,12 @@ impl Hop<'_> {
         budget: Budget,
     ) -> Result<BoxStream, Failure> {
         let (stream, first) = First::new(stream);
-        let answered = || first.lock().map(|seen| seen.clone()).unwrap_or_default();
+        let answered = || {
+            first
+                .lock()
+                .map(|seen| seen.first.clone())
+                .unwrap_or_default()
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| {

@@ -47,7 +47,12 @@ impl Hop<'_> {
             "the SOCKS proxy {} answered no CONNECT to {}",
             self.proxy, self.authority
         );
-        let answered = || first.lock().map(|seen| seen.clone()).unwrap_or_default();
+        let answered = || {
+            first
+                .lock()
+                .map(|seen| seen.first.clone())
+                .unwrap_or_default()
+        };
         self.note(format!(
             "> SOCKS5 CONNECT {}{}",
             self.authority,

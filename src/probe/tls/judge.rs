@@ -27,7 +27,7 @@ pub(super) struct Judge<'a> {
     /// What is wrong with the dates of the client certificate offered, if anything.
     pub(super) identity_dates: Option<&'a (FailureKind, String)>,
     /// The peer's first bytes.
-    pub(super) first: &'a std::sync::Mutex<Vec<u8>>,
+    pub(super) first: &'a std::sync::Mutex<crate::probe::first_words::Heard>,
 }
 
 impl Judge<'_> {
@@ -235,7 +235,7 @@ impl Judge<'_> {
 
     /// What answered instead of TLS, when its first bytes say (a web server, an SSH server).
     fn not_tls(&self) -> Option<Failure> {
-        let first = self.first.lock().ok()?.clone();
+        let first = self.first.lock().ok()?.first.clone();
         // A TLS record starts with its content type (20 to 24) and version 3.x.
         if first.len() >= 2 && (20..=24).contains(&first[0]) && first[1] == 3 {
             return None;
@@ -465,15 +465,24 @@ impl Judge<'_> {
                     Default::default(),
                 );
         }
-        // rustls's words for a handshake message larger than it will buffer: the peer's doing
-        // (a broken or hostile server), not this host's.
-        if err.to_string().contains("message buffer full") {
-            return self.failure(
-                FailureKind::TlsHandshake,
-                format!(
-                    "{addr} sent a TLS handshake message larger than a TLS client accepts: the server is broken or not a TLS server"
-                ),
-            );
+        // An error that is not the operating system's, after the peer sent more than a
+        // handshake message may hold (64 KiB), is the TLS library refusing to buffer more
+        // (rustls's deframer, `msgs/deframer/buffers.rs`): the peer's doing (a broken or hostile
+        // server), not this host's.
+        let total = self.first.lock().map(|heard| heard.total).unwrap_or(0);
+        if err.raw_os_error().is_none() && total >= MAX_HANDSHAKE_MESSAGE {
+            return self
+                .failure(
+                    FailureKind::TlsHandshake,
+                    format!(
+                        "{addr} sent a TLS handshake message larger than a TLS client accepts (64 KiB): the server is broken or not a TLS server"
+                    ),
+                )
+                .because(
+                    crate::failure::Cause::HandshakeTooLarge,
+                    self.peer,
+                    Default::default(),
+                );
         }
         let (kind, what) = crate::probe::tcp::io_kind(err);
         self.failure(
@@ -485,6 +494,9 @@ impl Judge<'_> {
         )
     }
 }
+
+/// The largest handshake message a TLS client buffers (rustls: `MAX_HANDSHAKE_SIZE`).
+const MAX_HANDSHAKE_MESSAGE: u64 = 0xffff;
 
 /// Why webpki refused a certificate, in words (its error names mean nothing to a user).
 fn refusal(error: &CertificateError) -> &'static str {

@@ -401,3 +401,45 @@ fn alerts_are_named_as_the_protocol_names_them() {
         "handshake_failure"
     );
 }
+
+#[tokio::test]
+async fn a_handshake_message_too_large_to_buffer_is_the_servers_doing() {
+    let tls = tls_trusting(&[]);
+    let (client, mut server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        // A ServerHello that says it is 0xfffe bytes long, sent in records of 16 KiB: with the
+        // records' headers, more than a TLS client will buffer before the message is whole.
+        let mut body = vec![2u8, 0x00, 0xff, 0xfe];
+        body.resize(0xfffe + 4, 0);
+        for chunk in body.chunks(16 * 1024) {
+            let mut record = vec![22u8, 3, 3];
+            record.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+            record.extend_from_slice(chunk);
+            if server.write_all(&record).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    });
+    let dialed = dialed("cp.test:443", 443);
+    let failed = tls
+        .handshake(
+            Box::new(client),
+            "cp.test",
+            &dialed,
+            &TlsRequest::default(),
+            budget(),
+        )
+        .await
+        .err()
+        .unwrap()
+        .failure;
+    assert_eq!(failed.kind, FailureKind::TlsHandshake);
+    assert_eq!(
+        failed.cause,
+        crate::failure::Cause::HandshakeTooLarge,
+        "{}",
+        failed.message
+    );
+    assert!(failed.message.contains("larger than a TLS client accepts"));
+}
