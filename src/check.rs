@@ -72,13 +72,42 @@ pub struct CheckSpec {
     pub payload: Option<String>,
     /// The HTTP statuses that pass (`--expect-status`), once settled.
     pub expect: Expect,
-    /// A route fixed by the check's source (kong.conf's `proxy_server`, or direct), which only
-    /// `--proxy` overrides.
+    /// A route fixed by the check's source (kong.conf's `proxy_server`, or direct): the
+    /// node's own, which no flag or variable changes.
     pub fixed_route: Option<Route>,
+    /// The address families the node's own resolver asks for (kong.conf's `dns_order`, or
+    /// `resolver_family`), when they are not every family.
+    pub asked_families: Option<AskedFamilies>,
+    /// A proxy the node would not use, tried when the fixed route fails (kong.conf's
+    /// `proxy_server` with `cluster_use_proxy` off, `--proxy`, the environment's proxy).
+    pub what_if: Option<crate::route::WhatIf>,
     /// The route the check takes, once settled.
     pub route: Route,
     /// Also try the endpoint without its proxy (`--compare-direct`), once settled.
     pub compare_direct: bool,
+}
+
+/// The address families a node's own resolver asks for, and the setting that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskedFamilies {
+    /// A records are asked for.
+    pub v4: bool,
+    /// AAAA records are asked for.
+    pub v6: bool,
+    /// The setting, as the words name it: `dns_order = LAST,SRV,A,CNAME (Kong's default)`.
+    pub setting: String,
+    /// The kong.conf change that asks for the other family.
+    pub fix: String,
+}
+
+impl AskedFamilies {
+    /// Whether the resolver asks for `ip`'s family.
+    pub fn allows(&self, ip: &IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(_) => self.v4,
+            IpAddr::V6(_) => self.v6,
+        }
+    }
 }
 
 impl CheckSpec {
@@ -105,6 +134,8 @@ impl CheckSpec {
             payload: None,
             expect: Expect::default(),
             fixed_route: None,
+            what_if: None,
+            asked_families: None,
             route: Route::default(),
             compare_direct: false,
         }

@@ -312,6 +312,21 @@ causes! {
     /// A TLS inspection proxy re-signs the connection of a node that pins its control plane.
     InterceptedPinned = "intercepted_pinned" of [TlsIntercepted],
         "a TLS inspection proxy re-signs the connection of a node whose `cluster_mtls = shared` pins the control plane's own certificate";
+    /// Kong's own route fails, and a proxy Kong does not use reaches the endpoint.
+    ReachedThroughProxy = "reached_through_proxy" of [Timeout, Refused, Unreachable, Reset, DnsError, Nxdomain, NoRecords, TlsHandshake, TlsTimeout, HttpError, HttpTimeout, UpgradeRefused],
+        "Kong's own route fails, but the endpoint is reached through a proxy Kong does not use (kong.conf's `proxy_server` with `cluster_use_proxy = off`, `--proxy`, the environment's proxy): one kong.conf setting makes it Kong's route";
+    /// The chain verifies only against a store the node's Kong does not use.
+    TrustedOutsideKong = "trusted_outside_kong" of [CertUntrusted],
+        "the chain verifies only against a store the node's Kong does not use (`--ca-file`, or the bundled public roots): kong.conf's `lua_ssl_trusted_certificate` lacks its CA";
+    /// The name has addresses only of a family the node's Kong does not ask for.
+    KongAsksOtherFamily = "kong_asks_other_family" of [NoRecords],
+        "the name has addresses only of a family the node's Kong does not ask for: `dns_order` (default `LAST,SRV,A,CNAME`) or, with `new_dns_client`, `resolver_family` (default `A,SRV`) has no AAAA";
+    /// The control plane accepted the upgrade, then closed the WebSocket at once.
+    ClosedAfterUpgrade = "closed_after_upgrade" of [UpgradeRefused],
+        "the control plane accepted the upgrade (101), then closed the WebSocket at once with a close frame (its code and reason are quoted: 1008 for a data plane it refuses, such as an incompatible version)";
+    /// The control plane does not speak Kong's RPC protocol on `/v2/outlet`.
+    NoRpc = "no_rpc" of [UpgradeRefused],
+        "with `cluster_rpc = on`, the control plane does not accept Kong's RPC protocol (`kong.meta.v1` on `/v2/outlet`): the node goes without RPC, and with `cluster_rpc_sync = on` without configuration";
     /// kong.conf lists more trust files than preflight reads (a warning).
     TrustListCut = "trust_list_cut" of [FileInvalid],
         "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
@@ -537,6 +552,8 @@ pub struct Facts<'a> {
     pub server_name: Option<&'a str>,
     /// The issuer of the certificate the server sent.
     pub issuer: Option<&'a str>,
+    /// The kong.conf change that fixes it, as seen where the failure is.
+    pub fix: Option<&'a str>,
 }
 
 /// The next step for a cause finer than its kind; `None` where the kind's hint says it.
@@ -591,6 +608,31 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "Check what answers at {addr} (openssl s_client -connect {addr} -showcerts): if it is the server you expect, have it send a shorter handshake (its certificate and intermediates only, no root, no unrelated certificates); if it is not, fix the address or the port."
         ),
         Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
+        Cause::ReachedThroughProxy => {
+            let fix = facts.fix.unwrap_or("set proxy_server and cluster_use_proxy = on in kong.conf");
+            format!(
+                "The node's Kong cannot reach {addr} on its own route, but {proxy} does: {fix}. Otherwise ask the network team to allow {host} on port {} from this host.",
+                peer.port.unwrap_or(443)
+            )
+        }
+        Cause::TrustedOutsideKong => {
+            let fix = facts.fix.unwrap_or("add the CA's file to lua_ssl_trusted_certificate in kong.conf (for example lua_ssl_trusted_certificate = system,/etc/kong/ca.pem)");
+            format!(
+                "Kong verifies {host} only against kong.conf's trust (lua_ssl_trusted_certificate, and cluster_ca_cert in pki mode), which lacks the CA that signs it: {fix}."
+            )
+        }
+        Cause::KongAsksOtherFamily => {
+            let fix = facts.fix.unwrap_or("add AAAA to dns_order in kong.conf");
+            format!(
+                "The node's Kong asks only for the record types its settings list, and {host} has none of them: {fix}, or have an A record published for {host}."
+            )
+        }
+        Cause::ClosedAfterUpgrade => format!(
+            "The control plane at {addr} refuses this data plane after the upgrade: read the close reason in the message (1008 with a version message: run a data plane version the control plane supports, no newer than the control plane; 1008 with a certificate or license message: fix what it names), and the control plane's log for the same time."
+        ),
+        Cause::NoRpc => format!(
+            "{addr} does not speak Kong's RPC protocol on /v2/outlet: upgrade the control plane to a version with RPC (and incremental sync), or set cluster_rpc = off (and cluster_rpc_sync = off) in kong.conf so the node uses /v1/outlet alone; a proxy or load balancer must pass the Sec-WebSocket-Protocol header."
+        ),
         Cause::UpgradeUnauthorized => format!(
             "The control plane at {addr} does not accept this node's certificate: check that cluster_cert is the certificate registered with this control plane (for Konnect, the data plane certificate of this control plane group, in the right region), and that it has not been revoked or replaced."
         ),

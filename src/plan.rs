@@ -309,6 +309,12 @@ impl Plan {
     /// one place a route is chosen), and what the command line overrides. Skipped checks are
     /// only named.
     pub fn settle(&mut self, overrides: &Overrides, proxies: &ProxyConfig) {
+        if self.checks.iter().any(|c| c.fixed_route.is_some())
+            && let Some(note) = proxies.ignored_for_kong()
+            && !self.notes.contains(&note)
+        {
+            self.notes.push(note);
+        }
         for spec in &mut self.checks {
             spec.endpoint.target = spec.target();
             if spec.skip.is_some() || spec.finding.is_some() {
@@ -330,6 +336,11 @@ impl Plan {
                     false => spec.path = Some(overrides.cluster_path.clone()),
                 }
                 spec.endpoint.target = spec.target();
+            }
+            if let Some(fixed) = &spec.fixed_route
+                && spec.what_if.is_none()
+            {
+                spec.what_if = proxies.what_if(fixed);
             }
             spec.route = proxies.route_of(
                 spec.fixed_route.as_ref(),
@@ -626,10 +637,28 @@ mod settle_tests {
                 ),
             ]
         );
-        // --proxy overrides even the route a kong.conf fixed.
+        // The environment's proxy is a what-if for the kong.conf check, named in a note.
+        assert_eq!(
+            plan.checks[2].what_if.as_ref().unwrap().source,
+            "https_proxy"
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.starts_with("https_proxy, no_proxy not used")),
+            "{:?}",
+            plan.notes
+        );
+        // --proxy does not override the route a kong.conf fixed: Kong would not use it. It is
+        // tried as a what-if.
+        plan.checks[2].what_if = None;
         plan.settle(&compare, &proxies(Some("http://flag.example:8080"), &[]));
-        assert_eq!(plan.checks[2].route.reason.as_deref(), Some("--proxy"));
-        assert!(plan.checks[2].compare_direct);
+        assert_eq!(
+            plan.checks[2].route.reason.as_deref(),
+            Some("kong.conf: cluster_use_proxy is off")
+        );
+        assert!(!plan.checks[2].compare_direct);
+        assert_eq!(plan.checks[2].what_if.as_ref().unwrap().source, "--proxy");
     }
 
     #[test]

@@ -352,6 +352,18 @@ pub struct Route {
     pub reason: Option<String>,
 }
 
+/// A proxy the node's Kong would not use, tried only when the check fails on Kong's own route,
+/// to say whether it would help and which kong.conf line makes it Kong's route.
+#[derive(Debug, Clone)]
+pub struct WhatIf {
+    /// The proxy tried.
+    pub proxy: Arc<ProxyUrl>,
+    /// Where it came from: `--proxy`, `https_proxy`, kong.conf's `proxy_server`.
+    pub source: String,
+    /// The kong.conf change that makes it Kong's route.
+    pub fix: String,
+}
+
 /// Every proxy the run may use, read once from the flags and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyConfig {
@@ -433,7 +445,9 @@ impl ProxyConfig {
     }
 
     /// The route of a check whose source fixed one (kong.conf: its `proxy_server`, or direct):
-    /// that route, unless `--proxy` overrides it; `route` when nothing is fixed.
+    /// that route, whatever the flags and the environment say, because it is the route the
+    /// node itself takes (Kong's cluster connections read no proxy variable and no `NO_PROXY`,
+    /// kong/clustering/utils.lua `connect_cp`); `route` when nothing is fixed.
     pub fn route_of(
         &self,
         fixed: Option<&Route>,
@@ -445,25 +459,50 @@ impl ProxyConfig {
         match fixed {
             // "Direct, as kong.conf says" matters only where a proxy would otherwise be used.
             Some(fixed) if fixed.proxy.is_none() && !self.any() => Route::default(),
-            // NO_PROXY (or --no-proxy) exempts a host from kong.conf's proxy_server too.
-            Some(fixed) if self.flag.is_none() => {
-                match (&fixed.proxy, self.exemption(host, ip, port)) {
-                    (Some(_), Some(reason)) => Route {
-                        proxy: None,
-                        reason: Some(reason),
-                    },
-                    _ => fixed.clone(),
-                }
-            }
-            _ => self.route(probe, host, ip, port),
+            Some(fixed) => fixed.clone(),
+            None => self.route(probe, host, ip, port),
         }
     }
 
-    /// The `NO_PROXY` entry that sends `host` direct, as `NO_PROXY=.internal`.
-    fn exemption(&self, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> Option<String> {
-        let no_proxy = self.no_proxy.as_ref()?;
-        let entry = no_proxy.exempting(host, ip, port)?;
-        Some(format!("{}={}", no_proxy.source, entry.text))
+    /// The proxy a fixed route's check is tried through when its own route fails: `--proxy`
+    /// (when it is not the route already), else the environment's proxy for TLS when the route
+    /// is direct. Kong never uses either; the what-if says what it would change.
+    pub fn what_if(&self, fixed: &Route) -> Option<WhatIf> {
+        let (proxy, source) = match (&self.flag, &fixed.proxy) {
+            (Some(flag), Some(own)) if flag.as_ref() == own.as_ref() => return None,
+            (Some(flag), _) => (flag.clone(), "--proxy".to_string()),
+            (None, Some(_)) => return None,
+            (None, None) => {
+                let (url, name) = self.https.clone().or_else(|| self.all.clone())?;
+                (url, name.to_string())
+            }
+        };
+        let fix = format!(
+            "set proxy_server = {proxy} and cluster_use_proxy = on in kong.conf (Kong takes no proxy from --proxy or the environment)"
+        );
+        Some(WhatIf { proxy, source, fix })
+    }
+
+    /// What the flags and the environment ask of a fixed route's checks that Kong does not do:
+    /// a line for the plan's notes, or `None`.
+    pub fn ignored_for_kong(&self) -> Option<String> {
+        let mut asked = Vec::new();
+        if self.flag.is_some() {
+            asked.push("--proxy".to_string());
+        }
+        for (_, name) in [&self.https, &self.http, &self.all].into_iter().flatten() {
+            asked.push(name.to_string());
+        }
+        if let Some(no_proxy) = &self.no_proxy {
+            asked.push(no_proxy.source.to_string());
+        }
+        if asked.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{} not used for the kong.conf cluster checks: Kong's cluster connections take their route from kong.conf alone (proxy_server with cluster_use_proxy = on, else direct) and read no proxy variable or NO_PROXY; a proxy given here is tried only as a what-if when Kong's own route fails",
+            asked.join(", ")
+        ))
     }
 
     /// The route of a check to `host` (a name, or the text of `ip`) and `port`.
@@ -518,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fixed_route_holds_unless_proxy_is_given() {
+    fn a_fixed_route_holds_whatever_the_flags_and_environment_say() {
         let direct = Route {
             proxy: None,
             reason: Some("kong.conf: cluster_use_proxy is off".into()),
@@ -529,10 +568,26 @@ mod tests {
         };
         // No proxy anywhere: nothing to say.
         assert_eq!(fixed(&build(ProxyFlags::default(), &[])), (None, None));
-        // The environment's proxy does not apply; the reason says why.
+        assert!(
+            build(ProxyFlags::default(), &[])
+                .ignored_for_kong()
+                .is_none()
+        );
+        // The environment's proxy does not apply; the reason says why; it is a what-if.
         let env = build(ProxyFlags::default(), &[("https_proxy", "http://env:3128")]);
         assert_eq!(fixed(&env), (None, direct.reason.clone()));
-        // NO_PROXY=* turns kong.conf's proxy off too.
+        let what_if = env.what_if(&direct).unwrap();
+        assert_eq!(
+            (what_if.proxy.to_string(), what_if.source.as_str()),
+            ("http://env:3128".into(), "https_proxy")
+        );
+        assert!(what_if.fix.contains("proxy_server = http://env:3128"));
+        assert!(
+            env.ignored_for_kong()
+                .unwrap()
+                .starts_with("https_proxy not used")
+        );
+        // NO_PROXY=* does not turn kong.conf's proxy off: Kong reads no NO_PROXY.
         let kong_proxy = Route {
             proxy: Some(Arc::new(ProxyUrl::parse("http://kong-proxy:3128").unwrap())),
             reason: Some("kong.conf proxy_server".into()),
@@ -540,19 +595,22 @@ mod tests {
         let star = build(ProxyFlags::default(), &[("NO_PROXY", "*")]);
         let route = star.route_of(Some(&kong_proxy), Probe::Tls, "cp.example", None, Some(443));
         assert_eq!(
-            (route.proxy, route.reason),
-            (None, Some("NO_PROXY=*".into()))
+            (route.proxy.map(|p| p.to_string()), route.reason),
+            (
+                Some("http://kong-proxy:3128".into()),
+                Some("kong.conf proxy_server".into())
+            )
         );
-        // --proxy wins over the fixed route.
+        assert!(star.what_if(&kong_proxy).is_none());
+        // --proxy does not win over the fixed route: it is the what-if.
         let flags = ProxyFlags {
             proxy: Some("http://flag:3128"),
             ..ProxyFlags::default()
         };
         let flag = build(flags, &[]);
-        assert_eq!(
-            fixed(&flag),
-            (Some("http://flag:3128".into()), Some("--proxy".into()))
-        );
+        assert_eq!(fixed(&flag), (None, direct.reason.clone()));
+        assert_eq!(flag.what_if(&direct).unwrap().source, "--proxy");
+        assert_eq!(flag.what_if(&kong_proxy).unwrap().source, "--proxy");
     }
 
     fn route_text(config: &ProxyConfig, target: &str) -> (Option<String>, Option<String>) {

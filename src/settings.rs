@@ -133,12 +133,12 @@ fn tls_settings(args: &CheckArgs, kong: &KongPlan) -> Result<TlsSettings, InputE
             reason: format!("{what} {reason}"),
         })
     };
-    let mut extra_roots = match &args.ca_file {
+    let extra_roots = match &args.ca_file {
         Some(path) => certs(path, "--ca-file")?,
         None => Vec::new(),
     };
     // What the node's files hold was read once, when they were judged.
-    extra_roots.extend(kong.material.trust.iter().cloned());
+    let kong_roots = kong.material.trust.clone();
     // The flags win over the node's configuration.
     let identity = match (&args.client_cert, &args.client_key) {
         (Some(cert), Some(key)) => {
@@ -149,6 +149,8 @@ fn tls_settings(args: &CheckArgs, kong: &KongPlan) -> Result<TlsSettings, InputE
     let pinned = kong.material.pinned.clone();
     Ok(TlsSettings {
         extra_roots,
+        kong_roots,
+        ca_file: args.ca_file.as_ref().map(|p| p.display().to_string()),
         identity,
         warn_days: i64::from(args.cert_warn_days),
         pinned,

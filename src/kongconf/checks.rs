@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::check::CheckSpec;
+use crate::check::{AskedFamilies, CheckSpec};
 use crate::error::InputError;
 use crate::profile::Role;
-use crate::route::{ProxyUrl, Route};
+use crate::route::{ProxyUrl, Route, WhatIf};
 use crate::target::{Host, Probe, parse_port, split_port};
 
 use super::files::{Blocked, Inspect, Material};
@@ -132,7 +132,7 @@ fn cluster_checks(
 ) -> Result<(), InputError> {
     let mtls = mtls(conf)?;
     judge_files(conf, inspect, mtls, out);
-    let route = proxy_route(conf, inspect.is_some(), out)?;
+    let (route, what_if) = proxy_route(conf, inspect.is_some(), out)?;
     let endpoints = [
         (
             "cluster_control_plane",
@@ -175,6 +175,8 @@ fn cluster_checks(
             );
         }
         check.fixed_route = Some(route.clone());
+        check.what_if.clone_from(&what_if);
+        check.asked_families = asked_families(conf)?;
         out.checks.push(check);
     }
     Ok(())
@@ -197,6 +199,51 @@ fn judge_files(conf: &KongConf, inspect: Option<Inspect>, mtls: Mtls, out: &mut 
         }
         None => {}
     }
+}
+
+/// The address families Kong's resolver asks for, when not both: the record types of
+/// `dns_order` (kong/templates/kong_defaults.lua: `LAST,SRV,A,CNAME`, so no AAAA; read by
+/// kong/resty/dns/client.lua), or of `resolver_family` (default `A,SRV`) when `new_dns_client`
+/// is on (kong/dns/client.lua). LAST, SRV and CNAME lead to A or AAAA records in the end.
+fn asked_families(conf: &KongConf) -> Result<Option<AskedFamilies>, InputError> {
+    let (new_client, _) = conf.flag("new_dns_client")?;
+    let key = match new_client {
+        true => "resolver_family",
+        false => "dns_order",
+    };
+    let setting = conf.get(key);
+    let types: Vec<String> = setting
+        .value
+        .split(',')
+        .map(|t| t.trim().to_ascii_uppercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let known = ["LAST", "SRV", "A", "AAAA", "CNAME"];
+    if let Some(bad) = types.iter().find(|t| !known.contains(&t.as_str())) {
+        return Err(conf.bad(
+            key,
+            &setting,
+            format!("`{bad}` is not a record type Kong asks for (LAST, SRV, A, AAAA, CNAME)"),
+        ));
+    }
+    let v4 = types.iter().any(|t| t == "A");
+    let v6 = types.iter().any(|t| t == "AAAA");
+    if v4 && v6 {
+        return Ok(None);
+    }
+    let fix = match v6 {
+        false => format!(
+            "add AAAA to {key} in kong.conf ({key} = {},AAAA)",
+            setting.value
+        ),
+        true => format!("add A to {key} in kong.conf ({key} = {},A)", setting.value),
+    };
+    Ok(Some(AskedFamilies {
+        v4,
+        v6,
+        setting: format!("{key} = {} ({})", setting.value, conf.whence(&setting)),
+        fix,
+    }))
 }
 
 /// The mutual-TLS mode of `cluster_mtls`.
@@ -256,6 +303,15 @@ fn cluster_endpoint(
     check.tls.server_name = server_name.map(|(name, _)| name);
     check.tls.client_cert_expected = true;
     check.tls.pinned = mtls == Mtls::Shared;
+    let trusted = conf.get("lua_ssl_trusted_certificate");
+    check.tls.kong_trust = Some(crate::probe::tls::KongTrust {
+        system: trusted
+            .value
+            .split(',')
+            .any(|entry| entry.trim() == "system"),
+        whence: conf.whence(&trusted),
+        value: trusted.value.clone(),
+    });
     Ok(())
 }
 
@@ -263,14 +319,33 @@ fn cluster_endpoint(
 /// `cluster_use_proxy` is on, and never the proxy variables of the environment. With the files
 /// `judged`, a proxy_server preflight can read but Kong refuses (no scheme, or neither http nor
 /// https) is a finding and the cluster checks are skipped, so no route is made of it; one
-/// preflight cannot read is an error, as before.
-fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Route, InputError> {
+/// preflight cannot read is an error, as before. A `proxy_server` that `cluster_use_proxy = off`
+/// leaves unused is the what-if tried when the direct route fails.
+fn proxy_route(
+    conf: &KongConf,
+    judged: bool,
+    out: &mut KongPlan,
+) -> Result<(Route, Option<WhatIf>), InputError> {
     let (use_proxy, use_setting) = conf.flag("cluster_use_proxy")?;
     if !use_proxy {
-        return Ok(Route {
+        let direct = Route {
             proxy: None,
             reason: Some("kong.conf: cluster_use_proxy is off".into()),
+        };
+        let unused = conf
+            .given("proxy_server")
+            .filter(|server| !server.cut)
+            .and_then(|server| Some((server, kong_proxy_url(&server.value).ok()?)));
+        let what_if = unused.map(|(server, url)| WhatIf {
+            proxy: Arc::new(url),
+            source: format!("kong.conf proxy_server ({})", conf.whence(server)),
+            fix: format!(
+                "set cluster_use_proxy = on in kong.conf ({}): its proxy_server ({}) is set but unused for the cluster connections while cluster_use_proxy is off",
+                conf.whence(&use_setting),
+                conf.whence(server)
+            ),
         });
+        return Ok((direct, what_if));
     }
     let Some(server) = conf.given("proxy_server") else {
         // Kong does not start so: a finding when the files are judged, and the cluster
@@ -281,15 +356,16 @@ fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Rout
                 conf.whence(&use_setting)
             ));
         }
-        return Ok(Route {
+        let route = Route {
             proxy: None,
             reason: Some(format!(
                 "kong.conf: cluster_use_proxy is on ({}) but proxy_server is not set",
                 conf.whence(&use_setting)
             )),
-        });
+        };
+        return Ok((route, None));
     };
-    let url = ProxyUrl::parse(&server.value).map_err(|reason| {
+    let url = kong_proxy_url(&server.value).map_err(|reason| {
         if server.cut {
             // What is left before the `#` may be a user and half a password.
             let hidden = Setting {
@@ -315,10 +391,11 @@ fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Rout
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
     if judged && !matches!(scheme.as_deref(), Some("http" | "https")) {
-        return Ok(Route {
+        let route = Route {
             proxy: None,
             reason: Some("kong.conf: proxy_server is not one Kong starts with".into()),
-        });
+        };
+        return Ok((route, None));
     }
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
     if !verify && url.scheme == crate::route::Scheme::Https {
@@ -327,10 +404,29 @@ fn proxy_route(conf: &KongConf, judged: bool, out: &mut KongPlan) -> Result<Rout
             conf.whence(&verify_setting)
         ));
     }
-    Ok(Route {
+    let route = Route {
         proxy: Some(Arc::new(url)),
         reason: Some(format!("kong.conf proxy_server ({})", conf.whence(server))),
-    })
+    };
+    Ok((route, None))
+}
+
+/// `proxy_server` as Kong reads it: without a port, port 443 for an http proxy as for an https
+/// one (`parse_proxy_url` in kong/clustering/utils.lua: `parsed.port or 443`; the https
+/// tunnel's `cluster_ssl_tunnel` in kong/conf_loader/init.lua the same), not curl's 1080.
+fn kong_proxy_url(text: &str) -> Result<ProxyUrl, String> {
+    let mut url = ProxyUrl::parse(text)?;
+    let authority = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let authority = authority.trim().trim_end_matches('/');
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let port_given = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.contains("]:"),
+        None => host_port.contains(':'),
+    };
+    if !port_given {
+        url.port = 443;
+    }
+    Ok(url)
 }
 
 /// The TCP listeners of a `*_listen` setting: (address, port, is UDP). `off` is none.

@@ -80,6 +80,12 @@ const KEYS: &[&str] = &[
     "cluster_telemetry_listen",
     "admin_listen",
     "status_listen",
+    "dns_order",
+    "new_dns_client",
+    "resolver_family",
+    "cluster_rpc",
+    "cluster_rpc_sync",
+    "cluster_incremental_sync",
 ];
 
 /// The cluster settings: a data plane's file sets at least one.
@@ -110,6 +116,12 @@ fn default(key: &str) -> Option<&'static str> {
             "127.0.0.1:8001 reuseport backlog=16384, 127.0.0.1:8444 http2 ssl reuseport backlog=16384"
         }
         "status_listen" => "off",
+        "dns_order" => "LAST,SRV,A,CNAME",
+        "new_dns_client" => "off",
+        "resolver_family" => "A,SRV",
+        "cluster_rpc" => "off",
+        "cluster_rpc_sync" => "off",
+        "cluster_incremental_sync" => "off",
         _ => return None,
     })
 }

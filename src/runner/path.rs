@@ -18,8 +18,10 @@ use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::probe::dns::{Resolution, Source};
 use crate::probe::proxy::Dest;
 use crate::probe::{bind, millis};
-use crate::report::{CheckResult, LocalDns, PathResult, Status, Timings};
-use crate::route::ProxyUrl;
+use crate::report::{
+    CheckResult, LocalDns, OpinionKind, PathResult, SecondOpinion, Status, Timings, Tried,
+};
+use crate::route::{ProxyUrl, WhatIf};
 use crate::target::Probe;
 
 /// The addresses attempted for one name, per family: a name that resolves to thousands of
@@ -45,6 +47,12 @@ pub(super) async fn check(spec: &Arc<CheckSpec>, shared: &Arc<RunContext>) -> Ch
         }
         _ => direct(spec, shared).await,
     };
+    let path = match (&spec.what_if, spec.port()) {
+        (Some(what_if), Some(port)) if path.status == Status::Fail => {
+            Box::pin(what_if_proxy(spec, port, what_if, shared, path)).await
+        }
+        _ => path,
+    };
     let mut result = CheckResult::of(spec, path);
     result.direct = direct_path;
     result.path.timings_ms.total = millis(start.elapsed());
@@ -63,6 +71,75 @@ pub(super) async fn check(spec: &Arc<CheckSpec>, shared: &Arc<RunContext>) -> Ch
         }
     }
     result
+}
+
+/// A check that failed on the node's own route, tried through a proxy the node does not use
+/// (`WhatIf`): the verdict stays the node's; when the proxy reaches the endpoint, the failure's
+/// cause says so and its hint names the kong.conf setting that makes it the node's route.
+async fn what_if_proxy(
+    spec: &Arc<CheckSpec>,
+    port: u16,
+    what_if: &WhatIf,
+    shared: &Arc<RunContext>,
+    mut path: PathResult,
+) -> PathResult {
+    let start = Instant::now();
+    let tried = proxied(spec, port, what_if.proxy.clone(), shared).await;
+    let reached = tried.status != Status::Fail;
+    let result = match &tried.error {
+        Some(failure) if !reached => format!("{}: {}", failure.kind, failure.message),
+        _ => "completed".to_string(),
+    };
+    let proxy = what_if.proxy.to_string();
+    let conclusion = match reached {
+        true => format!(
+            "Through {proxy} ({}), which the node's Kong does not use, the check passes: {}.",
+            what_if.source, what_if.fix
+        ),
+        false => format!(
+            "Through {proxy} ({}) it fails too, so that proxy would not help.",
+            what_if.source
+        ),
+    };
+    if reached && let Some(failure) = path.error.take() {
+        let refined = match crate::failure::Cause::ReachedThroughProxy.refines(failure.kind) {
+            true => {
+                let facts = crate::failure::Facts {
+                    proxy: Some(&proxy),
+                    fix: Some(&what_if.fix),
+                    ..Default::default()
+                };
+                let peer = Peer {
+                    host: spec.host(),
+                    port: Some(port),
+                    ip: None,
+                };
+                failure.because(crate::failure::Cause::ReachedThroughProxy, peer, facts)
+            }
+            false => failure,
+        };
+        path.error = Some(refined);
+    }
+    let attempt = Tried {
+        tried: format!("through the proxy {proxy} ({})", what_if.source),
+        result,
+        ms: millis(start.elapsed()),
+    };
+    match path.second_opinion.as_mut() {
+        Some(opinion) => {
+            opinion.conclusion = format!("{} {conclusion}", opinion.conclusion);
+            opinion.attempts.push(attempt);
+        }
+        None => {
+            path.second_opinion = Some(Box::new(SecondOpinion {
+                kind: OpinionKind::Retry,
+                conclusion,
+                ms: millis(start.elapsed()),
+                attempts: vec![attempt],
+            }));
+        }
+    }
+    path
 }
 
 /// A local port check: bind the address and let go (with a /proc scan for the holder, off the
@@ -154,7 +231,49 @@ async fn resolve_here(
         });
     }
     *cnames = resolution.cnames;
-    resolution.addrs
+    match (&spec.asked_families, resolution.addrs) {
+        (Some(asked), Ok(addrs)) if spec.ip.is_none() => asked_only(spec, asked, addrs),
+        (_, addrs) => addrs,
+    }
+}
+
+/// The addresses of the families the node's own resolver asks for; none of them, when the name
+/// has only others, is the failure the node will meet.
+fn asked_only(
+    spec: &CheckSpec,
+    asked: &crate::check::AskedFamilies,
+    addrs: Vec<IpAddr>,
+) -> Result<Vec<IpAddr>, Failure> {
+    let kept: Vec<IpAddr> = addrs
+        .iter()
+        .copied()
+        .filter(|ip| asked.allows(ip))
+        .collect();
+    if !kept.is_empty() || addrs.is_empty() {
+        return Ok(kept);
+    }
+    let (has, records) = match addrs[0] {
+        IpAddr::V6(_) => ("IPv6", "AAAA"),
+        IpAddr::V4(_) => ("IPv4", "A"),
+    };
+    let shown: Vec<String> = addrs.iter().take(4).map(IpAddr::to_string).collect();
+    let peer = peer(spec, spec.port(), None);
+    let failure = Failure::new(
+        FailureKind::NoRecords,
+        Phase::Dns,
+        format!(
+            "{} has only {has} addresses ({}), and the node's Kong asks for no {records} records ({})",
+            spec.host(),
+            shown.join(", "),
+            asked.setting
+        ),
+        peer,
+    );
+    let facts = crate::failure::Facts {
+        fix: Some(&asked.fix),
+        ..Default::default()
+    };
+    Err(failure.because(crate::failure::Cause::KongAsksOtherFamily, peer, facts))
 }
 
 /// Resolves the name here, then tries every address at once (through `via`, if given).

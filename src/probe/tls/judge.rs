@@ -28,6 +28,8 @@ pub(super) struct Judge<'a> {
     pub(super) identity_dates: Option<&'a (FailureKind, String)>,
     /// The peer's first bytes.
     pub(super) first: &'a std::sync::Mutex<crate::probe::first_words::Heard>,
+    /// The `--ca-file` path, for the words of a what-if.
+    pub(super) ca_file: Option<&'a str>,
 }
 
 impl Judge<'_> {
@@ -369,6 +371,9 @@ impl Judge<'_> {
         if self.request.pinned && unknown_issuer {
             return self.not_the_pinned(issuer);
         }
+        if let Some(failure) = self.outside_kong(chain) {
+            return failure;
+        }
         if chain.len() == 1 && !issuer.is_empty() && *issuer == leaf.subject {
             return self
                 .failure(
@@ -407,6 +412,62 @@ impl Judge<'_> {
         self.failure(
             FailureKind::CertUntrusted,
             format!("the certificate of {host} at {addr}{by} is refused: {why}"),
+        )
+    }
+
+    /// A kong.conf cluster check's chain that the node's Kong refuses and another store here
+    /// verifies: the verdict is Kong's, and the hint names the kong.conf line that makes it
+    /// pass.
+    fn outside_kong(&self, chain: &[CertificateDer<'static>]) -> Option<Failure> {
+        let kong = self.request.kong_trust.as_ref()?;
+        let would = self.observed.what_if.lock().ok().and_then(|t| *t)?;
+        let (addr, host) = (self.addr, self.peer.host);
+        let top = chain.last().map(|c| facts(c).issuer).unwrap_or_default();
+        let setting = format!(
+            "lua_ssl_trusted_certificate = {} ({})",
+            kong.value, kong.whence
+        );
+        let (store, fix) = match would {
+            Trust::Custom => {
+                let file = self.ca_file.unwrap_or("the --ca-file");
+                (
+                    "--ca-file".to_string(),
+                    format!(
+                        "add the CA file to lua_ssl_trusted_certificate in kong.conf (lua_ssl_trusted_certificate = {},{file}), or set it as cluster_ca_cert with cluster_mtls = pki",
+                        kong.value
+                    ),
+                )
+            }
+            Trust::System => (
+                "the system's CA store".to_string(),
+                format!(
+                    "add system to lua_ssl_trusted_certificate in kong.conf (lua_ssl_trusted_certificate = system,{})",
+                    kong.value
+                ),
+            ),
+            _ => (
+                "the public roots preflight carries".to_string(),
+                match kong.system {
+                    true => "install or update this host's CA bundle (the ca-certificates package), which Kong reads as `system`".to_string(),
+                    false => format!(
+                        "add system to lua_ssl_trusted_certificate in kong.conf (lua_ssl_trusted_certificate = system,{})",
+                        kong.value
+                    ),
+                },
+            ),
+        };
+        let facts = crate::failure::Facts {
+            fix: Some(&fix),
+            ..Default::default()
+        };
+        Some(
+            self.failure(
+                FailureKind::CertUntrusted,
+                format!(
+                    "the certificate of {host} at {addr} (its chain ends at {top}) is not trusted by the node's Kong, which trusts only {setting}: only {store} vouches for it"
+                ),
+            )
+            .because(crate::failure::Cause::TrustedOutsideKong, self.peer, facts),
         )
     }
 

@@ -115,6 +115,24 @@ pub struct TlsRequest {
     /// Trust exactly `TlsSettings::pinned` (Kong's `cluster_mtls = shared`: the control plane
     /// presents the same certificate as the node), whatever names it holds.
     pub pinned: bool,
+    /// A kong.conf cluster check: trust what the node's Kong trusts, not the run's stores.
+    pub kong_trust: Option<KongTrust>,
+}
+
+/// What a node's Kong trusts for its cluster connections (kong/conf_loader/parse.lua adds
+/// `cluster_ca_cert` in pki mode, `cluster_cert` in shared mode, to `lua_ssl_trusted_certificate`,
+/// whose `system` is the system's CA bundle): the system store when `system` is listed, and
+/// `TlsSettings::kong_roots`. The run's other stores (`--ca-file`, the bundled public roots)
+/// are what-ifs: a chain only they verify fails as Kong fails, and the failure says which
+/// kong.conf line would make it pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KongTrust {
+    /// `lua_ssl_trusted_certificate` lists `system`.
+    pub system: bool,
+    /// Where the setting came from, for the words (`/etc/kong/kong.conf line 9`).
+    pub whence: String,
+    /// The setting's value.
+    pub value: String,
 }
 
 /// Settings shared by every handshake of a run.
@@ -128,6 +146,11 @@ pub struct TlsSettings {
     pub warn_days: i64,
     /// The one certificate a pinned check accepts (kong.conf's shared `cluster_cert`).
     pub pinned: Option<CertificateDer<'static>>,
+    /// The CAs of kong.conf (`lua_ssl_trusted_certificate`'s files, `cluster_ca_cert`): what a
+    /// kong.conf cluster check trusts beside the system store.
+    pub kong_roots: Vec<CertificateDer<'static>>,
+    /// The `--ca-file` path, for the words of a what-if.
+    pub ca_file: Option<String>,
 }
 
 impl std::fmt::Debug for TlsSettings {
@@ -138,6 +161,7 @@ impl std::fmt::Debug for TlsSettings {
             .field("identity", &self.identity.is_some())
             .field("warn_days", &self.warn_days)
             .field("pinned", &self.pinned.is_some())
+            .field("kong_roots", &self.kong_roots.len())
             .finish()
     }
 }
@@ -214,10 +238,11 @@ impl Tls {
         self.verifiers
             .get_or_init(|| async {
                 let extra = self.settings.extra_roots.clone();
+                let kong = self.settings.kong_roots.clone();
                 // Reading the system's store is file I/O: keep it off the async workers.
-                tokio::task::spawn_blocking(move || Arc::new(Verifiers::build(extra)))
+                tokio::task::spawn_blocking(move || Arc::new(Verifiers::build(extra, kong)))
                     .await
-                    .unwrap_or_else(|_| Arc::new(Verifiers::build(Vec::new())))
+                    .unwrap_or_else(|_| Arc::new(Verifiers::build(Vec::new(), Vec::new())))
             })
             .await
             .clone()
@@ -228,14 +253,16 @@ impl Tls {
         &self,
         verifiers: Arc<Verifiers>,
         observed: &Arc<Observed>,
-        alpn: &[String],
+        request: &TlsRequest,
         identity: Option<Arc<CertifiedKey>>,
         pinned: Option<CertificateDer<'static>>,
     ) -> ClientConfig {
+        let alpn = &request.alpn;
         let recorder = Arc::new(Recorder {
             verifiers,
             observed: observed.clone(),
             pinned,
+            kong: request.kong_trust.as_ref().map(|k| k.system),
         });
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -285,6 +312,7 @@ impl Tls {
             target: host,
             identity_dates: identity.as_ref().and(self.identity_dates.as_ref()),
             first: &first,
+            ca_file: self.settings.ca_file.as_deref(),
         };
         let connector = self.connector(&observed, request, identity).await;
         let start = Instant::now();
@@ -333,13 +361,7 @@ impl Tls {
             true => self.settings.pinned.clone(),
             false => None,
         };
-        let config = self.config(
-            self.verifiers().await,
-            observed,
-            &request.alpn,
-            identity,
-            pinned,
-        );
+        let config = self.config(self.verifiers().await, observed, request, identity, pinned);
         TlsConnector::from(Arc::new(config))
     }
 }

@@ -29,10 +29,19 @@ pub(super) struct Verifiers {
     /// The certificates of `--ca-file` (and kong.conf's CAs) themselves: a server presenting
     /// one of them is trusted by its bytes.
     pub(super) given: Vec<CertificateDer<'static>>,
+    /// kong.conf's CAs alone: what a kong.conf cluster check trusts beside the system store.
+    pub(super) kong: Option<Arc<WebPkiServerVerifier>>,
+    /// kong.conf's CAs themselves, trusted by their bytes in a kong.conf cluster check.
+    pub(super) kong_given: Vec<CertificateDer<'static>>,
+    /// `--ca-file` alone: a what-if for a kong.conf cluster check.
+    pub(super) flag: Option<Arc<WebPkiServerVerifier>>,
 }
 
 impl Verifiers {
-    pub(super) fn build(extra_roots: Vec<CertificateDer<'static>>) -> Verifiers {
+    pub(super) fn build(
+        flag_roots: Vec<CertificateDer<'static>>,
+        kong_roots: Vec<CertificateDer<'static>>,
+    ) -> Verifiers {
         let store = |certs: Vec<CertificateDer<'static>>| {
             let mut roots = RootCertStore::empty();
             roots.add_parsable_certificates(certs);
@@ -53,12 +62,18 @@ impl Verifiers {
             .unwrap_or_else(|_| unreachable!("the bundled roots are never empty"));
         // Unreadable entries of the system store are skipped: the other stores still apply.
         let system = verifier(store(rustls_native_certs::load_native_certs().certs));
+        // A check of the run's own (not a kong.conf cluster check) trusts both.
+        let extra_roots: Vec<CertificateDer<'static>> =
+            flag_roots.iter().chain(&kong_roots).cloned().collect();
         let custom = verifier(store(extra_roots.clone()));
         Verifiers {
             public,
             system,
             custom,
             given: extra_roots,
+            kong: verifier(store(kong_roots.clone())),
+            kong_given: kong_roots,
+            flag: verifier(store(flag_roots)),
         }
     }
 }
@@ -72,6 +87,9 @@ pub(super) struct Observed {
     /// The server sent a session ticket after the handshake: OpenSSL-based servers (nginx,
     /// OpenResty, Kong) send one only once they accept the client.
     pub(super) ticket: tokio::sync::Notify,
+    /// A kong.conf cluster check's chain that Kong's stores refuse and this other store
+    /// verifies (`Trust::Custom`: `--ca-file`; `Trust::Public`: the bundled roots).
+    pub(super) what_if: Mutex<Option<Trust>>,
 }
 
 /// The session store of a handshake: it keeps nothing (every check shakes hands in full, a
@@ -124,6 +142,9 @@ pub(super) struct Recorder {
     pub(super) observed: Arc<Observed>,
     /// Accept this certificate and no other, whatever its names (Kong's shared mode).
     pub(super) pinned: Option<CertificateDer<'static>>,
+    /// A kong.conf cluster check: trust kong.conf's CAs, and the system store when this is
+    /// true (`lua_ssl_trusted_certificate` lists `system`); the other stores are what-ifs.
+    pub(super) kong: Option<bool>,
 }
 
 impl Recorder {
@@ -153,6 +174,73 @@ impl Recorder {
         if let Ok(mut slot) = self.observed.trust.lock() {
             *slot = Some(trust);
         }
+    }
+}
+
+impl Recorder {
+    /// Verifies as the node's Kong does: kong.conf's CAs, and the system store when it lists
+    /// `system`. When they refuse, the run's other stores are asked as a what-if, and the one
+    /// that would vouch is recorded.
+    fn as_kong(
+        &self,
+        system: bool,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verifiers = &self.verifiers;
+        if verifiers.kong_given.iter().any(|c| c == end_entity) {
+            let verdict = valid_at(end_entity, now).and_then(|()| names(end_entity, server_name));
+            return self.by_bytes(verdict);
+        }
+        let verify = |verifier: &WebPkiServerVerifier| {
+            verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        let kong = [
+            (Trust::System, verifiers.system.as_ref().filter(|_| system)),
+            (Trust::Custom, verifiers.kong.as_ref()),
+        ];
+        let mut errors = Vec::new();
+        for (trust, verifier) in kong {
+            let Some(verifier) = verifier else { continue };
+            match verify(verifier) {
+                Ok(ok) => {
+                    self.vouched(trust);
+                    return Ok(ok);
+                }
+                Err(err) => errors.push(err),
+            }
+        }
+        self.vouched(Trust::None);
+        let error = most_telling(errors);
+        // Only an unknown issuer can be another store's to vouch for.
+        if matches!(
+            error,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        ) {
+            let flag_given = verifiers.given.iter().any(|c| c == end_entity)
+                && valid_at(end_entity, now)
+                    .and_then(|()| names(end_entity, server_name))
+                    .is_ok();
+            let others = [
+                (Trust::Custom, verifiers.flag.as_ref()),
+                (Trust::System, verifiers.system.as_ref().filter(|_| !system)),
+                (Trust::Public, Some(&verifiers.public)),
+            ];
+            let would = match flag_given {
+                true => Some(Trust::Custom),
+                false => others
+                    .into_iter()
+                    .find(|(_, v)| v.is_some_and(|v| verify(v).is_ok()))
+                    .map(|(trust, _)| trust),
+            };
+            if let Ok(mut slot) = self.observed.what_if.lock() {
+                *slot = would;
+            }
+        }
+        Err(error)
     }
 }
 
@@ -193,6 +281,16 @@ impl ServerCertVerifier for Recorder {
                 false => Err(CertificateError::UnknownIssuer),
             };
             return self.by_bytes(verdict);
+        }
+        if let Some(system) = self.kong {
+            return self.as_kong(
+                system,
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
         }
         if self.verifiers.given.iter().any(|c| c == end_entity) {
             let verdict = valid_at(end_entity, now).and_then(|()| names(end_entity, server_name));
