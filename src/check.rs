@@ -75,6 +75,9 @@ pub struct CheckSpec {
     /// A route fixed by the check's source (kong.conf's `proxy_server`, or direct): the
     /// node's own, which no flag or variable changes.
     pub fixed_route: Option<Route>,
+    /// A Kong cluster check's outlet: the path prefix of `cluster_control_plane`, and whether
+    /// it is the RPC outlet (`/v2/outlet`) rather than `/v1/outlet`.
+    pub outlet: Outlet,
     /// The address families the node's own resolver asks for (kong.conf's `dns_order`, or
     /// `resolver_family`), when they are not every family.
     pub asked_families: Option<AskedFamilies>,
@@ -85,6 +88,18 @@ pub struct CheckSpec {
     pub route: Route,
     /// Also try the endpoint without its proxy (`--compare-direct`), once settled.
     pub compare_direct: bool,
+}
+
+/// Where a Kong data plane's cluster connection upgrades: `PREFIX/v1/outlet?node_id=…`, or
+/// `PREFIX/v2/outlet` with the WebSocket protocol `kong.meta.v1` for RPC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outlet {
+    /// The path of `cluster_control_plane` (`/cp/PREFIX` for Konnect's PrivateLink), put before
+    /// the outlet as Kong does (`conf.cluster_control_plane .. endpoint`,
+    /// kong/clustering/utils.lua); empty for none.
+    pub prefix: String,
+    /// The RPC outlet (kong/clustering/rpc/manager.lua: `/v2/outlet`, `kong.meta.v1`).
+    pub rpc: bool,
 }
 
 /// The address families a node's own resolver asks for, and the setting that says so.
@@ -135,6 +150,7 @@ impl CheckSpec {
             expect: Expect::default(),
             fixed_route: None,
             what_if: None,
+            outlet: Outlet::default(),
             asked_families: None,
             route: Route::default(),
             compare_direct: false,

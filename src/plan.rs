@@ -331,9 +331,13 @@ impl Plan {
                 spec.endpoint.probe = Probe::KongCluster;
             }
             if spec.endpoint.probe == Probe::KongCluster {
+                let outlet = match spec.outlet.rpc {
+                    true => "/v2/outlet",
+                    false => overrides.cluster_path.as_str(),
+                };
                 match overrides.no_upgrade {
                     true => spec.endpoint.probe = Probe::Tls,
-                    false => spec.path = Some(overrides.cluster_path.clone()),
+                    false => spec.path = Some(format!("{}{outlet}", spec.outlet.prefix)),
                 }
                 spec.endpoint.target = spec.target();
             }

@@ -177,6 +177,13 @@ fn cluster_checks(
         check.fixed_route = Some(route.clone());
         check.what_if.clone_from(&what_if);
         check.asked_families = asked_families(conf)?;
+        if role == Role::ControlPlane
+            && let Some(rpc) = rpc_check(conf, &check)?
+        {
+            out.checks.push(check);
+            out.checks.push(rpc);
+            continue;
+        }
         out.checks.push(check);
     }
     Ok(())
@@ -199,6 +206,40 @@ fn judge_files(conf: &KongConf, inspect: Option<Inspect>, mtls: Mtls, out: &mut 
         }
         None => {}
     }
+}
+
+/// The RPC connection of a node with `cluster_rpc = on`: `/v2/outlet` with the WebSocket
+/// protocol `kong.meta.v1` (kong/clustering/rpc/manager.lua `connect`), beside `/v1/outlet`.
+/// With `cluster_rpc_sync` (or the Enterprise `cluster_incremental_sync`) on, the node takes
+/// its configuration over RPC and starts `/v1/outlet`'s sync only once RPC is connected
+/// (kong/clustering/data_plane.lua `init_worker`): the check is then required; otherwise the
+/// node loses only RPC's services, and a failure warns.
+fn rpc_check(conf: &KongConf, cluster: &CheckSpec) -> Result<Option<CheckSpec>, InputError> {
+    let (rpc, rpc_setting) = conf.flag("cluster_rpc")?;
+    if !rpc {
+        return Ok(None);
+    }
+    let (sync, _) = conf.flag("cluster_rpc_sync")?;
+    let (incremental, _) = conf.flag("cluster_incremental_sync")?;
+    let required = sync || incremental;
+    let mut check = cluster.clone();
+    check.endpoint.id = format!("{}.control-plane-rpc", super::SOURCE);
+    check.endpoint.name = "Control plane (RPC)".into();
+    check.endpoint.required = required;
+    check.outlet.rpc = true;
+    let why = match required {
+        true => "required: with cluster_rpc_sync on, the node's configuration comes over RPC",
+        false => {
+            "optional: with cluster_rpc_sync off, the node syncs over /v1/outlet and loses only RPC's services"
+        }
+    };
+    if let Some(note) = check.endpoint.note.as_mut() {
+        note.push_str(&format!(
+            "; cluster_rpc = on ({}): /v2/outlet with the WebSocket protocol kong.meta.v1, {why}",
+            conf.whence(&rpc_setting)
+        ));
+    }
+    Ok(Some(check))
 }
 
 /// The address families Kong's resolver asks for, when not both: the record types of
@@ -272,10 +313,33 @@ fn cluster_endpoint(
     if let Some(url) = crate::target::url_instead(&setting.value) {
         return Err(conf.bad(key, setting, url));
     }
-    let Some((host, port)) = split_port(&setting.value) else {
-        return Err(conf.bad(key, setting, "expected HOST:PORT"));
+    // Kong puts `wss://` before the value and the outlet's path after it
+    // (kong/clustering/utils.lua `connect_cp`): HOST[:PORT][/PATH], port 443 when absent (the
+    // WebSocket client's default for wss), the path before `/v1/outlet` (Konnect's PrivateLink:
+    // `REGION.svc.konghq.com/cp/PREFIX`).
+    let (authority, prefix) = match setting.value.find('/') {
+        Some(i) => (
+            &setting.value[..i],
+            setting.value[i..].trim_end_matches('/'),
+        ),
+        None => (setting.value.as_str(), ""),
     };
-    let port = parse_port(port).map_err(|reason| conf.bad(key, setting, reason))?;
+    if prefix.contains(['?', '#', ' ']) {
+        return Err(conf.bad(
+            key,
+            setting,
+            "expected HOST[:PORT][/PATH], a path without a query",
+        ));
+    }
+    let (host, port) = match split_port(authority) {
+        Some((host, port)) => (
+            host,
+            parse_port(port).map_err(|reason| conf.bad(key, setting, reason))?,
+        ),
+        None if !authority.is_empty() && !authority.contains(':') => (authority, 443),
+        None => return Err(conf.bad(key, setting, "expected HOST[:PORT][/PATH]")),
+    };
+    check.outlet.prefix = prefix.to_string();
     let parsed = Host::parse(host).map_err(|reason| conf.bad(key, setting, reason))?;
     let (host, ip) = match &parsed {
         Host::Name(name) => (name.clone(), None),

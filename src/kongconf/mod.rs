@@ -599,6 +599,95 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
         );
     }
 
+    #[test]
+    fn the_control_plane_is_dialed_as_kong_builds_its_url() {
+        let settle = |text: &str| {
+            let mut plan = crate::plan::Plan {
+                checks: built(text, &[]).checks,
+                ..Default::default()
+            };
+            let overrides = crate::plan::Overrides {
+                cluster_path: "/v1/outlet?node_id=x".into(),
+                ..Default::default()
+            };
+            plan.settle(&overrides, &crate::route::ProxyConfig::default());
+            plan.checks
+        };
+        // A path (Konnect's PrivateLink) goes before the outlet; no port is 443.
+        let checks = settle(
+            "role = data_plane\ncluster_mtls = pki\ncluster_control_plane = us.svc.konghq.com/cp/abc123/\n",
+        );
+        let cp = &checks[0];
+        assert_eq!(
+            (cp.endpoint.host.as_str(), cp.endpoint.port),
+            ("us.svc.konghq.com", Some(443))
+        );
+        assert_eq!(cp.path.as_deref(), Some("/cp/abc123/v1/outlet?node_id=x"));
+        // cluster_rpc adds /v2/outlet, required only when the configuration comes over RPC.
+        let rpc = |extra: &str| {
+            let checks = settle(&format!(
+                "role = data_plane\ncluster_mtls = pki\ncluster_control_plane = cp.example:8005\ncluster_telemetry_endpoint =\nproxy_listen = off\n{extra}"
+            ));
+            checks
+                .iter()
+                .map(|c| (c.id().to_string(), c.path.clone(), c.endpoint.required))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rpc("").len(), 1);
+        let with = rpc("cluster_rpc = on\n");
+        assert_eq!(
+            with[1],
+            (
+                "kong.conf.control-plane-rpc".into(),
+                Some("/v2/outlet".into()),
+                false
+            )
+        );
+        assert!(rpc("cluster_rpc = on\ncluster_rpc_sync = on\n")[1].2);
+        // Kong's resolver asks for A records only, unless dns_order lists AAAA.
+        let asked = built(
+            "role = data_plane\ncluster_control_plane = cp.example:8005\n",
+            &[],
+        );
+        let families = asked.checks[0].asked_families.clone().unwrap();
+        assert!(families.v4 && !families.v6, "{families:?}");
+        assert!(
+            families
+                .setting
+                .starts_with("dns_order = LAST,SRV,A,CNAME (Kong's default)")
+        );
+        let both = built(
+            "role = data_plane\ncluster_control_plane = cp.example:8005\ndns_order = LAST,A,AAAA\n",
+            &[],
+        );
+        assert!(both.checks[0].asked_families.is_none());
+    }
+
+    #[test]
+    fn proxy_server_without_a_port_is_port_443_as_kong_dials_it() {
+        let plan = built(
+            "role = data_plane\ncluster_control_plane = cp.example:443\ncluster_use_proxy = on\nproxy_server = http://proxy.corp\n",
+            &[],
+        );
+        let route = plan.checks[0].fixed_route.as_ref().unwrap();
+        assert_eq!(
+            route.proxy.as_ref().unwrap().to_string(),
+            "http://proxy.corp:443"
+        );
+        // Unused while cluster_use_proxy is off: the what-if that names the setting.
+        let plan = built(
+            "role = data_plane\ncluster_control_plane = cp.example:443\nproxy_server = http://proxy.corp:3128\n",
+            &[],
+        );
+        let what_if = plan.checks[0].what_if.as_ref().unwrap();
+        assert_eq!(what_if.proxy.to_string(), "http://proxy.corp:3128");
+        assert!(
+            what_if.fix.starts_with("set cluster_use_proxy = on"),
+            "{}",
+            what_if.fix
+        );
+    }
+
     fn plan_err(text: &str) -> String {
         match load(text, &[]).and_then(|c| plan(&c, None)) {
             Ok(_) => panic!("{text:?} was accepted"),
@@ -622,8 +711,8 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
                 "line 2: cluster_use_proxy = maybe: expected on or off",
             ),
             (
-                "role = data_plane\ncluster_control_plane = cp.example\n",
-                "line 2: cluster_control_plane = cp.example: expected HOST:PORT",
+                "role = data_plane\ncluster_control_plane = cp.example/cp?x=1\n",
+                "line 2: cluster_control_plane = cp.example/cp?x=1: expected HOST[:PORT][/PATH]",
             ),
             (
                 "role = data_plane\ncluster_mtls = tls\n",

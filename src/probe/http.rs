@@ -96,6 +96,23 @@ pub(crate) struct HttpRequest {
     /// The upgrade is a Kong data plane's to its control plane: another answer than 101 is
     /// `upgrade_refused`, explained by its status.
     pub kong_cluster: bool,
+    /// The WebSocket protocol asked for, which the answer must echo (Kong's RPC).
+    pub subprotocol: Option<&'static str>,
+}
+
+/// The WebSocket protocol of Kong's RPC on `/v2/outlet`: a data plane asks for it and
+/// requires the control plane to echo it (kong/clustering/rpc/manager.lua, `RPC_META_V1`).
+pub(crate) const KONG_RPC_PROTOCOL: &str = "kong.meta.v1";
+
+/// How long a control plane's close frame is awaited after its 101 (bounded by the check's
+/// deadline): one that refuses a data plane sends it at once.
+const CLOSE_WAIT: Duration = Duration::from_millis(300);
+
+/// A WebSocket ended by the server right after its 101.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Closed {
+    /// The close frame's status code and reason; `None` when the connection ended without one.
+    frame: Option<(u16, String)>,
 }
 
 /// What the exchange showed; `failure` is set when it is not reachable as expected.
@@ -123,12 +140,13 @@ where
 {
     let key = websocket_key();
     match send(stream, request, &key, peer, budget).await {
-        Ok((response, ttfb, page)) => {
+        Ok((response, ttfb, page, closed)) => {
             let answer = Answer {
                 response: &response,
                 ttfb,
                 title: page.as_deref().and_then(page_title),
                 page: page.as_deref(),
+                closed,
             };
             judge(request, &key, &answer, peer)
         }
@@ -149,6 +167,8 @@ struct Answer<'a> {
     title: Option<String>,
     /// The start of the page, when it was read.
     page: Option<&'a str>,
+    /// A Kong cluster upgrade's WebSocket, ended by the server right after its 101.
+    closed: Option<Closed>,
 }
 
 /// The statuses by which servers refuse a client certificate after the handshake: nginx's
@@ -170,6 +190,7 @@ async fn send<S>(
         hyper::Response<hyper::body::Incoming>,
         Duration,
         Option<String>,
+        Option<Closed>,
     ),
     Failure,
 >
@@ -225,8 +246,99 @@ where
         true => budget.limit(page_start(response.body_mut())).await.ok(),
         false => None,
     };
+    let closed = match request.kong_cluster && status == 101 {
+        true => budget
+            .limit(closed_after_upgrade(&mut response))
+            .await
+            .ok()
+            .flatten(),
+        false => None,
+    };
     driver.abort();
-    Ok((response, ttfb, page))
+    Ok((response, ttfb, page, closed))
+}
+
+/// Waits `CLOSE_WAIT` after a control plane's 101 for what it sends first: a close frame (its
+/// code and reason), or the end of the connection, is a refusal; anything else, or nothing, is
+/// not. Nothing is sent.
+async fn closed_after_upgrade(
+    response: &mut hyper::Response<hyper::body::Incoming>,
+) -> Option<Closed> {
+    use tokio::io::AsyncReadExt;
+    let wait = async {
+        let upgraded = hyper::upgrade::on(response).await.ok()?;
+        let mut io = TokioIo::new(upgraded);
+        let mut frame = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    return Some(Closed {
+                        frame: close_frame(&frame).flatten(),
+                    });
+                }
+                Ok(n) => frame.extend_from_slice(&buf[..n]),
+            }
+            match close_frame(&frame) {
+                // Not yet a whole frame's head and payload.
+                None if frame.len() < 2 + 8 + 4 + 125 => continue,
+                None => return None,
+                Some(None) => return None,
+                Some(Some(close)) => return Some(Closed { frame: Some(close) }),
+            }
+        }
+    };
+    tokio::time::timeout(CLOSE_WAIT, wait).await.ok().flatten()
+}
+
+/// A server's first WebSocket frame (RFC 6455, 5.2), when `bytes` hold it whole:
+/// `Some(Some((code, reason)))` for a close frame, `Some(None)` for another frame; `None`
+/// while it is incomplete.
+fn close_frame(bytes: &[u8]) -> Option<Option<(u16, String)>> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    if first & 0x0f != 0x8 {
+        return Some(None);
+    }
+    // A control frame's payload is at most 125 bytes, so its length is in the second byte.
+    let len = usize::from(second & 0x7f);
+    let masked = second & 0x80 != 0;
+    let start = 2 + if masked { 4 } else { 0 };
+    let mut payload = bytes.get(start..start + len)?.to_vec();
+    if masked {
+        let key = &bytes[2..6];
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= key[i % 4];
+        }
+    }
+    let code = match payload.get(..2) {
+        Some(code) => u16::from_be_bytes([code[0], code[1]]),
+        // A close frame without a body has no status (1005, "no status received").
+        None => 1005,
+    };
+    let reason: String = String::from_utf8_lossy(payload.get(2..).unwrap_or_default())
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Some(Some((code, reason.trim().to_string())))
+}
+
+/// The name RFC 6455 (7.4.1) gives a close code.
+fn close_code_name(code: u16) -> &'static str {
+    match code {
+        1000 => "normal closure",
+        1001 => "going away",
+        1002 => "protocol error",
+        1003 => "unsupported data",
+        1005 => "no status",
+        1007 => "invalid data",
+        1008 => "policy violation",
+        1009 => "message too big",
+        1010 => "extension required",
+        1011 => "internal error",
+        1012 => "service restart",
+        1013 => "try again later",
+        _ => "unregistered code",
+    }
 }
 
 /// The first 4 KiB of a page, as text.
@@ -364,6 +476,7 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
     if let Some(refusal) = certificate_refusal(request, status.as_u16(), answer.title.as_deref()) {
         return fail(FailureKind::ClientCertRejected, refusal);
     }
+    let outlet = request.path.split('?').next().unwrap_or_default();
     if request.kong_cluster && status != StatusCode::SWITCHING_PROTOCOLS {
         let page = answer.page.map(excerpt).filter(|e| !e.is_empty());
         let said = page.map_or_else(String::new, |e| format!(" (\"{e}\")"));
@@ -371,12 +484,72 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
             FailureKind::UpgradeRefused,
             Phase::Http,
             format!(
-                "the control plane at {} completed mutual TLS but answered the data plane's upgrade on /v1/outlet with {status}{said}",
+                "the control plane at {} completed mutual TLS but answered the data plane's upgrade on {outlet} with {status}{said}",
                 request.authority
             ),
             peer,
         );
-        let cause = crate::failure::Cause::of_upgrade_status(status.as_u16());
+        let cause = match (request.subprotocol, status.as_u16()) {
+            // No RPC outlet: a control plane without RPC (or a path an edge does not pass).
+            (Some(_), 404 | 400 | 426) => crate::failure::Cause::NoRpc,
+            (_, code) => crate::failure::Cause::of_upgrade_status(code),
+        };
+        return outcome(Some(failure.because(cause, peer, Default::default())));
+    }
+    if let Some(wanted) = request.subprotocol
+        && status == StatusCode::SWITCHING_PROTOCOLS
+    {
+        let echoed = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        if echoed != Some(wanted) {
+            let said = match echoed {
+                Some(other) => format!(
+                    "answered with the protocol {}",
+                    crate::sanitize::shorten(other)
+                ),
+                None => "named no WebSocket protocol".to_string(),
+            };
+            let failure = Failure::new(
+                FailureKind::UpgradeRefused,
+                Phase::Http,
+                format!(
+                    "the control plane at {} accepted the upgrade on {outlet} but {said}, not {wanted}: the node's Kong closes such a connection",
+                    request.authority
+                ),
+                peer,
+            );
+            let cause = crate::failure::Cause::NoRpc;
+            return outcome(Some(failure.because(cause, peer, Default::default())));
+        }
+    }
+    if let Some(closed) = &answer.closed {
+        let how = match &closed.frame {
+            Some((code, reason)) if reason.is_empty() => {
+                format!(
+                    "a close frame {code} ({}) without a reason",
+                    close_code_name(*code)
+                )
+            }
+            Some((code, reason)) => format!(
+                "a close frame {code} ({}): \"{}\"",
+                close_code_name(*code),
+                crate::sanitize::shorten(reason)
+            ),
+            None => "no close frame: it ended the connection".to_string(),
+        };
+        let failure = Failure::new(
+            FailureKind::UpgradeRefused,
+            Phase::Http,
+            format!(
+                "the control plane at {} accepted the upgrade on {outlet} (101), then at once closed the WebSocket with {how}",
+                request.authority
+            ),
+            peer,
+        );
+        let cause = crate::failure::Cause::ClosedAfterUpgrade;
         return outcome(Some(failure.because(cause, peer, Default::default())));
     }
     if request.websocket {
@@ -496,6 +669,9 @@ fn build_request(
             .header(UPGRADE, "websocket")
             .header("sec-websocket-version", "13")
             .header("sec-websocket-key", key);
+        if let Some(protocol) = request.subprotocol {
+            builder = builder.header("sec-websocket-protocol", protocol);
+        }
     } else {
         builder = builder.header(CONNECTION, "close");
     }
@@ -532,6 +708,7 @@ mod tests {
             forwarded: None,
             client_cert,
             kong_cluster: false,
+            subprotocol: None,
         }
     }
 

@@ -77,6 +77,20 @@ fn check_value(var: &Variable, value: &str) -> Result<(), String> {
             .map(|re| re.is_match(value))
             .unwrap_or(false);
         if !matches {
+            // A whole address pasted (`abc123.us.cp0.konghq.com:443`, a URL) where one label
+            // is wanted: say which part to give.
+            let host = value.split_once("://").map_or(value, |(_, rest)| rest);
+            let label = host.split(['.', ':', '/']).next().unwrap_or_default();
+            let label_fits = label != value
+                && !label.is_empty()
+                && compile(pattern).is_ok_and(|re| re.is_match(label));
+            if label_fits {
+                return Err(format!(
+                    "does not match the pattern {pattern}: it is a whole address; give only its first label, --set {}={}",
+                    var.name,
+                    label.to_ascii_lowercase()
+                ));
+            }
             return Err(format!("does not match the pattern {pattern}"));
         }
     }
@@ -156,6 +170,24 @@ mod tests {
             err.contains("region=mars") && err.contains("allowed: au, eu"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_whole_address_pasted_for_a_label_says_which_part_to_give() {
+        let profile = crate::profile::load("konnect").unwrap();
+        for pasted in [
+            "abc123.us.cp0.konghq.com",
+            "abc123.us.cp0.konghq.com:443",
+            "https://abc123.us.cp0.konghq.com",
+        ] {
+            let set = Assignments::parse(&["region=us".to_string(), format!("cp_prefix={pasted}")])
+                .unwrap();
+            let err = bind(&profile, &set).unwrap_err().to_string();
+            assert!(
+                err.contains("give only its first label, --set cp_prefix=abc123"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -401,6 +401,8 @@ impl Attempt<'_> {
                 .filter(|tls| tls.client_cert_requested)
                 .map(|_| self.shared.tls.has_identity()),
             kong_cluster: spec.probe() == Probe::KongCluster,
+            subprotocol: (spec.probe() == Probe::KongCluster && spec.outlet.rpc)
+                .then_some(http::KONG_RPC_PROTOCOL),
         };
         let exchange = http::exchange(stream, &request, self.peer(), self.shared.budget).await;
         outcome.times.http_ms = exchange.ttfb.map(millis);
