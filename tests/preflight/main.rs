@@ -14,6 +14,7 @@ mod hostile;
 mod image;
 mod input_files;
 mod inputs;
+mod kong_fidelity;
 mod kongconf;
 mod layout;
 mod local;
