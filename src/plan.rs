@@ -409,6 +409,9 @@ mod tests {
                 "tls://abc.eu.cp0.konghq.com:443",
                 "tls://abc.eu.tp0.konghq.com:443",
                 "tcp://abc.eu.cp0.konghq.com:8071",
+                "tcp://abc.eu.cp0.konghq.com:20010",
+                "tls://abc.eu.cp.konghq.com:443",
+                "tls://abc.eu.tp.konghq.com:443",
             ]
         );
     }
@@ -445,7 +448,10 @@ mod tests {
             [
                 "konnect.control-plane",
                 "konnect.telemetry",
-                "konnect.audit-log"
+                "konnect.audit-log",
+                "konnect.audit-log-20010",
+                "konnect.control-plane-today",
+                "konnect.telemetry-today"
             ]
         );
     }

@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(names, ["region", "cp_prefix", "portal_id"]);
         assert_eq!(
             konnect.variable("region").unwrap().allowed,
-            ["au", "eu", "me", "in", "us"]
+            ["au", "eu", "me", "in", "sg", "us"]
         );
     }
 

@@ -157,7 +157,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`region` is required"), "{err}");
-        assert!(err.contains("au, eu, me, in, us"), "{err}");
+        assert!(err.contains("au, eu, me, in, sg, us"), "{err}");
     }
 
     #[test]

@@ -19,14 +19,14 @@ fn konnect_profile_passes_against_a_loopback_world_in_json() {
     assert_eq!(report["profiles"], serde_json::json!(["konnect"]));
     assert_eq!(
         report["summary"],
-        serde_json::json!({"total": 7, "ok": 7, "warn": 0, "fail": 0, "skipped": 0})
+        serde_json::json!({"total": 11, "ok": 11, "warn": 0, "fail": 0, "skipped": 0})
     );
     for (i, (key, host)) in KONNECT.iter().enumerate() {
         let c = check(&report, &format!("konnect.{key}"));
         assert_eq!(c["status"], "ok", "{c:#}");
         // With the node's certificate, the control plane gets the data plane's own handshake.
         let scheme = match *key {
-            "control-plane" => "kong-cluster",
+            "control-plane" | "control-plane-today" => "kong-cluster",
             _ => "tls",
         };
         assert_eq!(c["target"], format!("{scheme}://{host}:443"));
@@ -42,6 +42,9 @@ fn konnect_profile_passes_against_a_loopback_world_in_json() {
     assert_eq!(audit["status"], "ok");
     assert_eq!(audit["target"], "tcp://x.us.cp0.konghq.com:8071");
     assert!(audit["tls"].is_null());
+    let audit = check(&report, "konnect.audit-log-20010");
+    assert_eq!(audit["status"], "ok");
+    assert_eq!(audit["target"], "tcp://x.us.cp0.konghq.com:20010");
 
     // cp0 serves two endpoints (443 and 8071) but is looked up once: one A and one AAAA query.
     let queries = world.dns_queries.lock().unwrap();
@@ -61,7 +64,7 @@ fn konnect_profile_passes_against_a_loopback_world_in_human_form() {
     let (code, stdout, stderr) = run(&args);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains("7 ok, 0 warn, 0 failed (0 required), 0 skipped"),
+        stdout.contains("11 ok, 0 warn, 0 failed (0 required), 0 skipped"),
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");

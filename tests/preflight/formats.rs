@@ -134,13 +134,14 @@ fn markdown_has_a_table_per_role_and_what_to_do() {
     let expected = "\
 ## preflight (konnect)
 
-4 checks: 1 ok, 1 warn, 1 failed (1 required), 1 skipped, in S s.
+5 checks: 1 ok, 1 warn, 1 failed (1 required), 2 skipped, in S s.
 
 ### portal
 
 | endpoint | address | result | time | reason |
 | --- | --- | --- | ---: | --- |
 | Dev Portal `tls://{portal_id}.us.portal.konghq.com:443` |  | ⏭️ skipped |  | \\`portal\\_id\\` is not set (add --set portal\\_id=VALUE to check it) |
+| Dev Portal (kongportals.com) `tls://{portal_id}.us.kongportals.com:443` |  | ⏭️ skipped |  | \\`portal\\_id\\` is not set (add --set portal\\_id=VALUE to check it) |
 
 ### target
 

@@ -40,7 +40,7 @@ fn every_bad_input_exits_2_with_one_line_naming_it_and_probes_nothing() {
                 "--set",
                 "cp_prefix=x",
             ],
-            "--set region=mars is not allowed (allowed: au, eu, me, in, us)",
+            "--set region=mars is not allowed (allowed: au, eu, me, in, sg, us)",
         ),
         (
             &["--profile", "konnect", "--set", "region"],

@@ -38,7 +38,7 @@ fn show_gives_variables_with_allowed_values_and_endpoints() {
     }
     let (_, konnect, _) = run(&["profiles", "show", "konnect"]);
     assert!(
-        konnect.contains("region  [required; allowed: au, eu, me, in, us]"),
+        konnect.contains("region  [required; allowed: au, eu, me, in, sg, us]"),
         "{konnect}"
     );
     for line in [

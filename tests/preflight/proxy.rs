@@ -67,7 +67,9 @@ fn konnect_passes_only_through_the_proxy() {
     .unwrap();
     // A DNS server that knows none of the names: through a proxy they are the proxy's to
     // resolve.
-    let nxdomain = world.dns(&["konghq.com"], &[], &[], &[]).to_string();
+    let nxdomain = world
+        .dns(&["konghq.com", "kongportals.com"], &[], &[], &[])
+        .to_string();
     let cert = cluster_cert(&world);
     let base = konnect_args(&nxdomain, world.ca_file(), &cert);
     let proxy = squid.url(None);
@@ -78,7 +80,7 @@ fn konnect_passes_only_through_the_proxy() {
     args.extend(["--proxy", &proxy]);
     let (code, report, stderr) = check_with_env(&args, &[]);
     assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_eq!(report["summary"]["ok"], 7, "{report:#}");
+    assert_eq!(report["summary"]["ok"], 11, "{report:#}");
     for id in ids(&report) {
         let c = check(&report, &id);
         assert_eq!(c["proxy"], format!("http://{}", squid.addr), "{c:#}");
@@ -533,7 +535,9 @@ fn a_proxy_that_re_signs_tls_is_named() {
     let bump = world.serve_any(Behaviour::Bump(
         inspection.server(&["x.us.cp0.konghq.com"], Validity::Current),
     ));
-    let nxdomain = world.dns(&["konghq.com"], &[], &[], &[]).to_string();
+    let nxdomain = world
+        .dns(&["konghq.com", "kongportals.com"], &[], &[], &[])
+        .to_string();
     let (code, report, stderr) = check_with_env(
         &[
             "--ca-file",

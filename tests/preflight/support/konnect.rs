@@ -7,24 +7,33 @@ use std::net::{IpAddr, SocketAddr};
 use super::world::{Behaviour, ServerOptions, Validity, World, lo, loopback_block};
 
 /// The Konnect endpoints for region `us`, cp_prefix `x`, portal_id `p1`: (check key, host).
-pub(crate) const KONNECT: [(&str, &str); 6] = [
+pub(crate) const KONNECT: [(&str, &str); 9] = [
     ("platform", "cloud.konghq.com"),
     ("global-api", "global.api.konghq.com"),
     ("regional-api", "us.api.konghq.com"),
     ("portal", "p1.us.portal.konghq.com"),
     ("control-plane", "x.us.cp0.konghq.com"),
     ("telemetry", "x.us.tp0.konghq.com"),
+    ("portal-today", "p1.us.kongportals.com"),
+    ("control-plane-today", "x.us.cp.konghq.com"),
+    ("telemetry-today", "x.us.tp.konghq.com"),
 ];
 
 /// Serves every Konnect host with TLS on port 443 of its own loopback address (plus the
-/// audit-log port 8071 on the cp0 address) and a DNS server for konghq.com. `None`, with a
+/// audit-log ports 8071 and 20010 on the cp0 address) and a DNS server for konghq.com and
+/// kongportals.com. `None`, with a
 /// note on stderr, where binding port 443 is not allowed (not root). A block of addresses that
 /// another test process holds is passed over for the next.
 pub(crate) fn konnect_world(world: &World) -> Option<(SocketAddr, u8)> {
     for _ in 0..64 {
         let block = loopback_block();
         match konnect_hosts(world, block) {
-            Ok(records) => return Some((world.dns(&["konghq.com"], &records, &[], &[]), block)),
+            Ok(records) => {
+                return Some((
+                    world.dns(&["konghq.com", "kongportals.com"], &records, &[], &[]),
+                    block,
+                ));
+            }
             Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
                 super::skip(&format!(
@@ -44,19 +53,23 @@ fn konnect_hosts(world: &World, block: u8) -> std::io::Result<Vec<(&'static str,
         let ip = lo(block, i as u8 + 1);
         // The control plane's configuration and telemetry endpoints require mutual TLS.
         let options = ServerOptions {
-            client_auth: matches!(*key, "control-plane" | "telemetry"),
+            client_auth: matches!(
+                *key,
+                "control-plane" | "telemetry" | "control-plane-today" | "telemetry-today"
+            ),
             ..ServerOptions::default()
         };
         let config = world.ca.server_with(&[host], Validity::Current, options);
         // The control plane answers the data plane's WebSocket upgrade on /v1/outlet.
         let behaviour = match *key {
-            "control-plane" => Behaviour::Web(Some(config)),
+            "control-plane" | "control-plane-today" => Behaviour::Web(Some(config)),
             _ => Behaviour::Tls(config),
         };
         world.serve(SocketAddr::new(ip, 443), behaviour)?;
         records.push((*host, ip));
     }
     world.serve(SocketAddr::new(lo(block, 5), 8071), Behaviour::Accept)?;
+    world.serve(SocketAddr::new(lo(block, 5), 20010), Behaviour::Accept)?;
     Ok(records)
 }
 

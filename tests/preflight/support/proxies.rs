@@ -20,7 +20,7 @@ use crate::support::world::{World, in_namespace, namespace_ready};
 pub(crate) const PROXY_EGRESS: Ipv4Addr = Ipv4Addr::new(127, 254, 0, 1);
 
 /// The ports the isolated namespace closes to direct traffic (the Konnect world's).
-const ISOLATED_PORTS: &str = "443, 8071";
+const ISOLATED_PORTS: &str = "443, 8071, 20010";
 
 const INSIDE: &str = "PREFLIGHT_TEST_ISOLATED";
 

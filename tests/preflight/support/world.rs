@@ -658,8 +658,8 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use hyper::{Response, StatusCode};
-    let service =
-        hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+    let service = hyper::service::service_fn(
+        |mut req: hyper::Request<hyper::body::Incoming>| async move {
             let mut response =
                 Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")));
             match req.uri().path() {
@@ -676,11 +676,24 @@ where
                     headers.insert("upgrade", "websocket".parse().unwrap());
                     headers.insert("connection", "Upgrade".parse().unwrap());
                     headers.insert("sec-websocket-accept", accept.parse().unwrap());
+                    // As a control plane, hold the WebSocket open until the client leaves.
+                    let upgrade = hyper::upgrade::on(&mut req);
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncReadExt;
+                        if let Ok(upgraded) = upgrade.await {
+                            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                            let mut rest = [0u8; 64];
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(5), io.read(&mut rest))
+                                    .await;
+                        }
+                    });
                 }
                 _ => {}
             }
             Ok::<_, std::convert::Infallible>(response)
-        });
+        },
+    );
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .with_upgrades()
