@@ -196,8 +196,18 @@ pub fn explain(log: &str, kong_conf: Option<&str>) -> Explanation {
 /// Reads a log of any size as a stream, a line at a time: memory holds one line (at most
 /// `MAX_LINE` bytes) and the distinct errors (at most `MAX_ERRORS`), never the log.
 pub fn explain_from(
+    log: impl std::io::BufRead,
+    kong_conf: Option<&str>,
+) -> std::io::Result<Explanation> {
+    explain_with(log, kong_conf, None)
+}
+
+/// `explain_from`, with the node's proxy (`HOST:PORT` of kong.conf's `proxy_server`, no
+/// credentials) for the words of the proxy's own refusals.
+pub fn explain_with(
     mut log: impl std::io::BufRead,
     kong_conf: Option<&str>,
+    proxy: Option<&str>,
 ) -> std::io::Result<Explanation> {
     let mut found = Explanation::default();
     let mut groups: HashMap<(&'static str, Option<String>, String), usize> = HashMap::new();
@@ -256,7 +266,7 @@ pub fn explain_from(
         if group.line.address.is_none() && group.line.connection == "control plane RPC" {
             group.line.address.clone_from(&cluster);
         }
-        let mut entry = entry(group.line, kong_conf);
+        let mut entry = entry(group.line, kong_conf, proxy);
         entry.count = group.count;
         entry.first = group.first;
         entry.last = group.last;
@@ -350,11 +360,13 @@ fn trimmed(error: &str) -> (&str, Option<&str>) {
 /// The clustering line `text` holds, when it is one preflight reads; `cluster` is the control
 /// plane's address when the log names only one (the RPC lines name none).
 fn clustering_line(text: &str, cluster: Option<&str>) -> Option<Line> {
-    const READERS: [Reader; 6] = [
+    const READERS: [Reader; 8] = [
         broken,
         receive_error,
         pong_missing,
         rpc_connect,
+        rpc_refused,
+        sync_fallback,
         version_refused,
         certificate,
     ];
@@ -434,6 +446,64 @@ fn rpc_connect(text: &str, cluster: Option<&str>) -> Option<Line> {
     })
 }
 
+/// The RPC lines of kong/clustering/rpc/manager.lua (`connect`) after its connection is made:
+/// (words, meaning, hint).
+const RPC_LINES: [(&str, &str, &str); 4] = [
+    (
+        "peer did not provide sec_websocket_protocol",
+        "the control plane (or an edge in front of it) accepted /v2/outlet without the WebSocket protocol kong.meta.v1: it has no RPC, or a proxy strips the Sec-WebSocket-Protocol header",
+        "Upgrade the control plane to a version with RPC, or have the proxy or load balancer pass Sec-WebSocket-Protocol; otherwise set cluster_rpc = off (and cluster_rpc_sync = off) so the node uses /v1/outlet alone.",
+    ),
+    (
+        "did not support protocol :",
+        "the control plane answered /v2/outlet with a WebSocket protocol other than kong.meta.v1: the two sides' Kong versions do not share an RPC protocol",
+        "Run data plane and control plane versions that share RPC (the same major, the data plane's minor no newer), or set cluster_rpc = off on the node.",
+    ),
+    (
+        "unable to handshake with server",
+        "the RPC connection was made, but the control plane did not complete RPC's first exchange (kong.meta.v1) within 5 seconds, or refused it",
+        "Look in the control plane's log at the same time for the RPC error it names; run preflight check --kong-conf with cluster_rpc on to check /v2/outlet itself.",
+    ),
+    (
+        "broken, err:",
+        "the RPC connection was open, then broke: the control plane or a device between (a proxy, firewall or load balancer) ended it",
+        "A device that ends connections it thinks idle needs a timeout above Kong's 30-second ping; run the check with --watch 10s to see whether the path itself comes and goes.",
+    ),
+];
+
+/// kong/clustering/rpc/manager.lua: the `[rpc]` lines of `RPC_LINES`.
+fn rpc_refused(text: &str, cluster: Option<&str>) -> Option<Line> {
+    let (_, said) = text.split_once("[rpc] ")?;
+    let &(_, meaning, hint) = RPC_LINES.iter().find(|(w, _, _)| said.contains(w))?;
+    let (error, _) = trimmed(said);
+    // The seconds to the next try (and an error's node id) differ from line to line.
+    let error = error.split(", reconnecting in").next().unwrap_or(error);
+    let error = error.split(", node_id:").next().unwrap_or(error);
+    Some(Line {
+        connection: "control plane RPC",
+        address: cluster.map(str::to_string),
+        error: sanitize::message(error.trim_end_matches([',', ' '])),
+        reading: Reading::Broken(meaning, hint),
+        source: "kong/clustering/rpc/manager.lua",
+    })
+}
+
+/// kong/clustering/data_plane.lua: `sync v1 is enabled due to rpc sync can not work.`, logged
+/// when RPC is connected but the control plane offers no incremental sync (`kong.sync.v2`).
+fn sync_fallback(text: &str, cluster: Option<&str>) -> Option<Line> {
+    const WORDS: &str = "sync v1 is enabled due to rpc sync can not work";
+    text.contains(WORDS).then(|| Line {
+        connection: "control plane RPC",
+        address: cluster.map(str::to_string),
+        error: WORDS.to_string(),
+        reading: Reading::Broken(
+            "the node fell back to /v1/outlet for its configuration: RPC is connected, but the control plane offers no incremental sync (kong.sync.v2), so cluster_rpc_sync = on takes no effect; the node works",
+            "Nothing is broken: to use incremental sync, upgrade the control plane to a version that offers it; to silence the line, set cluster_rpc_sync = off.",
+        ),
+        source: DATA_PLANE,
+    })
+}
+
 /// kong/clustering/compat/init.lua, in the control plane's log: `data plane version X is
 /// incompatible with [older] control plane version Y …`.
 fn version_refused(text: &str, _: Option<&str>) -> Option<Line> {
@@ -467,7 +537,7 @@ fn certificate(text: &str, _: Option<&str>) -> Option<Line> {
 }
 
 /// An entry for the first line of its error.
-fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
+fn entry(line: Line, kong_conf: Option<&str>, proxy: Option<&str>) -> Explained {
     let address = line.address.clone();
     // A hint names the host only when it is one: a log holds text any client can write.
     let (host, port) = match address.as_deref().and_then(crate::target::split_port) {
@@ -500,7 +570,7 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
     });
     let mut command_note = None;
     let (kind, meaning, hint, command) = match line.reading {
-        Reading::Words => match read_words(&line.error, authority, peer) {
+        Reading::Words => match read_words(&line.error, authority, peer, proxy) {
             Some((kind, meaning, hint)) => {
                 // DNS and TCP are the host's and port's alone; past them only the node's
                 // kong.conf knows the server name, certificate, CA and proxy Kong uses.
@@ -541,7 +611,7 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
         Reading::Version => (
             None,
             Some("the control plane accepted the connection, then refused the data plane's Kong version: not a network problem".to_string()),
-            Some("Run data planes of the control plane's major version and a minor version no newer than the control plane's (the line names both versions); a check cannot test this, as preflight sends no node information.".to_string()),
+            Some(version_hint(&line.error)),
             None,
         ),
     };
@@ -561,6 +631,35 @@ fn entry(line: Line, kong_conf: Option<&str>) -> Explained {
     }
 }
 
+/// Which side to upgrade, from the versions a compatibility line names (kong/clustering/compat/
+/// init.lua: the same major is required, and a data plane's minor no newer than the control
+/// plane's).
+fn version_hint(error: &str) -> String {
+    const GENERAL: &str = "Run data planes of the control plane's major version and a minor version no newer than the control plane's (the line names both versions); a check cannot test this, as preflight sends no node information.";
+    let version_after = |words: &str| {
+        let (_, rest) = error.split_once(words)?;
+        let word = rest.split_whitespace().next()?;
+        let mut parts = word.split('.').map(|p| p.parse::<u32>().ok());
+        Some((word.to_string(), parts.next()??, parts.next()??))
+    };
+    let dp = version_after("data plane version ");
+    let cp = version_after("control plane version ");
+    let (Some((dp, dp_major, dp_minor)), Some((cp, cp_major, cp_minor))) = (dp, cp) else {
+        return GENERAL.to_string();
+    };
+    if (dp_major, dp_minor) > (cp_major, cp_minor) {
+        format!(
+            "The data plane ({dp}) is newer than its control plane ({cp}): upgrade the control plane to {dp_major}.{dp_minor} or later, or run the data plane at {cp_major}.{cp_minor} or older (of major version {cp_major})."
+        )
+    } else if dp_major < cp_major {
+        format!(
+            "The data plane ({dp}) is of an older major version than its control plane ({cp}): upgrade the data plane to {cp_major}.x, no newer than {cp}."
+        )
+    } else {
+        GENERAL.to_string()
+    }
+}
+
 /// The kind, meaning and hint of the WebSocket client's error (lua-resty-websocket's
 /// client.lua as Kong builds it: `failed to connect: …`, `ssl handshake failed: …`,
 /// `failed to receive response header: …`, `unexpected HTTP response code: …`, `error
@@ -571,6 +670,7 @@ fn read_words(
     error: &str,
     authority: &str,
     peer: Peer<'_>,
+    proxy: Option<&str>,
 ) -> Option<(FailureKind, String, String)> {
     let e = error.to_ascii_lowercase();
     let standard = |kind: FailureKind| {
@@ -596,6 +696,17 @@ fn read_words(
             502..=504 => FailureKind::ProxyUpstream,
             _ => FailureKind::ProxyError,
         };
+        if kind == FailureKind::ProxyAuth {
+            // The proxy's refusal: its words name the proxy, never the control plane.
+            let meaning = "the node's proxy answered 407: it wants credentials Kong did not send, or refused those it sent (Kong sends Basic credentials only, from proxy_server)".to_string();
+            let hint = match proxy {
+                Some(proxy) => format!(
+                    "Put the proxy account in kong.conf's proxy_server (http://USER:PASSWORD@{proxy}, percent-encoded), and check it with the proxy team; a proxy that takes only NTLM or Negotiate (Kerberos) needs an exception for the node's address, as Kong cannot answer either."
+                ),
+                None => "Put the proxy account in kong.conf's proxy_server (http://USER:PASSWORD@PROXY:PORT, percent-encoded), and check it with the proxy team; a proxy that takes only NTLM or Negotiate (Kerberos) needs an exception for the node's address, as Kong cannot answer either.".to_string(),
+            };
+            return Some((kind, meaning, hint));
+        }
         return Some(standard(kind));
     }
     if let Some(code) = status("unexpected http response code:") {
@@ -754,7 +865,7 @@ mod tests {
             port: Some(443),
             ip: None,
         };
-        let kind = |e: &str| read_words(e, "cp.example:443", peer).map(|r| r.0);
+        let kind = |e: &str| read_words(e, "cp.example:443", peer, None).map(|r| r.0);
         for (error, expected) in [
             (
                 "ssl handshake failed: 20: unable to get local issuer certificate",

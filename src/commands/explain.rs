@@ -11,15 +11,17 @@ use super::{Failure, stdout};
 /// Explains the clustering errors of Kong's log.
 pub(crate) fn explain(args: &preflight::cli::ExplainArgs) -> Result<u8, Failure> {
     let log = preflight::explain::open(&args.file)?;
-    if let Some(conf) = &args.kong_conf {
-        preflight::kongconf::KongConf::load(conf, |_| None)?;
-    }
+    let proxy = match &args.kong_conf {
+        Some(conf) => preflight::kongconf::KongConf::load(conf, |_| None)?.proxy_address(),
+        None => None,
+    };
     let conf = args.kong_conf.as_ref().map(|p| p.display().to_string());
-    let found =
-        preflight::explain::explain_from(log, conf.as_deref()).map_err(|err| InputError::File {
+    let found = preflight::explain::explain_with(log, conf.as_deref(), proxy.as_deref()).map_err(
+        |err| InputError::File {
             path: args.file.clone(),
             reason: format!("cannot read the log: {}", io_text(&err)),
-        })?;
+        },
+    )?;
     let mut out = stdout();
     match args.format {
         ExplainFormat::Json => {

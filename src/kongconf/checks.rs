@@ -475,6 +475,16 @@ fn proxy_route(
     Ok((route, None))
 }
 
+impl KongConf {
+    /// `HOST:PORT` of `proxy_server` as Kong dials it (port 443 when absent), without
+    /// credentials; `None` when it is not set or cannot be read.
+    pub fn proxy_address(&self) -> Option<String> {
+        let server = self.given("proxy_server")?;
+        let url = kong_proxy_url(&server.value).ok()?;
+        Some(format!("{}:{}", url.host, url.port))
+    }
+}
+
 /// `proxy_server` as Kong reads it: without a port, port 443 for an http proxy as for an https
 /// one (`parse_proxy_url` in kong/clustering/utils.lua: `parsed.port or 443`; the https
 /// tunnel's `cluster_ssl_tunnel` in kong/conf_loader/init.lua the same), not curl's 1080.

@@ -227,3 +227,79 @@ fn the_human_explanation_reads_from_standard_input() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(stderr.contains("/nonexistent/kong.conf"), "{stderr}");
 }
+
+/// Kong's RPC lines after a connection is made and its fallback line (kong/clustering/rpc/
+/// manager.lua `connect`: `[rpc] peer did not provide sec_websocket_protocol, node_id: …`,
+/// `[rpc] connection to node_id: … broken, err: …, reconnecting in N seconds`;
+/// kong/clustering/data_plane.lua: `sync v1 is enabled due to rpc sync can not work.`), a 407
+/// from the node's proxy (lua-resty-websocket's client: `error establishing a connection to the
+/// proxy server, got status 407`), and a version line of a data plane newer than its control
+/// plane (kong/clustering/compat/init.lua).
+#[test]
+fn rpc_lines_the_fallback_a_proxys_407_and_which_side_to_upgrade_are_explained() {
+    let world = World::new();
+    let conf = world.dir.path().join("kong.conf");
+    std::fs::write(
+        &conf,
+        "role = data_plane\ncluster_control_plane = cp.example:443\ncluster_use_proxy = on\nproxy_server = http://alice:S3cretPw@proxy.corp.example\n",
+    )
+    .unwrap();
+    let log = world.dir.path().join("error.log");
+    std::fs::write(
+        &log,
+        [
+            "2026/11/26 10:00:00 [error] 1297#0: *3 [rpc] peer did not provide sec_websocket_protocol, node_id: control_plane, context: ngx.timer",
+            "2026/11/26 10:00:10 [error] 1297#0: *4 [rpc] connection to node_id: control_plane broken, err: closed, reconnecting in 7 seconds, context: ngx.timer",
+            "2026/11/26 10:00:20 [warn] 1297#0: *5 sync v1 is enabled due to rpc sync can not work., context: ngx.timer",
+            "2026/11/26 10:00:30 [warn] 1297#0: *6 [clustering] connection to control plane wss://cp.example:443/v1/outlet?node_id=a broken: failed to connect: error establishing a connection to the proxy server, got status 407 (retrying after 5 seconds) [cp.example:443], context: ngx.timer",
+            "2026/11/26 10:00:40 [error] 1#0: *40 [clustering] data plane version 3.10.0 is incompatible with older control plane version 3.9.1 [id: a, host: dp-1], client: 192.0.2.10, server: kong_cluster_listener",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let found = explain_json(&[log.to_str().unwrap(), "--kong-conf", conf.to_str().unwrap()]);
+    let text = found.to_string();
+    assert!(
+        !text.contains("S3cretPw") && !text.contains("alice"),
+        "{text}"
+    );
+
+    let no_protocol = entry(&found, "peer did not provide sec_websocket_protocol");
+    assert_eq!(no_protocol["connection"], "control plane RPC");
+    assert_eq!(no_protocol["source"], "kong/clustering/rpc/manager.lua");
+    assert!(
+        no_protocol["hint"]
+            .as_str()
+            .unwrap()
+            .contains("cluster_rpc = off"),
+        "{no_protocol:#}"
+    );
+    let broken = entry(&found, "connection to node_id: control_plane broken");
+    assert!(broken["meaning"].as_str().unwrap().contains("then broke"));
+    let fallback = entry(&found, "sync v1 is enabled");
+    assert!(
+        fallback["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("fell back to /v1/outlet"),
+        "{fallback:#}"
+    );
+
+    // The proxy's 407 names the proxy (from kong.conf, port 443 as Kong dials it), not the
+    // control plane.
+    let auth = entry(
+        &found,
+        "failed to connect: error establishing a connection to the proxy",
+    );
+    assert_eq!(auth["kind"], "proxy_auth");
+    let hint = auth["hint"].as_str().unwrap();
+    assert!(hint.contains("proxy.corp.example:443"), "{hint}");
+    assert!(!hint.contains("cp.example"), "{hint}");
+
+    let version = entry(&found, "data plane version 3.10.0");
+    let hint = version["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("upgrade the control plane to 3.10 or later"),
+        "{hint}"
+    );
+}
