@@ -627,9 +627,12 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
                 "The node's Kong asks only for the record types its settings list, and {host} has none of them: {fix}, or have an A record published for {host}."
             )
         }
-        Cause::ClosedAfterUpgrade => format!(
-            "The control plane at {addr} refuses this data plane after the upgrade: read the close reason in the message (1008 with a version message: run a data plane version the control plane supports, no newer than the control plane; 1008 with a certificate or license message: fix what it names), and the control plane's log for the same time."
-        ),
+        Cause::ClosedAfterUpgrade => match facts.fix {
+            Some(fix) => format!("The control plane at {addr} accepted the upgrade, then closed: {fix}."),
+            None => format!(
+                "The control plane at {addr} refuses this data plane after the upgrade: read the close reason in the message, and the control plane's log for the same time."
+            ),
+        },
         Cause::NoRpc => format!(
             "{addr} does not speak Kong's RPC protocol on /v2/outlet: upgrade the control plane to a version with RPC (and incremental sync), or set cluster_rpc = off (and cluster_rpc_sync = off) in kong.conf so the node uses /v1/outlet alone; a proxy or load balancer must pass the Sec-WebSocket-Protocol header."
         ),

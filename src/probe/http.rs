@@ -322,6 +322,27 @@ fn close_frame(bytes: &[u8]) -> Option<Option<(u16, String)>> {
     Some(Some((code, reason.trim().to_string())))
 }
 
+/// What to do about a control plane's close right after its 101, by its code.
+fn close_fix(code: Option<u16>) -> &'static str {
+    match code {
+        Some(1008) => {
+            "it refuses this data plane by policy: the reason says why (a version: run a data plane of the control plane's major version, no newer than it; a certificate, a license or a limit: fix what it names)"
+        }
+        Some(1011) => {
+            "it failed while accepting the node: look in the control plane's log at this time, and run the check with --watch 10s to see whether it passes later"
+        }
+        Some(1001 | 1012 | 1013) => {
+            "it is restarting or shedding load: run the check again in a minute (--watch 10s shows when it accepts)"
+        }
+        Some(1002 | 1003 | 1007 | 1009) => {
+            "it found the WebSocket unacceptable: a device between (a TLS-inspecting proxy, a WAF) may alter the stream; check the path with --compare-direct or from another host"
+        }
+        _ => {
+            "it ended the WebSocket without a reason: look in the control plane's log at this time for the node's refusal, and check that no load balancer or proxy in front of it closes upgraded connections"
+        }
+    }
+}
+
 /// The name RFC 6455 (7.4.1) gives a close code.
 fn close_code_name(code: u16) -> &'static str {
     match code {
@@ -550,7 +571,12 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
             peer,
         );
         let cause = crate::failure::Cause::ClosedAfterUpgrade;
-        return outcome(Some(failure.because(cause, peer, Default::default())));
+        let fix = close_fix(closed.frame.as_ref().map(|(code, _)| *code));
+        let facts = crate::failure::Facts {
+            fix: Some(fix),
+            ..Default::default()
+        };
+        return outcome(Some(failure.because(cause, peer, facts)));
     }
     if request.websocket {
         if status != StatusCode::SWITCHING_PROTOCOLS {

@@ -457,6 +457,10 @@ fn a_close_frame_right_after_the_upgrade_is_a_refusal_with_its_reason() {
     let c = check(&report, "kong.conf.control-plane");
     assert_eq!(c["error"]["kind"], "upgrade_refused", "{c:#}");
     assert_eq!(cause(c), "closed_after_upgrade", "{c:#}");
+    assert!(
+        hint(c).contains("refuses this data plane by policy"),
+        "{c:#}"
+    );
     let message = c["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("1008 (policy violation)")
