@@ -174,7 +174,7 @@ fn cluster_checks(
                 "; checked up to mutual TLS (telemetry's WebSocket path is not replayed)",
             );
         }
-        check.fixed_route = Some(route.clone());
+        check.fixed_route.clone_from(&route);
         check.what_if.clone_from(&what_if);
         check.asked_families = asked_families(conf)?;
         if role == Role::ControlPlane
@@ -389,7 +389,7 @@ fn proxy_route(
     conf: &KongConf,
     judged: bool,
     out: &mut KongPlan,
-) -> Result<(Route, Option<WhatIf>), InputError> {
+) -> Result<(Option<Route>, Option<WhatIf>), InputError> {
     let (use_proxy, use_setting) = conf.flag("cluster_use_proxy")?;
     if !use_proxy {
         let direct = Route {
@@ -409,7 +409,7 @@ fn proxy_route(
                 conf.whence(server)
             ),
         });
-        return Ok((direct, what_if));
+        return Ok((Some(direct), what_if));
     }
     let Some(server) = conf.given("proxy_server") else {
         // Kong does not start so: a finding when the files are judged, and the cluster
@@ -420,6 +420,8 @@ fn proxy_route(
                 conf.whence(&use_setting)
             ));
         }
+        // Kong does not start so: no route of the node's own (the checks are skipped unless
+        // --proxy gives one, which is then the route).
         let route = Route {
             proxy: None,
             reason: Some(format!(
@@ -427,7 +429,7 @@ fn proxy_route(
                 conf.whence(&use_setting)
             )),
         };
-        return Ok((route, None));
+        return Ok(((!judged).then_some(route), None));
     };
     let url = kong_proxy_url(&server.value).map_err(|reason| {
         if server.cut {
@@ -455,11 +457,7 @@ fn proxy_route(
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
     if judged && !matches!(scheme.as_deref(), Some("http" | "https")) {
-        let route = Route {
-            proxy: None,
-            reason: Some("kong.conf: proxy_server is not one Kong starts with".into()),
-        };
-        return Ok((route, None));
+        return Ok((None, None));
     }
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
     if !verify && url.scheme == crate::route::Scheme::Https {
@@ -472,7 +470,7 @@ fn proxy_route(
         proxy: Some(Arc::new(url)),
         reason: Some(format!("kong.conf proxy_server ({})", conf.whence(server))),
     };
-    Ok((route, None))
+    Ok((Some(route), None))
 }
 
 impl KongConf {
