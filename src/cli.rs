@@ -374,6 +374,12 @@ pub struct Selection {
     #[arg(long, value_name = "FILE")]
     pub kong_conf: Option<PathBuf>,
 
+    /// A node configured by the kong Helm chart, without a kong.conf: its values file's env:
+    /// map is read as the node's settings (as the chart makes them KONG_* variables), and
+    /// secretVolumes as mounted at /etc/secrets/NAME.
+    #[arg(long, value_name = "FILE", conflicts_with = "kong_conf")]
+    pub kong_values: Option<PathBuf>,
+
     /// A profile variable, e.g. --set region=us; may be repeated.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,

@@ -374,11 +374,13 @@ fn plan_of(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let set = Assignments::parse(&args.set)?;
-    let kong = args
-        .kong_conf
-        .as_deref()
-        .map(|path| KongConf::load(path, |name| std::env::var(name).ok()))
-        .transpose()?
+    let env = |name: &str| std::env::var(name).ok();
+    let conf = match (&args.kong_conf, &args.kong_values) {
+        (Some(path), _) => Some(KongConf::load(path, env)?),
+        (None, Some(path)) => Some(KongConf::from_values(path, env)?),
+        (None, None) => None,
+    };
+    let kong = conf
         .map(|conf| kongconf::plan(&conf, inspect))
         .transpose()?
         .unwrap_or_default();

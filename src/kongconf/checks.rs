@@ -36,7 +36,10 @@ enum Mtls {
 /// Builds the checks of a data plane's configuration; with `inspect`, its files are read and
 /// judged first (`check` does; `allowlist` needs only the endpoints).
 pub fn plan(conf: &KongConf, inspect: Option<Inspect>) -> Result<KongPlan, InputError> {
-    let mut out = KongPlan::default();
+    let mut out = KongPlan {
+        notes: conf.notes.clone(),
+        ..KongPlan::default()
+    };
     let file = conf.path.display().to_string();
     let role = conf.get("role");
     if !["traditional", "data_plane", "control_plane"].contains(&role.value.as_str()) {

@@ -4,6 +4,7 @@
 
 mod checks;
 mod files;
+mod values;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,6 +27,8 @@ pub enum Origin {
     Env(String),
     /// Kong's built-in default.
     Default,
+    /// A key of a Helm values file (`env.cluster_control_plane`).
+    Values(String),
 }
 
 impl fmt::Display for Origin {
@@ -34,6 +37,7 @@ impl fmt::Display for Origin {
             Origin::Line(n) => write!(f, "line {n}"),
             Origin::Env(name) => f.write_str(name),
             Origin::Default => f.write_str("Kong's default"),
+            Origin::Values(key) => f.write_str(key),
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct KongConf {
     /// The file read.
     pub path: PathBuf,
     settings: HashMap<String, Setting>,
+    /// What the user should know of the file itself (a Helm values file's settings that
+    /// cannot be read here).
+    pub notes: Vec<String>,
 }
 
 /// The settings preflight reads; `KONG_*` variables are looked up for each, as Kong does for
@@ -226,6 +233,17 @@ impl KongConf {
             };
             settings.insert(key, setting);
         }
+        let mut conf = KongConf {
+            path: path.to_path_buf(),
+            settings,
+            notes: Vec::new(),
+        };
+        conf.apply_env(env);
+        Ok(conf)
+    }
+
+    /// `KONG_*` variables from `env` over the settings, as Kong applies them.
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
         for key in KEYS {
             let name = format!("KONG_{}", key.to_ascii_uppercase());
             if let Some(value) = env(&name) {
@@ -234,13 +252,9 @@ impl KongConf {
                     value: strip_comment(&value),
                     origin: Origin::Env(name),
                 };
-                settings.insert(key.to_string(), setting);
+                self.settings.insert(key.to_string(), setting);
             }
         }
-        Ok(KongConf {
-            path: path.to_path_buf(),
-            settings,
-        })
     }
 
     /// The setting as given in the file or environment, without defaults.
@@ -279,6 +293,13 @@ impl KongConf {
                 path: self.path.clone(),
                 reason: format!("{key}: {reason}"),
             },
+            Origin::Values(at) => InputError::File {
+                path: self.path.clone(),
+                reason: format!(
+                    "{at} = {}: {reason}",
+                    crate::sanitize::shorten(&setting.value)
+                ),
+            },
         }
     }
 
@@ -296,7 +317,9 @@ impl KongConf {
     /// Where `key` came from, for notes: `/etc/kong/kong.conf line 4` or `KONG_ROLE`.
     fn whence(&self, setting: &Setting) -> String {
         match &setting.origin {
-            Origin::Line(_) => format!("{} {}", self.path.display(), setting.origin),
+            Origin::Line(_) | Origin::Values(_) => {
+                format!("{} {}", self.path.display(), setting.origin)
+            }
             other => other.to_string(),
         }
     }
