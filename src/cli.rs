@@ -273,6 +273,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "watch")]
     pub allowlist_failed: Option<PathBuf>,
 
+    /// The addresses a firewall team allowlists: Konnect's ip-addresses.json (its ingressIPs,
+    /// per geo) or a list of addresses and CIDR ranges, one a line. Each listed address is
+    /// checked on the checked names' ports with the name's server name, and addresses DNS gives
+    /// that the list lacks are named.
+    #[arg(long, value_name = "FILE")]
+    pub ip_list: Option<PathBuf>,
+
     /// Time limit of each phase (DNS, connect, TLS handshake): 500ms, 2s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod explain;
 pub mod failure;
 pub(crate) mod files;
+pub mod ip_list;
 pub mod kongconf;
 pub mod listen;
 pub mod merge;

@@ -42,6 +42,8 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// `--verbose`: trace each check's steps on stderr.
     pub verbose: bool,
+    /// `--ip-list`: the addresses a firewall allowlists, to name those DNS gives beyond them.
+    pub ip_list: Option<crate::ip_list::IpList>,
 }
 
 impl Settings {
@@ -84,6 +86,16 @@ impl Settings {
             warnings.push(note);
         }
         plan.settle(&overrides, &proxies);
+        let ip_list = args
+            .ip_list
+            .as_deref()
+            .map(crate::ip_list::IpList::load)
+            .transpose()?;
+        if let Some(list) = &ip_list {
+            let (added, notes) = list.checks(&plan.checks);
+            plan.checks.extend(added);
+            plan.notes.extend(notes);
+        }
         let settings = Settings {
             run: RunConfig {
                 timeout: args.timeout,
@@ -102,6 +114,7 @@ impl Settings {
             count: args.count,
             warnings,
             verbose: args.verbose,
+            ip_list,
         };
         Ok((settings, plan))
     }

@@ -49,7 +49,12 @@ pub(crate) fn check(
     let progress = bar
         .clone()
         .map(|b| b as Arc<dyn preflight::runner::Progress>);
-    let report = on_a_worker(runtime, plan, settings.clone(), progress, stop);
+    let mut report = on_a_worker(runtime, plan, settings.clone(), progress, stop);
+    if let Some(list) = &settings.ip_list {
+        report
+            .notes
+            .extend(preflight::ip_list::stale(&report, list));
+    }
     if let Some(bar) = bar {
         bar.clear();
     }

@@ -528,3 +528,98 @@ fn a_helm_values_file_is_read_as_the_nodes_settings() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!seen.lock().unwrap().is_empty());
 }
+
+#[test]
+fn an_ip_list_is_checked_address_by_address_and_a_stale_one_is_named() {
+    let world = World::new();
+    let block = loopback_block();
+    let config = world.ca.server(&["cp.iplist.test"], Validity::Current);
+    let resolved = world
+        .serve(
+            SocketAddr::new(lo(block, 1), 0),
+            crate::support::world::Behaviour::Tls(config.clone()),
+        )
+        .unwrap();
+    let port = resolved.port();
+    // A second address of the same service, listed; a third, listed, where nothing answers.
+    world
+        .serve(
+            SocketAddr::new(lo(block, 2), port),
+            crate::support::world::Behaviour::Tls(config),
+        )
+        .unwrap();
+    let dns = world
+        .dns(
+            &["iplist.test"],
+            &[("cp.iplist.test", lo(block, 1))],
+            &[],
+            &[],
+        )
+        .to_string();
+    let list = world.dir.path().join("ip-addresses.json");
+    std::fs::write(
+        &list,
+        format!(
+            "{{\"ingressIPs\": {{\"us\": [\"{}\", \"{}\"]}}, \"egressIPs\": {{\"us\": [\"{}\"]}}, \"version\": 7}}",
+            lo(block, 2),
+            lo(block, 3),
+            lo(block, 1)
+        ),
+    )
+    .unwrap();
+    let target = format!("tls://cp.iplist.test:{port}");
+    let mut command = preflight();
+    command
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "2s",
+            "--dns-server",
+            &dns,
+        ])
+        .args(["--ca-file", world.ca_file(), "--ip-list"])
+        .arg(&list)
+        .arg(&target);
+    let (code, stdout, stderr) = split(command.output().unwrap());
+    let report: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    crate::support::words::assert_plain_words(&report);
+    // The listed addresses are optional checks: the name itself passes, so the run does.
+    assert_eq!(code, 0, "{report:#}{stderr}");
+    let by_ip = |ip: IpAddr| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"].as_str().unwrap().ends_with(&format!("@{ip}")))
+            .unwrap_or_else(|| panic!("no check of {ip}: {report:#}"))
+    };
+    let live = by_ip(lo(block, 2));
+    assert_eq!(live["status"], "ok", "{live:#}");
+    assert_eq!(live["tls"]["san"], serde_json::json!(["cp.iplist.test"]));
+    let dead = by_ip(lo(block, 3));
+    assert_eq!(dead["status"], "fail", "{dead:#}");
+    assert_eq!(dead["required"], false);
+    // The address DNS gives is only in the egress list: the allowlist made from it is stale.
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "cp.iplist.test resolves to {}, which --ip-list",
+            lo(block, 1)
+        )),
+        "{notes}"
+    );
+    // A file that is neither JSON nor a list of addresses is one line, exit 2.
+    std::fs::write(&list, "192.0.2.1\nfirewall.example\n").unwrap();
+    let mut command = preflight();
+    command.args(["check", "--ip-list"]).arg(&list).arg(&target);
+    let (code, stdout, stderr) = split(command.output().unwrap());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("line 2: `firewall.example` is not an IP address"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
