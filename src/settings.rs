@@ -55,7 +55,8 @@ impl Settings {
         };
         let (mut plan, kong) = plan_of(&args.selection, family(&args.resolving), Some(inspect))?;
         blocked(&mut plan, &kong.blocked, args);
-        let dns = dns_config(&args.resolving, args.timeout)?;
+        let mut dns = dns_config(&args.resolving, args.timeout)?;
+        kong_resolver(&mut dns, &kong, &mut plan);
         let tls = tls_settings(args, &kong)?;
         // Said before any connection: the server will refuse this certificate. A kong.conf's
         // own certificate has its finding instead.
@@ -481,6 +482,35 @@ fn dns_config(args: &Resolving, timeout: Duration) -> Result<DnsConfig, InputErr
             .collect::<Result<Vec<_>, _>>()?,
         timeout,
     })
+}
+
+/// The node's own resolver where the flags leave it: kong.conf's name server (for the whole
+/// run, said in a note), and its hosts file's answers for the cluster hosts (after
+/// `--resolve`'s).
+fn kong_resolver(dns: &mut DnsConfig, kong: &KongPlan, plan: &mut Plan) {
+    if let Some((addr, whence)) = &kong.dns_server {
+        match dns.server {
+            None => {
+                dns.server = Some(*addr);
+                plan.notes.push(format!(
+                    "every name is asked of {addr}, the name server the node's Kong asks ({whence}), not of /etc/resolv.conf's"
+                ));
+            }
+            Some(flag) if flag != *addr => plan.notes.push(format!(
+                "--dns-server {flag} is asked, not {addr}, the name server the node's Kong asks ({whence})"
+            )),
+            Some(_) => {}
+        }
+    }
+    for pin in &kong.pins {
+        if !dns
+            .pins
+            .iter()
+            .any(|p| p.host.eq_ignore_ascii_case(&pin.host) && p.port == pin.port)
+        {
+            dns.pins.push(pin.clone());
+        }
+    }
 }
 
 fn proxies(args: &Proxying) -> Result<ProxyConfig, InputError> {

@@ -24,6 +24,11 @@ pub struct KongPlan {
     /// Why the cluster checks cannot run as the node would (they are skipped unless a flag
     /// gives what is missing).
     pub blocked: Vec<Blocked>,
+    /// The DNS server Kong asks (`dns_resolver`, or `resolver_address` with `new_dns_client`),
+    /// and where it was set.
+    pub dns_server: Option<(std::net::SocketAddr, String)>,
+    /// The cluster hosts Kong answers from its hosts file (`dns_hostsfile`) before any DNS.
+    pub pins: Vec<crate::probe::dns::Pin>,
 }
 
 /// The mutual-TLS modes of `cluster_mtls`.
@@ -64,6 +69,7 @@ pub fn plan(conf: &KongConf, inspect: Option<Inspect>) -> Result<KongPlan, Input
     }
     if data_plane {
         cluster_checks(conf, inspect, &mut out)?;
+        resolver(conf, &mut out)?;
     }
     // The ports this node will listen on: a control plane's are its cluster and admin
     // listeners, not the proxy's.
@@ -243,6 +249,78 @@ fn rpc_check(conf: &KongConf, cluster: &CheckSpec) -> Result<Option<CheckSpec>, 
         ));
     }
     Ok(Some(check))
+}
+
+/// Kong's own resolver: the name server it asks instead of /etc/resolv.conf's (`dns_resolver`,
+/// default NONE; `resolver_address` with `new_dns_client`), and the hosts file it answers from
+/// first (`dns_hostsfile` or `resolver_hosts_file`, default /etc/hosts), read for the cluster
+/// hosts (kong/templates/kong_defaults.lua; kong/resty/dns/client.lua, kong/dns/client.lua).
+fn resolver(conf: &KongConf, out: &mut KongPlan) -> Result<(), InputError> {
+    let (new_client, _) = conf.flag("new_dns_client")?;
+    let (server_key, hosts_key) = match new_client {
+        true => ("resolver_address", "resolver_hosts_file"),
+        false => ("dns_resolver", "dns_hostsfile"),
+    };
+    let servers = conf.get(server_key);
+    let listed: Vec<&str> = servers
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("none"))
+        .collect();
+    if let Some(first) = listed.first() {
+        let addr = first
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| {
+                first
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+            })
+            .map_err(|_| {
+                conf.bad(
+                    server_key,
+                    &servers,
+                    format!("`{first}` is not IP or IP:PORT ([v6]:PORT)"),
+                )
+            })?;
+        if listed.len() > 1 {
+            out.notes.push(format!(
+                "{server_key} lists {} servers ({}): the run asks the first, {addr}",
+                listed.len(),
+                conf.whence(&servers)
+            ));
+        }
+        out.dns_server = Some((addr, format!("{server_key} ({})", conf.whence(&servers))));
+    }
+    let hosts = conf.get(hosts_key);
+    let wanted: Vec<(String, u16)> = out
+        .checks
+        .iter()
+        .filter(|c| c.fixed_route.is_some() && c.ip.is_none())
+        .filter_map(|c| Some((c.host().to_ascii_lowercase(), c.port()?)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let Ok(text) = crate::files::read_text(std::path::Path::new(&hosts.value), hosts_key) else {
+        return Ok(());
+    };
+    for (host, port) in wanted {
+        let addrs: Vec<std::net::IpAddr> = text
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default())
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let ip = words.next()?.parse::<std::net::IpAddr>().ok()?;
+                words.any(|w| w.eq_ignore_ascii_case(&host)).then_some(ip)
+            })
+            .collect();
+        if !addrs.is_empty() && !out.pins.iter().any(|p| p.host == host && p.port == port) {
+            out.pins.push(crate::probe::dns::Pin { host, port, addrs });
+        }
+    }
+    Ok(())
 }
 
 /// The address families Kong's resolver asks for, when not both: the record types of

@@ -93,6 +93,10 @@ const KEYS: &[&str] = &[
     "cluster_rpc",
     "cluster_rpc_sync",
     "cluster_incremental_sync",
+    "dns_resolver",
+    "dns_hostsfile",
+    "resolver_address",
+    "resolver_hosts_file",
 ];
 
 /// The cluster settings: a data plane's file sets at least one.
@@ -129,6 +133,8 @@ fn default(key: &str) -> Option<&'static str> {
         "cluster_rpc" => "off",
         "cluster_rpc_sync" => "off",
         "cluster_incremental_sync" => "off",
+        "dns_resolver" | "resolver_address" => "NONE",
+        "dns_hostsfile" | "resolver_hosts_file" => "/etc/hosts",
         _ => return None,
     })
 }

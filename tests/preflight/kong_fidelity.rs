@@ -623,3 +623,51 @@ fn an_ip_list_is_checked_address_by_address_and_a_stale_one_is_named() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn kongs_own_name_server_and_hosts_file_answer_for_the_cluster_hosts() {
+    let world = World::new();
+    let (cp, _) = control_plane(&world, "127.0.0.1:0".parse().unwrap(), Behaviour::default());
+    let dns = world
+        .dns(
+            &["kong.test"],
+            &[("cp-dns.kong.test", "127.0.0.1".parse().unwrap())],
+            &[],
+            &[],
+        )
+        .to_string();
+    // dns_resolver: the node asks this server, not /etc/resolv.conf's; so does the run.
+    let conf = kong_conf(
+        &world,
+        &format!("cp-dns.kong.test:{}", cp.port()),
+        &format!("{}dns_resolver = {dns}\n", trusting(&world)),
+    );
+    let (code, report, stderr) = run(&conf, &[], &[]);
+    assert_eq!(code, 0, "{report:#}{stderr}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("the name server the node's Kong asks (dns_resolver"),
+        "{notes}"
+    );
+    // dns_hostsfile: a name only the node's hosts file knows (its DNS server knows nothing of
+    // it), as air-gapped nodes pin their control plane.
+    let hosts = world.dir.path().join("kong-hosts");
+    std::fs::write(
+        &hosts,
+        "# the node's own\n127.0.0.1   cp-pinned.air.test  cp\n",
+    )
+    .unwrap();
+    let conf = kong_conf(
+        &world,
+        &format!("cp-pinned.air.test:{}", cp.port()),
+        &format!(
+            "{}dns_resolver = {dns}\ndns_hostsfile = {}\n",
+            trusting(&world),
+            hosts.display()
+        ),
+    );
+    let (code, report, stderr) = run(&conf, &[], &[]);
+    assert_eq!(code, 0, "{report:#}{stderr}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["addresses"][0]["ip"], "127.0.0.1", "{c:#}");
+}
