@@ -55,6 +55,7 @@ impl Settings {
         };
         let (mut plan, kong) = plan_of(&args.selection, family(&args.resolving), Some(inspect))?;
         blocked(&mut plan, &kong.blocked, args);
+        by_version(&mut plan, &args.kong_version);
         let mut dns = dns_config(&args.resolving, args.timeout)?;
         kong_resolver(&mut dns, &kong, &mut plan);
         let tls = tls_settings(args, &kong)?;
@@ -339,6 +340,27 @@ pub fn probe_planner(
         plan.settle(&overrides, &proxies);
         Ok(plan)
     })
+}
+
+/// What the node's Kong version (`--kong-version`) does not have: RPC came with Kong 3.7
+/// (kong/clustering/rpc/, `cluster_rpc` in kong/templates/kong_defaults.lua of 3.7.0), so an
+/// older node opens no `/v2/outlet` whatever `cluster_rpc` says.
+fn by_version(plan: &mut Plan, version: &str) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else {
+        return;
+    };
+    if (major, minor) >= (3, 7) {
+        return;
+    }
+    let before = plan.checks.len();
+    plan.checks
+        .retain(|c| c.id() != "kong.conf.control-plane-rpc");
+    if plan.checks.len() < before {
+        plan.notes.push(format!(
+            "cluster_rpc is set, but Kong {version} (--kong-version) has no RPC (it came with 3.7): no /v2/outlet check"
+        ));
+    }
 }
 
 /// Skips the cluster checks of a kong.conf that cannot run as the node would (its certificate
@@ -630,6 +652,30 @@ mod tests {
             let shown = crate::sanitize::message(&target_of(text).unwrap_err().to_string());
             assert!(!shown.contains("Pw7Secret"), "{text}: {shown}");
         }
+    }
+
+    #[test]
+    fn a_kong_older_than_rpc_opens_no_rpc_outlet() {
+        let plan_with_rpc = || {
+            let mut rpc = crate::check::CheckSpec::new(
+                "kong.conf.control-plane-rpc".into(),
+                "Control plane (RPC)".into(),
+                crate::profile::Role::ControlPlane,
+                crate::target::Probe::KongCluster,
+            );
+            rpc.endpoint.host = "cp.example".into();
+            Plan {
+                checks: vec![rpc],
+                ..Plan::default()
+            }
+        };
+        let mut plan = plan_with_rpc();
+        by_version(&mut plan, "3.9.1");
+        assert_eq!(plan.checks.len(), 1);
+        let mut plan = plan_with_rpc();
+        by_version(&mut plan, "3.6.1");
+        assert!(plan.checks.is_empty());
+        assert!(plan.notes[0].contains("Kong 3.6.1 (--kong-version) has no RPC"));
     }
 
     #[test]
