@@ -82,15 +82,9 @@ fn control_plane_with(
                 let Ok(mut tls) = acceptor.accept(stream).await else {
                     return;
                 };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-                    if tls.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(head) = read_head(&mut tls).await else {
+                    return;
+                };
                 let key = head
                     .lines()
                     .find_map(|l| {
@@ -132,6 +126,20 @@ fn control_plane_with(
         }
     });
     (addr, seen)
+}
+
+/// The head of the request on `stream` (up to its blank line, at most 8 KiB), or `None` when
+/// the client left first.
+pub(crate) async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
 }
 
 /// A pki-mode kong.conf for the control plane at `cp`, with the node's certificate.

@@ -82,15 +82,9 @@ fn control_plane(world: &World, addr: SocketAddr, behaviour: Behaviour) -> (Sock
                 let Ok(mut tls) = acceptor.accept(stream).await else {
                     return;
                 };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-                    if tls.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(head) = crate::cluster_upgrade::read_head(&mut tls).await else {
+                    return;
+                };
                 let header = |wanted: &str| {
                     head.lines().find_map(|l| {
                         let (name, value) = l.split_once(':')?;
@@ -165,17 +159,16 @@ fn trusting(world: &World) -> String {
 
 /// Runs `check --format json --kong-conf CONF ARGS` with `env`; (exit code, report, stderr).
 fn run(conf: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
+    let mut all = vec!["--kong-conf", conf];
+    all.extend_from_slice(args);
+    run_args(&all, env)
+}
+
+/// Runs `check --format json --timeout 2s ARGS` with `env`; (exit code, report, stderr).
+fn run_args(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
     let mut command = preflight();
     command
-        .args([
-            "check",
-            "--format",
-            "json",
-            "--timeout",
-            "2s",
-            "--kong-conf",
-            conf,
-        ])
+        .args(["check", "--format", "json", "--timeout", "2s"])
         .args(args);
     for (name, value) in env {
         command.env(name, value);
@@ -482,19 +475,8 @@ fn a_helm_values_file_is_read_as_the_nodes_settings() {
         ),
     )
     .unwrap();
-    let mut command = preflight();
-    command.args([
-        "check",
-        "--format",
-        "json",
-        "--timeout",
-        "2s",
-        "--kong-values",
-    ]);
-    command.arg(&values);
-    let (code, stdout, stderr) = split(command.output().unwrap());
-    let report: Value =
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    let values = values.to_str().unwrap();
+    let (code, report, stderr) = run_args(&["--kong-values", values], &[]);
     // The CA is mounted in the pod, not here: said in a note, and the file's finding fails.
     let notes = report["notes"].to_string();
     assert!(
@@ -512,20 +494,11 @@ fn a_helm_values_file_is_read_as_the_nodes_settings() {
     );
     // With the CA given as the shell's KONG_ variable, as the pod would have it, the node's
     // own handshake passes.
-    let mut command = preflight();
-    command.args([
-        "check",
-        "--format",
-        "json",
-        "--timeout",
-        "2s",
-        "--kong-values",
-    ]);
-    command
-        .arg(&values)
-        .env("KONG_CLUSTER_CA_CERT", world.ca_file());
-    let (code, stdout, stderr) = split(command.output().unwrap());
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, report, stderr) = run_args(
+        &["--kong-values", values],
+        &[("KONG_CLUSTER_CA_CERT", world.ca_file())],
+    );
+    assert_eq!(code, 0, "{report:#}{stderr}");
     assert!(!seen.lock().unwrap().is_empty());
 }
 
@@ -568,24 +541,19 @@ fn an_ip_list_is_checked_address_by_address_and_a_stale_one_is_named() {
     )
     .unwrap();
     let target = format!("tls://cp.iplist.test:{port}");
-    let mut command = preflight();
-    command
-        .args([
-            "check",
-            "--format",
-            "json",
-            "--timeout",
-            "2s",
+    let list_path = list.to_str().unwrap();
+    let (code, report, stderr) = run_args(
+        &[
             "--dns-server",
             &dns,
-        ])
-        .args(["--ca-file", world.ca_file(), "--ip-list"])
-        .arg(&list)
-        .arg(&target);
-    let (code, stdout, stderr) = split(command.output().unwrap());
-    let report: Value =
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
-    crate::support::words::assert_plain_words(&report);
+            "--ca-file",
+            world.ca_file(),
+            "--ip-list",
+            list_path,
+            &target,
+        ],
+        &[],
+    );
     // The listed addresses are optional checks: the name itself passes, so the run does.
     assert_eq!(code, 0, "{report:#}{stderr}");
     let by_ip = |ip: IpAddr| {

@@ -161,6 +161,26 @@ fn tls_trusting(roots: &[&Ca]) -> Tls {
     })
 }
 
+/// The failure of a handshake with `cp.test` on `port` over `client`, which must fail.
+async fn failure_of(
+    tls: &Tls,
+    client: tokio::io::DuplexStream,
+    port: u16,
+) -> crate::failure::Failure {
+    let dialed = dialed(&format!("cp.test:{port}"), port);
+    tls.handshake(
+        Box::new(client),
+        "cp.test",
+        &dialed,
+        &TlsRequest::default(),
+        budget(),
+    )
+    .await
+    .err()
+    .expect("the handshake passed")
+    .failure
+}
+
 fn kind(result: Result<Handshake, TlsFailure>) -> FailureKind {
     match result {
         Ok(_) => panic!("the handshake passed"),
@@ -350,19 +370,7 @@ async fn a_peer_that_does_not_speak_tls_is_named() {
         let _ = server.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     });
-    let dialed = dialed("cp.test:22", 22);
-    let failed = tls
-        .handshake(
-            Box::new(client),
-            "cp.test",
-            &dialed,
-            &TlsRequest::default(),
-            budget(),
-        )
-        .await
-        .err()
-        .unwrap()
-        .failure;
+    let failed = failure_of(&tls, client, 22).await;
     assert_eq!(failed.kind, FailureKind::TlsHandshake);
     assert!(
         failed.message.starts_with("cp.test:22"),
@@ -421,19 +429,7 @@ async fn a_handshake_message_too_large_to_buffer_is_the_servers_doing() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     });
-    let dialed = dialed("cp.test:443", 443);
-    let failed = tls
-        .handshake(
-            Box::new(client),
-            "cp.test",
-            &dialed,
-            &TlsRequest::default(),
-            budget(),
-        )
-        .await
-        .err()
-        .unwrap()
-        .failure;
+    let failed = failure_of(&tls, client, 443).await;
     assert_eq!(failed.kind, FailureKind::TlsHandshake);
     assert_eq!(
         failed.cause,

@@ -192,7 +192,7 @@ impl Recorder {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verifiers = &self.verifiers;
         if verifiers.kong_given.iter().any(|c| c == end_entity) {
-            let verdict = valid_at(end_entity, now).and_then(|()| names(end_entity, server_name));
+            let verdict = as_given(end_entity, server_name, now);
             return self.by_bytes(verdict);
         }
         let verify = |verifier: &WebPkiServerVerifier| {
@@ -221,9 +221,7 @@ impl Recorder {
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
         ) {
             let flag_given = verifiers.given.iter().any(|c| c == end_entity)
-                && valid_at(end_entity, now)
-                    .and_then(|()| names(end_entity, server_name))
-                    .is_ok();
+                && as_given(end_entity, server_name, now).is_ok();
             let others = [
                 (Trust::Custom, verifiers.flag.as_ref()),
                 (Trust::System, verifiers.system.as_ref().filter(|_| !system)),
@@ -242,6 +240,15 @@ impl Recorder {
         }
         Err(error)
     }
+}
+
+/// The verdict on a certificate trusted by its bytes: its dates and its names.
+fn as_given(
+    cert: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), CertificateError> {
+    valid_at(cert, now).and_then(|()| names(cert, server_name))
 }
 
 /// Of the stores' refusals, the one that says most: "unknown issuer" only says a store lacks
@@ -293,7 +300,7 @@ impl ServerCertVerifier for Recorder {
             );
         }
         if self.verifiers.given.iter().any(|c| c == end_entity) {
-            let verdict = valid_at(end_entity, now).and_then(|()| names(end_entity, server_name));
+            let verdict = as_given(end_entity, server_name, now);
             return self.by_bytes(verdict);
         }
         let stores = [
