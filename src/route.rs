@@ -110,6 +110,9 @@ pub struct ProxyUrl {
     pub port: u16,
     /// The credentials to send, if any.
     pub credentials: Option<Credentials>,
+    /// Whether an HTTPS proxy's certificate is verified (kong.conf's
+    /// `proxy_server_ssl_verify = off` turns it off, as in Kong).
+    pub verify: bool,
 }
 
 impl ProxyUrl {
@@ -169,6 +172,7 @@ impl ProxyUrl {
             host: Host::parse(host)?,
             port,
             credentials,
+            verify: true,
         })
     }
 

@@ -541,9 +541,13 @@ fn proxy_route(
         return Ok((None, None));
     }
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
+    let mut url = url;
     if !verify && url.scheme == crate::route::Scheme::Https {
+        // Kong does not verify the proxy then (kong/templates/nginx.lua, the cluster_ssl_tunnel
+        // server: `proxy_ssl_verify off`); nor does the check.
+        url.verify = false;
         out.notes.push(format!(
-            "proxy_server_ssl_verify is off ({}): Kong does not verify the HTTPS proxy's certificate, but preflight does",
+            "proxy_server_ssl_verify is off ({}): the HTTPS proxy's certificate is not verified, as Kong does not verify it",
             conf.whence(&verify_setting)
         ));
     }

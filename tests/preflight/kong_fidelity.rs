@@ -639,3 +639,37 @@ fn kongs_own_name_server_and_hosts_file_answer_for_the_cluster_hosts() {
     let c = check(&report, "kong.conf.control-plane");
     assert_eq!(c["addresses"][0]["ip"], "127.0.0.1", "{c:#}");
 }
+
+#[test]
+fn proxy_server_ssl_verify_off_leaves_the_https_proxy_unverified_as_kong_does() {
+    let world = World::new();
+    let (cp, _) = control_plane(&world, "127.0.0.1:0".parse().unwrap(), Behaviour::default());
+    let squid = Squid::start(&SquidOptions::default()).unwrap();
+    // An HTTPS proxy whose certificate no store trusts, in front of squid.
+    let front = world.serve_any(crate::support::world::Behaviour::TlsRelay(
+        crate::support::world::self_signed_server(&["proxy.test"]),
+        squid.addr,
+    ));
+    let conf = |verify: &str| {
+        kong_conf(
+            &world,
+            &cp.to_string(),
+            &format!(
+                "{}cluster_use_proxy = on\nproxy_server = https://{front}\nproxy_server_ssl_verify = {verify}\n",
+                trusting(&world)
+            ),
+        )
+    };
+    let (code, report, stderr) = run(&conf("off"), &[], &[]);
+    assert_eq!(code, 0, "{report:#}{stderr}");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("the HTTPS proxy's certificate is not verified, as Kong does not verify it"),
+        "{report:#}"
+    );
+    let (code, report, _) = run(&conf("on"), &[], &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["error"]["kind"], "proxy_error", "{c:#}");
+}

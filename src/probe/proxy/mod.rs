@@ -238,7 +238,8 @@ impl Via<'_> {
         }))
     }
 
-    /// TLS to an HTTPS proxy, verified against the same roots as every other check.
+    /// TLS to an HTTPS proxy, verified against the same roots as every other check (unless
+    /// kong.conf's `proxy_server_ssl_verify = off` says Kong does not verify it).
     async fn tls_to_proxy(
         &self,
         stream: BoxStream,
@@ -253,6 +254,7 @@ impl Via<'_> {
         };
         let request = TlsRequest {
             to_proxy: true,
+            accept_any: !self.proxy.verify,
             ..TlsRequest::default()
         };
         match self

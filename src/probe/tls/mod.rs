@@ -117,6 +117,9 @@ pub struct TlsRequest {
     pub pinned: bool,
     /// A kong.conf cluster check: trust what the node's Kong trusts, not the run's stores.
     pub kong_trust: Option<KongTrust>,
+    /// Accept any certificate (an HTTPS proxy that kong.conf's `proxy_server_ssl_verify = off`
+    /// leaves unverified, as Kong does); the chain is still recorded.
+    pub accept_any: bool,
 }
 
 /// What a node's Kong trusts for its cluster connections (kong/conf_loader/parse.lua adds
@@ -263,6 +266,7 @@ impl Tls {
             observed: observed.clone(),
             pinned,
             kong: request.kong_trust.as_ref().map(|k| k.system),
+            accept_any: request.accept_any,
         });
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()

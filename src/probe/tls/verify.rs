@@ -145,6 +145,8 @@ pub(super) struct Recorder {
     /// A kong.conf cluster check: trust kong.conf's CAs, and the system store when this is
     /// true (`lua_ssl_trusted_certificate` lists `system`); the other stores are what-ifs.
     pub(super) kong: Option<bool>,
+    /// Accept any certificate (`TlsRequest::accept_any`).
+    pub(super) accept_any: bool,
 }
 
 impl Recorder {
@@ -280,6 +282,10 @@ impl ServerCertVerifier for Recorder {
                 .chain(intermediates)
                 .map(|c| c.clone().into_owned())
                 .collect();
+        }
+        if self.accept_any {
+            self.vouched(Trust::None);
+            return Ok(ServerCertVerified::assertion());
         }
         if let Some(pinned) = &self.pinned {
             // Kong's shared mode: this certificate and no other, whatever names it holds.
