@@ -324,6 +324,9 @@ causes! {
     /// The control plane accepted the upgrade, then closed the WebSocket at once.
     ClosedAfterUpgrade = "closed_after_upgrade" of [UpgradeRefused],
         "the control plane accepted the upgrade (101), then closed the WebSocket at once with a close frame (its code and reason are quoted: 1008 for a data plane it refuses, such as an incompatible version)";
+    /// The proxy opened the tunnel with a 2xx other than 200, which Kong's client refuses.
+    ConnectNot200 = "connect_not_200" of [ProxyError],
+        "the proxy answered CONNECT with a 2xx other than 200: Kong's WebSocket client opens a tunnel only on 200";
     /// The control plane does not speak Kong's RPC protocol on `/v2/outlet`.
     NoRpc = "no_rpc" of [UpgradeRefused],
         "with `cluster_rpc = on`, the control plane does not accept Kong's RPC protocol (`kong.meta.v1` on `/v2/outlet`): the node goes without RPC, and with `cluster_rpc_sync = on` without configuration";
@@ -608,6 +611,10 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "Check what answers at {addr} (openssl s_client -connect {addr} -showcerts): if it is the server you expect, have it send a shorter handshake (its certificate and intermediates only, no root, no unrelated certificates); if it is not, fix the address or the port."
         ),
         Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
+        Cause::ConnectNot200 => format!(
+            "Ask the proxy team to answer CONNECT to {host}{} with 200 Connection established, as most proxies do: Kong's client refuses any other status; or reach the control plane without this proxy (cluster_use_proxy = off, where direct egress is allowed).",
+            peer.port_text()
+        ),
         Cause::ReachedThroughProxy => {
             let fix = facts.fix.unwrap_or("set proxy_server and cluster_use_proxy = on in kong.conf");
             format!(

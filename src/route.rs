@@ -113,6 +113,10 @@ pub struct ProxyUrl {
     /// Whether an HTTPS proxy's certificate is verified (kong.conf's
     /// `proxy_server_ssl_verify = off` turns it off, as in Kong).
     pub verify: bool,
+    /// CONNECT must answer exactly 200, not any 2xx: Kong's WebSocket client refuses any other
+    /// status (Kong/lua-resty-websocket, lib/resty/websocket/client.lua); set for kong.conf's
+    /// `proxy_server`.
+    pub only_200: bool,
 }
 
 impl ProxyUrl {
@@ -173,6 +177,7 @@ impl ProxyUrl {
             port,
             credentials,
             verify: true,
+            only_200: false,
         })
     }
 

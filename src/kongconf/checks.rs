@@ -573,6 +573,7 @@ impl KongConf {
 /// tunnel's `cluster_ssl_tunnel` in kong/conf_loader/init.lua the same), not curl's 1080.
 fn kong_proxy_url(text: &str) -> Result<ProxyUrl, String> {
     let mut url = ProxyUrl::parse(text)?;
+    url.only_200 = true;
     let authority = text.split_once("://").map_or(text, |(_, rest)| rest);
     let authority = authority.trim().trim_end_matches('/');
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);

@@ -673,3 +673,29 @@ fn proxy_server_ssl_verify_off_leaves_the_https_proxy_unverified_as_kong_does() 
     let c = check(&report, "kong.conf.control-plane");
     assert_eq!(c["error"]["kind"], "proxy_error", "{c:#}");
 }
+
+#[test]
+fn a_connect_answered_with_another_2xx_than_200_fails_as_in_kong() {
+    use std::io::Write;
+    let world = World::new();
+    // A proxy that answers CONNECT 204: curl-like clients take any 2xx, Kong's only 200.
+    let proxy = crate::support::raw::raw_server(|mut stream| {
+        crate::support::raw::read_some(&mut stream);
+        let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let conf = kong_conf(
+        &world,
+        "cp.example.test:443",
+        &format!("cluster_use_proxy = on\nproxy_server = http://{proxy}\n"),
+    );
+    let (code, report, stderr) = run(&conf, &[], &[]);
+    assert_eq!(code, 1, "{report:#}{stderr}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["error"]["kind"], "proxy_error", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("with 204 No Content, not 200"),
+        "{message}"
+    );
+}

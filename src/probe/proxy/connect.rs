@@ -135,6 +135,17 @@ impl Hop<'_> {
         if !status.is_success() {
             return Err(self.refused(status, response.headers()));
         }
+        if proxy.only_200 && status != StatusCode::OK {
+            let failure = self.target_failure(
+                FailureKind::ProxyError,
+                format!(
+                    "the proxy {proxy} answered CONNECT to {} with {status}, not 200: Kong's client opens a tunnel only on 200",
+                    self.authority
+                ),
+            );
+            let cause = crate::failure::Cause::ConnectNot200;
+            return Err(failure.because(cause, self.target, Default::default()));
+        }
         match budget.limit(hyper::upgrade::on(response)).await {
             Ok(Ok(upgraded)) => Ok(Box::new(TokioIo::new(upgraded))),
             Ok(Err(e)) => Err(self.proxy_failure(
