@@ -167,6 +167,11 @@ pub struct AllowlistArgs {
     #[arg(long)]
     pub no_resolve: bool,
 
+    /// Add address rules from this list (Konnect's ip-addresses.json, or addresses and CIDR
+    /// ranges one a line) beside each name it serves, for firewalls that allow addresses only.
+    #[arg(long, value_name = "FILE")]
+    pub ip_list: Option<PathBuf>,
+
     #[command(flatten)]
     pub resolving: Resolving,
 

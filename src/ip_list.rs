@@ -143,17 +143,39 @@ impl IpList {
     /// name, `abc.us.cp0.konghq.com`) or of none; every one for a name that names no geo.
     /// Ranges are not dialed, only compared.
     fn addresses_for(&self, host: &str) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for entry in self.serving(host).filter(|e| e.is_address()) {
+            if !out.contains(&entry.ip) {
+                out.push(entry.ip);
+            }
+        }
+        out
+    }
+
+    /// The listed addresses and ranges that may serve `host` (see `addresses_for`).
+    fn serving<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
         let labels: Vec<&str> = host.split('.').collect();
         let names_a_geo = labels.iter().any(|l| *l != "global" && GEOS.contains(l));
-        let mut out: Vec<IpAddr> = Vec::new();
-        for entry in self.entries.iter().filter(|e| e.is_address()) {
-            let fits = !names_a_geo
+        self.entries.iter().filter(move |entry| {
+            !names_a_geo
                 || entry
                     .geo
                     .as_deref()
-                    .is_none_or(|geo| geo == "global" || labels.contains(&geo));
-            if fits && !out.contains(&entry.ip) {
-                out.push(entry.ip);
+                    .is_none_or(|geo| geo == "global" || labels.contains(&geo))
+        })
+    }
+
+    /// The address rules for `host`: each listed address (`192.0.2.10`) or range
+    /// (`198.51.100.0/28`) that may serve it, once.
+    pub fn rules_for(&self, host: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for entry in self.serving(host) {
+            let rule = match entry.is_address() {
+                true => entry.ip.to_string(),
+                false => format!("{}/{}", entry.ip, entry.prefix),
+            };
+            if !out.contains(&rule) {
+                out.push(rule);
             }
         }
         out
@@ -262,6 +284,48 @@ pub fn stale(report: &crate::report::Report, list: &IpList) -> Vec<String> {
         }
     }
     notes
+}
+
+/// Adds to `list`, after each name's entry, an entry for each listed address or range that may
+/// serve it (same port, protocol, direction and route), and a note for each name that resolves
+/// now to an address the list lacks.
+pub fn extend_allowlist(list: &mut crate::allowlist::Allowlist, ips: &IpList) {
+    let mut entries = Vec::with_capacity(list.entries.len());
+    for entry in list.entries.drain(..) {
+        let by_name = entry.host.parse::<IpAddr>().is_err() && entry.port.is_some();
+        let lacking: Vec<String> = entry
+            .addresses_now
+            .iter()
+            .filter(|ip| !ips.covers(ip))
+            .map(IpAddr::to_string)
+            .collect();
+        if by_name && !lacking.is_empty() {
+            let note = format!(
+                "{} resolves to {}, which --ip-list {} does not hold: allow the name, or fetch the list again",
+                entry.host,
+                lacking.join(", "),
+                ips.path
+            );
+            if !list.notes.contains(&note) {
+                list.notes.push(note);
+            }
+        }
+        let rules = match by_name {
+            true => ips.rules_for(&entry.host),
+            false => Vec::new(),
+        };
+        let name = entry.host.clone();
+        entries.push(entry.clone());
+        for rule in rules {
+            let mut address = entry.clone();
+            address.purpose = format!("{} (--ip-list address of {name})", entry.purpose);
+            address.host = rule;
+            address.addresses_now = Vec::new();
+            address.addresses_error = None;
+            entries.push(address);
+        }
+    }
+    list.entries = entries;
 }
 
 #[cfg(test)]

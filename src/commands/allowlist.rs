@@ -15,6 +15,11 @@ pub(crate) fn allowlist(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let (plan, dns) = preflight::settings::allowlist_inputs(args)?;
+    let ips = args
+        .ip_list
+        .as_deref()
+        .map(preflight::ip_list::IpList::load)
+        .transpose()?;
     let destination = args
         .output
         .as_deref()
@@ -23,7 +28,10 @@ pub(crate) fn allowlist(
     let dns = (!args.no_resolve).then_some(dns);
     let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     CHECKS_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
-    let list = runtime.block_on(Allowlist::of_plan(&plan, dns, now));
+    let mut list = runtime.block_on(Allowlist::of_plan(&plan, dns, now));
+    if let Some(ips) = &ips {
+        preflight::ip_list::extend_allowlist(&mut list, ips);
+    }
     let mut buffer = Vec::new();
     render::allowlist(&list, args.format, &mut buffer)?;
     if args.format == ListFormat::Csv {

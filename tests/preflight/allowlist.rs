@@ -318,3 +318,69 @@ fn allowlist_failed_writes_only_the_failed_endpoints() {
         0
     );
 }
+
+/// `--ip-list`: a firewall that allows addresses only gets, beside each name, the listed
+/// addresses and ranges of the name's geo (Konnect's ip-addresses.json, its ingressIPs), and a
+/// note for a name that resolves now to an address the list lacks.
+#[test]
+fn an_ip_list_adds_the_address_rules_of_each_names_geo() {
+    let world = World::new();
+    let (dns, cloud, cp) = konghq_dns(&world);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("ip-addresses.json");
+    std::fs::write(
+        &list,
+        format!(
+            "{{\"ingressIPs\": {{\"eu\": [\"{cp}\", \"198.51.100.0/28\"], \"us\": [\"192.0.2.77\"], \"global\": [\"{cloud}\"]}}}}"
+        ),
+    )
+    .unwrap();
+    let (code, csv, stderr) = allowlist(&[
+        "--format",
+        "csv",
+        "--dns-server",
+        &dns,
+        "--ip-list",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = parse_csv(&csv);
+    let for_cp: Vec<&str> = rows
+        .iter()
+        .filter(|r| {
+            r["purpose"].contains("--ip-list address of x.eu.cp0.konghq.com") && r["port"] == "443"
+        })
+        .map(|r| r["host"].as_str())
+        .collect();
+    let cp_text = cp.to_string();
+    assert_eq!(
+        for_cp,
+        [cp_text.as_str(), "198.51.100.0/28", &cloud.to_string()],
+        "{csv}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["host"] == "192.0.2.77" && r["purpose"].contains("of x.eu.cp0.konghq.com")),
+        "another geo's address: {csv}"
+    );
+    // A list without the address the control plane's name resolves to now: stale, and said.
+    std::fs::write(&list, "198.51.100.0/28\n").unwrap();
+    let (code, text, stderr) = allowlist(&[
+        "--format",
+        "json",
+        "--dns-server",
+        &dns,
+        "--ip-list",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let notes = json["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "x.eu.cp0.konghq.com resolves to {cp}, which --ip-list"
+        )),
+        "{notes}"
+    );
+}
