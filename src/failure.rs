@@ -324,6 +324,15 @@ causes! {
     /// The control plane accepted the upgrade, then closed the WebSocket at once.
     ClosedAfterUpgrade = "closed_after_upgrade" of [UpgradeRefused],
         "the control plane accepted the upgrade (101), then closed the WebSocket at once with a close frame (its code and reason are quoted: 1008 for a data plane it refuses, such as an incompatible version)";
+    /// The proxy wants credentials and none were given.
+    CredentialsMissing = "proxy_credentials_missing" of [ProxyAuth],
+        "the proxy requires credentials and none were given";
+    /// The proxy refused the credentials given.
+    CredentialsRefused = "proxy_credentials_refused" of [ProxyAuth],
+        "the proxy refused the credentials given (a wrong user or password, a locked account, or an account not allowed out)";
+    /// The proxy offers only schemes other than Basic (NTLM, Negotiate).
+    BasicNotOffered = "proxy_basic_not_offered" of [ProxyAuth],
+        "the proxy offers only sign-in schemes other than Basic (NTLM or Negotiate, as Active Directory proxies do), which neither preflight nor Kong (`proxy_server` sends Basic only) can answer";
     /// The proxy opened the tunnel with a 2xx other than 200, which Kong's client refuses.
     ConnectNot200 = "connect_not_200" of [ProxyError],
         "the proxy answered CONNECT with a 2xx other than 200: Kong's WebSocket client opens a tunnel only on 200";
@@ -611,6 +620,18 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "Check what answers at {addr} (openssl s_client -connect {addr} -showcerts): if it is the server you expect, have it send a shorter handshake (its certificate and intermediates only, no root, no unrelated certificates); if it is not, fix the address or the port."
         ),
         Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
+        Cause::CredentialsMissing => format!(
+            "The proxy {proxy} wants credentials: put them in the proxy URL (http://USER:PASSWORD@HOST:PORT, percent-encoded; kong.conf's proxy_server takes the same form) or pass --proxy-user USER:PASSWORD; the proxy team gives the account."
+        ),
+        Cause::CredentialsRefused => format!(
+            "The proxy {proxy} refused the user and password given: check them (a password with @, :, / or # must be percent-encoded in the URL), and ask the proxy team whether the account is locked or not allowed out to this destination."
+        ),
+        Cause::BasicNotOffered => {
+            let offered = facts.fix.unwrap_or("NTLM or Negotiate");
+            format!(
+                "The proxy {proxy} accepts only {offered} sign-in, which preflight cannot answer and Kong cannot either (its proxy_server sends Basic credentials only): ask the proxy team for an exception for these destinations from this host's address (or for Basic on a port of the proxy), or run a local authenticating relay (such as cntlm or px) and point --proxy and kong.conf's proxy_server at it."
+            )
+        }
         Cause::ConnectNot200 => format!(
             "Ask the proxy team to answer CONNECT to {host}{} with 200 Connection established, as most proxies do: Kong's client refuses any other status; or reach the control plane without this proxy (cluster_use_proxy = off, where direct egress is allowed).",
             peer.port_text()

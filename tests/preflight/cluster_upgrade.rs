@@ -253,6 +253,7 @@ fn the_upgrade_goes_through_kong_confs_proxy() {
             auth: None,
             connect_ports: vec![cp.port()],
             hosts: Vec::new(),
+            ..Default::default()
         })
     else {
         return;

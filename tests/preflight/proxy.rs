@@ -176,6 +176,7 @@ impl AuthWorld {
             auth: Some((USER, PASSWORD)),
             connect_ports: vec![tls.port(), refused.port()],
             hosts: vec![("svc.test".into(), tls.ip()), ("web.test".into(), web.ip())],
+            ..SquidOptions::default()
         })?;
         let nxdomain = world.dns(&["test"], &[], &[], &[]).to_string();
         Some(AuthWorld {
@@ -572,6 +573,7 @@ fn verbose_traces_dns_the_proxy_exchange_the_chain_and_tls() {
         auth: Some((USER, PASSWORD)),
         connect_ports: vec![tls.port()],
         hosts: vec![("svc.test".into(), tls.ip())],
+        ..SquidOptions::default()
     }) else {
         return;
     };
@@ -618,4 +620,82 @@ fn verbose_traces_dns_the_proxy_exchange_the_chain_and_tls() {
         !stderr.contains(PASSWORD) && !stderr.contains(PASSWORD_IN_URL),
         "{stderr}"
     );
+}
+
+/// A proxy of an Active Directory site: it offers Negotiate only, so neither the Basic
+/// credentials preflight (and Kong) send nor none at all will do; the cause says so, and the
+/// hint says what does. Missing and refused Basic credentials have causes of their own.
+#[test]
+fn a_proxy_that_offers_only_negotiate_is_named_and_basic_problems_apart() {
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["svc.test"], Validity::Current),
+    ));
+    let Some(squid) = Squid::start(&SquidOptions {
+        hosts: vec![("svc.test".into(), tls.ip())],
+        negotiate_only: true,
+        ..SquidOptions::default()
+    }) else {
+        return;
+    };
+    let target = format!("tls://svc.test:{}", tls.port());
+    let run = |proxy: &str| {
+        let mut command = preflight();
+        command.args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--ca-file",
+            world.ca_file(),
+            "--proxy",
+            proxy,
+            &target,
+        ]);
+        let (code, stdout, stderr) = split(command.output().unwrap());
+        let report: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+        crate::support::words::assert_plain_words(&report);
+        (code, report)
+    };
+    for proxy in [squid.url(None), squid.url(Some("alice:S3cret-pw"))] {
+        let (code, report) = run(&proxy);
+        assert_eq!(code, 1, "{report:#}");
+        let c = check(&report, &target);
+        assert_eq!(c["error"]["kind"], "proxy_auth", "{c:#}");
+        assert_eq!(c["error"]["cause"], "proxy_basic_not_offered", "{c:#}");
+        assert!(
+            c["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("it offers Negotiate"),
+            "{c:#}"
+        );
+        let hint = c["error"]["hint"].as_str().unwrap();
+        assert!(
+            hint.contains("accepts only Negotiate sign-in")
+                && hint.contains("exception")
+                && hint.contains("relay"),
+            "{hint}"
+        );
+        assert!(!report.to_string().contains("S3cret-pw"));
+    }
+    // The Basic proxy of the other tests: missing and refused credentials are apart.
+    let Some(w) = AuthWorld::start() else { return };
+    let target = format!("tls://svc.test:{}", w.tls.port());
+    for (proxy, cause) in [
+        (w.squid.url(None), "proxy_credentials_missing"),
+        (
+            w.squid.url(Some(&format!("{USER}:nope"))),
+            "proxy_credentials_refused",
+        ),
+    ] {
+        let (_, report, _) = w.run(&["--proxy", &proxy]);
+        assert_eq!(
+            check(&report, &target)["error"]["cause"],
+            cause,
+            "{report:#}"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use super::{Hop, basic};
+use crate::failure::Cause;
 use crate::failure::{Failure, FailureKind, Peer};
 use crate::probe::first_words::First;
 use crate::probe::{BoxStream, Budget, Elapsed};
@@ -204,19 +205,50 @@ impl Hop<'_> {
         }
         match status.as_u16() {
             407 => {
-                let wants = headers
-                    .get(PROXY_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| format!("; it asks for {v}"))
-                    .unwrap_or_default();
+                // Every scheme the proxy offers, from each Proxy-Authenticate header (a header
+                // may be repeated, or list several challenges): the first word of each.
+                let schemes: Vec<String> = headers
+                    .get_all(PROXY_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|challenge| {
+                        let word = challenge.split_whitespace().next()?;
+                        // `realm="x"` after a comma is a parameter, not a scheme.
+                        (!word.contains('=')).then(|| crate::sanitize::shorten(word).into_owned())
+                    })
+                    .collect();
+                let wants = match schemes.is_empty() {
+                    true => String::new(),
+                    false => format!("; it offers {}", schemes.join(", ")),
+                };
+                let basic = schemes.iter().any(|s| s.eq_ignore_ascii_case("basic"));
                 let given = match proxy.credentials {
                     Some(_) => "refused the credentials given",
                     None => "requires credentials and none were given",
                 };
-                self.proxy_failure(
+                let cause = match (basic, schemes.is_empty(), proxy.credentials.is_some()) {
+                    (false, false, _) => Cause::BasicNotOffered,
+                    (_, _, true) => Cause::CredentialsRefused,
+                    (_, _, false) => Cause::CredentialsMissing,
+                };
+                let failure = self.proxy_failure(
                     FailureKind::ProxyAuth,
                     format!("the proxy {proxy} {given}: {line}{wants}"),
-                )
+                );
+                let shown = proxy.to_string();
+                let offered = schemes.join(" or ");
+                let facts = crate::failure::Facts {
+                    proxy: Some(&shown),
+                    fix: Some(&offered),
+                    ..Default::default()
+                };
+                let peer = crate::failure::Peer {
+                    host: &shown,
+                    port: None,
+                    ip: None,
+                };
+                failure.because(cause, peer, facts)
             }
             403 | 405 => self.target_failure(
                 FailureKind::ProxyDenied,

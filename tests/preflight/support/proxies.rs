@@ -67,6 +67,9 @@ pub(crate) struct SquidOptions<'a> {
     pub(crate) connect_ports: Vec<u16>,
     /// Names squid resolves (its hosts file); it resolves nothing else.
     pub(crate) hosts: Vec<(String, IpAddr)>,
+    /// Sign-in by Negotiate (Kerberos) only, as an Active Directory site's proxy: its helper
+    /// accepts no one, and squid offers no Basic.
+    pub(crate) negotiate_only: bool,
 }
 
 /// A squid process on a free port of 127.0.0.1, killed when dropped.
@@ -133,6 +136,19 @@ tcp_outgoing_address {PROXY_EGRESS}
             std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
             conf.push_str(&format!(
                 "auth_param basic program {helper}\nauth_param basic children 1\nacl authed proxy_auth REQUIRED\nhttp_access allow authed\n"
+            ));
+        }
+        if options.negotiate_only {
+            // Squid hands the helper "YR token" or "KK token"; no ticket is valid here.
+            let helper = path("negotiate.sh");
+            std::fs::write(
+                &helper,
+                "#!/bin/sh\nwhile read -r line; do echo 'NA no Kerberos here'; done\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+            conf.push_str(&format!(
+                "auth_param negotiate program {helper}\nauth_param negotiate children 1\nacl signed proxy_auth REQUIRED\nhttp_access allow signed\nhttp_access deny all\n"
             ));
         }
         conf.push_str("http_access allow all\n");
