@@ -264,6 +264,9 @@ causes! {
     /// This host's own firewall rules refused the connection before it left.
     BlockedHere = "blocked_by_this_host" of [Refused, Unreachable, Timeout, LocalError],
         "this host's own firewall rules (nftables, iptables) refused the packet before it left";
+    /// This host has no route toward the address: nothing was sent.
+    NoRouteHere = "no_route_on_this_host" of [Unreachable],
+        "this host has no route toward the address (no default route, or no address of that family: an IPv6 name on a host without IPv6), so nothing was sent";
     /// A bind check named an address this host does not have.
     AddressNotLocal = "address_not_local" of [LocalError],
         "a `bind` check named an address this host does not have";
@@ -589,6 +592,14 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
                 peer.port_text()
             )
         }
+        Cause::NoRouteHere => match peer.ip {
+            Some(std::net::IpAddr::V6(ip)) => format!(
+                "This host has no IPv6 route (ip -6 route shows no default route, or it has no global IPv6 address), so it cannot reach {ip}: give it IPv6 connectivity, or reach {host} over IPv4 (--ipv4; a Kong node asks for A records unless dns_order lists AAAA). Nothing on the network dropped it."
+            ),
+            _ => format!(
+                "This host has no route toward {addr} (ip route get shows it): add a default route, or a route for that network. Nothing on the network dropped it."
+            ),
+        },
         Cause::AddressNotLocal => format!(
             "{host} is not an address of this host: a bind check takes one of this host's addresses (ip -brief address lists them), or 0.0.0.0 or [::] for all of them; fix the address in the target, or in kong.conf's proxy_listen or stream_listen."
         ),

@@ -111,16 +111,44 @@ fn settled_now(socket: &std::net::TcpStream) -> io::Result<Option<bool>> {
 /// Names an OS error from `connect`.
 pub(crate) fn classify(err: &io::Error, addr: SocketAddr, peer: Peer<'_>) -> Failure {
     let (kind, what) = io_kind(err);
-    let failure = Failure::new(
-        kind,
-        Phase::Tcp,
-        format!("{what}: {addr} ({})", os_text(err)),
-        peer,
-    );
+    if err.kind() == io::ErrorKind::NetworkUnreachable && no_route_here(addr) {
+        let family = match addr {
+            SocketAddr::V4(_) => "IPv4",
+            SocketAddr::V6(_) => "IPv6",
+        };
+        let failure = Failure::new(
+            kind,
+            Phase::Tcp,
+            format!(
+                "no route from this host to {addr}: this host has no {family} route toward it (no default route, or no {family} address), so nothing was sent"
+            ),
+            peer,
+        );
+        return failure.because(Cause::NoRouteHere, at(peer, addr), Default::default());
+    }
+    let os = os_text(err);
+    let message = match os.eq_ignore_ascii_case(what) {
+        true => format!("{what}: {addr}"),
+        false => format!("{what}: {addr} ({os})"),
+    };
+    let failure = Failure::new(kind, Phase::Tcp, message, peer);
     match blocked_here(err) {
         true => failure.because(Cause::BlockedHere, at(peer, addr), Default::default()),
         false => failure,
     }
+}
+
+/// Whether this host's own routing table has no route to `addr`: a UDP socket's connect asks
+/// the kernel for one without sending anything. ENETUNREACH from a TCP connect may also be a
+/// router's ICMP answer; this tells the two apart.
+fn no_route_here(addr: SocketAddr) -> bool {
+    let any: SocketAddr = match addr {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|socket| socket.connect(addr))
+        .is_err_and(|e| e.kind() == io::ErrorKind::NetworkUnreachable)
 }
 
 /// Whether the OS refused to send at all (EPERM or EACCES): this host's own firewall or
@@ -156,10 +184,12 @@ pub(crate) fn io_kind(err: &io::Error) -> (FailureKind, &'static str) {
     }
 }
 
-/// The OS's own words for an error, without repeating Rust's wrapper text.
+/// The OS's own words for an error (`network is unreachable`), without its number.
 pub(crate) fn os_text(err: &io::Error) -> String {
-    match err.raw_os_error() {
-        Some(code) => format!("os error {code}"),
-        None => err.to_string(),
+    let text = crate::error::io_text(err);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
     }
 }

@@ -57,7 +57,10 @@ pub async fn trace(
     let mut probes = JoinSet::new();
     for ttl in 1..=hops.min(MAX_HOPS) {
         let socket = probe_socket(addr, ttl).map_err(|e| {
-            format!("this host cannot set a TTL and read ICMP errors on a TCP socket ({e})")
+            format!(
+                "this host cannot set a TTL and read ICMP errors on a TCP socket ({})",
+                crate::error::without_os_error(&e.to_string())
+            )
         })?;
         probes.spawn(probe(socket, addr, ttl, budget));
     }

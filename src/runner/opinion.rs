@@ -78,8 +78,12 @@ pub(super) async fn opinion(
             && failure.cause == crate::failure::Cause::ClosedDuringHandshake);
     match failure.kind {
         // Loopback has no hops to find.
+        // Nothing left the host when it has no route: no hops to find.
         FailureKind::Timeout | FailureKind::Unreachable
-            if failure.phase == Phase::Tcp && !shared.no_hop_trace && !addr.ip().is_loopback() =>
+            if failure.phase == Phase::Tcp
+                && !shared.no_hop_trace
+                && !addr.ip().is_loopback()
+                && failure.cause != crate::failure::Cause::NoRouteHere =>
         {
             hops(spec, addr, shared, outcome).await;
         }

@@ -20,6 +20,7 @@ mod layout;
 mod local;
 mod manual;
 mod merge;
+mod messy_network;
 mod mistakes;
 mod node_files;
 mod outside_text;

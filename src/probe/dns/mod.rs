@@ -389,7 +389,11 @@ impl Dns {
                 )
             }
             None => TokioResolver::builder_tokio()
-                .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?,
+                .map_err(|e| {
+                    let why = crate::error::without_os_error(&e.to_string());
+                    let why = why.strip_prefix("io error: ").unwrap_or(&why).to_string();
+                    format!("cannot read the system's DNS configuration (/etc/resolv.conf): {why}; give a server with --dns-server")
+                })?,
         };
         let options = builder.options_mut();
         // The phase timeout bounds the whole lookup; one attempt per server keeps it honest.
@@ -405,9 +409,12 @@ impl Dns {
             // An explicit server is asked directly, as dig @server would.
             options.use_hosts_file = ResolveHosts::Never;
         }
-        builder
-            .build()
-            .map_err(|e| format!("cannot set up the DNS resolver: {e}"))
+        builder.build().map_err(|e| {
+            format!(
+                "cannot set up the DNS resolver: {}",
+                crate::error::without_os_error(&e.to_string())
+            )
+        })
     }
 }
 

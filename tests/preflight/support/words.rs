@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// Words from inside the libraries, which tell a user nothing: none may reach a message or a
 /// hint.
-pub(crate) const INTERNAL: [&str; 13] = [
+pub(crate) const INTERNAL: [&str; 14] = [
     "UnknownIssuer",
     "CaUsedAsEndEntity",
     "InvalidContentType",
@@ -19,6 +19,8 @@ pub(crate) const INTERNAL: [&str; 13] = [
     "NotValidForName",
     "(UNIX)",
     "..=",
+    // The OS's error number (`(os error 111)`): its words are what a person reads.
+    "os error",
 ];
 
 /// Every failure of `report` (a check's, an address's, local DNS's, the direct path's).
