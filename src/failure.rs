@@ -327,6 +327,9 @@ causes! {
     /// The control plane accepted the upgrade, then closed the WebSocket at once.
     ClosedAfterUpgrade = "closed_after_upgrade" of [UpgradeRefused],
         "the control plane accepted the upgrade (101), then closed the WebSocket at once with a close frame (its code and reason are quoted: 1008 for a data plane it refuses, such as an incompatible version)";
+    /// The handshake never asked for the node's certificate, then the upgrade failed.
+    ClientCertNotAsked = "client_cert_not_asked" of [UpgradeRefused, HttpError],
+        "the handshake never asked for the node's certificate, then the upgrade failed: something in front of the control plane (a load balancer, an inspection proxy) completes TLS itself, so the node's mutual TLS never reaches Kong";
     /// The proxy wants credentials and none were given.
     CredentialsMissing = "proxy_credentials_missing" of [ProxyAuth],
         "the proxy requires credentials and none were given";
@@ -631,6 +634,9 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "Check what answers at {addr} (openssl s_client -connect {addr} -showcerts): if it is the server you expect, have it send a shorter handshake (its certificate and intermediates only, no root, no unrelated certificates); if it is not, fix the address or the port."
         ),
         Cause::ClosedWithoutAnswer => silent_close_hint(&addr),
+        Cause::ClientCertNotAsked => format!(
+            "{addr} completed TLS without asking for the node's certificate (a Kong control plane always asks), so a device in front of it terminates TLS and the certificate never reaches Kong: have the load balancer pass TLS through to the control plane's cluster listener (layer 4, or SNI routing), and exempt it from TLS inspection."
+        ),
         Cause::CredentialsMissing => format!(
             "The proxy {proxy} wants credentials: put them in the proxy URL (http://USER:PASSWORD@HOST:PORT, percent-encoded; kong.conf's proxy_server takes the same form) or pass --proxy-user USER:PASSWORD; the proxy team gives the account."
         ),

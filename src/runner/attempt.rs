@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::RunContext;
 use crate::check::CheckSpec;
-use crate::failure::{Failure, FailureKind, Peer, Phase, Severity};
+use crate::failure::{Cause, Failure, FailureKind, Peer, Phase, Severity};
 use crate::probe::http::{self, HttpRequest};
 use crate::probe::proxy::{Dest, Forwarded, Via};
 use crate::probe::tls::{TlsFailure, TlsInfo};
@@ -417,6 +417,21 @@ impl Attempt<'_> {
             });
         }
         outcome.warnings.extend(exchange.warning);
-        exchange.failure.map_or(Ok(()), Err)
+        let not_asked = spec.probe() == Probe::KongCluster
+            && self.shared.tls.has_identity()
+            && outcome
+                .tls
+                .as_ref()
+                .is_some_and(|tls| !tls.client_cert_requested);
+        match exchange.failure {
+            // A Kong control plane always asks for the node's certificate: a handshake that did
+            // not, then an upgrade that failed, is something in front of it that completes TLS
+            // itself, so the certificate never reaches Kong.
+            Some(failure) if not_asked && Cause::ClientCertNotAsked.refines(failure.kind) => {
+                Err(failure.because(Cause::ClientCertNotAsked, self.peer(), Default::default()))
+            }
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
     }
 }

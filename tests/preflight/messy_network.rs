@@ -49,3 +49,54 @@ fn a_family_this_host_cannot_route_is_named_as_this_hosts() {
         "{c:#}"
     );
 }
+
+/// An nginx that terminates TLS in front of a mutual-TLS control plane (as a load balancer
+/// does): it never asks for the node's certificate, and its own connection to the control
+/// plane carries none, so the upgrade fails at the edge. The cause says the certificate never
+/// reaches Kong, not that none was given.
+#[test]
+fn tls_terminated_in_front_of_the_control_plane_is_named() {
+    let world = crate::support::world::World::new();
+    let (cp, _) = crate::cluster_upgrade::control_plane(&world, 101);
+    let (crt, key) = world
+        .ca
+        .server_files(world.dir.path(), "edge", &["cp.test"]);
+    let tls = format!(
+        "ssl_certificate {};\n        ssl_certificate_key {};\n        location /v1/outlet {{ proxy_pass https://{cp}; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; }}",
+        crt.display(),
+        key.display()
+    );
+    let Some(edge) = crate::support::servers::Nginx::start(world.dir.path(), &tls) else {
+        crate::support::skip("nginx is not installed (apt-get install nginx)");
+        return;
+    };
+    let conf = crate::cluster_upgrade::kong_conf(&world, edge.addr);
+    let out = crate::support::world::preflight()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--kong-conf",
+            &conf,
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    let c = check(&report, "kong.conf.control-plane");
+    assert_eq!(c["tls"]["client_cert_requested"], false, "{c:#}");
+    assert_eq!(c["error"]["cause"], "client_cert_not_asked", "{c:#}");
+    let hint = c["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("pass TLS through"), "{hint}");
+    assert!(
+        !c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("none was given"),
+        "{c:#}"
+    );
+}
