@@ -5,6 +5,15 @@ use serde_json::Value;
 
 use crate::support::world::{check, in_namespace, namespace_ready, split};
 
+/// The JSON report of a run that must exit 1, its words checked.
+fn failed_run(out: std::process::Output) -> Value {
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    report
+}
+
 /// An IPv6-only name on a host without IPv6 connectivity (a private namespace with loopback
 /// only): the connect fails at once with no route, and the failure is this host's, named
 /// without the OS's error number, with no hop trace blaming a router.
@@ -29,10 +38,7 @@ fn a_family_this_host_cannot_route_is_named_as_this_hosts() {
     ])
     .output()
     .unwrap();
-    let (code, stdout, stderr) = split(out);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    crate::support::words::assert_plain_words(&report);
+    let report = failed_run(out);
     let c = check(&report, "tls://cp6.example.test:443");
     assert_eq!(c["error"]["kind"], "unreachable", "{c:#}");
     assert_eq!(c["error"]["cause"], "no_route_on_this_host", "{c:#}");
@@ -83,10 +89,7 @@ fn tls_terminated_in_front_of_the_control_plane_is_named() {
         ])
         .output()
         .unwrap();
-    let (code, stdout, stderr) = split(out);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    crate::support::words::assert_plain_words(&report);
+    let report = failed_run(out);
     let c = check(&report, "kong.conf.control-plane");
     assert_eq!(c["tls"]["client_cert_requested"], false, "{c:#}");
     assert_eq!(c["error"]["cause"], "client_cert_not_asked", "{c:#}");
