@@ -123,6 +123,12 @@ impl ProxyUrl {
     /// Parses a proxy URL; without a scheme it is an HTTP proxy, as in curl. The error never
     /// repeats the credentials.
     pub fn parse(text: &str) -> Result<ProxyUrl, String> {
+        ProxyUrl::parse_with_port(text, None)
+    }
+
+    /// `parse`, with `port` for a URL that gives none instead of curl's default for its scheme
+    /// (Kong dials 443 for any `proxy_server` without a port).
+    pub fn parse_with_port(text: &str, port: Option<u16>) -> Result<ProxyUrl, String> {
         let text = text.trim();
         let (scheme, rest) = match text.split_once("://") {
             Some((scheme, rest)) => {
@@ -166,7 +172,7 @@ impl ProxyUrl {
             .transpose()?;
         let (host, port) = match split_port(authority) {
             Some((host, port)) => (host, parse_port(port)?),
-            None => (authority, scheme.default_port()),
+            None => (authority, port.unwrap_or(scheme.default_port())),
         };
         if host.is_empty() {
             return Err("the proxy URL names no host".into());

@@ -142,6 +142,7 @@ fn cluster_checks(
     let mtls = mtls(conf)?;
     judge_files(conf, inspect, mtls, out);
     let (route, what_if) = proxy_route(conf, inspect.is_some(), out)?;
+    let asked_families = asked_families(conf)?;
     let endpoints = [
         (
             "cluster_control_plane",
@@ -185,7 +186,7 @@ fn cluster_checks(
         }
         check.fixed_route.clone_from(&route);
         check.what_if.clone_from(&what_if);
-        check.asked_families = asked_families(conf)?;
+        check.asked_families.clone_from(&asked_families);
         if role == Role::ControlPlane
             && let Some(rpc) = rpc_check(conf, &check)?
         {
@@ -512,7 +513,7 @@ fn proxy_route(
         };
         return Ok(((!judged).then_some(route), None));
     };
-    let url = kong_proxy_url(&server.value).map_err(|reason| {
+    let mut url = kong_proxy_url(&server.value).map_err(|reason| {
         if server.cut {
             // What is left before the `#` may be a user and half a password.
             let hidden = Setting {
@@ -541,7 +542,6 @@ fn proxy_route(
         return Ok((None, None));
     }
     let (verify, verify_setting) = conf.flag("proxy_server_ssl_verify")?;
-    let mut url = url;
     if !verify && url.scheme == crate::route::Scheme::Https {
         // Kong does not verify the proxy then (kong/templates/nginx.lua, the cluster_ssl_tunnel
         // server: `proxy_ssl_verify off`); nor does the check.
@@ -568,22 +568,12 @@ impl KongConf {
     }
 }
 
-/// `proxy_server` as Kong reads it: without a port, port 443 for an http proxy as for an https
-/// one (`parse_proxy_url` in kong/clustering/utils.lua: `parsed.port or 443`; the https
+/// `proxy_server` as Kong reads it: CONNECT answered 200 only, and without a port, port 443 for
+/// an http proxy as for an https one (`parse_proxy_url` in kong/clustering/utils.lua: `parsed.port or 443`; the https
 /// tunnel's `cluster_ssl_tunnel` in kong/conf_loader/init.lua the same), not curl's 1080.
 fn kong_proxy_url(text: &str) -> Result<ProxyUrl, String> {
-    let mut url = ProxyUrl::parse(text)?;
+    let mut url = ProxyUrl::parse_with_port(text, Some(443))?;
     url.only_200 = true;
-    let authority = text.split_once("://").map_or(text, |(_, rest)| rest);
-    let authority = authority.trim().trim_end_matches('/');
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let port_given = match host_port.strip_prefix('[') {
-        Some(bracketed) => bracketed.contains("]:"),
-        None => host_port.contains(':'),
-    };
-    if !port_given {
-        url.port = 443;
-    }
     Ok(url)
 }
 

@@ -57,17 +57,26 @@ pub(super) async fn check(spec: &Arc<CheckSpec>, shared: &Arc<RunContext>) -> Ch
     result.direct = direct_path;
     result.path.timings_ms.total = millis(start.elapsed());
     // A proxy may quote back the credentials it was sent (in a header, a page): they are cut
-    // out of everything the check reports.
-    if let Some(credentials) = spec
-        .route
-        .proxy
-        .as_ref()
-        .and_then(|p| p.credentials.as_ref())
-    {
-        let secrets = credentials.secrets();
+    // out of everything the check reports, the what-if proxy's too.
+    let what_if = spec.what_if.as_ref().map(|w| &w.proxy);
+    let secrets: Vec<String> = [spec.route.proxy.as_ref(), what_if]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.credentials.as_ref())
+        .flat_map(|c| c.secrets())
+        .collect();
+    if !secrets.is_empty() {
+        let scrub = |text: &mut String| *text = crate::sanitize::scrub(text, &secrets);
         for failure in result.failures_mut() {
-            failure.message = crate::sanitize::scrub(&failure.message, &secrets);
-            failure.hint = crate::sanitize::scrub(&failure.hint, &secrets);
+            scrub(&mut failure.message);
+            scrub(&mut failure.hint);
+        }
+        if let Some(opinion) = result.path.second_opinion.as_mut() {
+            scrub(&mut opinion.conclusion);
+            opinion
+                .attempts
+                .iter_mut()
+                .for_each(|a| scrub(&mut a.result));
         }
     }
     result

@@ -699,3 +699,53 @@ fn a_connect_answered_with_another_2xx_than_200_fails_as_in_kong() {
         "{message}"
     );
 }
+
+#[test]
+fn a_what_if_proxy_that_echoes_its_credentials_does_not_put_them_in_the_report() {
+    use base64::Engine;
+    let world = World::new();
+    // 15 bytes: a Basic token without `=` padding, read as a scheme's name.
+    let password = "S3cretPw1";
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+    // A 407 whose challenge is the Basic token it was sent: the scheme a message names.
+    let proxy = crate::support::raw::raw_server(|mut stream| {
+        use std::io::{Read, Write};
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let token = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(": ")?;
+                name.eq_ignore_ascii_case("proxy-authorization")
+                    .then(|| value.trim_start_matches("Basic ").to_string())
+            })
+            .unwrap_or_default();
+        let answer = format!(
+            "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: {token}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let _ = stream.write_all(answer.as_bytes());
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    // Kong's route is direct, to a port where nothing listens; --proxy is the what-if, and
+    // it quotes back the credentials it was sent.
+    let conf = kong_conf(&world, "127.0.0.1:1", &trusting(&world));
+    let url = format!("http://alice:{password}@{proxy}");
+    let (code, report, stderr) = run(&conf, &["--proxy", &url], &[]);
+    assert_eq!(code, 1, "{report:#}{stderr}");
+    let c = check(&report, "kong.conf.control-plane");
+    assert!(
+        c["second_opinion"]["attempts"][0]["tried"]
+            .as_str()
+            .unwrap()
+            .starts_with("through the proxy"),
+        "{c:#}"
+    );
+    let text = report.to_string();
+    for secret in [password, token.as_str()] {
+        assert!(!text.contains(secret), "leaks {secret}: {c:#}");
+    }
+}
