@@ -14,6 +14,52 @@ use crate::error::InputError;
 /// Where the chart mounts a secret volume.
 const SECRETS: &str = "/etc/secrets";
 
+/// The most YAML nodes a values file may stand for once its aliases are expanded: a real one
+/// has hundreds; an alias bomb (nine aliases of nine aliases …) stands for billions, and the
+/// loader would expand every one of them.
+const MAX_NODES: u64 = 1_000_000;
+
+/// Counts the nodes a document stands for with its aliases expanded, from the parser's events,
+/// before any node is built.
+#[derive(Default)]
+struct Expanded {
+    nodes: u64,
+    /// Each anchor's size in nodes, by anchor id.
+    anchors: std::collections::HashMap<usize, u64>,
+    /// The open collections: their anchor id and the count when they opened.
+    open: Vec<(usize, u64)>,
+}
+
+impl yaml_rust2::parser::EventReceiver for Expanded {
+    fn on_event(&mut self, event: yaml_rust2::parser::Event) {
+        use yaml_rust2::parser::Event;
+        match event {
+            Event::Scalar(_, _, anchor, _) => {
+                self.nodes = self.nodes.saturating_add(1);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, 1);
+                }
+            }
+            Event::Alias(anchor) => {
+                let size = self.anchors.get(&anchor).copied().unwrap_or(1);
+                self.nodes = self.nodes.saturating_add(size);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.nodes = self.nodes.saturating_add(1);
+                self.open.push((anchor, self.nodes));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = self.open.pop()
+                    && anchor > 0
+                {
+                    self.anchors.insert(anchor, self.nodes - start + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 impl KongConf {
     /// Reads a Helm values file at `path`, then applies `KONG_*` variables from `env` over it
     /// (as the variables of a kong.conf's node do). Settings whose value comes from a secret
@@ -28,6 +74,15 @@ impl KongConf {
             path: path.to_path_buf(),
             reason,
         };
+        let mut expanded = Expanded::default();
+        yaml_rust2::parser::Parser::new_from_str(&text)
+            .load(&mut expanded, true)
+            .map_err(|e| bad(format!("not YAML: {e}")))?;
+        if expanded.nodes > MAX_NODES {
+            return Err(bad(format!(
+                "its aliases stand for more than {MAX_NODES} YAML nodes: not a values file preflight reads"
+            )));
+        }
         let docs = YamlLoader::load_from_str(&text).map_err(|e| bad(format!("not YAML: {e}")))?;
         let root = docs.into_iter().next().unwrap_or(Yaml::Null);
         let env_map = match &root["env"] {
@@ -186,6 +241,21 @@ env:
         // A KONG_ variable in the shell gives what the values cannot.
         let conf = load(VALUES, &[("KONG_PROXY_SERVER", "http://proxy.corp:3128")]).unwrap();
         assert_eq!(conf.get("proxy_server").value, "http://proxy.corp:3128");
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_is_expanded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        text.push_str("env:\n  role: data_plane\n  x: *a9\n");
+        let err = load(&text, &[]).unwrap_err().to_string();
+        assert!(err.contains("aliases stand for more than"), "{err}");
+        // A few aliases, as real values files use them, are fine.
+        let small = "base: &base data_plane\nenv:\n  role: *base\n";
+        assert_eq!(load(small, &[]).unwrap().get("role").value, "data_plane");
     }
 
     #[test]
