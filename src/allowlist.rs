@@ -182,7 +182,15 @@ impl Allowlist {
                 .first()
                 .and_then(|ip| source_toward(*ip));
         }
+        list.note_sources();
         list
+    }
+
+    /// Says what the source addresses are, when the list has any.
+    fn note_sources(&mut self) {
+        if self.entries.iter().any(|e| e.source.is_some()) {
+            self.notes.push("the source is this host's own address toward each destination (the one its route uses); a firewall beyond a NAT gateway or a proxy sees that gateway's or proxy's address instead".to_string());
+        }
     }
 
     /// The allowlist of the checks that failed in `report`, with the addresses they resolved
@@ -215,6 +223,7 @@ impl Allowlist {
                 entry.addresses_error = Some("not resolved in this run".into());
             }
         }
+        list.note_sources();
         list
     }
 }
@@ -256,27 +265,26 @@ fn dns_server(addr: std::net::SocketAddr, from: &str) -> Entry {
     }
 }
 
-/// This host's address toward `ip`, as the OS would route a packet: a UDP socket connected
-/// to it (which sends nothing) says.
+/// This host's address toward `ip`, as the OS would route a packet.
 fn source_toward(ip: IpAddr) -> Option<IpAddr> {
-    let local: std::net::SocketAddr = match ip {
-        IpAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = std::net::UdpSocket::bind(local).ok()?;
-    socket.connect((ip, 9)).ok()?;
-    socket.local_addr().ok().map(|a| a.ip())
+    crate::probe::tcp::source_toward((ip, 9).into())
 }
 
 /// The rule of a failed check; `None` for a file finding.
 fn entry_of_result(check: &CheckResult) -> Option<Entry> {
     let mut addresses: Vec<IpAddr> = check.path.addresses.iter().map(|a| a.ip).collect();
+    // The address a connection left from, else the one a failed connect would have (the
+    // failure says it), else the route's choice now.
     let source = check
         .path
         .addresses
         .iter()
-        .find_map(|a| a.local)
-        .map(|l| l.ip());
+        .find_map(|a| a.local.map(|l| l.ip()))
+        .or_else(|| check.path.error.as_ref().and_then(|e| e.source_address))
+        .or_else(|| match check.proxy {
+            None => addresses.first().and_then(|ip| source_toward(*ip)),
+            Some(_) => None,
+        });
     if let Some(local) = &check.path.local_dns {
         addresses.extend(&local.addresses);
     }

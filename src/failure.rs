@@ -345,6 +345,15 @@ causes! {
     /// The control plane does not speak Kong's RPC protocol on `/v2/outlet`.
     NoRpc = "no_rpc" of [UpgradeRefused],
         "with `cluster_rpc = on`, the control plane does not accept Kong's RPC protocol (`kong.meta.v1` on `/v2/outlet`): the node goes without RPC, and with `cluster_rpc_sync = on` without configuration";
+    /// The host's search list turned the name into a longer one, whose address fails.
+    SearchListExpansion = "search_list_expansion" of [Timeout, Refused, Unreachable, Reset, TlsHandshake, TlsTimeout, TlsIntercepted, CertUntrusted, CertNameMismatch, CertExpired, HttpError, HttpStatus, HttpTimeout, UpgradeRefused],
+        "the host's resolver answered for the name with a search domain appended (`search` and `ndots` in /etc/resolv.conf), and that address fails: the name as given was never asked";
+    /// The name's `/etc/hosts` pin fails where DNS's address works.
+    StaleHostsPin = "stale_hosts_pin" of [Timeout, Refused, Unreachable, Reset, TlsHandshake, TlsTimeout, TlsIntercepted, CertUntrusted, CertNameMismatch, CertExpired, HttpError, HttpStatus, HttpTimeout, UpgradeRefused],
+        "the name is pinned in /etc/hosts to an address that fails, while the address DNS gives works: the pin is stale";
+    /// A truncated UDP answer, and TCP port 53 to the server is blocked.
+    DnsTcpBlocked = "dns_tcp_blocked" of [DnsTimeout, DnsError],
+        "the DNS answer is too large for UDP (truncated), and TCP port 53 to the server, which such an answer needs, is blocked";
     /// kong.conf lists more trust files than preflight reads (a warning).
     TrustListCut = "trust_list_cut" of [FileInvalid],
         "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
@@ -483,6 +492,10 @@ pub struct Failure {
     pub message: String,
     /// What to do or ask for.
     pub hint: String,
+    /// This host's own address toward the destination (the one its route uses), for a
+    /// connect that a firewall may have stopped: what a rule that allows by source must name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<IpAddr>,
     /// The address a TCP connect to timed out, when it was not the check's own (the proxy's):
     /// what a trace of the hops goes to. Not part of the report.
     #[serde(skip)]
@@ -537,6 +550,19 @@ impl Failure {
         self
     }
 
+    /// The same failure, saying which of this host's addresses the connection left from
+    /// (`source`, the one its route toward the destination uses), in the message and the
+    /// hint: a firewall that allows by source must name it.
+    pub fn sent_from(mut self, source: IpAddr) -> Self {
+        self.source_address = Some(source);
+        self.message = format!("{}, sent from this host's {source}", self.message);
+        self.hint = format!(
+            "{} A rule that allows by source must name {source}, the address this host sends from toward it (unless a NAT gateway or proxy in between presents its own address).",
+            self.hint
+        );
+        self
+    }
+
     /// The same failure with a hint for a cause more particular than its kind's.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = hint.into();
@@ -556,6 +582,7 @@ impl Failure {
             phase,
             message: message.into(),
             hint: hint(kind, phase, peer),
+            source_address: None,
             timed_out_at: None,
         }
     }
@@ -697,6 +724,22 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "{} With kong.conf's cluster_mtls = shared the node accepts only its own cluster_cert from the control plane; cluster_mtls = pki would not get through an inspecting proxy either.",
             intercepted_hint(host, &peer.port_text())
         ),
+        Cause::SearchListExpansion => {
+            let fix = facts.fix.unwrap_or("lower ndots in /etc/resolv.conf");
+            format!(
+                "This host's resolver asked for {host} with a search domain appended, and DNS answered that longer name (often a wildcard record in the company's zone): {fix}; or ask the DNS team to remove the wildcard that answers it."
+            )
+        }
+        Cause::StaleHostsPin => {
+            let fix = facts.fix.unwrap_or("remove or update the name's line in /etc/hosts");
+            format!("The pin of {host} in /etc/hosts is out of date: {fix}.")
+        }
+        Cause::DnsTcpBlocked => {
+            let server = facts.proxy.unwrap_or("the DNS server");
+            format!(
+                "The answer for {host} does not fit in a UDP packet, so it must come over TCP: ask the network team to allow TCP port 53 from this host to {server} (DNS needs both UDP and TCP port 53), or have the name's answer made smaller (fewer records)."
+            )
+        }
         Cause::Interrupted => "The run was stopped before this check finished, so it says nothing about the endpoint: run again and let it finish (to bound a run, give --deadline instead of stopping it).".to_string(),
     })
 }

@@ -44,11 +44,33 @@ pub(crate) async fn connect(
         ip: Some(addr.ip()),
     };
     let start = Instant::now();
-    match budget.limit(connected(addr, mss)).await {
-        Ok(Ok(socket)) => Ok((Connected(socket), start.elapsed())),
-        Ok(Err(err)) => Err(classify(&err, addr, peer)),
-        Err(elapsed) => Err(elapsed.failure(Phase::Tcp, &format!("no answer from {addr}"), peer)),
+    let failure = match budget.limit(connected(addr, mss)).await {
+        Ok(Ok(socket)) => return Ok((Connected(socket), start.elapsed())),
+        Ok(Err(err)) => classify(&err, addr, peer),
+        Err(elapsed) => elapsed.failure(Phase::Tcp, &format!("no answer from {addr}"), peer),
+    };
+    // What a firewall may have stopped says which address of this host it saw: the one the
+    // route toward the destination uses (loopback has no firewall between).
+    let by_firewall = matches!(
+        failure.kind,
+        FailureKind::Timeout | FailureKind::Refused | FailureKind::Unreachable
+    ) && failure.cause == Cause::General(failure.kind);
+    match source_toward(addr) {
+        Some(source) if by_firewall && !addr.ip().is_loopback() => Err(failure.sent_from(source)),
+        _ => Err(failure),
     }
+}
+
+/// This host's address toward `addr`, as its routing table picks it: a UDP socket connected
+/// to it (which sends nothing) says.
+pub(crate) fn source_toward(addr: SocketAddr) -> Option<std::net::IpAddr> {
+    let any: SocketAddr = match addr {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = std::net::UdpSocket::bind(any).ok()?;
+    socket.connect(addr).ok()?;
+    socket.local_addr().ok().map(|local| local.ip())
 }
 
 /// A non-blocking connect, and its outcome. On loopback and on a LAN the handshake is often

@@ -6,6 +6,7 @@
 
 mod attempt;
 mod opinion;
+mod origin;
 mod path;
 
 use std::sync::Arc;

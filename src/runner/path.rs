@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::RunContext;
 use super::attempt::Outcome;
 use super::opinion;
+use super::origin::Origin;
 use crate::check::CheckSpec;
 use crate::failure::{Failure, FailureKind, Peer, Phase};
 use crate::probe::dns::{Resolution, Source};
@@ -182,7 +183,8 @@ async fn direct(spec: &Arc<CheckSpec>, shared: &Arc<RunContext>) -> PathResult {
         return every_address(spec, port, None, shared).await;
     }
     let (mut timings, mut cnames) = (Timings::default(), Vec::new());
-    let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames)).await {
+    let mut origin = Origin::default();
+    let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames), &mut origin).await {
         Ok(addrs) => addrs,
         Err(failure) => return PathResult::failed(failure, timings),
     };
@@ -202,6 +204,7 @@ async fn resolve_here(
     spec: &CheckSpec,
     shared: &RunContext,
     (timings, cnames): (&mut Timings, &mut Vec<String>),
+    origin: &mut Origin,
 ) -> Result<Vec<IpAddr>, Failure> {
     let resolution = match spec.ip {
         Some(ip) => Resolution {
@@ -210,6 +213,8 @@ async fn resolve_here(
             ttl: None,
             source: Source::Literal,
             elapsed: Duration::ZERO,
+            hosts_line: None,
+            expanded: None,
         },
         None => {
             super::reached(Phase::Dns);
@@ -236,10 +241,27 @@ async fn resolve_here(
                 }
                 Err(failure) => format!("{}: {}", failure.kind, failure.message),
             };
-            format!("dns {} asked {}: {answer}", spec.host(), shared.dns.asked())
+            let expanded = match &resolution.expanded {
+                Some((name, _)) => format!(" (answered as {name}, from the search list)"),
+                None => String::new(),
+            };
+            format!(
+                "dns {} asked {}: {answer}{expanded}",
+                spec.host(),
+                shared.dns.asked()
+            )
+        });
+    }
+    if let Some(line) = resolution.hosts_line {
+        shared.log_step(spec.id(), || {
+            format!("dns {} answered from /etc/hosts, line {line}", spec.host())
         });
     }
     *cnames = resolution.cnames;
+    *origin = Origin {
+        hosts_line: resolution.hosts_line,
+        expanded: resolution.expanded,
+    };
     match (&spec.asked_families, resolution.addrs) {
         (Some(asked), Ok(addrs)) if spec.ip.is_none() => asked_only(spec, asked, addrs),
         (_, addrs) => addrs,
@@ -293,18 +315,27 @@ async fn every_address(
     shared: &Arc<RunContext>,
 ) -> PathResult {
     let (mut timings, mut cnames) = (Timings::default(), Vec::new());
-    let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames)).await {
+    let mut origin = Origin::default();
+    let addrs = match resolve_here(spec, shared, (&mut timings, &mut cnames), &mut origin).await {
         Ok(addrs) => addrs,
         Err(failure) => return PathResult::failed(failure, timings),
     };
+    let pinned = addrs.clone();
     let (addrs, not_tried) = at_most_per_family(addrs);
     let dests = addrs
         .into_iter()
         .map(|ip| Dest::Addr(SocketAddr::new(ip, port)))
         .collect();
+    let direct = via.is_none();
     let mut path = attempt_all(spec, dests, via, shared, timings).await;
     path.addresses_not_tried = not_tried;
     path.cnames = cnames;
+    if direct && path.status == Status::Fail && !origin.is_plain() {
+        Box::pin(super::origin::refine(
+            spec, port, &origin, &pinned, shared, &mut path,
+        ))
+        .await;
+    }
     path
 }
 

@@ -103,3 +103,142 @@ fn tls_terminated_in_front_of_the_control_plane_is_named() {
         "{c:#}"
     );
 }
+
+/// The JSON report of a run on `host` that must exit `code`, its words checked.
+fn host_run(host: &crate::support::host::Host, code: i32, args: &[&str]) -> Value {
+    let mut all = vec!["check", "--format", "json", "--timeout", "2s"];
+    all.extend_from_slice(args);
+    let (got, stdout, stderr) = split(host.preflight(&all));
+    assert_eq!(got, code, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    report
+}
+
+/// The company's zone answers every name under it (a wildcard), and the host's search list
+/// with `ndots:5` asks `cp.example.net.corp.example` before `cp.example.net`: the check fails
+/// on the wildcard's address, and the cause names the expansion and the ndots that fixes it.
+/// A pin in /etc/hosts wins over the search list (glibc and Kong read it first): no false
+/// alarm; and with the ndots the hint gives, the name as given is asked first and passes.
+#[test]
+fn a_search_list_expansion_is_named_and_a_hosts_pin_wins_over_it() {
+    let Some(mut host) = crate::support::host::Host::new(
+        "",
+        &[
+            "--host-record=cp.example.net,127.0.0.2",
+            "--address=/corp.example/127.0.0.9",
+        ],
+    ) else {
+        return;
+    };
+    host.listen("127.0.0.2:8443");
+    let target = "tcp://cp.example.net:8443";
+    let resolv = "nameserver 127.0.0.1\nsearch corp.example\noptions ndots:5\n";
+    host.files(resolv, "127.0.0.1 localhost\n", "hosts: files dns\n");
+    let report = host_run(&host, 1, &[target]);
+    let c = check(&report, target);
+    assert_eq!(c["error"]["kind"], "refused", "{c:#}");
+    assert_eq!(c["error"]["cause"], "search_list_expansion", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("cp.example.net.corp.example") && message.contains("127.0.0.2"),
+        "{message}"
+    );
+    let hint = c["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("ndots:2"), "{hint}");
+
+    // The pin in /etc/hosts is read before DNS: the search list never runs.
+    host.files(
+        resolv,
+        "127.0.0.1 localhost\n127.0.0.2 cp.example.net\n",
+        "hosts: files dns\n",
+    );
+    host_run(&host, 0, &[target]);
+    // The hint's fix: the name as given is asked first.
+    host.files(
+        "nameserver 127.0.0.1\nsearch corp.example\noptions ndots:2\n",
+        "127.0.0.1 localhost\n",
+        "hosts: files dns\n",
+    );
+    host_run(&host, 0, &[target]);
+}
+
+/// /etc/hosts pins the name to an address where nothing answers any more, while DNS gives the
+/// one that works: the pin is named as stale, with its line and the address to put there.
+/// With nsswitch.conf reading DNS first, the same files pass.
+#[test]
+fn a_stale_hosts_pin_is_named_with_its_line() {
+    let Some(mut host) =
+        crate::support::host::Host::new("", &["--host-record=cp.example.net,127.0.0.2"])
+    else {
+        return;
+    };
+    host.listen("127.0.0.2:8443");
+    let target = "tcp://cp.example.net:8443";
+    let hosts = "127.0.0.1 localhost\n# the control plane\n127.0.0.7 cp.example.net\n";
+    host.files("nameserver 127.0.0.1\n", hosts, "hosts: files dns\n");
+    let report = host_run(&host, 1, &[target]);
+    let c = check(&report, target);
+    assert_eq!(c["error"]["kind"], "refused", "{c:#}");
+    assert_eq!(c["error"]["cause"], "stale_hosts_pin", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/etc/hosts (line 3)"), "{message}");
+    let hint = c["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("line 3 of /etc/hosts to 127.0.0.2"), "{hint}");
+    host.files("nameserver 127.0.0.1\n", hosts, "hosts: dns files\n");
+    host_run(&host, 0, &[target]);
+}
+
+/// An air-gapped node pins its control plane in /etc/hosts with an IPv4 address only, and no
+/// DNS server answers: getaddrinfo answers from the file for every family, and so does
+/// preflight (no AAAA query to wait for). A name that is not pinned still fails on the DNS.
+#[test]
+fn an_ipv4_pin_in_hosts_answers_while_no_dns_server_does() {
+    let silent = "table inet t { chain o { type filter hook output priority 0; udp dport 53 drop; tcp dport 53 drop; }; }\n";
+    // A server that drops every query, and one where nothing listens (refused at once).
+    for (rules, server) in [(silent, "127.0.0.1"), ("", "127.0.0.53")] {
+        let Some(mut host) = crate::support::host::Host::new(rules, &[]) else {
+            return;
+        };
+        host.listen("127.0.0.2:8443");
+        host.files(
+            &format!("nameserver {server}\n"),
+            "127.0.0.1 localhost\n127.0.0.2 cp.example.net\n",
+            "hosts: files dns\n",
+        );
+        let report = host_run(
+            &host,
+            1,
+            &["tcp://cp.example.net:8443", "tcp://other.example.net:8443"],
+        );
+        let pinned = check(&report, "tcp://cp.example.net:8443");
+        assert_eq!(pinned["status"], "ok", "{server}: {pinned:#}");
+        let other = check(&report, "tcp://other.example.net:8443");
+        assert_eq!(other["error"]["phase"], "dns", "{other:#}");
+    }
+}
+
+/// A name whose answer does not fit in UDP (dnsmasq truncates it) on a host whose firewall
+/// lets only UDP port 53 out: named as the truncation and the closed TCP port, not a timeout.
+#[test]
+fn a_truncated_answer_with_tcp_53_blocked_is_named() {
+    let records: Vec<String> = (1..=40)
+        .map(|i| format!("--host-record=big.example.net,127.0.1.{i}"))
+        .collect();
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    let blocked =
+        "table inet t { chain o { type filter hook output priority 0; tcp dport 53 drop; }; }\n";
+    let Some(host) = crate::support::host::Host::new(blocked, &records) else {
+        return;
+    };
+    let report = host_run(&host, 1, &["tcp://big.example.net:8443"]);
+    let c = check(&report, "tcp://big.example.net:8443");
+    assert_eq!(c["error"]["cause"], "dns_tcp_blocked", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("truncated") && message.contains("127.0.0.1:53"),
+        "{message}"
+    );
+    let hint = c["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("TCP port 53"), "{hint}");
+}

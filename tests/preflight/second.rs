@@ -65,6 +65,36 @@ fn the_hop_that_drops_and_the_router_that_rejects_are_named() {
     );
     // Within one extra timeout (2 s), all hops at once.
     assert!(opinion["ms"].as_f64().unwrap() < 2500.0, "{opinion:#}");
+    // A firewall that allows by source must name the client's address: the failure says it.
+    assert_eq!(c["error"]["source_address"], "192.0.2.1", "{c:#}");
+    for field in ["message", "hint"] {
+        let text = c["error"][field].as_str().unwrap();
+        assert!(text.contains("192.0.2.1"), "{field}: {text}");
+    }
+    // And so does the list of what to allow.
+    let list = tempfile::NamedTempFile::with_suffix(".json").unwrap();
+    let path = list.path().to_str().unwrap();
+    let (_, _) = run(
+        &lab,
+        &[
+            "--timeout",
+            "2s",
+            "--no-trace",
+            "--allowlist-failed",
+            path,
+            &dropped,
+        ],
+    );
+    let list: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(list["entries"][0]["source"], "192.0.2.1", "{list:#}");
+    assert!(
+        list["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("NAT gateway")),
+        "{list:#}"
+    );
 
     // The same over IPv6 (hop limits, ICMPv6 time exceeded).
     let dropped6 = format!("tcp://[{SERVER6}]:443");

@@ -15,7 +15,10 @@ use hickory_resolver::proto::op::ResponseCode;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+mod host;
 mod servers;
+
+use host::HostRules;
 
 use servers::Diagnosis;
 
@@ -77,8 +80,10 @@ pub(crate) enum Source {
     Literal,
     /// `--resolve`.
     Pinned,
-    /// A DNS lookup (or /etc/hosts).
+    /// A DNS lookup.
     Dns,
+    /// `/etc/hosts`, read as glibc reads it (`host`).
+    HostsFile,
 }
 
 /// The outcome of resolving one host.
@@ -92,6 +97,20 @@ pub(crate) struct Resolution {
     pub source: Source,
     /// Time spent in the lookup (zero for literals and pins).
     pub elapsed: Duration,
+    /// The `/etc/hosts` line that answered (`Source::HostsFile`).
+    pub hosts_line: Option<usize>,
+    /// The longer name that answered when the host's search list expanded the name, and the
+    /// search domain it added.
+    pub expanded: Option<(String, String)>,
+}
+
+/// A DNS answer for one host.
+struct Answer {
+    addrs: Vec<IpAddr>,
+    cnames: Vec<String>,
+    ttl: Option<u32>,
+    /// The name the answer is for, as the resolver asked it.
+    name: String,
 }
 
 /// The shared resolver: built on first use, one lookup per host.
@@ -102,6 +121,8 @@ pub(crate) struct Dns {
     health: OnceCell<Diagnosis>,
     /// The servers a lookup asks, said once for `--verbose`.
     asked: std::sync::OnceLock<String>,
+    /// The host's own rules (`/etc/nsswitch.conf`, `/etc/hosts`), when no `--dns-server`.
+    rules: std::sync::OnceLock<HostRules>,
     lookups: Mutex<HashMap<String, Arc<OnceCell<Resolution>>>>,
 }
 
@@ -112,6 +133,7 @@ impl Dns {
             resolver: OnceCell::new(),
             health: OnceCell::new(),
             asked: std::sync::OnceLock::new(),
+            rules: std::sync::OnceLock::new(),
             lookups: Mutex::new(HashMap::new()),
         }
     }
@@ -151,21 +173,86 @@ impl Dns {
                 ttl: None,
                 source: Source::Pinned,
                 elapsed: Duration::ZERO,
+                hosts_line: None,
+                expanded: None,
             };
+        }
+        // The host's rules, as getaddrinfo follows them: a name in /etc/hosts is answered from
+        // it, every family at once, before (or, when nsswitch.conf says so, after) DNS.
+        let rules = self.rules();
+        if let Some(rules) = rules
+            && rules.files_first
+            && let Some(pinned) = self.hosts_answer(rules, host)
+        {
+            return pinned;
         }
         let cell = {
             let mut lookups = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
             lookups.entry(host.to_string()).or_default().clone()
         };
-        cell.get_or_init(|| self.lookup(host, port, budget))
+        let resolution = cell
+            .get_or_init(|| self.lookup(host, port, budget))
             .await
-            .clone()
+            .clone();
+        match (&resolution.addrs, rules) {
+            (Err(failure), Some(rules))
+                if !rules.files_first
+                    && matches!(failure.kind, FailureKind::Nxdomain | FailureKind::NoRecords) =>
+            {
+                self.hosts_answer(rules, host).unwrap_or(resolution)
+            }
+            _ => resolution,
+        }
+    }
+
+    /// The host's rules, read once; `None` with `--dns-server`, which is asked as dig would.
+    fn rules(&self) -> Option<&HostRules> {
+        match self.config.server {
+            Some(_) => None,
+            None => Some(self.rules.get_or_init(HostRules::read)),
+        }
+    }
+
+    /// The name's answer from `/etc/hosts`, of the families asked for; `None` when the file
+    /// gives it none of them (getaddrinfo then asks DNS).
+    fn hosts_answer(&self, rules: &HostRules, host: &str) -> Option<Resolution> {
+        let entry = rules.pinned(host)?;
+        let addrs: Vec<IpAddr> = entry
+            .addrs
+            .iter()
+            .copied()
+            .filter(|ip| self.config.family.allows(ip))
+            .collect();
+        (!addrs.is_empty()).then(|| Resolution {
+            addrs: Ok(addrs),
+            cnames: Vec::new(),
+            ttl: None,
+            source: Source::HostsFile,
+            elapsed: Duration::ZERO,
+            hosts_line: Some(entry.line),
+            expanded: None,
+        })
+    }
+
+    /// `/etc/resolv.conf`'s `ndots` (1 when it says none).
+    pub(crate) fn ndots(&self) -> usize {
+        self.rules().map_or(1, |rules| rules.ndots)
+    }
+
+    /// The name's addresses from DNS alone (no `/etc/hosts`, not cached): what a stale pin is
+    /// compared with.
+    pub(crate) async fn dns_answer(&self, host: &str, budget: Budget) -> Option<Vec<IpAddr>> {
+        match budget.limit(self.query(host, None)).await {
+            Ok(Ok(answer)) => Some(answer.addrs),
+            _ => None,
+        }
     }
 
     async fn lookup(&self, host: &str, port: Option<u16>, budget: Budget) -> Resolution {
         let start = Instant::now();
         let mut aliases = Vec::new();
         let mut ttl = None;
+        let mut answered = None;
         let query = budget.limit(self.query(host, port));
         tokio::pin!(query);
         // A lookup still going after a moment (not one from /etc/hosts, nor a working server)
@@ -181,10 +268,11 @@ impl Dns {
         let addrs = tokio::select! {
             biased;
             result = &mut query => match result {
-                Ok(result) => result.map(|(addrs, cnames, shortest)| {
-                    aliases = cnames;
-                    ttl = shortest;
-                    addrs
+                Ok(result) => result.map(|answer| {
+                    aliases = answer.cnames;
+                    ttl = answer.ttl;
+                    answered = Some(answer.name);
+                    answer.addrs
                 }),
                 Err(elapsed) => Err(elapsed.failure(
                     Phase::Dns,
@@ -200,8 +288,16 @@ impl Dns {
             )),
         };
         let addrs = match addrs {
-            Err(failure) if unanswered(&failure) => Err(self.with_servers(failure, budget).await),
+            Err(failure) if unanswered(&failure) => {
+                Err(self.with_servers(failure, host, port, budget).await)
+            }
             other => other,
+        };
+        let expanded = match (self.rules(), answered) {
+            (Some(rules), Some(name)) => rules
+                .expansion(host, &name)
+                .map(|domain| (name.trim_end_matches('.').to_string(), domain.to_string())),
+            _ => None,
         };
         Resolution {
             addrs,
@@ -209,6 +305,8 @@ impl Dns {
             ttl,
             source: Source::Dns,
             elapsed: start.elapsed(),
+            hosts_line: None,
+            expanded,
         }
     }
 
@@ -224,20 +322,47 @@ impl Dns {
     }
 
     /// A lookup that got no answer says which servers were asked and what each does.
-    async fn with_servers(&self, mut failure: Failure, budget: Budget) -> Failure {
-        if let Ok(diagnosis) = budget.limit(self.diagnosis()).await
-            && !diagnosis.0.is_empty()
-        {
-            failure.message = format!("{}: {diagnosis}", failure.message);
+    /// When a server that answers other queries truncates this name's answer and its TCP
+    /// port is closed, that is the cause.
+    async fn with_servers(
+        &self,
+        mut failure: Failure,
+        host: &str,
+        port: Option<u16>,
+        budget: Budget,
+    ) -> Failure {
+        let Ok(diagnosis) = budget.limit(self.diagnosis()).await else {
+            return failure;
+        };
+        if diagnosis.0.is_empty() {
+            return failure;
         }
+        for (server, state) in &diagnosis.0 {
+            if *state != servers::State::Answers {
+                continue;
+            }
+            // Each of its two waits takes half of the one more timeout it is given.
+            let wait = self.config.timeout / 2;
+            let probe = servers::truncated_without_tcp(server.addr, host, wait);
+            if let Ok(Some(tcp)) = budget.limit(probe).await {
+                let named = server.addr.to_string();
+                failure.message = format!(
+                    "{} answers {host} over UDP with a truncated answer (too large for one packet), and its TCP port {}, which the full answer needs, cannot be reached: {tcp}",
+                    named,
+                    server.addr.port()
+                );
+                let facts = crate::failure::Facts {
+                    proxy: Some(&named),
+                    ..Default::default()
+                };
+                return failure.because(Cause::DnsTcpBlocked, peer(host, port), facts);
+            }
+        }
+        failure.message = format!("{}: {diagnosis}", failure.message);
         failure
     }
 
-    async fn query(
-        &self,
-        host: &str,
-        port: Option<u16>,
-    ) -> Result<(Vec<IpAddr>, Vec<String>, Option<u32>), Failure> {
+    async fn query(&self, host: &str, port: Option<u16>) -> Result<Answer, Failure> {
         let resolver = self
             .resolver
             .get_or_init(|| async { self.build_resolver() })
@@ -279,7 +404,13 @@ impl Dns {
                         })
                         .collect();
                     let ttl = lookup.as_lookup().answers().iter().map(|r| r.ttl).min();
-                    Ok((addrs, cnames, ttl))
+                    let name = lookup.query().name().to_string();
+                    Ok(Answer {
+                        addrs,
+                        cnames,
+                        ttl,
+                        name,
+                    })
                 }
             }
             Err(err) => Err(self.classify(host, port, &err)),
@@ -405,10 +536,9 @@ impl Dns {
             Family::V4 => LookupIpStrategy::Ipv4Only,
             Family::V6 => LookupIpStrategy::Ipv6Only,
         };
-        if self.config.server.is_some() {
-            // An explicit server is asked directly, as dig @server would.
-            options.use_hosts_file = ResolveHosts::Never;
-        }
+        // An explicit server is asked directly, as dig @server would; without one, /etc/hosts
+        // is read here (`host`), in the order nsswitch.conf gives, not by the resolver.
+        options.use_hosts_file = ResolveHosts::Never;
         builder.build().map_err(|e| {
             format!(
                 "cannot set up the DNS resolver: {}",

@@ -151,3 +151,60 @@ fn of_error(err: &io::Error) -> State {
         _ => State::Local(crate::probe::tcp::os_text(err)),
     }
 }
+
+/// Whether `server` answers `host`'s A query over UDP with a truncated answer while its TCP
+/// port cannot be reached: `Some(what TCP did)` then, `None` otherwise (the answer fits, TCP
+/// works, or the server says nothing). A large answer must come over TCP (RFC 7766), and a
+/// firewall that opens UDP port 53 alone loses it.
+pub(crate) async fn truncated_without_tcp(
+    server: SocketAddr,
+    host: &str,
+    wait: Duration,
+) -> Option<String> {
+    let query = a_query(host)?;
+    let local: SocketAddr = match server.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let exchange = async {
+        let socket = UdpSocket::bind(local).await?;
+        socket.connect(server).await?;
+        socket.send(&query).await?;
+        let mut reply = [0u8; 512];
+        let n = socket.recv(&mut reply).await?;
+        // The header's TC bit (RFC 1035 4.1.1), in a reply to this query.
+        io::Result::Ok(n >= 12 && reply[..2] == query[..2] && reply[2] & 0x02 != 0)
+    };
+    if !matches!(tokio::time::timeout(wait, exchange).await, Ok(Ok(true))) {
+        return None;
+    }
+    match tokio::time::timeout(wait, tokio::net::TcpStream::connect(server)).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(err)) => Some(crate::probe::tcp::os_text(&err)),
+        Err(_) => Some(format!(
+            "no answer within {}",
+            humantime::format_duration(wait)
+        )),
+    }
+}
+
+/// A recursive query for `host`'s A records, without EDNS (as the resolver sends it); `None`
+/// for a name DNS cannot carry.
+fn a_query(host: &str) -> Option<Vec<u8>> {
+    let id = (std::process::id() as u16)
+        .wrapping_add(0x5a5a)
+        .to_be_bytes();
+    let mut query = vec![id[0], id[1], 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in host.trim_end_matches('.').split('.') {
+        if label.is_empty() || label.len() > 63 || !label.is_ascii() {
+            return None;
+        }
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    if query.len() > 12 + 255 {
+        return None;
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    Some(query)
+}
