@@ -354,6 +354,21 @@ causes! {
     /// A truncated UDP answer, and TCP port 53 to the server is blocked.
     DnsTcpBlocked = "dns_tcp_blocked" of [DnsTimeout, DnsError],
         "the DNS answer is too large for UDP (truncated), and TCP port 53 to the server, which such an answer needs, is blocked";
+    /// A CA certificate the server sends with its own has expired, not the server's.
+    IntermediateExpired = "intermediate_expired" of [CertExpired],
+        "a CA certificate the server sends with its own (an intermediate, or a cross-signed root) has expired; the server's own certificate is in date";
+    /// The server sends an intermediate that did not issue its certificate.
+    WrongIntermediate = "wrong_intermediate" of [CertUntrusted],
+        "the server sends an intermediate certificate, but not the one that issued its certificate (an old chain file, or another CA's)";
+    /// A certificate of the chain is signed with SHA-1 (or MD5).
+    WeakSignature = "weak_signature" of [CertUntrusted],
+        "a certificate of the chain is signed with SHA-1 (or MD5), which TLS clients refuse";
+    /// A certificate of the chain has an RSA key under 2048 bits.
+    WeakKey = "weak_key" of [CertUntrusted],
+        "a certificate of the chain has an RSA key under 2048 bits, which TLS clients refuse";
+    /// The certificate writes the IP address connected to as a DNS name.
+    IpAsDnsName = "ip_as_dns_name" of [CertNameMismatch],
+        "the certificate carries the address connected to as a DNS name, not as an IP address entry, which is the only kind a client compares with an address";
     /// kong.conf lists more trust files than preflight reads (a warning).
     TrustListCut = "trust_list_cut" of [FileInvalid],
         "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
@@ -723,6 +738,20 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
         Cause::InterceptedPinned => format!(
             "{} With kong.conf's cluster_mtls = shared the node accepts only its own cluster_cert from the control plane; cluster_mtls = pki would not get through an inspecting proxy either.",
             intercepted_hint(host, &peer.port_text())
+        ),
+        Cause::IntermediateExpired => format!(
+            "{host} sends an expired CA certificate with its own (named in the message): its operator must replace it in the server's chain file with the CA's current intermediate; where it is an old cross-signed root, removing it from the chain, or adding the current root to the store (--ca-file, or this host's store), also works."
+        ),
+        Cause::WrongIntermediate => {
+            let issuer = facts.issuer.unwrap_or("its CA");
+            format!(
+                "{host} sends an intermediate that did not issue its certificate: its operator must send the intermediate certificate of {issuer} after its own (in nginx, the full-chain file that came with the current certificate); adding the root to a store does not help while the link between is missing."
+            )
+        }
+        Cause::WeakSignature => "Have the certificate named in the message reissued with SHA-256 (or stronger) signatures: every current TLS client refuses SHA-1, the node's Kong (OpenSSL) included; no setting on this host should lower that.".to_string(),
+        Cause::WeakKey => "Have the certificate named in the message reissued with an RSA key of 2048 bits or more (or an ECDSA P-256 key): current TLS clients, the node's Kong (OpenSSL) included, refuse shorter RSA keys.".to_string(),
+        Cause::IpAsDnsName => format!(
+            "Connect by a DNS name the certificate carries, or have it reissued with {host} as an IP address entry (subjectAltName = IP:{host}, not DNS:{host})."
         ),
         Cause::SearchListExpansion => {
             let fix = facts.fix.unwrap_or("lower ndots in /etc/resolv.conf");

@@ -2,6 +2,7 @@
 //! network namespaces. No traffic leaves the machine.
 
 mod allowlist;
+mod chains;
 mod checks;
 mod cluster_upgrade;
 mod deploy;

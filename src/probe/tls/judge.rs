@@ -9,6 +9,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::{AlertDescription, CertificateError};
 
 use super::cert::{chain_names, facts, name_list};
+use super::chain::{self, Fault, Role};
 use super::verify::Observed;
 use super::{TlsInfo, TlsRequest, Trust};
 use crate::failure::{Failure, FailureKind, Peer, Phase};
@@ -338,6 +339,9 @@ impl Judge<'_> {
             // thousands.
             let names = chain.first().map(|c| facts(c).san).unwrap_or_default();
             let wanted = self.request.server_name.as_deref().unwrap_or(host);
+            if let Some(failure) = self.ip_as_dns_name(&chain, wanted, &by) {
+                return failure;
+            }
             return self.failure(
                 kind,
                 format!(
@@ -349,15 +353,131 @@ impl Judge<'_> {
         if kind == FailureKind::CertUntrusted {
             return self.untrusted(error, &chain);
         }
-        let when = chain.first().map(|c| facts(c)).unwrap_or_default();
-        let what = match kind {
-            FailureKind::CertExpired => format!("expired on {}", when.not_after),
-            _ => format!("is not valid before {}", when.not_before),
+        self.out_of_date(kind, error, &chain, &by)
+    }
+
+    /// An expired (or not yet valid) certificate, named: the server's own, or the CA
+    /// certificate it sends along that is at fault (whose date the verifier's error carries).
+    fn out_of_date(
+        &self,
+        kind: FailureKind,
+        error: &CertificateError,
+        chain: &[CertificateDer<'static>],
+        by: &str,
+    ) -> Failure {
+        let (addr, host) = (self.addr, self.peer.host);
+        match chain::out_of_date(chain) {
+            Some(Fault::OutOfDate {
+                cert,
+                expired,
+                date,
+            }) => {
+                let when = match expired {
+                    true => "expired on",
+                    false => "is not valid before",
+                };
+                if cert.role == Role::Leaf {
+                    return self.failure(
+                        kind,
+                        format!("the certificate of {host} at {addr}{by} {when} {date}"),
+                    );
+                }
+                let failure = self.failure(
+                    kind,
+                    format!(
+                        "{} that {host} at {addr} sends with its own ({}) {when} {date}; its own certificate is in date",
+                        cert.role.words(),
+                        cert.subject
+                    ),
+                );
+                match expired && kind == FailureKind::CertExpired {
+                    true => failure.because(
+                        crate::failure::Cause::IntermediateExpired,
+                        self.peer,
+                        Default::default(),
+                    ),
+                    false => failure,
+                }
+            }
+            // Nothing the server sent is out of date: a certificate of the path the verifier
+            // built is (its date is in the error).
+            _ => {
+                let date = match error {
+                    CertificateError::ExpiredContext { not_after, .. } => {
+                        format!(" (it expired on {})", unix_date(not_after.as_secs()))
+                    }
+                    CertificateError::NotValidYetContext { not_before, .. } => format!(
+                        " (it is not valid before {})",
+                        unix_date(not_before.as_secs())
+                    ),
+                    _ => String::new(),
+                };
+                self.failure(
+                    kind,
+                    format!(
+                        "a certificate of the path from {host} at {addr}{by} to a trusted root is out of date{date}"
+                    ),
+                )
+            }
+        }
+    }
+
+    /// A certificate that carries the address connected to as a DNS name only.
+    fn ip_as_dns_name(
+        &self,
+        chain: &[CertificateDer<'static>],
+        wanted: &str,
+        by: &str,
+    ) -> Option<Failure> {
+        wanted.parse::<std::net::IpAddr>().ok()?;
+        let dns = chain::dns_names(chain.first()?);
+        if !dns.iter().any(|name| name.eq_ignore_ascii_case(wanted)) {
+            return None;
+        }
+        let failure = self.failure(
+            FailureKind::CertNameMismatch,
+            format!(
+                "the certificate of {} at {}{by} carries {wanted} as a DNS name, not as an IP address: a client that connects to an address compares it only with the certificate's IP address entries, and it has none for {wanted}",
+                self.peer.host, self.addr
+            ),
+        );
+        if failure.cause != crate::failure::Cause::General(FailureKind::CertNameMismatch) {
+            return Some(failure);
+        }
+        let peer = Peer {
+            host: wanted,
+            ..self.peer
         };
-        self.failure(
-            kind,
-            format!("the certificate of {host} at {addr}{by} {what}"),
-        )
+        Some(failure.because(crate::failure::Cause::IpAsDnsName, peer, Default::default()))
+    }
+
+    /// A chain a client refuses for a weakness of one of its certificates.
+    fn weak(&self, fault: Fault) -> Option<Failure> {
+        let (addr, host) = (self.addr, self.peer.host);
+        let (message, cause) = match fault {
+            Fault::WeakSignature { cert, algorithm } => (
+                format!(
+                    "{} that {host} at {addr} sends ({}) is signed with {algorithm}, which TLS clients refuse",
+                    cert.role.words(),
+                    cert.subject
+                ),
+                crate::failure::Cause::WeakSignature,
+            ),
+            Fault::WeakKey { cert, bits } => (
+                format!(
+                    "{} that {host} at {addr} sends ({}) has a {bits}-bit RSA key, shorter than the 2048 bits TLS clients accept",
+                    cert.role.words(),
+                    cert.subject
+                ),
+                crate::failure::Cause::WeakKey,
+            ),
+            _ => return None,
+        };
+        Some(self.failure(FailureKind::CertUntrusted, message).because(
+            cause,
+            self.peer,
+            Default::default(),
+        ))
     }
 
     /// A certificate no store vouches for, said as the user meets it: self-signed, sent
@@ -383,6 +503,27 @@ impl Judge<'_> {
                     ),
                 )
                 .because(crate::failure::Cause::SelfSigned, self.peer, Default::default());
+        }
+        if let Some(failure) = chain::weakness(chain).and_then(|fault| self.weak(fault)) {
+            return failure;
+        }
+        if unknown_issuer
+            && let Some(Fault::WrongIntermediate { wanted, sent }) =
+                chain::wrong_intermediate(chain)
+        {
+            let facts = crate::failure::Facts {
+                issuer: Some(&wanted),
+                ..Default::default()
+            };
+            return self
+                .failure(
+                    FailureKind::CertUntrusted,
+                    format!(
+                        "the certificate of {host} at {addr} is issued by {wanted}, but the server sends {} instead of that CA's certificate: no path leads from it to a trusted root",
+                        sent.join(" and ")
+                    ),
+                )
+                .because(crate::failure::Cause::WrongIntermediate, self.peer, facts);
         }
         if chain.len() == 1 && unknown_issuer {
             let facts = crate::failure::Facts {
@@ -631,6 +772,17 @@ pub(super) fn version_name(v: rustls::ProtocolVersion) -> String {
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
         other => format!("{other:?}"),
     }
+}
+
+/// A date of the verifier's (seconds since the epoch) as RFC 3339.
+fn unix_date(secs: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "an unknown date".to_string())
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! ALPN, and interception by an inspection proxy. All rustls configuration lives here.
 
 mod cert;
+mod chain;
 mod judge;
+mod p521;
 mod verify;
 
 use std::sync::Arc;
@@ -92,7 +94,12 @@ pub struct TlsInfo {
 fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
     PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .get_or_init(|| {
+            let mut provider = rustls::crypto::ring::default_provider();
+            provider.signature_verification_algorithms =
+                p521::with_p521(provider.signature_verification_algorithms);
+            Arc::new(provider)
+        })
         .clone()
 }
 

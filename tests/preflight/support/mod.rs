@@ -1,6 +1,7 @@
 //! What the tests share: the loopback world (certificates, servers, a DNS server, the binary),
 //! the forward proxies, a whole Konnect world, and raw TCP servers.
 
+pub(crate) mod chains;
 pub(crate) mod host;
 pub(crate) mod konnect;
 pub(crate) mod lab;

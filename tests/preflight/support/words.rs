@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// Words from inside the libraries, which tell a user nothing: none may reach a message or a
 /// hint.
-pub(crate) const INTERNAL: [&str; 14] = [
+pub(crate) const INTERNAL: [&str; 17] = [
     "UnknownIssuer",
     "CaUsedAsEndEntity",
     "InvalidContentType",
@@ -21,6 +21,10 @@ pub(crate) const INTERNAL: [&str; 14] = [
     "..=",
     // The OS's error number (`(os error 111)`): its words are what a person reads.
     "os error",
+    // The libraries' own names: a user acts on what happened, not on what reported it.
+    "rustls",
+    "webpki",
+    "hickory",
 ];
 
 /// Every failure of `report` (a check's, an address's, local DNS's, the direct path's).
@@ -51,6 +55,7 @@ pub(crate) fn assert_plain_text(text: &str) {
             .starts_with(" days")
     });
     assert!(!negative_days, "a negative day count in: {text}");
+    assert_nothing_expires_later(text);
 }
 
 /// Fails the test when a message or hint of `report` holds a library's internal words or a
@@ -66,6 +71,25 @@ pub(crate) fn assert_plain_words(report: &Value) {
                 .split(|c: char| !c.is_ascii_digit())
                 .any(|run| run.len() == 10 && run.starts_with('1'));
             assert!(!digits, "a UNIX timestamp in a {field}: {text}");
+            assert_nothing_expires_later(text);
+        }
+    }
+}
+
+/// Fails the test when `text` says something "expired on" a date after today: the date of
+/// another certificate than the one that expired.
+pub(crate) fn assert_nothing_expires_later(text: &str) {
+    let now = time::OffsetDateTime::now_utc().date();
+    let today = format!(
+        "{:04}-{:02}-{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    );
+    for (at, said) in text.match_indices("expired on ") {
+        let date: String = text[at + said.len()..].chars().take(10).collect();
+        if date.len() == 10 && date.as_bytes()[4] == b'-' {
+            assert!(date <= today, "expired on a later date ({date}) in: {text}");
         }
     }
 }
