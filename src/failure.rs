@@ -369,6 +369,9 @@ causes! {
     /// The certificate writes the IP address connected to as a DNS name.
     IpAsDnsName = "ip_as_dns_name" of [CertNameMismatch],
         "the certificate carries the address connected to as a DNS name, not as an IP address entry, which is the only kind a client compares with an address";
+    /// The server refused a client certificate whose extended key usage lacks clientAuth.
+    ClientCertNotForClients = "client_cert_not_for_clients" of [ClientCertRejected],
+        "the server refused the client certificate given, whose extended key usage lacks TLS client authentication (`clientAuth`): a certificate made for servers";
     /// kong.conf lists more trust files than preflight reads (a warning).
     TrustListCut = "trust_list_cut" of [FileInvalid],
         "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
@@ -753,6 +756,7 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
         Cause::IpAsDnsName => format!(
             "Connect by a DNS name the certificate carries, or have it reissued with {host} as an IP address entry (subjectAltName = IP:{host}, not DNS:{host})."
         ),
+        Cause::ClientCertNotForClients => "Use a client certificate whose extended key usage includes TLS client authentication (extendedKeyUsage = clientAuth), or has none at all, as kong hybrid gen_cert makes it: a server certificate (serverAuth only) is refused by every server that checks the purpose.".to_string(),
         Cause::SearchListExpansion => {
             let fix = facts.fix.unwrap_or("lower ndots in /etc/resolv.conf");
             format!(

@@ -65,8 +65,15 @@ impl Settings {
             .identity
             .as_deref()
             .filter(|_| args.client_cert.is_some())
-            .and_then(crate::probe::tls::client_cert_dates)
-            .map(|(_, words)| words);
+            .and_then(|identity| {
+                let dates = crate::probe::tls::client_cert_dates(identity).map(|(_, words)| words);
+                let usage = crate::probe::tls::client_cert_usage(identity)
+                    .map(|words| format!("{words}: a server that checks the purpose refuses it"));
+                match (dates, usage) {
+                    (Some(dates), Some(usage)) => Some(format!("{dates}; {usage}")),
+                    (dates, usage) => dates.or(usage),
+                }
+            });
         let overrides = overrides(args)?;
         let proxies = proxies(&args.proxying)?;
         if args.compare_direct && !proxies.any() {

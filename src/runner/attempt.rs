@@ -118,7 +118,20 @@ pub(super) async fn run_with(
         shared,
         mss,
     };
-    if let Err(failure) = attempt.steps(&mut outcome).await {
+    if let Err(mut failure) = attempt.steps(&mut outcome).await {
+        // A refused certificate that is not made for clients: whether the refusal came as a
+        // TLS alert or as the server's HTTP answer, that is why.
+        if failure.kind == FailureKind::ClientCertRejected
+            && failure.cause == Cause::General(failure.kind)
+            && let Some(usage) = shared.tls.identity_usage()
+        {
+            failure.message = format!("{}; {usage}", failure.message);
+            failure = failure.because(
+                Cause::ClientCertNotForClients,
+                attempt.peer(),
+                Default::default(),
+            );
+        }
         attempt.log_step(|| {
             format!(
                 "{} in the {} phase: {}",

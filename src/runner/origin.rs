@@ -42,10 +42,21 @@ pub(super) async fn refine(
     shared: &RunContext,
     path: &mut PathResult,
 ) {
+    let host = spec.host().trim_end_matches('.');
+    // Only a failure another address could explain (not one the server's answer does), and
+    // never for localhost, which is loopback whatever answers for it (RFC 6761).
+    let telling = path.error.as_ref().is_some_and(|failure| {
+        Cause::StaleHostsPin.refines(failure.kind)
+            && Cause::SearchListExpansion.refines(failure.kind)
+    });
+    let local =
+        host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost");
+    if !telling || local {
+        return;
+    }
     let Some(mut failure) = path.error.take() else {
         return;
     };
-    let host = spec.host().trim_end_matches('.');
     let peer = Peer {
         host,
         port: Some(port),

@@ -179,3 +179,90 @@ fn an_ip_written_as_a_dns_name_is_named() {
         "{c:#}"
     );
 }
+
+/// A client certificate made for a server (extendedKeyUsage = serverAuth only), given to a
+/// server that asks for one and checks its purpose (OpenSSL's s_server, as nginx and a Kong
+/// control plane in pki mode do): said before any connection, and the refusal's cause names it.
+#[test]
+fn a_client_certificate_made_for_servers_is_named_before_and_after_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Authority::root(dir.path(), "Chains Root", Made::default());
+    let (crt, key) = root.server("leaf", "DNS:localhost", Made::default());
+    let (client_crt, client_key) = root.server("node", "DNS:node.example", Made::default());
+    let root_crt = root.crt();
+    let Some(server) = crate::support::servers::SServer::start(&[
+        "-cert",
+        &crt,
+        "-key",
+        &key,
+        "-Verify",
+        "1",
+        "-verify_return_error",
+        "-CAfile",
+        &root_crt,
+    ]) else {
+        return crate::support::skip("openssl is not installed");
+    };
+    let target = target(server.addr);
+    let out = preflight()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--ca-file",
+            &root_crt,
+            "--client-cert",
+            &client_crt,
+            "--client-key",
+            &client_key,
+            &target,
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("not made for clients"), "{notes}");
+    let c = check(&report, &target);
+    assert_eq!(c["error"]["kind"], "client_cert_rejected", "{c:#}");
+    assert_eq!(c["error"]["cause"], "client_cert_not_for_clients", "{c:#}");
+    assert!(
+        c["error"]["hint"].as_str().unwrap().contains("clientAuth"),
+        "{c:#}"
+    );
+
+    // nginx answers the same certificate with its 400 page after the handshake: the same cause.
+    let tls = format!(
+        "ssl_certificate \"{crt}\";\n        ssl_certificate_key \"{key}\";\n        ssl_verify_client on;\n        ssl_client_certificate \"{root_crt}\";"
+    );
+    let Some(nginx) = crate::support::servers::Nginx::start(dir.path(), &tls) else {
+        return crate::support::skip("nginx is not installed");
+    };
+    let target = format!("https://localhost:{}", nginx.addr.port());
+    let out = preflight()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--ca-file",
+            &root_crt,
+            "--client-cert",
+            &client_crt,
+            "--client-key",
+            &client_key,
+            &target,
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let c = check(&report, &target);
+    assert_eq!(c["error"]["cause"], "client_cert_not_for_clients", "{c:#}");
+}

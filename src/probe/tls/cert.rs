@@ -145,6 +145,26 @@ pub(crate) fn client_cert_dates(
     None
 }
 
+/// Why a client certificate is made for servers only, if it is: its extended key usage lists
+/// purposes without TLS client authentication (`clientAuth`), which a server that checks the
+/// purpose (nginx, OpenSSL's `s_server`, a Kong control plane in pki mode) refuses.
+pub(crate) fn client_cert_usage(identity: &CertifiedKey) -> Option<String> {
+    let leaf = identity.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let eku = cert.extended_key_usage().ok()??;
+    if eku.value.client_auth || eku.value.any {
+        return None;
+    }
+    let listed = match (eku.value.server_auth, eku.value.other.is_empty()) {
+        (true, _) => "server authentication (serverAuth) only",
+        (false, _) => "purposes without client authentication",
+    };
+    Some(format!(
+        "the client certificate given ({}) is not made for clients: its extended key usage lists {listed}, not clientAuth",
+        facts(leaf).subject
+    ))
+}
+
 /// One certificate in a line, as `openssl s_client -showcerts` would tell it: subject, issuer,
 /// validity and SHA-256 fingerprint.
 pub(super) fn described(der: &CertificateDer<'_>) -> String {

@@ -25,8 +25,8 @@ use tokio_rustls::client::TlsStream;
 
 use super::first_words::First;
 pub(crate) use cert::{
-    Facts, certs_of, client_cert_dates, client_cert_not_after, facts, key_matches, load_certs,
-    load_identity, signing_key_of,
+    Facts, certs_of, client_cert_dates, client_cert_not_after, client_cert_usage, facts,
+    key_matches, load_certs, load_identity, signing_key_of,
 };
 use judge::Judge;
 pub(crate) use judge::{alert_name, is_client_cert_alert};
@@ -214,6 +214,8 @@ pub(crate) struct Tls {
     verifiers: OnceCell<Arc<Verifiers>>,
     /// What is wrong with the client certificate's dates, if anything (read once).
     identity_dates: Option<(FailureKind, String)>,
+    /// Why the client certificate is not made for clients, if it is not (read once).
+    identity_usage: Option<String>,
 }
 
 /// The longest wait, after a TLS 1.3 handshake, for the server's verdict on the client
@@ -222,6 +224,11 @@ pub(crate) struct Tls {
 const VERDICT_WAIT: Duration = Duration::from_millis(500);
 
 impl Tls {
+    /// Why the client certificate is not made for clients, if it is not.
+    pub(crate) fn identity_usage(&self) -> Option<&str> {
+        self.identity_usage.as_deref()
+    }
+
     /// Whether a client certificate is offered to servers that ask.
     pub(crate) fn has_identity(&self) -> bool {
         self.settings.identity.is_some()
@@ -232,10 +239,15 @@ impl Tls {
             .identity
             .as_deref()
             .and_then(cert::client_cert_dates);
+        let identity_usage = settings
+            .identity
+            .as_deref()
+            .and_then(cert::client_cert_usage);
         Tls {
             settings,
             verifiers: OnceCell::new(),
             identity_dates,
+            identity_usage,
         }
     }
 
