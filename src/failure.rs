@@ -372,6 +372,21 @@ causes! {
     /// The server refused a client certificate whose extended key usage lacks clientAuth.
     ClientCertNotForClients = "client_cert_not_for_clients" of [ClientCertRejected],
         "the server refused the client certificate given, whose extended key usage lacks TLS client authentication (`clientAuth`): a certificate made for servers";
+    /// The proxy closes the tunnel after reading the ClientHello's server name.
+    ProxyFiltersName = "proxy_filters_server_name" of [SniFiltered],
+        "the proxy opened the tunnel (CONNECT 200), read the server name of the ClientHello and closed it, while the same tunnel without the name reaches the server: the proxy's SNI or URL-category policy";
+    /// The target refused the proxy's own connection (squid's ERR_CONNECT_FAIL 111).
+    ProxyTargetRefused = "proxy_target_refused" of [ProxyUpstream],
+        "the proxy reached the target's address, which refused its connection (squid's `ERR_CONNECT_FAIL 111`): nothing listens there, or a firewall beyond the proxy rejects it";
+    /// The proxy's own connection to the target timed out (squid's ERR_CONNECT_FAIL 110).
+    ProxyTargetSilent = "proxy_target_silent" of [ProxyUpstream],
+        "the proxy's own connection to the target got no answer (squid's `ERR_CONNECT_FAIL 110`): a firewall beyond the proxy drops it";
+    /// The proxy has no route to the target (squid's ERR_CONNECT_FAIL 101 or 113).
+    ProxyTargetUnreachable = "proxy_target_unreachable" of [ProxyUpstream],
+        "the proxy has no route to the target (squid's `ERR_CONNECT_FAIL 101` or `113`)";
+    /// The proxy cannot resolve the target's name (squid's ERR_DNS_FAIL).
+    ProxyCannotResolve = "proxy_cannot_resolve" of [ProxyUpstream],
+        "the proxy cannot resolve the target's name (squid's `ERR_DNS_FAIL`)";
     /// kong.conf lists more trust files than preflight reads (a warning).
     TrustListCut = "trust_list_cut" of [FileInvalid],
         "warning: `lua_ssl_trusted_certificate` lists more files (or bytes) than preflight reads; the rest were not judged";
@@ -757,6 +772,24 @@ fn cause_hint(cause: Cause, phase: Phase, peer: Peer<'_>, facts: Facts<'_>) -> O
             "Connect by a DNS name the certificate carries, or have it reissued with {host} as an IP address entry (subjectAltName = IP:{host}, not DNS:{host})."
         ),
         Cause::ClientCertNotForClients => "Use a client certificate whose extended key usage includes TLS client authentication (extendedKeyUsage = clientAuth), or has none at all, as kong hybrid gen_cert makes it: a server certificate (serverAuth only) is refused by every server that checks the purpose.".to_string(),
+        Cause::ProxyFiltersName => format!(
+            "Ask the proxy team to allow TLS to {host}{} through {proxy}: its policy refuses the server name (for squid, an ssl_bump splice rule for the name; for an appliance, its URL category or allow list). A Kong node sends the same server name, so it meets the same refusal.",
+            peer.port_text()
+        ),
+        Cause::ProxyTargetRefused => format!(
+            "The proxy {proxy} reached {addr}, which refused it: check that the service listens there, and ask the network team whether a firewall beyond the proxy rejects the proxy's connections to {host}{}.",
+            peer.port_text()
+        ),
+        Cause::ProxyTargetSilent => format!(
+            "The proxy {proxy} got no answer from {addr}: ask the network team to allow the proxy's own outbound address to {host}{} (the firewall beyond the proxy sees the proxy, not this host).",
+            peer.port_text()
+        ),
+        Cause::ProxyTargetUnreachable => format!(
+            "The proxy {proxy} has no route to {host}: ask the proxy team for a route from the proxy to it (or for the proxy to use its upstream proxy for it)."
+        ),
+        Cause::ProxyCannotResolve => format!(
+            "The proxy {proxy} cannot resolve {host}: check the name, and ask the proxy team whether its DNS (or its upstream's) answers for {host}."
+        ),
         Cause::SearchListExpansion => {
             let fix = facts.fix.unwrap_or("lower ndots in /etc/resolv.conf");
             format!(

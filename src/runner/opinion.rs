@@ -34,13 +34,142 @@ pub(super) async fn attempt(
         (Dest::Addr(addr), None) => Some(*addr),
         _ => None,
     };
-    let mut outcome = run_with(spec, dest, via, shared, None).await;
+    let mut outcome = run_with(spec, dest, via.clone(), shared, None).await;
     // Boxed: the opinions' state (a trace of 30 hops, retries with their own attempts) is
     // allocated only after a failure, not carried by every check's task.
     if outcome.error.is_some() {
-        Box::pin(opinion(spec, direct, shared, &mut outcome)).await;
+        match (direct, via) {
+            (None, Some(proxy)) => Box::pin(through_proxy(spec, proxy, shared, &mut outcome)).await,
+            _ => Box::pin(opinion(spec, direct, shared, &mut outcome)).await,
+        }
     }
     outcome
+}
+
+/// Whether `failure` is a connection closed or reset in the TLS handshake: what a filter on
+/// the server name does.
+fn closed_in_handshake(failure: &Failure) -> bool {
+    failure.phase == Phase::Tls
+        && (failure.kind == FailureKind::Reset
+            || (failure.kind == FailureKind::TlsHandshake
+                && failure.cause == crate::failure::Cause::ClosedDuringHandshake))
+}
+
+/// The second opinion of a proxied attempt: a trace to a proxy that did not answer; a tunnel
+/// closed after the ClientHello, the same tunnel to the address without the server name.
+async fn through_proxy(
+    spec: &CheckSpec,
+    proxy: Arc<ProxyUrl>,
+    shared: &RunContext,
+    outcome: &mut Outcome,
+) {
+    let Some(failure) = outcome.error.clone() else {
+        return;
+    };
+    if !closed_in_handshake(&failure) || !proxy.scheme.resolves_remotely() {
+        return opinion(spec, None, shared, outcome).await;
+    }
+    let start = Instant::now();
+    let filtered = proxy_filter(spec, &proxy, shared).await;
+    let ms = millis(start.elapsed());
+    if let Some(found) = filtered {
+        record(
+            outcome,
+            found.explained,
+            found.conclusion,
+            ms,
+            found.attempts,
+            None,
+        );
+    }
+}
+
+/// A tunnel the proxy opened (CONNECT 200) and closed after the ClientHello, tried again to
+/// the address this host resolves, without the server name: when the server then answers, the
+/// proxy filters by the name (an SNI or URL-category policy). `None` when there is no name, or
+/// no address here to tunnel to.
+async fn proxy_filter(
+    spec: &CheckSpec,
+    proxy: &Arc<ProxyUrl>,
+    shared: &RunContext,
+) -> Option<Retried> {
+    let name = spec
+        .tls
+        .server_name
+        .clone()
+        .unwrap_or_else(|| spec.host().to_string());
+    let port = spec.port()?;
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let ip = *shared
+        .dns
+        .resolve(spec.host(), Some(port), shared.budget)
+        .await
+        .addrs
+        .ok()?
+        .first()?;
+    shared.log_step(spec.id(), || {
+        format!("second opinion: the same tunnel to {ip} without the server name {name}")
+    });
+    let mut other = spec.clone();
+    other.tls.server_name = Some(ip.to_string());
+    let addr = SocketAddr::new(ip, port);
+    let (retry, ms) = timed(run_with(
+        &other,
+        Dest::Addr(addr),
+        Some(proxy.clone()),
+        shared,
+        None,
+    ))
+    .await;
+    let attempts = vec![Tried {
+        tried: format!("CONNECT {addr} through the proxy, no server name"),
+        result: result_of(&retry),
+        ms,
+    }];
+    let answered = match &retry.error {
+        None => true,
+        Some(f) => {
+            f.phase == Phase::Tls && !closed_in_handshake(f) && f.kind != FailureKind::TlsTimeout
+        }
+    };
+    if !answered {
+        return Some(Retried {
+            explained: None,
+            conclusion: "through the proxy to the address without the server name it failed too: not a filter on the name".into(),
+            attempts,
+            retry: None,
+        });
+    }
+    let shown = proxy.to_string();
+    let peer = Peer {
+        host: &name,
+        port: Some(port),
+        ip: None,
+    };
+    let failure = Failure::new(
+        FailureKind::SniFiltered,
+        Phase::Tls,
+        format!(
+            "the proxy {shown} opened the tunnel to {}:{port}, read the ClientHello for {name} and closed it; the same tunnel to {addr} without the server name reached the server ({}): the proxy (or a firewall beyond it) filters TLS by server name",
+            spec.host(),
+            attempts[0].result
+        ),
+        peer,
+    );
+    let facts = crate::failure::Facts {
+        proxy: Some(&shown),
+        ..Default::default()
+    };
+    Some(Retried {
+        explained: Some(failure.because(crate::failure::Cause::ProxyFiltersName, peer, facts)),
+        conclusion: format!(
+            "without the server name {name} the tunnel reached the server: the proxy filters by that name"
+        ),
+        attempts,
+        retry: None,
+    })
 }
 
 /// The most addresses one run traces: each trace is up to 30 sockets for one timeout, and many

@@ -268,6 +268,12 @@ fn squid_names_what_it_refused() {
         message.contains("503") && message.contains("refused"),
         "{message}"
     );
+    // Squid's X-Squid-Error says what its own connection met: a cause of its own.
+    assert_eq!(
+        check(&report, &upstream)["error"]["cause"],
+        "proxy_target_refused",
+        "{report:#}"
+    );
 
     // A dead proxy, and a proxy whose name does not resolve.
     let dead = format!("http://127.0.0.1:{}", w.refused.port());
@@ -698,4 +704,72 @@ fn a_proxy_that_offers_only_negotiate_is_named_and_basic_problems_apart() {
             "{report:#}"
         );
     }
+}
+
+/// A site's proxy that filters TLS by server name (squid built with OpenSSL: `ssl_bump peek`,
+/// then `terminate` for one name): CONNECT is answered 200, the ClientHello read, and the
+/// tunnel closed. The second opinion tunnels to the address without the name and reaches the
+/// server, so the cause is the proxy's policy, with the name it filtered; another name
+/// through the same proxy passes.
+#[test]
+fn a_proxy_that_filters_by_server_name_is_named() {
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world
+            .ca
+            .server(&["blocked.test", "open.test"], Validity::Current),
+    ));
+    let Some(squid) = Squid::start(&SquidOptions {
+        hosts: vec![
+            ("blocked.test".into(), tls.ip()),
+            ("open.test".into(), tls.ip()),
+        ],
+        sni_blocked: Some("blocked.test"),
+        ..SquidOptions::default()
+    }) else {
+        return;
+    };
+    let port = tls.port();
+    let (blocked, open) = (
+        format!("tls://blocked.test:{port}"),
+        format!("tls://open.test:{port}"),
+    );
+    let pin = |name: &str| format!("{name}:{port}:{}", tls.ip());
+    let out = preflight()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--ca-file",
+            world.ca_file(),
+        ])
+        .args([
+            "--resolve",
+            &pin("blocked.test"),
+            "--resolve",
+            &pin("open.test"),
+        ])
+        .args(["--proxy", &squid.url(None), &blocked, &open])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    assert_eq!(check(&report, &open)["status"], "ok");
+    let c = check(&report, &blocked);
+    assert_eq!(c["error"]["kind"], "sni_filtered", "{c:#}");
+    assert_eq!(c["error"]["cause"], "proxy_filters_server_name", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("blocked.test") && message.contains("proxy"),
+        "{message}"
+    );
+    let hint = c["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains(&squid.url(None)) && hint.contains("blocked.test"),
+        "{hint}"
+    );
 }

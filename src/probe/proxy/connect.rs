@@ -198,10 +198,19 @@ impl Hop<'_> {
                 .any(|e| v.starts_with(e))
         });
         if beyond {
-            return self.target_failure(
+            let failure = self.target_failure(
                 FailureKind::ProxyUpstream,
                 format!("the proxy {proxy} could not reach {authority}: {line}"),
             );
+            let shown = proxy.to_string();
+            let facts = crate::failure::Facts {
+                proxy: Some(&shown),
+                ..Default::default()
+            };
+            return match squid.and_then(squid_cause) {
+                Some(cause) => failure.because(cause, self.target, facts),
+                None => failure,
+            };
         }
         match status.as_u16() {
             407 => {
@@ -266,6 +275,21 @@ impl Hop<'_> {
     }
 }
 
+/// The cause squid's X-Squid-Error names, when it names one beyond the proxy: its error page
+/// and the errno of its own connection to the target (squid's errorpage codes; Linux errnos).
+fn squid_cause(value: &str) -> Option<Cause> {
+    let mut parts = value.split_whitespace();
+    let error = parts.next()?;
+    let errno = parts.next().and_then(|n| n.parse::<i32>().ok());
+    Some(match (error, errno) {
+        ("ERR_CONNECT_FAIL", Some(111)) => Cause::ProxyTargetRefused,
+        ("ERR_CONNECT_FAIL", Some(110)) => Cause::ProxyTargetSilent,
+        ("ERR_CONNECT_FAIL", Some(101 | 113)) => Cause::ProxyTargetUnreachable,
+        ("ERR_DNS_FAIL", _) => Cause::ProxyCannotResolve,
+        _ => return None,
+    })
+}
+
 /// What squid's X-Squid-Error (`ERR_CONNECT_FAIL 111`: an error page and an errno) means.
 fn squid_meaning(value: &str) -> Option<&'static str> {
     let mut parts = value.split_whitespace();
@@ -293,6 +317,28 @@ fn squid_meaning(value: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn squid_errors_name_their_causes() {
+        assert_eq!(
+            squid_cause("ERR_CONNECT_FAIL 111"),
+            Some(Cause::ProxyTargetRefused)
+        );
+        assert_eq!(
+            squid_cause("ERR_CONNECT_FAIL 110"),
+            Some(Cause::ProxyTargetSilent)
+        );
+        assert_eq!(
+            squid_cause("ERR_CONNECT_FAIL 113"),
+            Some(Cause::ProxyTargetUnreachable)
+        );
+        assert_eq!(
+            squid_cause("ERR_DNS_FAIL 0"),
+            Some(Cause::ProxyCannotResolve)
+        );
+        assert_eq!(squid_cause("ERR_CONNECT_FAIL"), None);
+        assert_eq!(squid_cause("ERR_ACCESS_DENIED 0"), None);
+    }
 
     #[test]
     fn squid_errors_are_explained() {

@@ -70,6 +70,9 @@ pub(crate) struct SquidOptions<'a> {
     /// Sign-in by Negotiate (Kerberos) only, as an Active Directory site's proxy: its helper
     /// accepts no one, and squid offers no Basic.
     pub(crate) negotiate_only: bool,
+    /// A server name whose tunnels squid closes after peeking at the ClientHello (`ssl_bump
+    /// peek` then `terminate`, as a site's SNI policy does); needs squid built with OpenSSL.
+    pub(crate) sni_blocked: Option<&'a str>,
 }
 
 /// A squid process on a free port of 127.0.0.1, killed when dropped.
@@ -96,8 +99,25 @@ impl Squid {
             hosts.push_str(&format!("{ip} {name}\n"));
         }
         std::fs::write(path("hosts"), hosts).unwrap();
+        let bump = match options.sni_blocked {
+            Some(_) => {
+                // ssl-bump wants a CA even when it only peeks, splices and terminates.
+                super::servers::openssl_self_signed(dir.path(), "bump", "/CN=Site Proxy CA", &[]);
+                let pem = format!(
+                    "{}{}",
+                    std::fs::read_to_string(path("bump.crt")).unwrap(),
+                    std::fs::read_to_string(path("bump.key")).unwrap()
+                );
+                std::fs::write(path("bump.pem"), pem).unwrap();
+                format!(
+                    " ssl-bump tls-cert={} generate-host-certificates=off",
+                    path("bump.pem")
+                )
+            }
+            None => String::new(),
+        };
         let mut conf = format!(
-            "http_port 127.0.0.1:{port}
+            "http_port 127.0.0.1:{port}{bump}
 pid_filename {pid}
 cache_log {cache}
 access_log stdio:{access}
@@ -149,6 +169,11 @@ tcp_outgoing_address {PROXY_EGRESS}
             std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
             conf.push_str(&format!(
                 "auth_param negotiate program {helper}\nauth_param negotiate children 1\nacl signed proxy_auth REQUIRED\nhttp_access allow signed\nhttp_access deny all\n"
+            ));
+        }
+        if let Some(name) = options.sni_blocked {
+            conf.push_str(&format!(
+                "acl step1 at_step SslBump1\nacl blocked_name ssl::server_name {name}\nssl_bump peek step1\nssl_bump terminate blocked_name\nssl_bump splice all\n"
             ));
         }
         conf.push_str("http_access allow all\n");
