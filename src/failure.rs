@@ -118,6 +118,10 @@ kinds! {
     /// handshake anyway (a warning).
     ClientCertRequested = "client_cert_requested" in [Tls],
         "warning: the server asked for a client certificate, none was given, and it let the handshake complete";
+    /// The endpoint requires a client certificate, one was given, and the handshake never
+    /// asked for it: something in front completes TLS itself (a warning).
+    ClientCertNotRequested = "client_cert_not_requested" in [Tls],
+        "warning: the profile says the endpoint requires a client certificate, one was given, and the handshake never asked for it: something in front (a load balancer, an inspection proxy) completes TLS itself";
     /// The client certificate given has expired (a warning; the server will refuse it).
     ClientCertExpired = "client_cert_expired" in [Tls],
         "warning: the client certificate given has expired, so a server that checks it refuses it";
@@ -409,6 +413,7 @@ impl FailureKind {
             K::CertExpiring
             | K::ClientCertMissing
             | K::ClientCertRequested
+            | K::ClientCertNotRequested
             | K::ClientCertExpired
             | K::ClientCertNotYetValid
             | K::AlpnNotNegotiated
@@ -903,6 +908,9 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
         FailureKind::ClientCertRequested => format!(
             "{host} asked for a client certificate and accepted the connection without one: if the service needs mutual TLS (a control plane does), run again with --client-cert and --client-key to test the full path."
         ),
+        FailureKind::ClientCertNotRequested => format!(
+            "{addr} completed TLS without asking for the client certificate the service requires, so a device in front of it (a load balancer, a TLS inspection proxy) terminates TLS and the certificate never reaches the service: have it pass TLS through to {host} (layer 4, or SNI routing), and exempt it from inspection."
+        ),
         FailureKind::ClientCertExpired => {
             "The client certificate given (--client-cert, or kong.conf cluster_cert) has expired: issue a new certificate for this node (for Konnect, a new data plane certificate in the Gateway Manager) and run again with it.".to_string()
         }
@@ -1143,7 +1151,7 @@ mod tests {
             );
         }
         // No kind is missing from the list.
-        assert_eq!(seen.len(), 47);
+        assert_eq!(seen.len(), 48);
     }
 
     #[test]

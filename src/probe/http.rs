@@ -501,11 +501,17 @@ fn judge(request: &HttpRequest, key: &str, answer: &Answer<'_>, peer: Peer<'_>) 
     if request.kong_cluster && status != StatusCode::SWITCHING_PROTOCOLS {
         let page = answer.page.map(excerpt).filter(|e| !e.is_empty());
         let said = page.map_or_else(String::new, |e| format!(" (\"{e}\")"));
+        // Mutual only when the handshake asked for the node's certificate and got it.
+        let handshake = match request.client_cert {
+            Some(true) => "completed mutual TLS",
+            Some(false) => "completed TLS without the node's certificate",
+            None => "completed TLS without asking for the node's certificate",
+        };
         let failure = Failure::new(
             FailureKind::UpgradeRefused,
             Phase::Http,
             format!(
-                "the control plane at {} completed mutual TLS but answered the data plane's upgrade on {outlet} with {status}{said}",
+                "the control plane at {} {handshake} but answered the data plane's upgrade on {outlet} with {status}{said}",
                 request.authority
             ),
             peer,

@@ -242,3 +242,77 @@ fn a_truncated_answer_with_tcp_53_blocked_is_named() {
     let hint = c["error"]["hint"].as_str().unwrap();
     assert!(hint.contains("TCP port 53"), "{hint}");
 }
+
+/// A load balancer (nginx) terminates TLS in front of a service the profile says requires
+/// mutual TLS; the node's certificate is given and never asked for. A plain `tls` check has
+/// no upgrade to fail, so this is a warning of its own, not a pass in silence.
+#[test]
+fn tls_terminated_in_front_of_a_mutual_tls_service_warns() {
+    let world = crate::support::world::World::new();
+    let dir = world.dir.path();
+    let (crt, key) = world.ca.server_files(dir, "edge", &["svc.test"]);
+    let tls = format!(
+        "ssl_certificate {};\n        ssl_certificate_key {};",
+        crt.display(),
+        key.display()
+    );
+    let Some(edge) = crate::support::servers::Nginx::start(dir, &tls) else {
+        crate::support::skip("nginx is not installed (apt-get install nginx)");
+        return;
+    };
+    let (client_crt, client_key) = world.ca.client(dir, "node", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let profile = dir.join("mtls.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name = \"mtls\"\ndescription = \"d\"\n[[endpoints]]\nkey = \"svc\"\nname = \"Service\"\nrole = \"telemetry\"\nhost = \"svc.test\"\nport = {}\nprobe = \"tls\"\nclient_cert = true\nnote = \"n\"\n",
+            edge.addr.port()
+        ),
+    )
+    .unwrap();
+    let pin = format!("svc.test:{}:127.0.0.1", edge.addr.port());
+    let out = crate::support::world::preflight()
+        .args(["check", "--format", "json", "--profile"])
+        .arg(&profile)
+        .args(["--ca-file", world.ca_file(), "--resolve", &pin])
+        .arg("--client-cert")
+        .arg(&client_crt)
+        .arg("--client-key")
+        .arg(&client_key)
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    let c = check(&report, "mtls.svc");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert_eq!(c["error"]["kind"], "client_cert_not_requested", "{c:#}");
+    assert!(
+        c["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("pass TLS through"),
+        "{c:#}"
+    );
+
+    // The same edge in front of what the profile calls a control plane: the node's own
+    // upgrade follows and fails, and nothing says that mutual TLS was completed.
+    let text = std::fs::read_to_string(&profile).unwrap();
+    std::fs::write(&profile, text.replace("\"telemetry\"", "\"control-plane\"")).unwrap();
+    let out = crate::support::world::preflight()
+        .args(["check", "--format", "json", "--profile"])
+        .arg(&profile)
+        .args(["--ca-file", world.ca_file(), "--resolve", &pin])
+        .arg("--client-cert")
+        .arg(&client_crt)
+        .arg("--client-key")
+        .arg(&client_key)
+        .output()
+        .unwrap();
+    let report = failed_run(out);
+    let c = check(&report, "mtls.svc");
+    assert_eq!(c["error"]["cause"], "client_cert_not_asked", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("mutual"), "{message}");
+}

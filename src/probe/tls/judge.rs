@@ -214,6 +214,17 @@ impl Judge<'_> {
         }
         if self.request.client_cert_expected && !self.identity {
             warnings.push(self.missing_client_cert());
+        } else if self.request.client_cert_expected
+            && !self.cert_requested()
+            && !self.request.to_proxy
+        {
+            warnings.push(self.failure(
+                FailureKind::ClientCertNotRequested,
+                format!(
+                    "{} completed TLS without asking for the client certificate given, which the service requires: what answered is not the service itself",
+                    self.addr
+                ),
+            ));
         } else if self.cert_requested() && !self.identity && !self.request.to_proxy {
             warnings.push(self.failure(
                 FailureKind::ClientCertRequested,

@@ -165,6 +165,8 @@ pub(crate) enum Validity {
 pub(crate) struct ServerOptions {
     /// Require a client certificate signed by the CA.
     pub(crate) client_auth: bool,
+    /// Ask for a client certificate signed by the CA, and complete without one too.
+    pub(crate) client_auth_optional: bool,
     /// Offer only TLS 1.2.
     pub(crate) tls12_only: bool,
     /// ALPN protocols to accept.
@@ -354,12 +356,15 @@ pub(crate) fn shared_cluster_cert(dir: &Path) -> (Arc<ServerConfig>, PathBuf, Pa
     let (crt, pem) = (dir.join("cluster.crt"), dir.join("cluster.key"));
     std::fs::write(&crt, cert.pem()).unwrap();
     std::fs::write(&pem, key.serialize_pem()).unwrap();
-    let config = server_config(
-        cert.der().clone(),
-        &key,
-        ServerOptions::default(),
-        rustls::RootCertStore::empty(),
-    );
+    // A Kong control plane asks every data plane for its certificate (in shared mode, the
+    // same one it holds).
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let options = ServerOptions {
+        client_auth_optional: true,
+        ..ServerOptions::default()
+    };
+    let config = server_config(cert.der().clone(), &key, options, roots);
     (config, crt, pem)
 }
 
@@ -379,13 +384,15 @@ fn server_config(
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .unwrap();
-    let builder = if options.client_auth {
+    let builder = if options.client_auth || options.client_auth_optional {
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(client_roots),
             provider,
-        )
-        .build()
-        .unwrap();
+        );
+        let verifier = match options.client_auth_optional {
+            true => verifier.allow_unauthenticated().build().unwrap(),
+            false => verifier.build().unwrap(),
+        };
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
