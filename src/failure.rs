@@ -384,7 +384,7 @@ causes! {
         "the proxy reached the target's address, which refused its connection (squid's `ERR_CONNECT_FAIL 111`): nothing listens there, or a firewall beyond the proxy rejects it";
     /// The proxy's own connection to the target timed out (squid's ERR_CONNECT_FAIL 110).
     ProxyTargetSilent = "proxy_target_silent" of [ProxyUpstream],
-        "the proxy's own connection to the target got no answer (squid's `ERR_CONNECT_FAIL 110`): a firewall beyond the proxy drops it";
+        "the proxy's own connection to the target got no answer (squid's `ERR_CONNECT_FAIL 110`, or any proxy's 504): a firewall beyond the proxy drops it";
     /// The proxy has no route to the target (squid's ERR_CONNECT_FAIL 101 or 113).
     ProxyTargetUnreachable = "proxy_target_unreachable" of [ProxyUpstream],
         "the proxy has no route to the target (squid's `ERR_CONNECT_FAIL 101` or `113`)";

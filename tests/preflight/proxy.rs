@@ -773,3 +773,70 @@ fn a_proxy_that_filters_by_server_name_is_named() {
         "{hint}"
     );
 }
+
+/// An older appliance that speaks HTTP/1.0: its `200 Connection established` opens a tunnel
+/// that works, and its own `504 Gateway Timeout` page (no squid header) is the proxy's wait
+/// for the target running out, named as such.
+#[test]
+fn an_http_1_0_appliance_tunnels_and_its_504_is_named() {
+    use std::io::Write;
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["svc.test"], Validity::Current),
+    ));
+    let upstream = tls.port();
+    let appliance = crate::support::raw::raw_server(move |mut client| {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match std::io::Read::read(&mut client, &mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        if String::from_utf8_lossy(&head).contains("slow.test") {
+            let _ = client.write_all(
+                b"HTTP/1.0 504 Gateway Timeout\r\nContent-Type: text/html\r\n\r\n<html><title>Gateway Timeout</title></html>",
+            );
+            return;
+        }
+        let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+            return;
+        };
+        let _ = client.write_all(b"HTTP/1.0 200 Connection established\r\n\r\n");
+        let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut s2, &mut c2);
+        });
+        let _ = std::io::copy(&mut client, &mut server);
+    });
+    let (ok, slow) = (
+        format!("tls://svc.test:{upstream}"),
+        format!("tls://slow.test:{upstream}"),
+    );
+    let out = preflight()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--ca-file",
+            world.ca_file(),
+        ])
+        .args(["--proxy", &format!("http://{appliance}"), &ok, &slow])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = split(out);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    crate::support::words::assert_plain_words(&report);
+    assert_eq!(check(&report, &ok)["status"], "ok", "{report:#}");
+    let c = check(&report, &slow);
+    assert_eq!(c["error"]["kind"], "proxy_upstream", "{c:#}");
+    assert_eq!(c["error"]["cause"], "proxy_target_silent", "{c:#}");
+    assert!(
+        c["error"]["message"].as_str().unwrap().contains("504"),
+        "{c:#}"
+    );
+}

@@ -263,10 +263,25 @@ impl Hop<'_> {
                 FailureKind::ProxyDenied,
                 format!("the proxy {proxy} refused to forward to {authority}: {line}"),
             ),
-            502..=504 => self.target_failure(
-                FailureKind::ProxyUpstream,
-                format!("the proxy {proxy} could not reach {authority}: {line}"),
-            ),
+            502..=504 => {
+                let failure = self.target_failure(
+                    FailureKind::ProxyUpstream,
+                    format!("the proxy {proxy} could not reach {authority}: {line}"),
+                );
+                // 504 is the proxy's own wait for the target running out (RFC 9110 15.6.5),
+                // whatever product answers it; 502 and 503 say less.
+                match status.as_u16() {
+                    504 => {
+                        let shown = proxy.to_string();
+                        let facts = crate::failure::Facts {
+                            proxy: Some(&shown),
+                            ..Default::default()
+                        };
+                        failure.because(Cause::ProxyTargetSilent, self.target, facts)
+                    }
+                    _ => failure,
+                }
+            }
             _ => self.target_failure(
                 FailureKind::ProxyError,
                 format!("the proxy {proxy} answered the request for {authority} with {line}"),
