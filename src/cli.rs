@@ -10,10 +10,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::render::{Format, ListFormat};
 
+/// `--version`: the version, the target built for, and the git revision and commit date built
+/// from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PREFLIGHT_TARGET"),
+    ", git ",
+    env!("PREFLIGHT_GIT_REV"),
+    ", ",
+    env!("PREFLIGHT_COMMIT_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "preflight",
-    version,
+    version = VERSION,
     about = "Checks that an API-gateway data plane node can reach everything it needs: DNS, TCP and TLS to every control-plane, telemetry, API and portal endpoint, with the reason and the fix for each that fails."
 )]
 pub struct Cli {
@@ -271,6 +284,19 @@ pub struct CheckArgs {
     /// standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Also write the JSON report to FILE (atomically), from the same run: any of --json,
+    /// --junit and --markdown together, beside what --format prints.
+    #[arg(long = "json", value_name = "FILE", conflicts_with = "watch")]
+    pub json_file: Option<PathBuf>,
+
+    /// Also write the JUnit XML report to FILE (atomically), from the same run.
+    #[arg(long = "junit", value_name = "FILE", conflicts_with = "watch")]
+    pub junit_file: Option<PathBuf>,
+
+    /// Also write the Markdown report to FILE (atomically), from the same run.
+    #[arg(long = "markdown", value_name = "FILE", conflicts_with = "watch")]
+    pub markdown_file: Option<PathBuf>,
 
     /// After the run, write the allowlist of the failed endpoints to FILE (CSV, JSON or
     /// Markdown by its extension .csv, .json, .md; a table otherwise): the request to send

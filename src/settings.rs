@@ -34,6 +34,9 @@ pub struct Settings {
     pub output: Option<PathBuf>,
     /// `--allowlist-failed`: where to write the allowlist of the failed endpoints.
     pub allowlist_failed: Option<PathBuf>,
+    /// `--json`, `--junit`, `--markdown`: more files the same report is written to, each in
+    /// its format, with the flag that named it.
+    pub also: Vec<(Format, PathBuf, &'static str)>,
     /// `--watch`: the interval between rounds.
     pub watch: Option<Duration>,
     /// `--count`: the rounds of a watch.
@@ -119,6 +122,14 @@ impl Settings {
             format: args.format,
             output: args.output.clone(),
             allowlist_failed: args.allowlist_failed.clone(),
+            also: [
+                (Format::Json, &args.json_file, "--json"),
+                (Format::Junit, &args.junit_file, "--junit"),
+                (Format::Markdown, &args.markdown_file, "--markdown"),
+            ]
+            .into_iter()
+            .filter_map(|(format, path, flag)| Some((format, path.clone()?, flag)))
+            .collect(),
             watch: args.watch,
             count: args.count,
             warnings,

@@ -45,6 +45,11 @@ pub(crate) fn check(
         .as_deref()
         .map(|path| Ok::<_, InputError>((Destination::open(path, "--allowlist-failed")?, path)))
         .transpose()?;
+    let also = settings
+        .also
+        .iter()
+        .map(|(format, path, flag)| Ok::<_, InputError>((*format, Destination::open(path, flag)?)))
+        .collect::<Result<Vec<_>, _>>()?;
     let bar = Bar::for_terminal(plan.checks.len(), args.quiet);
     let progress = bar
         .clone()
@@ -59,6 +64,35 @@ pub(crate) fn check(
         bar.clear();
     }
     write_reports(&report, &settings, output, failed_list, color)
+        .and_then(|code| write_also(&report, also, settings.strict, code))
+}
+
+/// Writes the report to each of `--json`, `--junit` and `--markdown`, from the same results;
+/// one that cannot be written is said on stderr, and makes the exit code 2.
+fn write_also(
+    report: &Report,
+    also: Vec<(render::Format, Destination)>,
+    strict: bool,
+    mut code: u8,
+) -> Result<u8, Failure> {
+    let style = render::Style {
+        color: false,
+        width: terminal_width(),
+        strict,
+    };
+    for (format, destination) in also {
+        let mut buffer = Vec::new();
+        render::render(report, format, style, &mut buffer)
+            .map_err(|err| Failure::Output(err, code))?;
+        if let Err(err) = destination.write(&buffer) {
+            eprintln!(
+                "preflight: {}",
+                preflight::sanitize::message(&err.to_string())
+            );
+            code = EXIT_INPUT;
+        }
+    }
+    Ok(code)
 }
 
 /// Writes the report (to `--output`, with the human form on stdout; else to stdout) and the

@@ -193,3 +193,51 @@ fn colour_follows_the_flag_and_no_color() {
     assert!(painted(&["--color", "always"], true));
     assert!(!painted(&["--color", "never"], false));
 }
+
+/// One run, every format a CI job wants: JSON, JUnit and Markdown files beside the human
+/// report on standard output, all from the same results (pytest's --junitxml, goss's formats).
+/// A file that cannot be written is refused before anything is probed.
+#[test]
+fn one_run_writes_json_junit_and_markdown_files_beside_the_human_report() {
+    let (args, refused) = mixed_run();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let (json, junit, markdown) = (file("r.json"), file("r.xml"), file("r.md"));
+    let mut all = vec![
+        "check",
+        "--json",
+        &json,
+        "--junit",
+        &junit,
+        "--markdown",
+        &markdown,
+    ];
+    all.extend(args.iter().map(String::as_str));
+    let (code, stdout, stderr) = run(&all);
+    assert_eq!(code, 1, "{stderr}");
+    // The human report on standard output.
+    assert!(stdout.contains("failed"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let failed = crate::support::world::check(&report, &refused);
+    assert_eq!(failed["status"], "fail");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(
+        doc.root_element().attribute("tests"),
+        Some(report["summary"]["total"].to_string().as_str())
+    );
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(failure.attribute("type"), failed["error"]["kind"].as_str());
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(md.contains("| ") && md.contains("refused"), "{md}");
+
+    // An unwritable destination: exit 2, naming the flag, and nothing probed or written.
+    let bad = dir.path().join("no/such/dir/r.xml").display().to_string();
+    let (code, _, stderr) = run(&["check", "--json", &json, "--junit", &bad, &refused]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--junit"), "{stderr}");
+}
