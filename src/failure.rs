@@ -1,6 +1,6 @@
 //! The failure contract: what can go wrong in a check (`FailureKind`, whose names are stable
 //! identifiers other tools parse), where (`Phase`), and what to do about it (the hints). Each
-//! kind's identifier, the phases it occurs in and its meaning (the README's table) are
+//! kind's identifier, the phases it occurs in and its meaning (docs/failures.md's table) are
 //! written once, in the `kinds!` table below; `as_str`, the serde name and JUnit's `type`
 //! all read it.
 
@@ -26,7 +26,7 @@ macro_rules! kinds {
         }
 
         impl FailureKind {
-            /// Every kind, in the order of the README's table.
+            /// Every kind, in the order of docs/failures.md's table.
             pub const ALL: &[FailureKind] = &[$(FailureKind::$kind),+];
 
             /// The identifier: the JSON `kind`, JUnit's failure `type`, the metrics' label.
@@ -43,7 +43,7 @@ macro_rules! kinds {
                 }
             }
 
-            /// What the kind means, in a few words: the README's table.
+            /// What the kind means, in a few words: docs/failures.md's table.
             pub fn meaning(self) -> &'static str {
                 match self {
                     $(FailureKind::$kind => $meaning,)+
@@ -209,7 +209,7 @@ impl fmt::Display for FailureKind {
 }
 
 /// Declares `Cause`'s refinements from one table: per cause, its doc, identifier, the kinds it
-/// refines and its meaning (the README's table of causes).
+/// refines and its meaning (the table of causes in docs/failures.md).
 macro_rules! causes {
     ($(
         $(#[doc = $doc:literal])*
@@ -231,7 +231,7 @@ macro_rules! causes {
         }
 
         impl Cause {
-            /// Every cause finer than its kind, in the order of the README's table.
+            /// Every cause finer than its kind, in the order of docs/failures.md's table.
             pub const REFINED: &[Cause] = &[$(Cause::$cause),+];
 
             /// The identifier: the JSON error's `cause`.
@@ -250,7 +250,7 @@ macro_rules! causes {
                 }
             }
 
-            /// What the cause means, in a few words: the README's table.
+            /// What the cause means, in a few words: docs/failures.md's table.
             pub fn meaning(self) -> &'static str {
                 match self {
                     Cause::General(kind) => kind.meaning(),
@@ -1009,7 +1009,7 @@ fn hint(kind: FailureKind, phase: Phase, peer: Peer<'_>) -> String {
 }
 
 impl FailureKind {
-    /// The README's table of kinds, as Markdown: identifier, phases, meaning.
+    /// The table of kinds in docs/failures.md, as Markdown: identifier, phases, meaning.
     pub fn table() -> String {
         let mut table = String::from("| kind | phases | meaning |\n| --- | --- | --- |\n");
         for kind in FailureKind::ALL {
@@ -1025,7 +1025,7 @@ impl FailureKind {
 }
 
 impl Cause {
-    /// The README's table of the causes finer than their kinds.
+    /// The table in docs/failures.md of the causes finer than their kinds.
     pub fn table() -> String {
         let mut table = String::from("| cause | of kinds | meaning |\n| --- | --- | --- |\n");
         for &cause in Cause::REFINED {
@@ -1068,10 +1068,10 @@ mod tests {
 
     #[test]
     fn every_cause_refines_a_kind_has_one_identifier_and_a_readme_row() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/failures.md");
         assert!(
             readme.contains(&Cause::table()),
-            "README's table of causes differs from Cause::table():\n{}",
+            "docs/failures.md's table of causes differs from Cause::table():\n{}",
             Cause::table()
         );
         let kinds: std::collections::HashSet<&str> =
@@ -1121,7 +1121,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_one_identifier_a_phase_a_hint_and_a_readme_entry() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/failures.md");
         let peer = Peer {
             host: "cp.example",
             port: Some(443),
@@ -1130,7 +1130,7 @@ mod tests {
         // The README's table is the one the kinds give.
         assert!(
             readme.contains(&FailureKind::table()),
-            "README's table of failure kinds differs from FailureKind::table():\n{}",
+            "docs/failures.md's table of failure kinds differs from FailureKind::table():\n{}",
             FailureKind::table()
         );
         let mut seen = std::collections::HashSet::new();
@@ -1147,7 +1147,7 @@ mod tests {
             }
             assert!(
                 readme.contains(&format!("| `{kind}` |")),
-                "README has no entry for {kind}"
+                "docs/failures.md has no entry for {kind}"
             );
         }
         // No kind is missing from the list.

@@ -4,8 +4,10 @@
 mod allowlist;
 mod chains;
 mod checks;
+mod ci_templates;
 mod cluster_upgrade;
 mod deploy;
+mod dist;
 mod explain;
 mod firewall;
 mod formats;
@@ -27,6 +29,7 @@ mod node_files;
 mod outside_text;
 mod profiles;
 mod proxy;
+mod readme;
 mod scale;
 mod second;
 mod secrets;
