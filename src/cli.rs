@@ -326,8 +326,8 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub resolving: Resolving,
 
-    /// Also trust the CA certificates of this PEM file.
-    #[arg(long, value_name = "PEM")]
+    /// Also trust the CA certificates of this PEM file (curl's --cacert).
+    #[arg(long, visible_alias = "cacert", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
     /// Warn when a certificate expires within N days.
@@ -453,8 +453,9 @@ pub struct Resolving {
 pub struct Proxying {
     /// Go through this proxy: http://, https:// (TLS to the proxy), socks5:// or socks5h://
     /// (the proxy resolves names), with optional USER:PASSWORD@ (percent-encoded)
-    /// [default: https_proxy, http_proxy or all_proxy from the environment, as curl].
-    #[arg(long, value_name = "URL")]
+    /// [default: https_proxy, http_proxy or all_proxy from the environment, as curl]. curl's
+    /// -x.
+    #[arg(long, short = 'x', value_name = "URL")]
     pub proxy: Option<String>,
 
     /// Proxy credentials USER:PASSWORD (instead of those in the proxy URL).
@@ -462,8 +463,8 @@ pub struct Proxying {
     pub proxy_user: Option<String>,
 
     /// Hosts that bypass the proxy, replacing NO_PROXY: `*`, domains (.corp.example), IP
-    /// addresses, CIDR ranges, HOST:PORT; comma-separated.
-    #[arg(long, value_name = "LIST")]
+    /// addresses, CIDR ranges, HOST:PORT; comma-separated (curl's --noproxy).
+    #[arg(long, visible_alias = "noproxy", value_name = "LIST")]
     pub no_proxy: Option<String>,
 }
 

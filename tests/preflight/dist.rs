@@ -1,6 +1,6 @@
 //! The release artifacts of `.ci/dist`: the tarballs' contents, static binaries for x86_64 and
 //! aarch64 (the aarch64 one run under qemu-user), `.deb` packages that dpkg installs and whose
-//! binary runs, the SBOM, and SHA256SUMS over all of them. `.ci/run` builds them once, before
+//! binary runs, the container image as OCI archives, the SBOM, and SHA256SUMS over all of them. `.ci/run` builds them once, before
 //! the tests, and names the directory in `PREFLIGHT_DIST`; without it the test runs `.ci/dist`
 //! itself (two release builds: minutes).
 
@@ -48,7 +48,7 @@ fn artifacts() -> Option<(PathBuf, Option<tempfile::TempDir>)> {
             .map_or(true, |o| !o.status.success())
         {
             crate::support::skip(&format!(
-                "the release artifacts need {tool} (apt-get install musl-tools gcc-aarch64-linux-gnu qemu-user)"
+                "the release artifacts need {tool} (apt-get install musl-tools gcc-aarch64-linux-gnu qemu-user umoci)"
             ));
             return None;
         }
@@ -158,6 +158,50 @@ fn the_release_artifacts_are_complete_static_installable_and_summed() {
         ] {
             assert!(root.join(file).is_file(), "{arch}.deb installs no {file}");
         }
+        // The container image, as an OCI archive: the same binary as the entrypoint, run as
+        // the nonroot user, for this architecture; unpacked, its binary runs.
+        let oci = dist.join(format!("preflight-{VERSION}-oci-{arch}.tar"));
+        let layout = work.path().join(format!("oci-{arch}"));
+        std::fs::create_dir_all(&layout).unwrap();
+        sh(&layout, &format!("tar -xf '{}'", oci.display()));
+        let blob = |digest: &str| {
+            let path = layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"));
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(path).unwrap()).unwrap()
+        };
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap())
+                .unwrap();
+        let manifest = blob(index["manifests"][0]["digest"].as_str().unwrap());
+        let config = blob(manifest["config"]["digest"].as_str().unwrap());
+        assert_eq!(config["architecture"], arch, "{config:#}");
+        assert_eq!(config["config"]["User"], "65532:65532", "{config:#}");
+        assert_eq!(config["config"]["Entrypoint"][0], "preflight", "{config:#}");
+        let bundle = work.path().join(format!("bundle-{arch}"));
+        sh(
+            work.path(),
+            &format!(
+                "umoci unpack --image '{}:{VERSION}' '{}' >/dev/null",
+                layout.display(),
+                bundle.display()
+            ),
+        );
+        let in_image = bundle
+            .join("rootfs/usr/local/bin/preflight")
+            .display()
+            .to_string();
+        let run = match machine == std::env::consts::ARCH {
+            true => format!("'{in_image}' --version"),
+            false => format!("qemu-{machine} '{in_image}' --version"),
+        };
+        assert!(sh(work.path(), &run).contains(target));
+        assert!(
+            bundle
+                .join("rootfs/etc/ssl/certs/ca-certificates.crt")
+                .is_file()
+        );
+
         let installed = root.join("usr/bin/preflight").display().to_string();
         let run = match machine == std::env::consts::ARCH {
             true => format!("'{installed}' --version"),

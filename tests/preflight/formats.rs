@@ -227,6 +227,12 @@ fn one_run_writes_json_junit_and_markdown_files_beside_the_human_report() {
         doc.root_element().attribute("tests"),
         Some(report["summary"]["total"].to_string().as_str())
     );
+    // The whole's time is the run's wall time, not the sum of checks that ran at once.
+    let wall = report["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert_eq!(
+        doc.root_element().attribute("time"),
+        Some(format!("{wall:.3}").as_str())
+    );
     let failure = doc
         .descendants()
         .find(|n| n.has_tag_name("failure"))

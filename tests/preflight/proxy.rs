@@ -840,3 +840,46 @@ fn an_http_1_0_appliance_tunnels_and_its_504_is_named() {
         "{c:#}"
     );
 }
+
+/// curl's names for the same things: `--cacert`, `-x` and `--noproxy` are `--ca-file`,
+/// `--proxy` and `--no-proxy`.
+#[test]
+fn curls_names_for_the_ca_file_the_proxy_and_its_exceptions_are_accepted() {
+    let world = World::new();
+    let tls = world.serve_any(Behaviour::Tls(
+        world.ca.server(&["localhost"], Validity::Current),
+    ));
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = format!("tls://localhost:{}", tls.port());
+    let proxy = format!("http://{dead}");
+    let run = |extra: &[&str]| {
+        let out = preflight()
+            .args([
+                "check",
+                "--format",
+                "json",
+                "--timeout",
+                "2s",
+                "--cacert",
+                world.ca_file(),
+            ])
+            .args(extra)
+            .arg(&target)
+            .output()
+            .unwrap();
+        let (code, stdout, stderr) = split(out);
+        let report: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+        (code, check(&report, &target).clone())
+    };
+    let (code, c) = run(&[]);
+    assert_eq!(code, 0, "{c:#}");
+    let (code, c) = run(&["-x", &proxy]);
+    assert_eq!(code, 1);
+    assert_eq!(c["error"]["kind"], "proxy_unreachable", "{c:#}");
+    let (code, c) = run(&["-x", &proxy, "--noproxy", "localhost"]);
+    assert_eq!(code, 0, "{c:#}");
+}
