@@ -106,6 +106,16 @@ pub struct ServeArgs {
     /// addresses, CIDR ranges, HOST:PORT; comma-separated.
     #[arg(long, value_name = "LIST", requires = "allow_probe")]
     pub probe_allow: Option<String>,
+
+    /// How serve logs each round and each check's change of status on stderr: logfmt
+    /// (`key=value`) or JSON lines.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = crate::serve::log::LogFormat::Logfmt)]
+    pub log_format: crate::serve::log::LogFormat,
+
+    /// What serve logs: all (a line per round and per change), changes (changes only), none
+    /// (only its own events, such as a reload).
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = crate::serve::log::LogRounds::All)]
+    pub log_rounds: crate::serve::log::LogRounds,
 }
 
 #[derive(Debug, Args)]

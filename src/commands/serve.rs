@@ -45,6 +45,9 @@ pub(crate) fn serve(
             serve_configuration(&check).map_err(|err| err.to_string())
         })),
         log: Box::new(|line| eprintln!("preflight: {line}")),
+        round_log: Box::new(|line| eprintln!("{line}")),
+        log_format: args.log_format,
+        log_rounds: args.log_rounds,
     };
     let addr = args.listen.unwrap_or_else(|| {
         std::net::SocketAddr::from(([127, 0, 0, 1], preflight::cli::SERVE_PORT))

@@ -4,6 +4,7 @@
 //! endpoint, only with `--allow-probe`).
 
 mod connections;
+pub mod log;
 mod metrics;
 pub mod page;
 
@@ -40,6 +41,12 @@ pub struct Options {
     pub reload: Option<Reload>,
     /// Where serve's own events (a reload, a refused one) are written: a line each.
     pub log: Box<dyn Fn(&str) + Send + Sync>,
+    /// Where each round's and transition's line is written (`--log-format`, `--log-rounds`).
+    pub round_log: Box<dyn Fn(&str) + Send + Sync>,
+    /// How those lines are written.
+    pub log_format: log::LogFormat,
+    /// Which rounds are logged.
+    pub log_rounds: log::LogRounds,
 }
 
 /// What the rounds and `/probe` run: replaced whole by a reload.
@@ -95,14 +102,26 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// Takes in a round's report.
-    fn observe(&mut self, report: Report, now: SystemTime) {
+    /// Takes in a round's report; returns the checks whose status changed.
+    fn observe(&mut self, report: Report, now: SystemTime) -> Vec<log::Transition> {
+        let mut changed = Vec::new();
         for check in &report.checks {
             let id = &check.endpoint.id;
             let status = check.path.status;
             let before = self.since.get(id).map(|(s, _)| *s);
             if before != Some(status) {
                 self.since.insert(id.clone(), (status, now));
+                // The first round's statuses are a round's line, not transitions.
+                if let Some(before) = before {
+                    changed.push(log::Transition {
+                        id: id.clone(),
+                        target: check.endpoint.target.clone(),
+                        from: log::status_word(before),
+                        to: log::status_word(status),
+                        kind: check.path.error.as_ref().map(|e| e.kind.to_string()),
+                        cause: check.path.error.as_ref().map(|e| e.cause.to_string()),
+                    });
+                }
             }
             let flips = self.transitions.entry(id.clone()).or_default();
             match (before, status) {
@@ -125,6 +144,7 @@ impl Scoreboard {
         self.rounds += 1;
         self.exposed = [None, None];
         self.report_json = None;
+        changed
     }
 
     /// The metrics of the last round in `exposition`, rendered once per round.
@@ -158,17 +178,23 @@ pub async fn serve(
     let (replace, active) = tokio::sync::watch::channel(Arc::new(configuration));
     let options = Arc::new(options);
     let rounds = tokio::spawn({
-        let state = state.clone();
+        let (state, options) = (state.clone(), options.clone());
         crate::rounds::repeat(
             active.clone(),
             options.interval,
             stop.clone(),
             None,
             move |report| {
-                state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .observe(report, SystemTime::now());
+                let (format, rounds) = (options.log_format, options.log_rounds);
+                let (round, changed) = {
+                    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                    let round = log::round_line(&report, state.rounds + 1, format, rounds);
+                    (round, state.observe(report, SystemTime::now()))
+                };
+                let lines = log::transition_lines(&changed, format, rounds);
+                for line in round.iter().chain(&lines) {
+                    (options.round_log)(line);
+                }
                 std::ops::ControlFlow::Continue(())
             },
         )

@@ -581,3 +581,105 @@ fn no_page_shows_the_proxy_password() {
         assert!(!body.contains("Pw7"), "{path} shows a password: {body}");
     }
 }
+
+/// An operator tailing the pod's log: a line per round (its number, checks, failures by
+/// kind, duration) and one per change of a check's status (from, to, kind, cause), as logfmt
+/// by default and as JSON lines with --log-format json; --log-rounds changes keeps only the
+/// changes.
+#[test]
+fn serve_logs_each_round_and_each_change() {
+    use std::io::BufRead;
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_addr = open.local_addr().unwrap();
+    // Accepted and closed, round after round (a backlog never read fills up).
+    std::thread::spawn(move || for _ in open.incoming() {});
+    let open_target = format!("tcp://{open_addr}");
+    for format in ["logfmt", "json"] {
+        let going = TcpListener::bind("127.0.0.1:0").unwrap();
+        let going_target = format!("tcp://{}", going.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let accepting = {
+            let stop = stop.clone();
+            going.set_nonblocking(true).unwrap();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = going.accept();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = preflight()
+            .args([
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--interval",
+                "300ms",
+            ])
+            .args([
+                "--log-format",
+                format,
+                "--timeout",
+                "1s",
+                &open_target,
+                &going_target,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut running = Running(child);
+        let mut lines = std::io::BufReader::new(running.0.stderr.take().unwrap()).lines();
+        // The log's lines (serve also says where it listens, in words).
+        let mut next = || loop {
+            let line = lines.next().unwrap().unwrap();
+            if line.contains("msg") {
+                return line;
+            }
+        };
+        let first = next();
+        let fields = |line: &str| -> std::collections::HashMap<String, String> {
+            match format {
+                "json" => serde_json::from_str::<serde_json::Map<String, Value>>(line)
+                    .unwrap_or_else(|e| panic!("{e}: {line}"))
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect(),
+                _ => line
+                    .split(' ')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                    .collect(),
+            }
+        };
+        let round = fields(&first);
+        assert_eq!(round["msg"], "round", "{first}");
+        assert_eq!(round["round"], "1", "{first}");
+        assert_eq!(round["checks"], "2", "{first}");
+        assert!(round["ts"].ends_with('Z'), "{first}");
+        // The second endpoint goes away: its change is logged, with kind and cause.
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        accepting.join().unwrap();
+        let (change, failed_round) = loop {
+            let line = next();
+            let f = fields(&line);
+            if f["msg"] == "transition" {
+                let round = loop {
+                    let l = next();
+                    if fields(&l)["msg"] == "round" {
+                        break fields(&l);
+                    }
+                };
+                break (f, round);
+            }
+        };
+        assert_eq!(change["id"], going_target, "{change:?}");
+        assert_eq!(
+            (change["from"].as_str(), change["to"].as_str()),
+            ("ok", "fail")
+        );
+        assert_eq!(change["kind"], "refused", "{change:?}");
+        assert_eq!(failed_round["failures"], "refused:1", "{failed_round:?}");
+    }
+}
