@@ -13,6 +13,7 @@
 pub mod allowlist;
 pub(crate) mod check;
 pub mod cli;
+pub mod discover;
 pub mod error;
 pub mod explain;
 pub mod failure;

@@ -60,6 +60,13 @@ pub(crate) fn check(
             .notes
             .extend(preflight::ip_list::stale(&report, list));
     }
+    // Every public address unreachable and no proxy used: the proxy this host is set up for,
+    // named, never used.
+    if preflight::discover::looks_like_a_missing_proxy(&report) {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let found = preflight::discover::places(home.as_deref());
+        report.notes.push(preflight::discover::note(&found));
+    }
     if let Some(bar) = bar {
         bar.clear();
     }

@@ -316,3 +316,65 @@ fn tls_terminated_in_front_of_a_mutual_tls_service_warns() {
     let message = c["error"]["message"].as_str().unwrap();
     assert!(!message.contains("mutual"), "{message}");
 }
+
+/// A host set up for a proxy (in /etc/environment and apt's configuration) that the run did
+/// not use: every public address times out while DNS answers. The notes name each place, with
+/// the credentials cut, and the flag to try; no traffic goes to the proxy found.
+#[test]
+fn the_proxy_this_host_is_set_up_for_is_named_when_every_public_address_times_out() {
+    let Some(host) =
+        crate::support::host::Host::new("", &["--host-record=cp.example.net,203.0.113.10"])
+    else {
+        return;
+    };
+    // A default route via a router that never answers (a veth whose other end has no
+    // address): connects time out, as behind a firewall that lets only the proxy out.
+    host.exec(&[
+        "ip", "link", "add", "out0", "type", "veth", "peer", "name", "out1",
+    ]);
+    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "out0", "nodad"]);
+    host.exec(&["ip", "link", "set", "out0", "up"]);
+    host.exec(&["ip", "link", "set", "out1", "up"]);
+    host.exec(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+    host.etc(
+        "environment",
+        "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin\"\nhttps_proxy=http://node:s3cret@proxy.corp.example:3128\n",
+    );
+    host.etc(
+        "apt/apt.conf.d/95proxy",
+        "Acquire::http::Proxy \"http://proxy.corp.example:3128\";\n",
+    );
+    let report = host_run(
+        &host,
+        1,
+        &[
+            "--no-trace",
+            "tcp://cp.example.net:443",
+            "dns://cp.example.net",
+        ],
+    );
+    let c = check(&report, "tcp://cp.example.net:443");
+    assert_eq!(c["error"]["kind"], "timeout", "{c:#}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains(
+            "/etc/environment (line 2) sets https_proxy = http://proxy.corp.example:3128"
+        ),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("/etc/apt/apt.conf.d/95proxy (line 1)"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("--proxy http://proxy.corp.example:3128"),
+        "{notes}"
+    );
+    assert!(!notes.contains("s3cret"), "{notes}");
+    // A run that connects to no public address says nothing of it.
+    let quiet = host_run(&host, 0, &["dns://cp.example.net"]);
+    assert!(
+        !quiet["notes"].to_string().contains("set up for one"),
+        "{quiet:#}"
+    );
+}

@@ -93,6 +93,25 @@ impl Host {
         std::fs::write(self.etc.join("nsswitch.conf"), nsswitch).unwrap();
     }
 
+    /// The host's `/etc/NAME` from now on (a file, or a directory's files: `apt/apt.conf`).
+    pub(crate) fn etc(&self, name: &str, text: &str) {
+        let path = self.etc.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Runs `args` in the host's namespace and waits for it to succeed.
+    pub(crate) fn exec(&self, args: &[&str]) {
+        let mut all = vec!["netns", "exec", &self.ns];
+        all.extend_from_slice(args);
+        let out = ip(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A TCP listener on `addr` in the host (the kernel completes each connect to it).
     pub(crate) fn listen(&mut self, addr: &str) {
         let path = format!("/var/run/netns/{}", self.ns);
