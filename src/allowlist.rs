@@ -397,6 +397,7 @@ async fn resolve(entries: &mut [Entry], dns: Option<DnsConfig>) {
     let budget = Budget {
         timeout: config.timeout,
         deadline: Instant::now() + config.timeout * 2,
+        connect: None,
     };
     let dns = Arc::new(Dns::new(config));
     let mut lookups = tokio::task::JoinSet::new();

@@ -153,11 +153,11 @@ pub enum ExplainFormat {
 #[derive(Debug, Args)]
 pub struct ListenArgs {
     /// A TCP port to answer on (0: any free port); may be repeated.
-    #[arg(long = "tcp", value_name = "PORT")]
+    #[arg(long = "tcp", value_name = "PORT", value_parser = listen_port)]
     pub tcp: Vec<u16>,
 
     /// A UDP port to answer on (0: any free port); may be repeated.
-    #[arg(long = "udp", value_name = "PORT")]
+    #[arg(long = "udp", value_name = "PORT", value_parser = listen_port)]
     pub udp: Vec<u16>,
 
     /// The address to listen on.
@@ -218,6 +218,20 @@ pub enum ProfilesAction {
 }
 
 /// When the human report uses colour.
+/// A number of days, said in words when it is not one.
+pub fn days(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .map_err(|_| "must be a whole number of days, from 0 to 4,294,967,295".into())
+}
+
+/// A port to listen on, said in words when it is not one (0: any free port).
+pub fn listen_port(text: &str) -> Result<u16, String> {
+    text.trim()
+        .parse::<u16>()
+        .map_err(|_| "must be a port number from 0 (any free port) to 65535".into())
+}
+
 /// A whole number of 1 or more, said in words when it is not (clap's own range check would
 /// show Rust's range syntax).
 pub fn positive(text: &str) -> Result<u32, String> {
@@ -321,6 +335,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub ip_list: Option<PathBuf>,
 
+    /// The TCP connect's own time limit, in curl's plain seconds (2.5) or as a duration (2500ms):
+    /// curl's --connect-timeout [default: --timeout].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub connect_timeout: Option<Duration>,
+
     /// Time limit of each phase (DNS, connect, TLS handshake): 500ms, 2s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -341,7 +360,7 @@ pub struct CheckArgs {
     pub ca_file: Option<PathBuf>,
 
     /// Warn when a certificate expires within N days.
-    #[arg(long, value_name = "N", default_value_t = 14)]
+    #[arg(long, value_name = "N", default_value_t = 14, value_parser = days)]
     pub cert_warn_days: u32,
 
     /// Treat warnings (an expiring certificate, a missing client certificate …) as failures.
@@ -480,6 +499,22 @@ pub struct Proxying {
 
 /// The longest timeout or deadline accepted: a day is already more than any check needs.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// curl's plain seconds (`2`, `2.5`), or a duration with its unit.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= MAX_SECONDS => {
+            Ok(Duration::from_secs_f64(seconds))
+        }
+        Ok(_) => Err(format!(
+            "must be more than 0 seconds and at most {MAX_SECONDS} (a day)"
+        )),
+        Err(_) => parse_duration(text),
+    }
+}
+
+/// The most seconds `--connect-timeout` takes: a day, as the other limits.
+const MAX_SECONDS: f64 = 86_400.0;
 
 /// Parses `500ms`, `2s`, `1m` (and humantime's other forms); zero and over a day are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

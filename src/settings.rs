@@ -111,6 +111,7 @@ impl Settings {
         let settings = Settings {
             run: RunConfig {
                 timeout: args.timeout,
+                connect_timeout: args.connect_timeout,
                 deadline: args.deadline,
                 concurrency,
                 dns,

@@ -52,6 +52,8 @@ pub struct Budget {
     pub timeout: Duration,
     /// When the run must end (`--deadline`).
     pub deadline: Instant,
+    /// The TCP connect's own limit (`--connect-timeout`, curl's); `timeout` when `None`.
+    pub connect: Option<Duration>,
 }
 
 /// Why a bounded wait ended early.
@@ -83,6 +85,14 @@ impl Elapsed {
 }
 
 impl Budget {
+    /// The budget of a TCP connect: `--connect-timeout` when given.
+    pub fn for_connect(self) -> Budget {
+        Budget {
+            timeout: self.connect.unwrap_or(self.timeout),
+            ..self
+        }
+    }
+
     /// Runs `fut` for at most this phase's timeout, and not past the deadline.
     pub async fn limit<F: Future>(&self, fut: F) -> Result<F::Output, Elapsed> {
         let phase_end = Instant::now() + self.timeout;

@@ -44,7 +44,7 @@ pub(crate) async fn connect(
         ip: Some(addr.ip()),
     };
     let start = Instant::now();
-    let failure = match budget.limit(connected(addr, mss)).await {
+    let failure = match budget.for_connect().limit(connected(addr, mss)).await {
         Ok(Ok(socket)) => return Ok((Connected(socket), start.elapsed())),
         Ok(Err(err)) => classify(&err, addr, peer),
         Err(elapsed) => elapsed.failure(Phase::Tcp, &format!("no answer from {addr}"), peer),

@@ -34,6 +34,8 @@ pub use path::MAX_ADDRESSES_PER_FAMILY;
 pub struct RunConfig {
     /// Each phase's timeout (`--timeout`).
     pub timeout: Duration,
+    /// The TCP connect's own timeout (`--connect-timeout`); `timeout` when `None`.
+    pub connect_timeout: Option<Duration>,
     /// The whole run's (`--deadline`).
     pub deadline: Option<Duration>,
     /// Connections at once.
@@ -182,6 +184,7 @@ pub async fn run(
         budget: Budget {
             timeout: settings.timeout,
             deadline,
+            connect: settings.connect_timeout,
         },
         step_log,
         no_hop_trace: settings.no_hop_trace,

@@ -378,3 +378,33 @@ fn the_proxy_this_host_is_set_up_for_is_named_when_every_public_address_times_ou
         "{quiet:#}"
     );
 }
+
+/// curl's `--connect-timeout`, in its plain seconds: the connect gives up then, while the
+/// other phases keep `--timeout`.
+#[test]
+fn connect_timeout_in_curls_seconds_bounds_the_connect_alone() {
+    let Some(host) = crate::support::host::Host::new("", &[]) else {
+        return;
+    };
+    host.exec(&[
+        "ip", "link", "add", "out0", "type", "veth", "peer", "name", "out1",
+    ]);
+    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "out0", "nodad"]);
+    host.exec(&["ip", "link", "set", "out0", "up"]);
+    host.exec(&["ip", "link", "set", "out1", "up"]);
+    host.exec(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+    let target = "tcp://203.0.113.10:443";
+    let mut args = vec!["check", "--format", "json", "--timeout", "10s"];
+    args.extend(["--connect-timeout", "0.5", "--no-trace", target]);
+    let (code, stdout, stderr) = split(host.preflight(&args));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let c = check(&report, target);
+    assert_eq!(c["error"]["kind"], "timeout", "{c:#}");
+    let message = c["error"]["message"].as_str().unwrap();
+    assert!(message.contains("within 500ms"), "{message}");
+    assert!(
+        report["duration_ms"].as_f64().unwrap() < 5000.0,
+        "{report:#}"
+    );
+}

@@ -103,3 +103,25 @@ fn each_mistake_is_one_line_and_exit_2() {
         );
     }
 }
+
+/// A number out of range, in any subcommand's flag: one line in words, never Rust's range
+/// syntax (`0..=4294967295`), exit 2.
+#[test]
+fn numbers_out_of_range_are_refused_in_words() {
+    for args in [
+        &[
+            "check",
+            "--cert-warn-days",
+            "99999999999",
+            "tcp://127.0.0.1:1",
+        ][..],
+        &["check", "--concurrency", "0", "tcp://127.0.0.1:1"][..],
+        &["listen", "--tcp", "70000"][..],
+        &["listen", "--udp", "-1"][..],
+    ] {
+        let (code, stdout, stderr) = crate::support::world::run(args);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        crate::support::words::assert_plain_text(&stderr);
+    }
+}

@@ -431,6 +431,7 @@ async fn client_cert_verdict(
     let wait = Budget {
         timeout: VERDICT_WAIT.min(budget.timeout),
         deadline: budget.deadline,
+        connect: None,
     };
     let mut byte = [0u8; 1];
     let read = async {

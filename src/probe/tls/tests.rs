@@ -150,6 +150,7 @@ fn budget() -> Budget {
     Budget {
         timeout: Duration::from_secs(5),
         deadline: Instant::now() + Duration::from_secs(10),
+        connect: None,
     }
 }
 
