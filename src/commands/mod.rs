@@ -45,6 +45,11 @@ pub(crate) fn terminal_width() -> usize {
     {
         return columns;
     }
+    // Wrapped only for a terminal: output piped to a file, `less` or a CI log keeps each
+    // line whole (`less -S` and the log viewer wrap it as they see fit).
+    if !std::io::IsTerminal::is_terminal(&io::stdout()) {
+        return preflight::render::NO_WRAP;
+    }
     rustix::termios::tcgetwinsize(io::stdout())
         .ok()
         .map(|size| usize::from(size.ws_col))

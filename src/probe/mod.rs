@@ -77,7 +77,7 @@ impl Elapsed {
     /// The failure of `phase` running out of time while `what` (e.g. "no answer from …").
     pub fn failure(self, phase: Phase, what: &str, peer: Peer<'_>) -> Failure {
         let when = match self {
-            Elapsed::Timeout(limit) => format!("within {}", humantime::format_duration(limit)),
+            Elapsed::Timeout(limit) => format!("within {}", duration_text(limit)),
             Elapsed::Deadline => "before the run's --deadline".to_string(),
         };
         Failure::new(self.kind(phase), phase, format!("{what} {when}"), peer)
@@ -105,7 +105,55 @@ impl Budget {
     }
 }
 
+/// A duration as people write it, its number never far from its unit: `500 ms`, `4.8 s`,
+/// `2 min`, `1 h 30 min`.
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        return format!("{} ms", trimmed(ms, 1));
+    }
+    let seconds = d.as_secs_f64();
+    if seconds < 60.0 {
+        return format!("{} s", trimmed(seconds, 1));
+    }
+    let minutes = d.as_secs() / 60;
+    let (hours, minutes, rest) = (minutes / 60, minutes % 60, d.as_secs() % 60);
+    match (hours, minutes, rest) {
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// `value` with at most `decimals` decimals, without trailing zeros.
+fn trimmed(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    match text.contains('.') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => text,
+    }
+}
+
 /// Milliseconds, rounded to a hundredth, for reports.
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let text = |ms: u64| duration_text(Duration::from_millis(ms));
+        assert_eq!(text(25), "25 ms");
+        assert_eq!(text(500), "500 ms");
+        assert_eq!(text(4800), "4.8 s");
+        assert_eq!(text(2000), "2 s");
+        assert_eq!(text(120_000), "2 min");
+        assert_eq!(text(90_000), "1 min 30 s");
+        assert_eq!(text(5_400_000), "1 h 30 min");
+        assert_eq!(duration_text(Duration::from_micros(1500)), "1.5 ms");
+    }
 }

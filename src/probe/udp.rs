@@ -82,7 +82,7 @@ pub(crate) async fn probe(
             Phase::Udp,
             format!(
                 "no reply from {addr} within {}: open or filtered (UDP cannot prove reachability without a reply)",
-                humantime::format_duration(limit)
+                crate::probe::duration_text(limit)
             ),
             peer,
         )),

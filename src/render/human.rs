@@ -262,12 +262,38 @@ fn cause_key(check: &CheckResult, error: &crate::failure::Failure) -> String {
     format!("{}|{}|{hint}", error.kind, error.phase)
 }
 
+/// The words a number is never split from at a wrap (`4.8 s`, `25 ms`, `23,038 days`).
+const UNITS: [&str; 14] = [
+    "ms", "s", "min", "h", "days", "day", "bytes", "KiB", "MiB", "GiB", "bits", "seconds",
+    "minutes", "hours",
+];
+
+/// The words of `text`, with a number and its unit kept together as one.
+fn words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let unit = word.trim_end_matches([',', ';', ':', '.', ')']);
+        let joins = UNITS.contains(&unit)
+            && words
+                .last()
+                .is_some_and(|before| before.ends_with(|c: char| c.is_ascii_digit()));
+        match (joins, words.last_mut()) {
+            (true, Some(before)) => {
+                before.push(' ');
+                before.push_str(word);
+            }
+            _ => words.push(word.to_string()),
+        }
+    }
+    words
+}
+
 /// `text` cut into lines of at most `width` characters at spaces (a word longer than the
-/// width stands alone on its line).
+/// width stands alone on its line), never between a number and its unit.
 pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    for word in &words(text) {
         let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
         if !line.is_empty() && needed > width {
             lines.push(std::mem::take(&mut line));
@@ -481,6 +507,23 @@ fn ok_detail(check: &CheckResult) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_number_is_never_split_from_its_unit() {
+        let lines = super::wrap(
+            "no answer from 203.0.113.10:443 within 4.8 s, then 25 ms more",
+            38,
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.ends_with(" 4.8") && !l.starts_with("s,")),
+            "{lines:?}"
+        );
+        assert!(lines.iter().any(|l| l.contains("4.8 s,")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("25 ms")), "{lines:?}");
+    }
+
     const EXPECTED: &str = r#"preflight 0.1.0 konnect: 4 checks in 1.23 s
 note: a note for the whole run
 

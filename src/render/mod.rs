@@ -84,6 +84,9 @@ pub(crate) fn seconds(ms: f64) -> String {
     format!("{:.2} s", ms / 1000.0)
 }
 
+/// The width of output that is not a terminal's: no line is wrapped.
+pub const NO_WRAP: usize = usize::MAX / 4;
+
 /// How a report is shown: colour and width for people, and whether warnings fail the run
 /// (JUnit's verdict follows the exit code).
 #[derive(Debug, Clone, Copy)]

@@ -18,7 +18,7 @@ pub fn header(
         out,
         "preflight {}: watching {checks} checks every {}; changes below, a summary on Ctrl-C",
         env!("CARGO_PKG_VERSION"),
-        humantime::format_duration(interval)
+        crate::probe::duration_text(interval)
     )?;
     for note in notes {
         writeln!(out, "note: {}", crate::sanitize::terminal(note))?;

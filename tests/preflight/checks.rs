@@ -163,7 +163,7 @@ fn each_failure_kind_is_named_and_all_fail_within_one_timeout() {
     assert_eq!(report["summary"]["fail"], expected.len());
     let slow = &expected.iter().find(|e| e.1 == "tls_timeout").unwrap().0;
     let message = check(&report, slow)["error"]["message"].as_str().unwrap();
-    assert!(message.ends_with("within 1s"), "{message}");
+    assert!(message.ends_with("within 1 s"), "{message}");
     // Twelve checks, two of which wait out the 1 s timeout: run at once, about one timeout,
     // and one more for the second opinion the stalled handshake draws (smaller segments, no
     // server name), taken at once.

@@ -149,7 +149,7 @@ fn markdown_has_a_table_per_role_and_what_to_do() {
 | --- | --- | --- | ---: | --- |
 | TCP connect `tcp://127.0.0.1:P` | 127.0.0.1 | ❌ fail | T ms | `refused`: connection refused: 127.0.0.1:P |
 | Local port `bind://127.0.0.1:P` | 127.0.0.1 | ✅ ok | T ms |  |
-| UDP datagram `udp://127.0.0.1:P` | 127.0.0.1 | ⚠️ warn | T ms | `udp_no_reply`: no reply from 127.0.0.1:P within 300ms: open or filtered (UDP cannot prove reachability without a reply) |
+| UDP datagram `udp://127.0.0.1:P` | 127.0.0.1 | ⚠️ warn | T ms | `udp_no_reply`: no reply from 127.0.0.1:P within 300 ms: open or filtered (UDP cannot prove reachability without a reply) |
 
 ### What to do
 

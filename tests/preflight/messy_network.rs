@@ -402,7 +402,7 @@ fn connect_timeout_in_curls_seconds_bounds_the_connect_alone() {
     let c = check(&report, target);
     assert_eq!(c["error"]["kind"], "timeout", "{c:#}");
     let message = c["error"]["message"].as_str().unwrap();
-    assert!(message.contains("within 500ms"), "{message}");
+    assert!(message.contains("within 500 ms"), "{message}");
     assert!(
         report["duration_ms"].as_f64().unwrap() < 5000.0,
         "{report:#}"

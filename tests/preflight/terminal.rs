@@ -69,3 +69,44 @@ fn no_progress_when_stderr_is_not_a_terminal() {
     assert_eq!(stderr, "");
     assert!(!stdout.contains("checks  waiting"), "{stdout}");
 }
+
+/// Piped to a file, `less` or a CI log, nothing is wrapped; with `COLUMNS` (or on a
+/// terminal) lines fit it, and a number is never split from its unit at a wrap.
+#[test]
+fn output_wraps_only_for_a_width_and_never_between_a_number_and_its_unit() {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = format!("tcp://{dead}");
+    let piped = preflight()
+        .args(["check", "--timeout", "1s", &target])
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout).into_owned();
+    assert!(
+        piped.lines().any(|l| l.chars().count() > 80),
+        "a piped report keeps its long lines whole:\n{piped}"
+    );
+    for columns in ["40", "52", "61"] {
+        let out = preflight()
+            .args(["check", "--timeout", "1s", &target])
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let width: usize = columns.parse().unwrap();
+        // The wrapped lines: a check's detail and hint, under it.
+        for line in text.lines().filter(|l| l.starts_with("   ")) {
+            assert!(line.chars().count() <= width, "{columns}: {line}");
+            for unit in ["ms", "s"] {
+                assert!(
+                    !line.trim_start().starts_with(&format!("{unit} "))
+                        && line.trim_start() != unit,
+                    "a unit alone at the start of a line ({columns}):\n{text}"
+                );
+            }
+        }
+    }
+}

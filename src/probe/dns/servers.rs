@@ -68,7 +68,7 @@ impl fmt::Display for Diagnosis {
                 State::Silent(wait) => write!(
                     f,
                     "does not answer (no reply within {})",
-                    humantime::format_duration(*wait)
+                    crate::probe::duration_text(*wait)
                 )?,
                 State::Local(why) => write!(f, "cannot be asked from this host ({why})")?,
             }
@@ -183,7 +183,7 @@ pub(crate) async fn truncated_without_tcp(
         Ok(Err(err)) => Some(crate::probe::tcp::os_text(&err)),
         Err(_) => Some(format!(
             "no answer within {}",
-            humantime::format_duration(wait)
+            crate::probe::duration_text(wait)
         )),
     }
 }

@@ -125,7 +125,7 @@ impl Hop<'_> {
                     format!(
                         "the proxy {proxy} answered CONNECT with {} interim responses (such as 100 Continue) and no final one within {}: it does not behave as an HTTP proxy",
                         interim.load(Ordering::Relaxed),
-                        humantime::format_duration(limit)
+                        crate::probe::duration_text(limit)
                     ),
                 ));
             }

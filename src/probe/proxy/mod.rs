@@ -370,7 +370,7 @@ impl Hop<'_> {
                 FailureKind::ProxyUpstream,
                 format!(
                     "{what} within {}: the proxy is most likely still trying to reach {} (dropped beyond the proxy)",
-                    humantime::format_duration(limit),
+                    crate::probe::duration_text(limit),
                     self.authority
                 ),
             ),

@@ -75,7 +75,7 @@ impl Hop<'_> {
                     format!(
                         "the proxy {} answered nothing to the SOCKS5 greeting within {}: it does not speak SOCKS5",
                         self.proxy,
-                        humantime::format_duration(limit)
+                        crate::probe::duration_text(limit)
                     ),
                 )))
             }
