@@ -8,8 +8,14 @@ use serde_json::Value;
 use crate::support::chains::{Authority, Made, P256, P521, RSA1024, serve};
 use crate::support::world::{check, preflight, split};
 
-/// `check --format json --ca-file CA tls://HOST:PORT`, its exit code and the check.
+/// `check --format json --ca-file CA TARGET`, its exit code and the check.
 fn run(ca: &str, target: &str) -> (i32, Value) {
+    let (code, report) = run_with(ca, target, &[]);
+    (code, check(&report, target).clone())
+}
+
+/// The same with more arguments (a client certificate); the whole report, its words checked.
+fn run_with(ca: &str, target: &str, more: &[&str]) -> (i32, Value) {
     let out = preflight()
         .args([
             "check",
@@ -19,15 +25,16 @@ fn run(ca: &str, target: &str) -> (i32, Value) {
             "3s",
             "--ca-file",
             ca,
-            target,
         ])
+        .args(more)
+        .arg(target)
         .output()
         .unwrap();
     let (code, stdout, stderr) = split(out);
     let report: Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
     crate::support::words::assert_plain_words(&report);
-    (code, check(&report, target).clone())
+    (code, report)
 }
 
 fn target(addr: std::net::SocketAddr) -> String {
@@ -204,27 +211,9 @@ fn a_client_certificate_made_for_servers_is_named_before_and_after_the_refusal()
         return crate::support::skip("openssl is not installed");
     };
     let target = target(server.addr);
-    let out = preflight()
-        .args([
-            "check",
-            "--format",
-            "json",
-            "--timeout",
-            "3s",
-            "--ca-file",
-            &root_crt,
-            "--client-cert",
-            &client_crt,
-            "--client-key",
-            &client_key,
-            &target,
-        ])
-        .output()
-        .unwrap();
-    let (code, stdout, stderr) = split(out);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    crate::support::words::assert_plain_words(&report);
+    let identity = ["--client-cert", &client_crt, "--client-key", &client_key];
+    let (code, report) = run_with(&root_crt, &target, &identity);
+    assert_eq!(code, 1, "{report:#}");
     let notes = report["notes"].to_string();
     assert!(notes.contains("not made for clients"), "{notes}");
     let c = check(&report, &target);
@@ -243,26 +232,9 @@ fn a_client_certificate_made_for_servers_is_named_before_and_after_the_refusal()
         return crate::support::skip("nginx is not installed");
     };
     let target = format!("https://localhost:{}", nginx.addr.port());
-    let out = preflight()
-        .args([
-            "check",
-            "--format",
-            "json",
-            "--timeout",
-            "3s",
-            "--ca-file",
-            &root_crt,
-            "--client-cert",
-            &client_crt,
-            "--client-key",
-            &client_key,
-            &target,
-        ])
-        .output()
-        .unwrap();
-    let (code, stdout, stderr) = split(out);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let identity = ["--client-cert", &client_crt, "--client-key", &client_key];
+    let (code, report) = run_with(&root_crt, &target, &identity);
+    assert_eq!(code, 1, "{report:#}");
     let c = check(&report, &target);
     assert_eq!(c["error"]["cause"], "client_cert_not_for_clients", "{c:#}");
 }

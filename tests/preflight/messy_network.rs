@@ -327,15 +327,7 @@ fn the_proxy_this_host_is_set_up_for_is_named_when_every_public_address_times_ou
     else {
         return;
     };
-    // A default route via a router that never answers (a veth whose other end has no
-    // address): connects time out, as behind a firewall that lets only the proxy out.
-    host.exec(&[
-        "ip", "link", "add", "out0", "type", "veth", "peer", "name", "out1",
-    ]);
-    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "out0", "nodad"]);
-    host.exec(&["ip", "link", "set", "out0", "up"]);
-    host.exec(&["ip", "link", "set", "out1", "up"]);
-    host.exec(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+    host.route_to_nowhere();
     host.etc(
         "environment",
         "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin\"\nhttps_proxy=http://node:s3cret@proxy.corp.example:3128\n",
@@ -386,13 +378,7 @@ fn connect_timeout_in_curls_seconds_bounds_the_connect_alone() {
     let Some(host) = crate::support::host::Host::new("", &[]) else {
         return;
     };
-    host.exec(&[
-        "ip", "link", "add", "out0", "type", "veth", "peer", "name", "out1",
-    ]);
-    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "out0", "nodad"]);
-    host.exec(&["ip", "link", "set", "out0", "up"]);
-    host.exec(&["ip", "link", "set", "out1", "up"]);
-    host.exec(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+    host.route_to_nowhere();
     let target = "tcp://203.0.113.10:443";
     let mut args = vec!["check", "--format", "json", "--timeout", "10s"];
     args.extend(["--connect-timeout", "0.5", "--no-trace", target]);

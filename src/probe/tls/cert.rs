@@ -202,22 +202,7 @@ pub(crate) fn facts(der: &CertificateDer<'_>) -> Facts {
             .unwrap_or_default()
     };
     let validity = cert.validity();
-    let san = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|ext| {
-            ext.value
-                .general_names
-                .iter()
-                .filter_map(|name| match name {
-                    x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
-                    x509_parser::extensions::GeneralName::IPAddress(bytes) => ip_text(bytes),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let san = alt_names(&cert, true);
     let left = validity.not_after.to_datetime() - time::OffsetDateTime::now_utc();
     Facts {
         subject: name_text(cert.subject()),
@@ -227,6 +212,28 @@ pub(crate) fn facts(der: &CertificateDer<'_>) -> Facts {
         not_after: rfc3339(validity.not_after),
         days_left: left.whole_days(),
     }
+}
+
+/// The DNS names of a certificate's subjectAltName, and its IP addresses with `ips`, in order.
+pub(super) fn alt_names(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    ips: bool,
+) -> Vec<String> {
+    cert.subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+                    x509_parser::extensions::GeneralName::IPAddress(bytes) if ips => ip_text(bytes),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A distinguished name as `CN=…, O=…`. Values in a string type the parser does not decode

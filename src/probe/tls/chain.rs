@@ -122,23 +122,10 @@ pub(super) fn wrong_intermediate(chain: &[CertificateDer<'_>]) -> Option<Fault> 
 
 /// The DNS names of a certificate's subjectAltName (not its IP address entries).
 pub(super) fn dns_names(der: &CertificateDer<'_>) -> Vec<String> {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
-        return Vec::new();
-    };
-    cert.subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|ext| {
-            ext.value
-                .general_names
-                .iter()
-                .filter_map(|name| match name {
-                    x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    match x509_parser::parse_x509_certificate(der.as_ref()) {
+        Ok((_, cert)) => super::cert::alt_names(&cert, false),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Each certificate that parses, with its role.

@@ -112,6 +112,19 @@ impl Host {
         );
     }
 
+    /// A default route via a router that never answers (a veth whose other end has no
+    /// address): connects to any address beyond loopback time out, as behind a firewall that
+    /// drops them.
+    pub(crate) fn route_to_nowhere(&self) {
+        self.exec(&[
+            "ip", "link", "add", "out0", "type", "veth", "peer", "name", "out1",
+        ]);
+        self.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "out0", "nodad"]);
+        self.exec(&["ip", "link", "set", "out0", "up"]);
+        self.exec(&["ip", "link", "set", "out1", "up"]);
+        self.exec(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+    }
+
     /// A TCP listener on `addr` in the host (the kernel completes each connect to it).
     pub(crate) fn listen(&mut self, addr: &str) {
         let path = format!("/var/run/netns/{}", self.ns);
