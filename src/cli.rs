@@ -109,13 +109,13 @@ pub struct ServeArgs {
 
     /// How serve logs each round and each check's change of status on stderr: logfmt
     /// (`key=value`) or JSON lines.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = crate::serve::log::LogFormat::Logfmt)]
-    pub log_format: crate::serve::log::LogFormat,
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
 
     /// What serve logs: all (a line per round and per change), changes (changes only), none
     /// (only its own events, such as a reload).
-    #[arg(long, value_enum, value_name = "WHICH", default_value_t = crate::serve::log::LogRounds::All)]
-    pub log_rounds: crate::serve::log::LogRounds,
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = LogRounds::All)]
+    pub log_rounds: LogRounds,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +132,28 @@ pub struct MergeArgs {
     /// Write the merged report to FILE (atomically) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// How each line is written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, values quoted where they must be (logfmt).
+    #[default]
+    Logfmt,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Which rounds are logged (`--log-rounds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogRounds {
+    /// A line per round and one per transition.
+    #[default]
+    All,
+    /// Only transitions (and serve's own events).
+    Changes,
+    /// Only serve's own events (a reload).
+    None,
 }
 
 /// The formats of `merge`.

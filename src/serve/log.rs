@@ -9,27 +9,7 @@ use serde::Serialize;
 
 use crate::report::{Report, Status};
 
-/// How each line is written (`--log-format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    /// `key=value` pairs, values quoted where they must be (logfmt).
-    #[default]
-    Logfmt,
-    /// One JSON object a line.
-    Json,
-}
-
-/// Which rounds are logged (`--log-rounds`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogRounds {
-    /// A line per round and one per transition.
-    #[default]
-    All,
-    /// Only transitions (and serve's own events).
-    Changes,
-    /// Only serve's own events (a reload).
-    None,
-}
+pub use crate::cli::{LogFormat, LogRounds};
 
 /// A check that changed status between two rounds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
