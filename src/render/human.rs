@@ -188,7 +188,7 @@ fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write)
     let text = width - UNDER;
     for (_, members) in &causes {
         let (check, error) = members[0];
-        let weight = match members.iter().any(|(c, _)| c.endpoint.required) {
+        let weight = match check.endpoint.required {
             true => "required",
             false => "optional",
         };
@@ -248,8 +248,8 @@ fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write)
     Ok(())
 }
 
-/// What makes two failures one cause: the kind, the phase, and the hint with the endpoint's
-/// own names and numbers taken out.
+/// What makes two failures one cause: whether the endpoint is required, the kind, the phase,
+/// and the hint with the endpoint's own names and numbers taken out.
 fn cause_key(check: &CheckResult, error: &crate::failure::Failure) -> String {
     let mut hint = error.hint.replace(&check.endpoint.host, "\u{0}");
     for address in &check.path.addresses {
@@ -259,7 +259,9 @@ fn cause_key(check: &CheckResult, error: &crate::failure::Failure) -> String {
         .chars()
         .map(|c| if c.is_ascii_digit() { '#' } else { c })
         .collect();
-    format!("{}|{}|{hint}", error.kind, error.phase)
+    // Required and optional endpoints are never one cause: the group's title says which.
+    let weight = check.endpoint.required;
+    format!("{weight}|{}|{}|{hint}", error.kind, error.phase)
 }
 
 /// The words a number is never split from at a wrap (`4.8 s`, `25 ms`, `23,038 days`).

@@ -110,3 +110,53 @@ fn output_wraps_only_for_a_width_and_never_between_a_number_and_its_unit() {
         }
     }
 }
+
+/// "What to do" groups the endpoints one cause covers; a group says "(required)" or
+/// "(optional)", and holds only what its title says.
+#[test]
+fn a_causes_group_holds_only_what_its_title_says() {
+    let dead = |_: u8| {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("mixed.toml");
+    let endpoint = |key: &str, port: u16, required: bool| {
+        format!(
+            "[[endpoints]]\nkey = \"{key}\"\nname = \"{key}\"\nrole = \"api\"\nhost = \"127.0.0.1\"\nport = {port}\nprobe = \"tcp\"\nrequired = {required}\nnote = \"n\"\n"
+        )
+    };
+    std::fs::write(
+        &profile,
+        format!(
+            "name = \"mixed\"\ndescription = \"d\"\n{}{}{}",
+            endpoint("need-a", dead(1), true),
+            endpoint("need-b", dead(2), true),
+            endpoint("nice", dead(3), false)
+        ),
+    )
+    .unwrap();
+    let out = preflight()
+        .args(["check", "--timeout", "1s", "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let heads: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("in the tcp phase"))
+        .collect();
+    assert_eq!(heads.len(), 2, "{text}");
+    let required = heads.iter().find(|l| l.contains("(required)")).unwrap();
+    assert!(
+        required.contains("mixed.need-a")
+            && required.contains("mixed.need-b")
+            && !required.contains("nice"),
+        "{text}"
+    );
+    let optional = heads.iter().find(|l| l.contains("(optional)")).unwrap();
+    assert!(optional.contains("mixed.nice"), "{text}");
+}
