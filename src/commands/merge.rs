@@ -18,7 +18,7 @@ pub(crate) fn merge(args: &preflight::cli::MergeArgs) -> Result<u8, Failure> {
     let fleet = preflight::merge::Fleet::load(&args.reports)?;
     let mut buffer = Vec::new();
     match args.format {
-        MergeFormat::Human => render::merge::human(&fleet, &mut buffer)?,
+        MergeFormat::Human => render::merge::human(&fleet, super::terminal_width(), &mut buffer)?,
         MergeFormat::Markdown => render::merge::markdown(&fleet, &mut buffer)?,
         MergeFormat::Html => render::merge::html(&fleet, &mut buffer)?,
         MergeFormat::Json => {

@@ -100,11 +100,10 @@ fn alone_lines(fleet: &Fleet) -> Vec<String> {
         .collect()
 }
 
-/// The width the sentences under the matrix are wrapped to.
-const WIDTH: usize = 80;
-
-/// Aligned columns for a terminal, then the patterns in sentences.
-pub fn human(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
+/// Aligned columns for a terminal, then the patterns in sentences, wrapped to `width`
+/// (`NO_WRAP` when the output is not a terminal's).
+pub fn human(fleet: &Fleet, width: usize, out: &mut dyn Write) -> io::Result<()> {
+    let width = width.max(40);
     let names: Vec<String> = fleet
         .nodes
         .iter()
@@ -129,11 +128,11 @@ pub fn human(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
             continue;
         }
         writeln!(out)?;
-        for line in super::human::wrap(heading(pattern), WIDTH) {
+        for line in super::human::wrap(heading(pattern), width) {
             writeln!(out, "{line}")?;
         }
         for line in lines {
-            let parts = super::human::wrap(&terminal(&line), WIDTH - 4);
+            let parts = super::human::wrap(&terminal(&line), width - 4);
             for (i, part) in parts.iter().enumerate() {
                 writeln!(out, "{}{part}", if i == 0 { "  " } else { "    " })?;
             }
@@ -141,7 +140,7 @@ pub fn human(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
     }
     for line in alone_lines(fleet) {
         writeln!(out)?;
-        for part in super::human::wrap(&terminal(&line), WIDTH) {
+        for part in super::human::wrap(&terminal(&line), width) {
             writeln!(out, "{part}")?;
         }
     }

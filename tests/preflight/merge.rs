@@ -209,3 +209,32 @@ fn what_is_not_a_report_is_one_line_and_nothing_written() {
     let (code, _, stderr) = run(&["merge", "/nonexistent/r.json"]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// merge's sentences fit `COLUMNS` (or the terminal), and are not wrapped when piped.
+#[test]
+fn merge_wraps_to_the_width_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = three_reports(dir.path());
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    let piped = crate::support::world::preflight()
+        .args(&args)
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout).into_owned();
+    assert!(piped.lines().any(|l| l.chars().count() > 80), "{piped}");
+    let narrow = crate::support::world::preflight()
+        .args(&args)
+        .env("COLUMNS", "50")
+        .output()
+        .unwrap();
+    let narrow = String::from_utf8_lossy(&narrow.stdout).into_owned();
+    // The sentences under the matrix (the matrix is a table, as wide as its columns).
+    // The header, a blank line, the matrix, a blank line, then the sentences.
+    let sentences: Vec<&str> = narrow.split("\n\n").skip(2).flat_map(str::lines).collect();
+    assert!(!sentences.is_empty(), "{narrow}");
+    for line in sentences {
+        assert!(line.chars().count() <= 50, "{line}\n{narrow}");
+    }
+}
