@@ -271,16 +271,19 @@ fn tls_terminated_in_front_of_a_mutual_tls_service_warns() {
     )
     .unwrap();
     let pin = format!("svc.test:{}:127.0.0.1", edge.addr.port());
-    let out = crate::support::world::preflight()
-        .args(["check", "--format", "json", "--profile"])
-        .arg(&profile)
-        .args(["--ca-file", world.ca_file(), "--resolve", &pin])
-        .arg("--client-cert")
-        .arg(&client_crt)
-        .arg("--client-key")
-        .arg(&client_key)
-        .output()
-        .unwrap();
+    let run = || {
+        crate::support::world::preflight()
+            .args(["check", "--format", "json", "--profile"])
+            .arg(&profile)
+            .args(["--ca-file", world.ca_file(), "--resolve", &pin])
+            .arg("--client-cert")
+            .arg(&client_crt)
+            .arg("--client-key")
+            .arg(&client_key)
+            .output()
+            .unwrap()
+    };
+    let out = run();
     let (code, stdout, stderr) = split(out);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
@@ -300,16 +303,7 @@ fn tls_terminated_in_front_of_a_mutual_tls_service_warns() {
     // upgrade follows and fails, and nothing says that mutual TLS was completed.
     let text = std::fs::read_to_string(&profile).unwrap();
     std::fs::write(&profile, text.replace("\"telemetry\"", "\"control-plane\"")).unwrap();
-    let out = crate::support::world::preflight()
-        .args(["check", "--format", "json", "--profile"])
-        .arg(&profile)
-        .args(["--ca-file", world.ca_file(), "--resolve", &pin])
-        .arg("--client-cert")
-        .arg(&client_crt)
-        .arg("--client-key")
-        .arg(&client_key)
-        .output()
-        .unwrap();
+    let out = run();
     let report = failed_run(out);
     let c = check(&report, "mtls.svc");
     assert_eq!(c["error"]["cause"], "client_cert_not_asked", "{c:#}");
