@@ -54,7 +54,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// Runs `preflight check ARGS tls://SILENT` against a port that accepts and never answers, and
-/// sends `signal` (`-INT`, `-TERM`, `-HUP`) once the check's connection has arrived (it is then
+/// sends `signal` (`-INT`, `-TERM`, `-HUP`) once the check's ClientHello has arrived (it is then
 /// waiting on the handshake): the exit code, stdout, stderr and the target.
 pub(crate) fn signalled_while_waiting(
     args: &[&str],
@@ -70,7 +70,13 @@ pub(crate) fn signalled_while_waiting(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let _held = silent.accept().unwrap();
+    let (mut held, _) = silent.accept().unwrap();
+    // The ClientHello's first byte: the check is in its TLS phase (the accept alone can come
+    // before the client has seen its connect complete).
+    held.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut held, &mut first).unwrap();
     let sent = std::process::Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
