@@ -215,6 +215,14 @@ fn an_ipv4_pin_in_hosts_answers_while_no_dns_server_does() {
         assert_eq!(pinned["status"], "ok", "{server}: {pinned:#}");
         let other = check(&report, "tcp://other.example.net:8443");
         assert_eq!(other["error"]["phase"], "dns", "{other:#}");
+        // With DNS first (`hosts: dns files`), a DNS that cannot be asked goes on to the file.
+        host.files(
+            &format!("nameserver {server}\n"),
+            "127.0.0.1 localhost\n127.0.0.2 cp.example.net\n",
+            "hosts: dns files\n",
+        );
+        let report = host_run(&host, 0, &["tcp://cp.example.net:8443"]);
+        assert_eq!(check(&report, "tcp://cp.example.net:8443")["status"], "ok");
     }
 }
 

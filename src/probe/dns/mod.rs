@@ -196,8 +196,10 @@ impl Dns {
             .clone();
         match (&resolution.addrs, rules) {
             (Err(failure), Some(rules))
+                // nsswitch.conf's default actions: DNS that says no (NOTFOUND) or cannot be
+                // asked (UNAVAIL, TRYAGAIN) continues to the file; only an answer returns.
                 if !rules.files_first
-                    && matches!(failure.kind, FailureKind::Nxdomain | FailureKind::NoRecords) =>
+                    && !matches!(failure.kind, FailureKind::DnsBlocked | FailureKind::Deadline) =>
             {
                 self.hosts_answer(rules, host).unwrap_or(resolution)
             }
