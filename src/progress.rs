@@ -3,11 +3,11 @@
 //! bar is cleared. The only module that knows indicatif.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
 use crate::runner::Progress;
 
@@ -36,19 +36,32 @@ impl Bar {
             move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
                 let running = running.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some((id, since)) = running.values().min_by_key(|(_, since)| *since) {
-                    let _ = write!(
-                        out,
-                        "waiting on {id} ({:.1} s)",
-                        since.elapsed().as_secs_f64()
-                    );
+                    let text = format!("waiting on {id} ({:.1} s)", since.elapsed().as_secs_f64());
+                    // Half the line at most: the bar keeps the rest.
+                    let room = usize::from(Stderr.width()) / 2;
+                    let _ = match text.chars().count() > room {
+                        true => write!(
+                            out,
+                            "{}…",
+                            text.chars()
+                                .take(room.saturating_sub(1))
+                                .collect::<String>()
+                        ),
+                        false => out.write_str(&text),
+                    };
                 }
             }
         };
-        let style = ProgressStyle::with_template("{spinner} {pos}/{len} checks  {slowest}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner())
-            .with_key("slowest", slowest);
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
-            .with_style(style);
+        let style =
+            ProgressStyle::with_template("{spinner} {pos}/{len} checks {wide_bar} {slowest}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .progress_chars("=> ")
+                .with_key("slowest", slowest);
+        let bar = ProgressBar::with_draw_target(
+            Some(total as u64),
+            ProgressDrawTarget::term_like(Box::new(Stderr)),
+        )
+        .with_style(style);
         bar.enable_steady_tick(TICK);
         Arc::new(Bar { bar, running })
     }
@@ -71,5 +84,76 @@ impl Progress for Bar {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&index);
         self.bar.inc(1);
+    }
+}
+
+/// Standard error as the bar's terminal, as wide as `COLUMNS` says or else as the terminal
+/// is now (asked at each redraw, so a resized window is followed), 80 when neither is known.
+#[derive(Debug)]
+struct Stderr;
+
+impl Stderr {
+    fn write(&self, text: &str) -> io::Result<()> {
+        io::stderr().lock().write_all(text.as_bytes())
+    }
+}
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|&c| c > 0)
+            .or_else(|| {
+                rustix::termios::tcgetwinsize(io::stderr())
+                    .ok()
+                    .map(|size| size.ws_col)
+                    .filter(|&c| c > 0)
+            })
+            .unwrap_or(80)
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}A")),
+        }
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}B")),
+        }
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}C")),
+        }
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}D")),
+        }
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.write(&format!("{s}\n"))
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.write(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.write("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
     }
 }

@@ -155,7 +155,7 @@ fn cluster_checks(
             "cluster_telemetry_endpoint",
             "cluster_telemetry_server_name",
             "telemetry",
-            "Control plane telemetry",
+            "Control plane (telemetry)",
             Role::Telemetry,
         ),
     ];

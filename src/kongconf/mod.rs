@@ -429,6 +429,26 @@ proxy_listen = 0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reus
     }
 
     #[test]
+    fn a_role_has_one_name_in_kong_conf_checks_and_in_every_profile() {
+        let plan = built(KONNECT, &[]);
+        let profiles = crate::profile::builtins().unwrap();
+        for (id, key) in [("control-plane", "cluster"), ("telemetry", "telemetry")] {
+            let name = &by_id(&plan, id).endpoint.name;
+            let named: Vec<_> = profiles
+                .iter()
+                .flat_map(|p| &p.endpoints)
+                .filter(|e| e.key == id || (e.key == key && id != key))
+                .map(|e| &e.name)
+                .collect();
+            assert!(!named.is_empty());
+            assert!(
+                named.iter().all(|n| *n == name),
+                "{id}: {name} vs {named:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_konnect_data_plane_checks_its_control_plane_and_telemetry() {
         let plan = built(KONNECT, &[]);
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);

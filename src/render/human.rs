@@ -192,24 +192,27 @@ fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write)
             true => "required",
             false => "optional",
         };
+        // A check is called by the name the list above gives it, with its id (what --only,
+        // the JSON report and the metrics call it) beside.
         let who = match members.len() {
-            1 => t(&check.endpoint.id).into_owned(),
+            1 => format!(
+                "{} ({}, {weight})",
+                t(&check.endpoint.name),
+                t(&check.endpoint.id)
+            ),
             n => {
                 let mut named: Vec<String> = members
                     .iter()
                     .take(NAMED_PER_CAUSE)
-                    .map(|(c, _)| t(&c.endpoint.id).into_owned())
+                    .map(|(c, _)| format!("{} ({})", t(&c.endpoint.name), t(&c.endpoint.id)))
                     .collect();
                 if n > NAMED_PER_CAUSE {
                     named.push(format!("and {} more", n - NAMED_PER_CAUSE));
                 }
-                format!("{}: {}", count(n, "endpoint"), named.join(", "))
+                format!("{}, {weight}: {}", count(n, "endpoint"), named.join(", "))
             }
         };
-        let head = format!(
-            "{who} ({weight}): {} in the {} phase",
-            error.kind, error.phase
-        );
+        let head = format!("{who}: {} in the {} phase", error.kind, error.phase);
         for (i, line) in wrap(&head, text).iter().enumerate() {
             match i {
                 0 => writeln!(out, "  {} {line}", paint.status(check.path.status))?,
@@ -550,13 +553,14 @@ target
          refused (tcp)
 
 What to do
-  [warn] konnect.telemetry (required): client_cert_missing in the tls phase
+  [warn] Telemetry (konnect.telemetry, required): client_cert_missing in the tls
+         phase
          cp.example requires a client certificate and none was given
          fix: cp.example authenticates data plane nodes with mutual TLS: run
          again with --client-cert and --client-key set to the node's cluster
          certificate and key (kong.conf cluster_cert and cluster_cert_key) to
          test the full path.
-  [FAIL] tcp://192.0.2.9:8443 (optional): refused in the tcp phase
+  [FAIL] TCP connect (tcp://192.0.2.9:8443, optional): refused in the tcp phase
          connection refused by 192.0.2.9:8443 | \x1b[31mred\x1b[0m
          fix: Something at 192.0.2.9:8443 actively refused the connection:
          either nothing listens on port 8443 there, or a firewall rejects it.

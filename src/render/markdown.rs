@@ -81,8 +81,9 @@ fn what_to_do(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let weight = c.weight();
         writeln!(
             out,
-            "- **{}** ({weight}, `{}`): {}",
-            cell(&c.endpoint.id),
+            "- **{}** (`{}`, {weight}, `{}`): {}",
+            cell(&c.endpoint.name),
+            crate::sanitize::markdown_code(&c.endpoint.id),
             e.kind,
             cell(&e.hint)
         )?;
@@ -138,8 +139,8 @@ mod tests {
 
 ### What to do
 
-- **konnect.telemetry** (required, `client_cert_missing`): cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster\_cert and cluster\_cert\_key) to test the full path.
-- **tcp://192.0.2.9:8443** (optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
+- **Telemetry** (`konnect.telemetry`, required, `client_cert_missing`): cp.example authenticates data plane nodes with mutual TLS: run again with --client-cert and --client-key set to the node's cluster certificate and key (kong.conf cluster\_cert and cluster\_cert\_key) to test the full path.
+- **TCP connect** (`tcp://192.0.2.9:8443`, optional, `refused`): Something at 192.0.2.9:8443 actively refused the connection: either nothing listens on port 8443 there, or a firewall rejects it. Check the service, then ask the network team to allow TCP port 8443 to cp.example.
 "#;
 
     #[test]

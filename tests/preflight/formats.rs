@@ -158,12 +158,14 @@ fn markdown_has_a_table_per_role_and_what_to_do() {
     let refused = ports.replace_all(&refused, "127.0.0.1:P");
     assert!(
         markdown.contains(&format!(
-            "- **{refused}** (required, `refused`): Something at"
+            "- **TCP connect** (`{refused}`, required, `refused`): Something at"
         )),
         "{markdown}"
     );
     assert!(
-        markdown.contains("- **udp://127.0.0.1:P** (required, `udp_no_reply`): UDP cannot prove"),
+        markdown.contains(
+            "- **UDP datagram** (`udp://127.0.0.1:P`, required, `udp_no_reply`): UDP cannot prove"
+        ),
         "{markdown}"
     );
 }

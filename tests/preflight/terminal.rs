@@ -22,10 +22,15 @@ fn silent_peer() -> SocketAddr {
 /// Runs preflight under a pseudo-terminal with stdout sent to a file: returns what the
 /// terminal showed (stderr) and the file (stdout).
 fn on_a_terminal(args: &str) -> (String, String) {
+    on_a_terminal_of("", args)
+}
+
+/// As `on_a_terminal`, with `env` (`NAME=VALUE ...`) set for preflight.
+fn on_a_terminal_of(env: &str, args: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let stdout = dir.path().join("stdout");
     let program = preflight().get_program().to_str().unwrap().to_string();
-    let command = format!("{program} {args} > {}", stdout.display());
+    let command = format!("env {env} {program} {args} > {}", stdout.display());
     let shown = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .output()
@@ -51,6 +56,37 @@ fn a_terminal_shows_checks_done_and_the_one_still_running() {
         !stdout.contains("checks  waiting") && !stdout.contains('\u{1b}'),
         "{stdout:?}"
     );
+}
+
+/// The bar is as wide as the terminal says (`COLUMNS` here): it fills the line and never
+/// passes it, however long the name of the check it waits on.
+#[test]
+fn the_progress_bar_follows_the_width() {
+    let peer = silent_peer();
+    let long = format!("tls://localhost:{}", peer.port());
+    for columns in [44_usize, 120] {
+        let (terminal, _) = on_a_terminal_of(
+            &format!("COLUMNS={columns}"),
+            &format!("check --timeout 1s tls://{peer} {long}"),
+        );
+        // What each redraw left on the line: split at carriage returns, line feeds and the
+        // cursor's escape sequences.
+        let drawn: Vec<&str> = terminal
+            .split(['\r', '\n'])
+            .flat_map(|part| part.split('\u{1b}'))
+            .map(|part| part.trim_start_matches(|c: char| c == '[' || c.is_ascii_digit()))
+            .map(|part| part.trim_start_matches(['A', 'B', 'C', 'D', 'K']))
+            .filter(|part| part.contains(" checks"))
+            .collect();
+        assert!(!drawn.is_empty(), "{terminal:?}");
+        for line in &drawn {
+            let width = line.chars().count();
+            assert!(
+                width <= columns && width + 2 >= columns,
+                "{columns} columns: {width}: {line:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -150,13 +186,17 @@ fn a_causes_group_holds_only_what_its_title_says() {
         .filter(|l| l.contains("in the tcp phase"))
         .collect();
     assert_eq!(heads.len(), 2, "{text}");
-    let required = heads.iter().find(|l| l.contains("(required)")).unwrap();
+    let required = heads.iter().find(|l| l.contains(", required:")).unwrap();
     assert!(
         required.contains("mixed.need-a")
             && required.contains("mixed.need-b")
             && !required.contains("nice"),
         "{text}"
     );
-    let optional = heads.iter().find(|l| l.contains("(optional)")).unwrap();
+    let optional = heads.iter().find(|l| l.contains(", optional)")).unwrap();
     assert!(optional.contains("mixed.nice"), "{text}");
+    // Each check is called by the name the list gives it, its id beside.
+    assert!(text.contains("[FAIL] nice"), "{text}");
+    assert!(optional.contains("nice (mixed.nice, optional)"), "{text}");
+    assert!(required.contains("need-a (mixed.need-a)"), "{text}");
 }
