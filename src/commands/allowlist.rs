@@ -33,7 +33,7 @@ pub(crate) fn allowlist(
         preflight::ip_list::extend_allowlist(&mut list, ips);
     }
     let mut buffer = Vec::new();
-    render::allowlist(&list, args.format, &mut buffer)?;
+    render::allowlist(&list, args.format, super::terminal_width(), &mut buffer)?;
     if args.format == ListFormat::Csv {
         // CSV has no place for them.
         for note in &list.notes {

@@ -122,7 +122,12 @@ pub(crate) fn write_reports(
     if let Some((destination, path)) = failed_list {
         let mut buffer = Vec::new();
         let failed = Allowlist::of_failures(report);
-        render::allowlist(&failed, ListFormat::of_file(path), &mut buffer)?;
+        render::allowlist(
+            &failed,
+            ListFormat::of_file(path),
+            render::NO_WRAP,
+            &mut buffer,
+        )?;
         if let Err(err) = destination.write(&buffer) {
             unwritten.push((err, buffer));
         }

@@ -28,7 +28,7 @@ pub(crate) fn explain(args: &preflight::cli::ExplainArgs) -> Result<u8, Failure>
             serde_json::to_writer_pretty(&mut out, &found).map_err(io::Error::from)?;
             writeln!(out)?;
         }
-        ExplainFormat::Human => render::explain(&found, &mut out)?,
+        ExplainFormat::Human => render::explain(&found, super::terminal_width(), &mut out)?,
     }
     out.flush()?;
     Ok(0)

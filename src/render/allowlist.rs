@@ -23,10 +23,16 @@ const COLUMNS: [&str; 11] = [
 const ALLOW_THE_NAMES: &str =
     "Allow the host names: the addresses are what they resolve to now and may change.";
 
-/// Writes `list` in `format`.
-pub fn render(list: &Allowlist, format: ListFormat, out: &mut dyn Write) -> io::Result<()> {
+/// Writes `list` in `format`; the table fits `width` columns (one block per entry when its
+/// columns would not).
+pub fn render(
+    list: &Allowlist,
+    format: ListFormat,
+    width: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        ListFormat::Table => table(list, out),
+        ListFormat::Table => table(list, width, out),
         ListFormat::Csv => csv(list, out),
         ListFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, list)?;
@@ -80,7 +86,7 @@ fn shown_columns(list: &Allowlist) -> Vec<usize> {
         .collect()
 }
 
-fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
+fn table(list: &Allowlist, width: usize, out: &mut dyn Write) -> io::Result<()> {
     let shown = shown_columns(list);
     let header: Vec<String> = shown
         .iter()
@@ -112,16 +118,40 @@ fn table(list: &Allowlist, out: &mut dyn Write) -> io::Result<()> {
             .collect();
         writeln!(out, "{}", text.join("  ").trim_end())
     };
-    line(&header, out)?;
-    for row in &rows {
-        line(row, out)?;
+    let wide = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+    if wide <= width {
+        line(&header, out)?;
+        for row in &rows {
+            line(row, out)?;
+        }
+    } else {
+        // Too wide for the terminal: a block per entry, a column's name before each cell
+        // (as psql's expanded display does), and empty cells left out.
+        let name_width = header.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            for (name, cell) in header.iter().zip(row) {
+                if !cell.is_empty() {
+                    let first = format!("{:name_width$}  ", name.to_lowercase());
+                    super::human::paragraph(out, &first, cell, width)?;
+                }
+            }
+        }
     }
     if list.entries.is_empty() {
         writeln!(out, "(nothing to allow)")?;
     }
-    writeln!(out, "\n{ALLOW_THE_NAMES} Listed at {}.", list.generated_at)?;
+    writeln!(out)?;
+    super::human::paragraph(
+        out,
+        "",
+        &format!("{ALLOW_THE_NAMES} Listed at {}.", list.generated_at),
+        width,
+    )?;
     for note in &list.notes {
-        writeln!(out, "note: {note}")?;
+        super::human::paragraph(out, "note: ", note, width)?;
     }
     Ok(())
 }

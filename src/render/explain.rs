@@ -2,16 +2,22 @@
 
 use std::io::{self, Write};
 
+use super::human::paragraph;
 use crate::explain::Explanation;
 use crate::sanitize::terminal as t;
 
-/// Writes what `explain` found, an entry per error, for a person.
-pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
+/// Writes what `explain` found, an entry per error, for a person, `width` columns wide (a
+/// command to run is never cut).
+pub fn render(found: &Explanation, width: usize, out: &mut dyn Write) -> io::Result<()> {
     if found.errors.is_empty() {
-        writeln!(
+        paragraph(
             out,
-            "No clustering error in {} lines: the data plane logged no broken connection to its control plane.",
-            found.lines
+            "",
+            &format!(
+                "No clustering error in {} lines: the data plane logged no broken connection to its control plane.",
+                found.lines
+            ),
+            width,
         )?;
     }
     for e in &found.errors {
@@ -28,13 +34,18 @@ pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
             .address
             .as_deref()
             .map_or_else(String::new, |a| format!(" {}", t(a)));
-        writeln!(out, "{}{to}: {times}{when}", e.connection)?;
-        writeln!(out, "  {}", t(&e.error))?;
+        paragraph(
+            out,
+            "",
+            &format!("{}{to}: {times}{when}", e.connection),
+            width,
+        )?;
+        paragraph(out, "  ", &t(&e.error), width)?;
         match (&e.meaning, &e.hint) {
             (Some(meaning), Some(hint)) => {
                 let kind = e.kind.map_or_else(String::new, |k| format!("{k}: "));
-                writeln!(out, "  {kind}{}", t(meaning))?;
-                writeln!(out, "  fix: {}", t(hint))?;
+                paragraph(out, "  ", &format!("{kind}{}", t(meaning)), width)?;
+                paragraph(out, "  fix: ", &t(hint), width)?;
             }
             _ => writeln!(out, "  not explained: an error preflight does not know")?,
         }
@@ -42,7 +53,7 @@ pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
             Some(command) => {
                 writeln!(out, "  test it: {}", t(command))?;
                 if let Some(note) = &e.command_note {
-                    writeln!(out, "  ({})", t(note))?;
+                    paragraph(out, "  ", &format!("({})", t(note)), width)?;
                 }
             }
             None => writeln!(out, "  no check tests it")?,
@@ -85,7 +96,7 @@ pub fn render(found: &Explanation, out: &mut dyn Write) -> io::Result<()> {
         ));
     }
     if !tail.is_empty() {
-        writeln!(out, "{}.", tail.join("; "))?;
+        paragraph(out, "", &format!("{}.", tail.join("; ")), width)?;
     }
     Ok(())
 }

@@ -201,10 +201,18 @@ fn what_to_do(report: &Report, paint: &Paint, width: usize, out: &mut dyn Write)
                 t(&check.endpoint.id)
             ),
             n => {
-                let mut named: Vec<String> = members
-                    .iter()
-                    .take(NAMED_PER_CAUSE)
-                    .map(|(c, _)| format!("{} ({})", t(&c.endpoint.name), t(&c.endpoint.id)))
+                // The first few, each name once with the ids it covers.
+                let mut named: Vec<(String, Vec<String>)> = Vec::new();
+                for (c, _) in members.iter().take(NAMED_PER_CAUSE) {
+                    let (name, id) = (t(&c.endpoint.name), t(&c.endpoint.id).into_owned());
+                    match named.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, ids)) => ids.push(id),
+                        None => named.push((name.into_owned(), vec![id])),
+                    }
+                }
+                let mut named: Vec<String> = named
+                    .into_iter()
+                    .map(|(name, ids)| format!("{name} ({})", ids.join(", ")))
                     .collect();
                 if n > NAMED_PER_CAUSE {
                     named.push(format!("and {} more", n - NAMED_PER_CAUSE));
@@ -312,6 +320,22 @@ pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// Writes `text` after `first`, wrapped to `width` columns, its further lines indented by
+/// `first`'s width: a line of the other subcommands' reports (profiles, explain, allowlist).
+pub fn paragraph(out: &mut dyn Write, first: &str, text: &str, width: usize) -> io::Result<()> {
+    let indent = first.chars().count();
+    for (i, line) in wrap(text, width.saturating_sub(indent).max(20))
+        .iter()
+        .enumerate()
+    {
+        match i {
+            0 => writeln!(out, "{first}{line}")?,
+            _ => writeln!(out, "{:indent$}{line}", "")?,
+        }
+    }
+    Ok(())
 }
 
 /// A check's row (status, name, target, and what came of it) and the lines under it.

@@ -22,6 +22,7 @@ use crate::report::Report;
 
 pub use allowlist::render as allowlist;
 pub use explain::render as explain;
+pub use human::paragraph;
 pub use human::render as human;
 pub use json::render as json;
 pub use junit::render as junit;

@@ -2,13 +2,19 @@
 
 use std::io::{self, Write};
 
+use super::human::paragraph;
 use crate::profile::Profile;
 
-/// Writes a profile: its variables and its endpoints.
-pub fn render(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}: {}", profile.name, profile.description)?;
+/// Writes a profile, `width` columns wide: its variables and its endpoints.
+pub fn render(profile: &Profile, width: usize, out: &mut dyn Write) -> io::Result<()> {
+    paragraph(
+        out,
+        &format!("{}: ", profile.name),
+        &profile.description,
+        width,
+    )?;
     for source in &profile.source {
-        writeln!(out, "  source: {source}")?;
+        paragraph(out, "  source: ", source, width)?;
     }
     writeln!(out, "\nvariables (--set NAME=VALUE):")?;
     if profile.variables.is_empty() {
@@ -30,7 +36,7 @@ pub fn render(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
             rules.push(format!("pattern: {pattern}"));
         }
         writeln!(out, "  {}  [{}]", var.name, rules.join("; "))?;
-        writeln!(out, "      {}", var.help)?;
+        paragraph(out, "      ", &var.help, width)?;
     }
     writeln!(out, "\nendpoints:")?;
     let key_width = profile
@@ -50,8 +56,9 @@ pub fn render(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
             ep.probe,
             ep.host.as_str(),
         )?;
-        writeln!(out, "  {:key_width$}  {}", "", ep.name)?;
-        writeln!(out, "  {:key_width$}  {}", "", ep.note)?;
+        let under = format!("  {:key_width$}  ", "");
+        paragraph(out, &under, &ep.name, width)?;
+        paragraph(out, &under, &ep.note, width)?;
     }
     Ok(())
 }

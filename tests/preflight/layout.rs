@@ -73,7 +73,9 @@ fn a_refused_port_range_is_a_screen_and_the_json_keeps_every_check() {
         stdout.contains("… and 98 more failed: refused (tcp)"),
         "{stdout}"
     );
-    assert!(stdout.contains("101 endpoints:"), "{stdout}");
+    assert!(stdout.contains("101 endpoints, required:"), "{stdout}");
+    // The name once, with the ids it covers.
+    assert_eq!(stdout.matches("TCP connect (").count(), 1, "{stdout}");
     let (_, report) = check_json(&["--timeout", "2s", &range]);
     assert_eq!(report["checks"].as_array().unwrap().len(), 101);
     // One check is "1 check".

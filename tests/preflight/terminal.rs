@@ -200,3 +200,56 @@ fn a_causes_group_holds_only_what_its_title_says() {
     assert!(optional.contains("nice (mixed.nice, optional)"), "{text}");
     assert!(required.contains("need-a (mixed.need-a)"), "{text}");
 }
+
+/// `profiles`, `profiles show`, `allowlist` and `explain` fit `COLUMNS` as the check report
+/// does (a row of the allowlist becomes a block of its own when the table would not fit),
+/// and keep each line whole when piped.
+#[test]
+fn every_subcommand_fits_the_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("error.log");
+    std::fs::write(
+        &log,
+        "2026/11/26 10:00:01 [warn] 1297#0: *3 [clustering] connection to control plane wss://127.0.0.1:1/v1/outlet?node_id=5f2c1e0a broken: failed to connect: connection refused (retrying after 7 seconds) [127.0.0.1:1], context: ngx.timer\n",
+    )
+    .unwrap();
+    let log = log.to_str().unwrap();
+    let runs: [&[&str]; 4] = [
+        &["profiles"],
+        &["profiles", "show", "kong-hybrid"],
+        &[
+            "allowlist",
+            "--timeout",
+            "1s",
+            "tcp://127.0.0.1:8443",
+            "tls://localhost:9443",
+        ],
+        &["explain", "--kong-conf", "/dev/null", log],
+    ];
+    for args in runs {
+        let out = |columns: Option<&str>| {
+            let mut command = preflight();
+            command.args(args).env_remove("COLUMNS");
+            if let Some(columns) = columns {
+                command.env("COLUMNS", columns);
+            }
+            let out = command.output().unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let piped = out(None);
+        assert!(
+            piped.lines().any(|l| l.chars().count() > 60),
+            "{args:?} piped keeps its lines whole:\n{piped}"
+        );
+        let narrow = out(Some("60"));
+        // A command to copy ("test it: ...") and a URL (a source, an endpoint's template)
+        // are never cut.
+        for line in narrow
+            .lines()
+            .filter(|l| !l.contains("test it:") && !l.contains("://"))
+        {
+            assert!(line.chars().count() <= 60, "{args:?}: {line:?}\n{narrow}");
+        }
+    }
+}
