@@ -302,6 +302,14 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_trace: bool,
 
+    /// After the run, name the proxy settings this host keeps (/etc/environment, apt, systemd
+    /// units, Docker) and look up `wpad` in the search domains of /etc/resolv.conf: a proxy
+    /// auto-config file served there is fetched and the proxies it names are said. Nothing is
+    /// sent to a proxy found (without this flag, the settings are named only when every
+    /// public address failed to connect)
+    #[arg(long)]
+    pub discover_proxy: bool,
+
     /// The Kong version the replayed data plane handshake announces (node_version).
     #[arg(long, value_name = "VERSION", default_value = "3.9.1")]
     pub kong_version: String,

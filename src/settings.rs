@@ -47,6 +47,9 @@ pub struct Settings {
     pub verbose: bool,
     /// `--ip-list`: the addresses a firewall allowlists, to name those DNS gives beyond them.
     pub ip_list: Option<crate::ip_list::IpList>,
+    /// `--discover-proxy`: after the run, name the proxy settings this host keeps and look
+    /// for a WPAD proxy auto-config file.
+    pub discover_proxy: bool,
 }
 
 impl Settings {
@@ -136,6 +139,7 @@ impl Settings {
             warnings,
             verbose: args.verbose,
             ip_list,
+            discover_proxy: args.discover_proxy,
         };
         Ok((settings, plan))
     }

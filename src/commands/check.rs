@@ -62,10 +62,19 @@ pub(crate) fn check(
     }
     // Every public address unreachable and no proxy used: the proxy this host is set up for,
     // named, never used.
-    if preflight::discover::looks_like_a_missing_proxy(&report) {
+    // With --discover-proxy, the same and the network's WPAD file, whatever the run found.
+    let missing = preflight::discover::looks_like_a_missing_proxy(&report);
+    if missing || settings.discover_proxy {
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let found = preflight::discover::places(home.as_deref());
-        report.notes.push(preflight::discover::note(&found));
+        report
+            .notes
+            .push(preflight::discover::note(&found, missing));
+    }
+    if settings.discover_proxy {
+        let wpad =
+            preflight::discover::wpad::discover(settings.run.dns.clone(), settings.run.timeout);
+        report.notes.push(runtime.block_on(wpad).note());
     }
     if let Some(bar) = bar {
         bar.clear();

@@ -20,6 +20,10 @@ pub(crate) fn serve(
         (check.watch.is_some(), "--watch"),
         (check.output.is_some(), "--output"),
         (check.allowlist_failed.is_some(), "--allowlist-failed"),
+        (check.json_file.is_some(), "--json"),
+        (check.junit_file.is_some(), "--junit"),
+        (check.markdown_file.is_some(), "--markdown"),
+        (check.discover_proxy, "--discover-proxy"),
     ] {
         if given {
             return Err(InputError::Usage {

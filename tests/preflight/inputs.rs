@@ -158,3 +158,22 @@ fn completions_and_man_page_come_from_the_flags() {
     assert_eq!(code, 2);
     assert!(stderr.contains("tcsh"), "{stderr}");
 }
+
+/// What serve cannot do (a report file, a one-off discovery) is refused by name, with exit 2,
+/// before anything listens.
+#[test]
+fn serve_refuses_what_only_a_check_does() {
+    for flag in [
+        &["--discover-proxy"][..],
+        &["--json", "/tmp/never-written.json"],
+        &["--junit", "/tmp/never-written.xml"],
+    ] {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(flag);
+        args.push("tcp://127.0.0.1:9");
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 2, "{flag:?}: {stderr}");
+        assert!(stderr.contains(flag[0]), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}

@@ -373,6 +373,99 @@ fn the_proxy_this_host_is_set_up_for_is_named_when_every_public_address_times_ou
     );
 }
 
+/// The network announces its proxy by WPAD: the host's search domain is a branch of the
+/// company's, whose `wpad` name serves a proxy auto-config file (nginx, as sites serve it).
+/// `--discover-proxy` asks the branch's name, then its parent's, fetches the file once and
+/// names the proxies it gives; without the flag nothing is fetched, and nothing is ever sent
+/// to a proxy found.
+#[test]
+fn discover_proxy_names_the_proxies_of_the_networks_wpad_file() {
+    let Some(mut host) = crate::support::host::Host::new(
+        "",
+        &[
+            "--host-record=cp.example.net,203.0.113.10",
+            "--host-record=wpad.example.org,192.0.2.1",
+            "--local=/example.org/",
+        ],
+    ) else {
+        return;
+    };
+    host.route_to_nowhere();
+    host.files(
+        "search branch.example.org\nnameserver 127.0.0.1\n",
+        "127.0.0.1 localhost\n",
+        "hosts: files dns\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // A PAC file as sites write one: direct for the company's names, the proxy for the rest.
+    std::fs::write(
+        dir.path().join("wpad.dat"),
+        "function FindProxyForURL(url, host) {\n  // \"PROXY old.example.org:9\" is retired\n  if (isPlainHostName(host) || dnsDomainIs(host, \".example.org\")) return \"DIRECT\";\n  if (shExpMatch(host, \"*.example.net\")) return \"PROXY proxy.example.org:3128; DIRECT\";\n  return \"PROXY fallback.example.org:8080\";\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("nginx.conf"),
+        format!(
+            "daemon off;\nmaster_process off;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 16; }}\nhttp {{\n  access_log {d}/access.log;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n  types {{ application/x-ns-proxy-autoconfig dat; }}\n  server {{\n    listen 192.0.2.1:80;\n    root {d};\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let conf = format!("{d}/nginx.conf");
+    host.serve(&["nginx", "-p", &d.to_string(), "-c", &conf]);
+    crate::support::wait_until("nginx listens", std::time::Duration::from_secs(10), || {
+        host.listening(80)
+    });
+    let fetched = || {
+        std::fs::read_to_string(dir.path().join("access.log"))
+            .unwrap_or_default()
+            .matches("GET /wpad.dat")
+            .count()
+    };
+    // Without the flag: the places a host keeps its proxy, nothing fetched.
+    let report = host_run(&host, 1, &["--no-trace", "tcp://cp.example.net:443"]);
+    assert!(!report["notes"].to_string().contains("WPAD"), "{report:#}");
+    assert_eq!(fetched(), 0);
+
+    let report = host_run(
+        &host,
+        1,
+        &["--no-trace", "--discover-proxy", "tcp://cp.example.net:443"],
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("WPAD: http://wpad.example.org/wpad.dat serves a proxy auto-config file"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("proxy.example.org:3128, fallback.example.org:8080"),
+        "{notes}"
+    );
+    assert!(!notes.contains("old.example.org"), "{notes}");
+    assert!(
+        notes.contains("Try --proxy http://proxy.example.org:3128"),
+        "{notes}"
+    );
+    assert_eq!(fetched(), 1);
+
+    // A network with no wpad name: the names asked are said.
+    host.files(
+        "search branch.example.com\nnameserver 127.0.0.1\n",
+        "127.0.0.1 localhost\n",
+        "hosts: files dns\n",
+    );
+    let report = host_run(
+        &host,
+        1,
+        &["--no-trace", "--discover-proxy", "tcp://cp.example.net:443"],
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("none of wpad.branch.example.com, wpad.example.com resolves"),
+        "{notes}"
+    );
+}
+
 /// curl's `--connect-timeout`, in its plain seconds: the connect gives up then, while the
 /// other phases keep `--timeout`.
 #[test]

@@ -15,6 +15,8 @@ pub(crate) struct Host {
     etc: PathBuf,
     dnsmasq: Option<Child>,
     listeners: Vec<TcpListener>,
+    /// Servers started in the host (`serve`), stopped when it is dropped.
+    servers: Vec<Child>,
 }
 
 impl Host {
@@ -40,6 +42,7 @@ impl Host {
             etc,
             dnsmasq: None,
             listeners: Vec::new(),
+            servers: Vec::new(),
         };
         assert!(ip(&["netns", "add", &host.ns]).status.success());
         assert!(
@@ -140,6 +143,31 @@ impl Host {
         self.listeners.push(listener);
     }
 
+    /// Starts `args` in the host's namespace, left running until the host is dropped.
+    pub(crate) fn serve(&mut self, args: &[&str]) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{args:?}: {err}"));
+        self.servers.push(child);
+    }
+
+    /// Whether something listens on TCP `port` in the host.
+    pub(crate) fn listening(&self, port: u16) -> bool {
+        let out = ip(&[
+            "netns",
+            "exec",
+            &self.ns,
+            "ss",
+            "-Hltn",
+            &format!("sport = :{port}"),
+        ]);
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    }
+
     /// The binary run on this host, with none of the caller's proxy variables.
     pub(crate) fn preflight(&self, args: &[&str]) -> Output {
         let mut command = Command::new("ip");
@@ -159,6 +187,10 @@ fn ip(args: &[&str]) -> Output {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        for child in &mut self.servers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if let Some(child) = &mut self.dnsmasq {
             let _ = child.kill();
             let _ = child.wait();

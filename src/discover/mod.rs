@@ -10,6 +10,8 @@
 //!   docker and kong units' drop-ins and unit files (/etc/systemd/system/);
 //! - Docker's client configuration (`proxies.default` in ~/.docker/config.json).
 
+pub mod wpad;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -107,17 +109,29 @@ pub fn places(home: Option<&Path>) -> Vec<Found> {
 }
 
 /// The run's note for `found`, or that nothing was found.
-pub fn note(found: &[Found]) -> String {
+pub fn note(found: &[Found], failed: bool) -> String {
+    let why = match failed {
+        true => {
+            "every check of a public address failed to connect while DNS answered, and no proxy was used"
+        }
+        false => "--discover-proxy",
+    };
     let Some(first) = found.first() else {
-        return "every check of a public address failed to connect while DNS answered, and no proxy was used: if this host must go through a proxy, give it with --proxy (for a Kong node, proxy_server in kong.conf with cluster_use_proxy = on); no proxy setting was found in /etc/environment, apt's, systemd's or Docker's configuration".to_string();
+        return format!(
+            "{why}: if this host must go through a proxy, give it with --proxy (for a Kong node, proxy_server in kong.conf with cluster_use_proxy = on); no proxy setting was found in /etc/environment, apt's, systemd's or Docker's configuration"
+        );
     };
     let places: Vec<String> = found
         .iter()
         .take(4)
         .map(|f| format!("{} sets {} = {}", f.place, f.setting, f.url))
         .collect();
+    let set_up = match failed {
+        true => ", but this host is set up for one",
+        false => ": this host is set up for a proxy",
+    };
     format!(
-        "every check of a public address failed to connect while DNS answered, and no proxy was used, but this host is set up for one: {}. Try --proxy {} (for a Kong node: proxy_server = {} and cluster_use_proxy = on in kong.conf)",
+        "{why}{set_up}: {}. Try --proxy {} (for a Kong node: proxy_server = {} and cluster_use_proxy = on in kong.conf)",
         places.join("; "),
         first.url,
         first.url
@@ -294,6 +308,6 @@ mod tests {
             ]
         );
         assert!(found[0].place.ends_with("(line 2)"));
-        assert!(!note(&found).contains("secret"));
+        assert!(!note(&found, true).contains("secret"));
     }
 }
