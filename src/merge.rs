@@ -126,69 +126,32 @@ pub struct Fleet {
     pub alone: Vec<Alone>,
     /// What the reader should know about the merge itself (a name given twice).
     pub notes: Vec<String>,
+    /// The endpoints only one node checked, by node (absent when there are none): kept apart
+    /// from the matrix, whose rows hold a cell for every node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub own_endpoints: Vec<OwnEndpoints>,
 }
 
 impl Fleet {
     /// Merges reports read from `readers`, each named by its path (fuzzing feeds them from
     /// memory).
     pub fn from_readers<R: std::io::Read>(readers: Vec<(PathBuf, R)>) -> Result<Fleet, InputError> {
-        let inputs = readers
-            .into_iter()
-            .map(|(path, reader)| parse(&path, reader).map(|input| (path, input)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Fleet::of(inputs))
+        let mut merging = Merging::default();
+        for (path, reader) in readers {
+            let input = parse(&path, reader)?;
+            merging.add(path, input);
+        }
+        Ok(merging.finish())
     }
 
-    /// Reads every report and merges them.
+    /// Reads every report and merges them, one report in memory at a time.
     pub fn load(paths: &[PathBuf]) -> Result<Fleet, InputError> {
-        let inputs = paths
-            .iter()
-            .map(|path| read(path).map(|input| (path.clone(), input)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Fleet::of(inputs))
-    }
-
-    fn of(inputs: Vec<(PathBuf, Input)>) -> Fleet {
-        let mut notes = Vec::new();
-        let mut nodes: Vec<Node> = Vec::new();
-        for (file, input) in &inputs {
-            let mut name = match input.node.trim() {
-                "" => file_stem(file),
-                given => given.to_string(),
-            };
-            if nodes.iter().any(|n| n.node == name) {
-                let renamed = (2..)
-                    .map(|i| format!("{name} #{i}"))
-                    .find(|candidate| nodes.iter().all(|n| n.node != *candidate))
-                    .unwrap_or_default();
-                notes.push(format!(
-                    "{} names the node {name} as an earlier report does; it is shown as {renamed}",
-                    file.display()
-                ));
-                name = renamed;
-            }
-            nodes.push(Node {
-                node: name,
-                file: file.clone(),
-                started_at: input.started_at.clone(),
-                source_addresses: input.source_addresses.clone(),
-            });
+        let mut merging = Merging::default();
+        for path in paths {
+            let input = read(path)?;
+            merging.add(path.clone(), input);
         }
-        let mut endpoints = rows(&inputs);
-        for row in &mut endpoints {
-            row.failing_on = failing(row, &nodes);
-            row.pattern = pattern(row);
-        }
-        let alone = alone(&endpoints, &nodes);
-        Fleet {
-            schema_version: crate::report::SCHEMA_VERSION,
-            tool: "preflight",
-            version: env!("CARGO_PKG_VERSION"),
-            nodes,
-            endpoints,
-            alone,
-            notes,
-        }
+        Ok(merging.finish())
     }
 
     /// The endpoints with this pattern.
@@ -196,13 +159,220 @@ impl Fleet {
         self.endpoints.iter().filter(move |r| r.pattern == pattern)
     }
 
+    /// Each endpoint only one node checked, failed, with its node: the `OneNode` pattern of
+    /// the per-node lists.
+    pub fn own_failing(&self) -> impl Iterator<Item = (&str, &Own)> {
+        self.own_endpoints.iter().flat_map(|node| {
+            node.endpoints
+                .iter()
+                .filter(|e| e.pattern == Pattern::OneNode)
+                .map(move |e| (node.node.as_str(), e))
+        })
+    }
+
     /// 1 when a required endpoint failed on any node, as `check` exits 1 for one node.
     pub fn exit_code(&self) -> u8 {
-        u8::from(
-            self.endpoints
-                .iter()
-                .any(|r| r.required && !r.failing_on.is_empty()),
-        )
+        let shared = self
+            .endpoints
+            .iter()
+            .any(|r| r.required && !r.failing_on.is_empty());
+        let own = self.own_failing().any(|(_, e)| e.required);
+        u8::from(shared || own)
+    }
+}
+
+/// The endpoints that only one node checked (a node's own address, a DaemonSet's own node),
+/// kept apart from the matrix: a row for each would hold a cell for every node.
+#[derive(Debug, Serialize)]
+pub struct OwnEndpoints {
+    /// The node, as the matrix names it.
+    pub node: String,
+    /// Its endpoints that no other node checked, in the order its report gives them.
+    pub endpoints: Vec<Own>,
+}
+
+/// One endpoint that one node alone checked.
+#[derive(Debug, Serialize)]
+pub struct Own {
+    /// The endpoint's id.
+    pub id: String,
+    /// A person's name for it.
+    pub name: String,
+    /// The target checked.
+    pub target: String,
+    /// Whether the node called it required.
+    pub required: bool,
+    /// The status the node reported.
+    pub status: Status,
+    /// The node's failure, when it failed or warned.
+    pub error: Option<InputFailure>,
+    /// `one_node` when it failed, else `none`.
+    pub pattern: Pattern,
+}
+
+/// The merge as the reports come, one at a time: the nodes' names, and each endpoint's cells
+/// kept sparse (a cell for each node whose report has it), found by (id, target) in a map.
+#[derive(Default)]
+struct Merging {
+    notes: Vec<String>,
+    nodes: Vec<Node>,
+    /// Every name given so far, and for each name reported twice the next `#k` to try.
+    taken: std::collections::HashSet<String>,
+    next: std::collections::HashMap<String, usize>,
+    rows: Vec<Sparse>,
+    index: std::collections::HashMap<(String, String), usize>,
+}
+
+/// An endpoint while reports are read: its cells, by node, in node order.
+struct Sparse {
+    id: String,
+    name: String,
+    target: String,
+    required: bool,
+    cells: Vec<(usize, Cell)>,
+}
+
+impl Merging {
+    fn add(&mut self, file: PathBuf, input: Input) {
+        let column = self.nodes.len();
+        let node = self.name(&file, &input.node);
+        for check in input.checks {
+            let key = (check.id, check.target);
+            let at = match self.index.get(&key) {
+                Some(&at) => at,
+                None => {
+                    let (id, target) = key;
+                    self.rows.push(Sparse {
+                        id: id.clone(),
+                        name: check.name,
+                        target: target.clone(),
+                        required: false,
+                        cells: Vec::new(),
+                    });
+                    self.index.insert((id, target), self.rows.len() - 1);
+                    self.rows.len() - 1
+                }
+            };
+            let row = &mut self.rows[at];
+            row.required |= check.required;
+            let cell = Cell {
+                status: Some(check.status),
+                error: check.error,
+            };
+            // A report that names a check twice: its last word stands.
+            match row.cells.last_mut() {
+                Some((last, held)) if *last == column => *held = cell,
+                _ => row.cells.push((column, cell)),
+            }
+        }
+        self.nodes.push(Node {
+            node,
+            file,
+            started_at: input.started_at,
+            source_addresses: input.source_addresses,
+        });
+    }
+
+    /// The node's name: the report's, else its file's; `NAME #k` (the first `k` from 2 not
+    /// taken) after a name an earlier report has, with a note.
+    fn name(&mut self, file: &Path, given: &str) -> String {
+        let name = match given.trim() {
+            "" => file_stem(file),
+            given => given.to_string(),
+        };
+        if self.taken.insert(name.clone()) {
+            return name;
+        }
+        let next = self.next.entry(name.clone()).or_insert(2);
+        let renamed = loop {
+            let candidate = format!("{name} #{next}");
+            *next += 1;
+            if !self.taken.contains(&candidate) {
+                break candidate;
+            }
+        };
+        self.taken.insert(renamed.clone());
+        self.notes.push(format!(
+            "{} names the node {name} as an earlier report does; it is shown as {renamed}",
+            file.display()
+        ));
+        renamed
+    }
+
+    fn finish(self) -> Fleet {
+        let total = self.nodes.len();
+        let mut endpoints = Vec::new();
+        let mut own: Vec<Vec<Own>> = (0..total).map(|_| Vec::new()).collect();
+        for row in self.rows {
+            // With two nodes or more, an endpoint one node alone checked goes to that node's
+            // list; a single report's endpoints all stay in the matrix.
+            if total > 1 && row.cells.len() == 1 {
+                let Some((column, cell)) = row.cells.into_iter().next() else {
+                    continue;
+                };
+                let status = cell.status.unwrap_or(Status::Skipped);
+                own[column].push(Own {
+                    id: row.id,
+                    name: row.name,
+                    target: row.target,
+                    required: row.required,
+                    status,
+                    error: cell.error,
+                    pattern: match status {
+                        Status::Fail => Pattern::OneNode,
+                        _ => Pattern::None,
+                    },
+                });
+                continue;
+            }
+            let mut cells: Vec<Cell> = (0..total)
+                .map(|_| Cell {
+                    status: None,
+                    error: None,
+                })
+                .collect();
+            let mut failing_on = Vec::new();
+            for (column, cell) in row.cells {
+                if cell.status == Some(Status::Fail) {
+                    failing_on.push(column);
+                }
+                cells[column] = cell;
+            }
+            let mut row = Row {
+                id: row.id,
+                name: row.name,
+                target: row.target,
+                required: row.required,
+                cells,
+                pattern: Pattern::None,
+                failing_on: failing_on
+                    .iter()
+                    .map(|&c| self.nodes[c].node.clone())
+                    .collect(),
+            };
+            row.pattern = pattern(&row);
+            endpoints.push((row, failing_on));
+        }
+        let alone = alone(&endpoints, &self.nodes);
+        let own_endpoints = own
+            .into_iter()
+            .zip(&self.nodes)
+            .filter(|(endpoints, _)| !endpoints.is_empty())
+            .map(|(endpoints, node)| OwnEndpoints {
+                node: node.node.clone(),
+                endpoints,
+            })
+            .collect();
+        Fleet {
+            schema_version: crate::report::SCHEMA_VERSION,
+            tool: "preflight",
+            version: env!("CARGO_PKG_VERSION"),
+            nodes: self.nodes,
+            endpoints: endpoints.into_iter().map(|(row, _)| row).collect(),
+            alone,
+            notes: self.notes,
+            own_endpoints,
+        }
     }
 }
 
@@ -297,55 +467,6 @@ fn file_stem(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// One row per endpoint (its id and target), in the order the reports first name them.
-fn rows(inputs: &[(PathBuf, Input)]) -> Vec<Row> {
-    let mut rows: Vec<Row> = Vec::new();
-    // Found through an index, so that a report of 100,000 checks merges in linear time.
-    let mut index: std::collections::HashMap<(&str, &str), usize> =
-        std::collections::HashMap::new();
-    for (column, (_, input)) in inputs.iter().enumerate() {
-        for check in &input.checks {
-            let at = index
-                .get(&(check.id.as_str(), check.target.as_str()))
-                .copied();
-            let at = at.unwrap_or_else(|| {
-                index.insert((check.id.as_str(), check.target.as_str()), rows.len());
-                rows.push(Row {
-                    id: check.id.clone(),
-                    name: check.name.clone(),
-                    target: check.target.clone(),
-                    required: check.required,
-                    cells: (0..inputs.len())
-                        .map(|_| Cell {
-                            status: None,
-                            error: None,
-                        })
-                        .collect(),
-                    pattern: Pattern::None,
-                    failing_on: Vec::new(),
-                });
-                rows.len() - 1
-            });
-            let row = &mut rows[at];
-            row.required |= check.required;
-            row.cells[column] = Cell {
-                status: Some(check.status),
-                error: check.error.clone(),
-            };
-        }
-    }
-    rows
-}
-
-fn failing(row: &Row, nodes: &[Node]) -> Vec<String> {
-    row.cells
-        .iter()
-        .zip(nodes)
-        .filter(|(cell, _)| cell.status == Some(Status::Fail))
-        .map(|(_, node)| node.node.clone())
-        .collect()
-}
-
 /// Reached (ok or warn), failed, or neither (skipped, or not in the node's report).
 fn counts(row: &Row) -> (usize, usize) {
     let of = |wanted: &[Status]| {
@@ -366,20 +487,22 @@ fn pattern(row: &Row) -> Pattern {
     }
 }
 
-/// Each node failing endpoints that every other node which checked them reaches.
-fn alone(rows: &[Row], nodes: &[Node]) -> Vec<Alone> {
-    nodes
-        .iter()
-        .filter_map(|node| {
-            let endpoints: Vec<String> = rows
-                .iter()
-                .filter(|r| r.pattern == Pattern::SomeNodes && r.failing_on == [node.node.clone()])
-                .map(|r| r.id.clone())
-                .collect();
-            (!endpoints.is_empty()).then(|| Alone {
-                node: node.node.clone(),
-                endpoints,
-            })
+/// Each node failing endpoints that every other node which checked them reaches, in node
+/// order: one pass over the rows (`failing` holds each row's failing nodes by column).
+fn alone(rows: &[(Row, Vec<usize>)], nodes: &[Node]) -> Vec<Alone> {
+    let mut by_node: Vec<Vec<String>> = (0..nodes.len()).map(|_| Vec::new()).collect();
+    for (row, failing) in rows {
+        if let ([column], Pattern::SomeNodes) = (failing.as_slice(), row.pattern) {
+            by_node[*column].push(row.id.clone());
+        }
+    }
+    by_node
+        .into_iter()
+        .zip(nodes)
+        .filter(|(endpoints, _)| !endpoints.is_empty())
+        .map(|(endpoints, node)| Alone {
+            node: node.node.clone(),
+            endpoints,
         })
         .collect()
 }
@@ -412,13 +535,11 @@ mod tests {
     }
 
     fn fleet(inputs: Vec<Input>) -> Fleet {
-        Fleet::of(
-            inputs
-                .into_iter()
-                .enumerate()
-                .map(|(i, input)| (PathBuf::from(format!("n{i}.json")), input))
-                .collect(),
-        )
+        let mut merging = Merging::default();
+        for (i, input) in inputs.into_iter().enumerate() {
+            merging.add(PathBuf::from(format!("n{i}.json")), input);
+        }
+        merging.finish()
     }
 
     #[test]
@@ -444,8 +565,11 @@ mod tests {
         assert_eq!(of("api").failing_on, ["a", "b", "c"]);
         assert_eq!(of("tel").pattern, Pattern::SomeNodes);
         assert_eq!(of("x").pattern, Pattern::None);
-        assert_eq!(of("only").pattern, Pattern::OneNode);
-        assert!(of("only").cells[0].status.is_none());
+        // Checked by one node alone: in that node's list, not a row of the matrix.
+        assert!(f.endpoints.iter().all(|r| r.id != "only"));
+        let (node, only) = f.own_failing().next().unwrap();
+        assert_eq!((node, only.id.as_str()), ("c", "only"));
+        assert_eq!(only.pattern, Pattern::OneNode);
         assert_eq!(f.alone.len(), 1);
         assert_eq!(
             (f.alone[0].node.as_str(), &f.alone[0].endpoints[..]),

@@ -96,23 +96,38 @@ impl Destination {
 
     /// Writes `bytes` whole: into the temporary file, then renamed over the target; or in place.
     pub fn write(self, bytes: &[u8]) -> Result<(), InputError> {
+        self.stream(|out| out.write_all(bytes))
+    }
+
+    /// Writes what `produce` writes, as it writes it (through a 64 KiB buffer): into the
+    /// temporary file, renamed over the target once `produce` is done; or in place.
+    pub fn stream(
+        self,
+        produce: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), InputError> {
         let bad = |reason: String| InputError::File {
             path: self.path.clone(),
             reason: format!("{} cannot be written: {reason}", self.flag),
         };
         match self.how {
-            How::InPlace(mut file) => file
-                .write_all(bytes)
-                .and_then(|()| file.flush())
-                .map_err(|e| bad(io_text(&e))),
+            How::InPlace(file) => {
+                let mut out = io::BufWriter::with_capacity(64 << 10, file);
+                produce(&mut out)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| bad(io_text(&e)))
+            }
             How::Replace {
                 target,
                 mut temp,
                 replaced,
             } => {
-                temp.write_all(bytes)
-                    .and_then(|()| temp.as_file().sync_all())
-                    .map_err(|e| bad(io_text(&e)))?;
+                {
+                    let mut out = io::BufWriter::with_capacity(64 << 10, temp.as_file_mut());
+                    produce(&mut out)
+                        .and_then(|()| out.flush())
+                        .map_err(|e| bad(io_text(&e)))?;
+                }
+                temp.as_file().sync_all().map_err(|e| bad(io_text(&e)))?;
                 if let Some(old) = &replaced {
                     keep_owner_and_mode(temp.as_file(), old).map_err(|e| bad(io_text(&e)))?;
                 }

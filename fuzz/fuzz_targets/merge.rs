@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut human = Vec::new();
-    preflight::render::merge::human(&fleet, &mut human).unwrap();
+    preflight::render::merge::human(&fleet, 80, &mut human).unwrap();
     let human = String::from_utf8(human).unwrap();
     assert!(!human.chars().any(|c| c.is_control() && c != '\n'), "{human:?}");
 

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use super::escape;
 use super::marks::{STYLE, mark, symbol};
-use crate::merge::{Cell, Fleet, Pattern, Row};
+use crate::merge::{Cell, Fleet, Own, Pattern, Row};
 use crate::report::Status;
 use crate::sanitize::terminal;
 
@@ -78,8 +78,48 @@ fn listed(fleet: &Fleet, pattern: Pattern) -> Vec<String> {
             };
             format!("{}{what}: {} on {on}", row.id, kinds(row))
         })
+        .chain(
+            fleet
+                .own_failing()
+                .filter(|_| pattern == Pattern::OneNode)
+                .map(|(node, own)| {
+                    let kind = own.error.as_ref().map_or("", |e| e.kind.as_str());
+                    format!(
+                        "{}{}: {kind} on {node} (1 of {total})",
+                        own.id,
+                        own_what(own)
+                    )
+                }),
+        )
         .collect()
 }
+
+/// ` (target, optional)` after an id: what the id does not already say.
+fn own_what(own: &Own) -> String {
+    let mut what = vec![];
+    if own.target != own.id {
+        what.push(own.target.as_str());
+    }
+    if !own.required {
+        what.push("optional");
+    }
+    match what.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", what.join(", ")),
+    }
+}
+
+/// The text of an endpoint one node alone checked: its id, what it checked, and the cell.
+fn own_text(own: &Own) -> String {
+    let cell = Cell {
+        status: Some(own.status),
+        error: own.error.clone(),
+    };
+    format!("{}{} {}", own.id, own_what(own), cell_text(&cell))
+}
+
+/// The heading over the per-node lists.
+const OWN: &str = "Checked by one node only (each node's own endpoints, apart from the matrix):";
 
 /// The nodes failing alone, one sentence each.
 fn alone_lines(fleet: &Fleet) -> Vec<String> {
@@ -121,6 +161,17 @@ pub fn human(fleet: &Fleet, width: usize, out: &mut dyn Write) -> io::Result<()>
     writeln!(out)?;
     for line in matrix(fleet, names) {
         writeln!(out, "  {line}")?;
+    }
+    if !fleet.own_endpoints.is_empty() {
+        writeln!(out, "\n{OWN}")?;
+        for node in &fleet.own_endpoints {
+            let texts: Vec<String> = node.endpoints.iter().map(own_text).collect();
+            let line = format!("{}: {}", node.node, texts.join("; "));
+            let parts = super::human::wrap(&terminal(&line), width - 4);
+            for (i, part) in parts.iter().enumerate() {
+                writeln!(out, "{}{part}", if i == 0 { "  " } else { "    " })?;
+            }
+        }
     }
     for pattern in [Pattern::Everywhere, Pattern::SomeNodes, Pattern::OneNode] {
         let lines = listed(fleet, pattern);
@@ -210,6 +261,27 @@ pub fn markdown(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
             cells.join(" | ")
         )?;
     }
+    if !fleet.own_endpoints.is_empty() {
+        writeln!(out, "\n{OWN}\n")?;
+        writeln!(out, "| node | endpoint | target | result |")?;
+        writeln!(out, "| --- | --- | --- | --- |")?;
+        for node in &fleet.own_endpoints {
+            for own in &node.endpoints {
+                let result = Cell {
+                    status: Some(own.status),
+                    error: own.error.clone(),
+                };
+                writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    cell(&node.node),
+                    cell(&own.id),
+                    cell(&own.target),
+                    cell(&cell_text(&result))
+                )?;
+            }
+        }
+    }
     for pattern in [Pattern::Everywhere, Pattern::SomeNodes, Pattern::OneNode] {
         let lines = listed(fleet, pattern);
         if lines.is_empty() {
@@ -227,31 +299,69 @@ pub fn markdown(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// One self-contained page (no script, no outside resource): the matrix, coloured and marked,
-/// with each failure's message and hint in the cell's title, then the patterns.
+/// with each failure's message and hint in the cell's title, then the per-node lists and the
+/// patterns. Written as it is made.
 pub fn html(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
-    let mut page = format!(
+    write!(
+        out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>preflight: {} nodes</title><style>{STYLE}</style></head><body><h1>preflight: {} nodes</h1>",
         fleet.nodes.len(),
         fleet.nodes.len()
-    );
+    )?;
     for note in &fleet.notes {
-        let _ = write!(page, "<p class=\"note\">{}</p>", escape(note));
+        write!(out, "<p class=\"note\">{}</p>", escape(note))?;
     }
-    page.push_str("<table id=\"matrix\"><thead><tr><th>endpoint</th><th>target</th>");
+    out.write_all(b"<table id=\"matrix\"><thead><tr><th>endpoint</th><th>target</th>")?;
     for node in &fleet.nodes {
-        let _ = write!(
-            page,
+        write!(
+            out,
             "<th data-node=\"{}\" title=\"{}\">{}</th>",
             escape(&node.node),
             escape(&format!("{} ({})", node.file.display(), node.started_at)),
             escape(&node.node)
-        );
+        )?;
     }
-    page.push_str("</tr></thead><tbody>");
+    out.write_all(b"</tr></thead><tbody>")?;
+    let mut line = String::new();
     for row in &fleet.endpoints {
-        html_row(row, fleet, &mut page);
+        line.clear();
+        html_row(row, fleet, &mut line);
+        out.write_all(line.as_bytes())?;
     }
-    page.push_str("</tbody></table>");
+    out.write_all(b"</tbody></table>")?;
+    if !fleet.own_endpoints.is_empty() {
+        write!(
+            out,
+            "<section id=\"own\"><p>{}</p><table><thead><tr><th>node</th><th>endpoint</th><th>target</th><th>result</th></tr></thead><tbody>",
+            escape(OWN)
+        )?;
+        for node in &fleet.own_endpoints {
+            for own in &node.endpoints {
+                let cell = Cell {
+                    status: Some(own.status),
+                    error: own.error.clone(),
+                };
+                let class = mark(own.status).1;
+                let title = own
+                    .error
+                    .as_ref()
+                    .map(|e| format!("{} (fix: {})", e.message, e.hint))
+                    .unwrap_or_default();
+                write!(
+                    out,
+                    "<tr data-node=\"{}\" data-check=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" data-status=\"{class}\" title=\"{}\">{}</td></tr>",
+                    escape(&node.node),
+                    escape(&own.id),
+                    escape(&node.node),
+                    escape(&own.id),
+                    escape(&own.target),
+                    escape(&title),
+                    escape(&cell_text(&cell))
+                )?;
+            }
+        }
+        out.write_all(b"</tbody></table></section>")?;
+    }
     for (pattern, id) in [
         (Pattern::Everywhere, "everywhere"),
         (Pattern::SomeNodes, "some-nodes"),
@@ -261,25 +371,24 @@ pub fn html(fleet: &Fleet, out: &mut dyn Write) -> io::Result<()> {
         if lines.is_empty() {
             continue;
         }
-        let _ = write!(
-            page,
+        write!(
+            out,
             "<section id=\"{id}\"><p>{}</p><ul>",
             escape(heading(pattern))
-        );
+        )?;
         for line in lines {
-            let _ = write!(page, "<li>{}</li>", escape(&line));
+            write!(out, "<li>{}</li>", escape(&line))?;
         }
-        page.push_str("</ul></section>");
+        out.write_all(b"</ul></section>")?;
     }
     if !fleet.alone.is_empty() {
-        page.push_str("<section id=\"alone\"><ul>");
+        out.write_all(b"<section id=\"alone\"><ul>")?;
         for line in alone_lines(fleet) {
-            let _ = write!(page, "<li>{}</li>", escape(&line));
+            write!(out, "<li>{}</li>", escape(&line))?;
         }
-        page.push_str("</ul></section>");
+        out.write_all(b"</ul></section>")?;
     }
-    page.push_str("</body></html>\n");
-    out.write_all(page.as_bytes())
+    out.write_all(b"</body></html>\n")
 }
 
 fn html_row(row: &Row, fleet: &Fleet, page: &mut String) {

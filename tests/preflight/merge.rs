@@ -238,3 +238,151 @@ fn merge_wraps_to_the_width_it_is_given() {
         assert!(line.chars().count() <= 50, "{line}\n{narrow}");
     }
 }
+
+/// Today's output, kept: five reports whose every endpoint two nodes or more checked (names
+/// given twice, a name already given as a renaming, a node with no name, a control character
+/// in a name; every pattern) merge to the very bytes the merge made before node-own endpoints
+/// were kept apart, in every format. So does a single report.
+#[test]
+fn a_fleet_whose_nodes_share_their_endpoints_merges_as_it_always_has() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/preflight/golden/merge");
+    let files: Vec<String> = (1..=5).map(|i| format!("node-{i}.json")).collect();
+    for format in ["human", "markdown", "json", "html"] {
+        let out = crate::support::world::preflight()
+            .current_dir(&golden)
+            .args(["merge", "--format", format])
+            .args(&files)
+            .env_remove("COLUMNS")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let today = std::fs::read(golden.join(format!("today.{format}"))).unwrap();
+        assert!(
+            out.stdout == today,
+            "{format}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let out = crate::support::world::preflight()
+        .current_dir(&golden)
+        .args(["merge", "--format", "json", "node-1.json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.stdout,
+        std::fs::read(golden.join("one-node.json")).unwrap()
+    );
+}
+
+/// A DaemonSet's nodes each check their own node's address beside the shared endpoints: the
+/// matrix keeps the shared endpoints only, and each node's own endpoints are listed apart in
+/// every format; a required own endpoint that failed fails the merge.
+#[test]
+fn endpoints_only_one_node_checked_are_listed_apart_from_the_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = format!("tcp://{}", open.local_addr().unwrap());
+    let closed = || {
+        let port = TcpListener::bind("127.0.0.2:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("tcp://127.0.0.2:{port}")
+    };
+    let own_a_listener = TcpListener::bind("127.0.0.3:0").unwrap();
+    let own_a = format!("tcp://{}", own_a_listener.local_addr().unwrap());
+    let own_b = closed();
+    let a = report(dir.path(), "node-a", &[&open, &own_a]);
+    let b = report(dir.path(), "node-b", &[&open, &own_b]);
+    let (code, text, _) = run(&["merge", &a, &b]);
+    assert_eq!(code, 1, "node-b's own endpoint failed: {text}");
+    let matrix: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Checked by"))
+        .collect();
+    assert!(matrix.iter().any(|l| l.contains(&open)), "{text}");
+    assert!(
+        !matrix
+            .iter()
+            .any(|l| l.contains(&own_a) || l.contains(&own_b)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("node-a: {own_a} ✔ ok")), "{text}");
+    assert!(
+        text.contains(&format!("node-b: {own_b} ✖ refused")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{own_b}: refused on node-b (1 of 2)")),
+        "{text}"
+    );
+
+    let (_, json, _) = run(&["merge", "--format", "json", &a, &b]);
+    let fleet: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(fleet["endpoints"].as_array().unwrap().len(), 1, "{fleet:#}");
+    assert_eq!(fleet["endpoints"][0]["cells"].as_array().unwrap().len(), 2);
+    let own = fleet["own_endpoints"].as_array().unwrap();
+    assert_eq!(own.len(), 2, "{fleet:#}");
+    assert_eq!(own[1]["node"], "node-b");
+    assert_eq!(own[1]["endpoints"][0]["target"], own_b.as_str());
+    assert_eq!(own[1]["endpoints"][0]["status"], "fail");
+    assert_eq!(own[1]["endpoints"][0]["pattern"], "one_node");
+    assert_eq!(own[0]["endpoints"][0]["pattern"], "none");
+
+    let (_, markdown, _) = run(&["merge", "--format", "markdown", &a, &b]);
+    assert!(
+        markdown.contains(&format!("| node-b | {own_b} | {own_b} | ✖ refused |")),
+        "{markdown}"
+    );
+    let (_, html, _) = run(&["merge", "--format", "html", &a, &b]);
+    assert!(html.contains("<section id=\"own\">"), "{html}");
+    assert!(
+        html.contains(&format!("data-node=\"node-b\" data-check=\"{own_b}\"")),
+        "{html}"
+    );
+}
+
+/// Many reports of one host name (CI runners, one host's daily reports): each after the
+/// first is renamed in order, `#2`, `#3` …, skipping a name a report gives itself.
+#[test]
+fn many_reports_of_one_name_are_numbered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = report(dir.path(), "runner", &["dns://localhost"]);
+    let text = std::fs::read_to_string(&one).unwrap();
+    let mut files = Vec::new();
+    for i in 0..300 {
+        let path = dir.path().join(format!("r{i:03}.json"));
+        // The 5th report calls itself "runner #3" outright.
+        let named = match i {
+            4 => text.replace("\"node\":\"runner\"", "\"node\":\"runner #3\""),
+            _ => text.clone(),
+        };
+        std::fs::write(&path, named).unwrap();
+        files.push(path.display().to_string());
+    }
+    let mut args = vec!["merge", "--format", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let (_, json, _) = run(&args);
+    let fleet: Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = fleet["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &names[..6],
+        [
+            "runner",
+            "runner #2",
+            "runner #3",
+            "runner #4",
+            "runner #3 #2",
+            "runner #5"
+        ]
+    );
+    assert_eq!(names[299], "runner #299");
+    let unique: std::collections::HashSet<&&str> = names.iter().collect();
+    assert_eq!(unique.len(), 300);
+}
