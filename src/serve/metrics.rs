@@ -7,15 +7,16 @@
 //! http.go in github.com/prometheus/blackbox_exporter), then preflight's own. Gauges for what
 //! is current; counters only for what accumulates.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 
-use super::Scoreboard;
 use crate::report::{CheckResult, Report, Status};
 
 /// The two expositions: the text format by default, OpenMetrics on request.
@@ -68,13 +69,218 @@ const LABELS: [&str; 7] = [
     "check", "profile", "role", "target", "host", "port", "required",
 ];
 
-type Labels = Vec<(String, String)>;
-type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+/// The per-check families, in the order they are written, with their help.
+const FAMILIES: [(&str, &str); 11] = [
+    (
+        "preflight_check_status",
+        "1 for the check's status in the last round (ok, warn, fail, skipped), 0 for the others.",
+    ),
+    (
+        "probe_success",
+        "Whether the check passed in the last round (as blackbox_exporter's).",
+    ),
+    (
+        "probe_duration_seconds",
+        "How long the check took, in seconds.",
+    ),
+    (
+        "probe_dns_lookup_time_seconds",
+        "How long the DNS lookup took, in seconds.",
+    ),
+    (
+        "probe_http_duration_seconds",
+        "Time of each phase of the HTTP request, in seconds.",
+    ),
+    (
+        "probe_http_status_code",
+        "The HTTP status of the answer (0 without one).",
+    ),
+    (
+        "probe_ip_protocol",
+        "The IP version of the address the check used (4 or 6).",
+    ),
+    (
+        "probe_ssl_earliest_cert_expiry",
+        "When the server's certificate expires, in seconds since the epoch (also when it did not verify).",
+    ),
+    (
+        "probe_tls_version_info",
+        "1, labelled with the TLS version negotiated.",
+    ),
+    (
+        "preflight_check_failure_info",
+        "1, labelled with the failure kind and phase of a check that failed or warned in the last round.",
+    ),
+    (
+        "preflight_tls_intercepted",
+        "1 when something in the path re-signs TLS, labelled with the issuer it signs as.",
+    ),
+];
 
-/// The metrics of a round: a family of gauges per name, registered on first use.
-struct Families {
-    registry: Registry,
-    gauges: HashMap<&'static str, Gauges>,
+/// What `/metrics` shows of a round: the report, shared with the scoreboard, and the counts
+/// kept across rounds. Written straight from the report by a collector, so that no label is
+/// copied or hashed (prometheus-client's families would copy each label set into a map).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Snapshot {
+    pub(super) report: Option<Arc<Report>>,
+    /// Each check's (down, up) counts, in the report's order.
+    pub(super) transitions: Vec<(u64, u64)>,
+    pub(super) rounds: u64,
+    pub(super) ended: Option<std::time::SystemTime>,
+    pub(super) client_cert_expiry: Option<f64>,
+}
+
+/// The per-check series of a report.
+#[derive(Debug)]
+struct Checks {
+    report: Arc<Report>,
+    /// Each check's (down, up) counts, in report order; `None` for `/probe`, which has none.
+    transitions: Option<Vec<(u64, u64)>>,
+}
+
+/// The label values of a check, borrowed.
+fn labels(check: &CheckResult, port: &str) -> [(&'static str, String); 7] {
+    let e = &check.endpoint;
+    [
+        (LABELS[0], e.id.clone()),
+        (LABELS[1], e.profile.clone().unwrap_or_default()),
+        (LABELS[2], e.role.as_str().to_string()),
+        (LABELS[3], e.target.clone()),
+        (LABELS[4], e.host.clone()),
+        (LABELS[5], port.to_string()),
+        (LABELS[6], e.required.to_string()),
+    ]
+}
+
+/// The series of family `family` for one check: extra labels and a value, each.
+fn series(family: usize, check: &CheckResult, out: &mut Vec<(Vec<(&'static str, String)>, f64)>) {
+    let path = &check.path;
+    let t = &path.timings_ms;
+    let skipped = path.status == Status::Skipped;
+    let mut one = |extra: Vec<(&'static str, String)>, value: f64| out.push((extra, value));
+    match family {
+        0 => {
+            for status in [Status::Ok, Status::Warn, Status::Fail, Status::Skipped] {
+                let value = f64::from(u8::from(path.status == status));
+                one(vec![("status", status.as_str().to_string())], value);
+            }
+        }
+        _ if skipped => {}
+        1 => one(
+            Vec::new(),
+            f64::from(u8::from(matches!(path.status, Status::Ok | Status::Warn))),
+        ),
+        2 => one(Vec::new(), t.total / 1000.0),
+        3 => {
+            if let Some(dns) = t.dns {
+                one(Vec::new(), dns / 1000.0);
+            }
+        }
+        4 if check.endpoint.probe.uses_http() => {
+            for (phase, ms) in [
+                ("resolve", t.dns),
+                ("connect", t.connect),
+                ("tls", t.tls),
+                ("processing", t.http),
+            ] {
+                one(
+                    vec![("phase", phase.to_string())],
+                    ms.unwrap_or(0.0) / 1000.0,
+                );
+            }
+        }
+        5 if check.endpoint.probe.uses_http() => {
+            one(Vec::new(), f64::from(path.http_status.unwrap_or(0)));
+        }
+        6 => {
+            if let Some(used) = check.address_used().or_else(|| path.addresses.first()) {
+                one(Vec::new(), if used.ip.is_ipv4() { 4.0 } else { 6.0 });
+            }
+        }
+        7 => {
+            if let Some(expiry) = path.tls.as_ref().and_then(|tls| epoch(&tls.not_after)) {
+                one(Vec::new(), expiry);
+            }
+        }
+        8 => {
+            if let Some(tls) = path.tls.as_ref().filter(|tls| !tls.version.is_empty()) {
+                one(vec![("version", tls_version(&tls.version))], 1.0);
+            }
+        }
+        9 => {
+            if let Some(error) = &path.error {
+                let extra = vec![
+                    ("kind", error.kind.as_str().to_string()),
+                    ("phase", error.phase.as_str().to_string()),
+                ];
+                one(extra, 1.0);
+            }
+        }
+        10 => {
+            if let Some(error) = &path.error
+                && error.kind == crate::failure::FailureKind::TlsIntercepted
+            {
+                let issuer = path
+                    .tls
+                    .as_ref()
+                    .map(|t| t.issuer.clone())
+                    .unwrap_or_default();
+                one(vec![("issuer", issuer)], 1.0);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Collector for Checks {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let checks = &self.report.checks;
+        let mut values = Vec::new();
+        // Each check's labels once, for all its series.
+        let labelled: Vec<_> = checks
+            .iter()
+            .map(|check| {
+                let port = check
+                    .endpoint
+                    .port
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                labels(check, &port)
+            })
+            .collect();
+        for (family, (name, help)) in FAMILIES.iter().enumerate() {
+            let mut described = None;
+            for (check, labels) in checks.iter().zip(&labelled) {
+                values.clear();
+                series(family, check, &mut values);
+                for (extra, value) in &values {
+                    if described.is_none() {
+                        described =
+                            Some(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?);
+                    }
+                    if let Some(metric) = described.as_mut() {
+                        let set = (labels.as_slice(), extra.as_slice());
+                        ConstGauge::new(*value).encode(metric.encode_family(&set)?)?;
+                    }
+                }
+            }
+        }
+        if let Some(transitions) = &self.transitions {
+            let mut metric = encoder.encode_descriptor(
+                "preflight_check_transitions",
+                "Times the check went down (to fail) or up (from fail) since serve started.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (labels, (down, up)) in labelled.iter().zip(transitions) {
+                for (direction, n) in [("down", down), ("up", up)] {
+                    let set = (labels.as_slice(), [("direction", direction)]);
+                    ConstCounter::new(*n).encode(metric.encode_family(&set)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `help` as the registry wants it: it adds the final full stop itself.
@@ -82,81 +288,22 @@ fn help_text(help: &str) -> &str {
     help.trim_end_matches('.')
 }
 
-impl Families {
-    fn new() -> Families {
-        Families {
-            registry: Registry::default(),
-            gauges: HashMap::new(),
-        }
-    }
-
-    /// Sets `name` for `check` (with `extra` labels after the check's).
-    fn set(
-        &mut self,
-        name: &'static str,
-        help: &str,
-        check: &[String],
-        extra: &[(&str, &str)],
-        value: f64,
-    ) {
-        let registry = &mut self.registry;
-        let family = self.gauges.entry(name).or_insert_with(|| {
-            let family = Gauges::default();
-            registry.register(name, help_text(help), family.clone());
-            family
-        });
-        let labels: Labels = LABELS
-            .iter()
-            .zip(check)
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
-        family.get_or_create(&labels).set(value);
-    }
-
-    /// A gauge without labels.
-    fn single(&mut self, name: &str, help: &str, value: f64) {
-        let gauge = Gauge::<f64, AtomicU64>::default();
-        gauge.set(value);
-        self.registry.register(name, help_text(help), gauge);
-    }
-
-    /// A counter family; `name` ends in `_total`, which the registry adds back.
-    fn counter(&mut self, name: &str, help: &str, values: &[(Labels, u64)]) {
-        let family = Family::<Labels, Counter>::default();
-        for (labels, n) in values {
-            family.get_or_create(labels).inc_by(*n);
-        }
-        let name = name.strip_suffix("_total").unwrap_or(name);
-        self.registry.register(name, help_text(help), family);
-    }
-
-    fn encode(&self, exposition: Exposition) -> String {
-        let mut out = String::new();
-        let _ = match exposition {
-            Exposition::Text => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
-            }
-            Exposition::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            }
-        };
-        out
-    }
+/// A gauge without labels.
+fn single(registry: &mut Registry, name: &str, help: &str, value: f64) {
+    let gauge = Gauge::<f64, AtomicU64>::default();
+    gauge.set(value);
+    registry.register(name, help_text(help), gauge);
 }
 
-/// The label values of a check.
-fn labels(check: &CheckResult) -> Vec<String> {
-    let e = &check.endpoint;
-    vec![
-        e.id.clone(),
-        e.profile.clone().unwrap_or_default(),
-        e.role.as_str().to_string(),
-        e.target.clone(),
-        e.host.clone(),
-        e.port.map(|p| p.to_string()).unwrap_or_default(),
-        e.required.to_string(),
-    ]
+fn encode(registry: &Registry, exposition: Exposition) -> String {
+    let mut out = String::new();
+    let _ = match exposition {
+        Exposition::Text => {
+            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+        }
+        Exposition::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry),
+    };
+    out
 }
 
 /// Seconds since the epoch of an RFC 3339 time.
@@ -171,202 +318,57 @@ fn tls_version(version: &str) -> String {
     version.replace("TLSv", "TLS ")
 }
 
-/// The metrics of one check.
-fn check_metrics(f: &mut Families, check: &CheckResult) {
-    let l = labels(check);
-    let path = &check.path;
-    for status in [Status::Ok, Status::Warn, Status::Fail, Status::Skipped] {
-        let name = status.as_str();
-        let value = f64::from(u8::from(path.status == status));
-        f.set("preflight_check_status", "1 for the check's status in the last round (ok, warn, fail, skipped), 0 for the others.", &l, &[("status", name)], value);
-    }
-    if path.status == Status::Skipped {
-        return;
-    }
-    let success = f64::from(u8::from(matches!(path.status, Status::Ok | Status::Warn)));
-    f.set(
-        "probe_success",
-        "Whether the check passed in the last round (as blackbox_exporter's).",
-        &l,
-        &[],
-        success,
-    );
-    timing_metrics(f, &l, check);
-    tls_metrics(f, &l, check);
-    failure_metrics(f, &l, check);
-}
-
-/// blackbox_exporter's timings, HTTP status and IP version of one check.
-fn timing_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
-    let path = &check.path;
-    let t = &path.timings_ms;
-    f.set(
-        "probe_duration_seconds",
-        "How long the check took, in seconds.",
-        l,
-        &[],
-        t.total / 1000.0,
-    );
-    if let Some(dns) = t.dns {
-        f.set(
-            "probe_dns_lookup_time_seconds",
-            "How long the DNS lookup took, in seconds.",
-            l,
-            &[],
-            dns / 1000.0,
-        );
-    }
-    if check.endpoint.probe.uses_http() {
-        for (phase, ms) in [
-            ("resolve", t.dns),
-            ("connect", t.connect),
-            ("tls", t.tls),
-            ("processing", t.http),
-        ] {
-            f.set(
-                "probe_http_duration_seconds",
-                "Time of each phase of the HTTP request, in seconds.",
-                l,
-                &[("phase", phase)],
-                ms.unwrap_or(0.0) / 1000.0,
-            );
-        }
-        f.set(
-            "probe_http_status_code",
-            "The HTTP status of the answer (0 without one).",
-            l,
-            &[],
-            f64::from(path.http_status.unwrap_or(0)),
-        );
-    }
-    if let Some(used) = check.address_used().or_else(|| path.addresses.first()) {
-        let family = if used.ip.is_ipv4() { 4.0 } else { 6.0 };
-        f.set(
-            "probe_ip_protocol",
-            "The IP version of the address the check used (4 or 6).",
-            l,
-            &[],
-            family,
-        );
-    }
-}
-
-/// The server certificate's expiry and the TLS version of one check.
-fn tls_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
-    if let Some(tls) = &check.path.tls {
-        if let Some(expiry) = epoch(&tls.not_after) {
-            f.set("probe_ssl_earliest_cert_expiry", "When the server's certificate expires, in seconds since the epoch (also when it did not verify).", l, &[], expiry);
-        }
-        if !tls.version.is_empty() {
-            f.set(
-                "probe_tls_version_info",
-                "1, labelled with the TLS version negotiated.",
-                l,
-                &[("version", &tls_version(&tls.version))],
-                1.0,
-            );
-        }
-    }
-}
-
-/// The failure of one check: its kind and phase, and the interception it found.
-fn failure_metrics(f: &mut Families, l: &[String], check: &CheckResult) {
-    let path = &check.path;
-    if let Some(error) = &path.error {
-        let extra = [
-            ("kind", error.kind.as_str()),
-            ("phase", error.phase.as_str()),
-        ];
-        f.set("preflight_check_failure_info", "1, labelled with the failure kind and phase of a check that failed or warned in the last round.", l, &extra, 1.0);
-        if error.kind == crate::failure::FailureKind::TlsIntercepted {
-            let issuer = path.tls.as_ref().map(|t| t.issuer.as_str()).unwrap_or("");
-            f.set(
-                "preflight_tls_intercepted",
-                "1 when something in the path re-signs TLS, labelled with the issuer it signs as.",
-                l,
-                &[("issuer", issuer)],
-                1.0,
-            );
-        }
-    }
-}
-
 /// The metrics of the last round.
-pub(super) fn render(state: &Scoreboard, exposition: Exposition) -> String {
-    let mut f = Families::new();
+pub(super) fn render(state: &Snapshot, exposition: Exposition) -> String {
+    let mut registry = Registry::default();
     if let Some(report) = &state.report {
-        for check in &report.checks {
-            check_metrics(&mut f, check);
-        }
-        round_metrics(&mut f, state, report);
-        transitions(&mut f, state, report);
+        registry.register_collector(Box::new(Checks {
+            report: report.clone(),
+            transitions: Some(state.transitions.clone()),
+        }));
+        single(
+            &mut registry,
+            "preflight_round_duration_seconds",
+            "How long the last round took, in seconds.",
+            report.duration_ms / 1000.0,
+        );
+        let at = state
+            .ended
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        single(
+            &mut registry,
+            "preflight_round_timestamp_seconds",
+            "When the last round ended, in seconds since the epoch.",
+            at,
+        );
+        let rounds = Counter::<u64>::default();
+        rounds.inc_by(state.rounds);
+        registry.register(
+            "preflight_rounds",
+            help_text("Rounds run since serve started."),
+            rounds,
+        );
     }
     if let Some(expiry) = state.client_cert_expiry {
-        f.single(
+        single(
+            &mut registry,
             "preflight_client_cert_expiry_timestamp_seconds",
             "When the client certificate the checks offer expires, in seconds since the epoch.",
             expiry,
         );
     }
-    f.encode(exposition)
-}
-
-/// The round's own gauges, and the count of rounds.
-fn round_metrics(f: &mut Families, state: &Scoreboard, report: &Report) {
-    f.single(
-        "preflight_round_duration_seconds",
-        "How long the last round took, in seconds.",
-        report.duration_ms / 1000.0,
-    );
-    let at = state
-        .ended
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0.0, |d| d.as_secs_f64());
-    f.single(
-        "preflight_round_timestamp_seconds",
-        "When the last round ended, in seconds since the epoch.",
-        at,
-    );
-    f.counter(
-        "preflight_rounds_total",
-        "Rounds run since serve started.",
-        &[(Vec::new(), state.rounds)],
-    );
-}
-
-/// How often each check went down and up, as `--watch` counts flaps.
-fn transitions(f: &mut Families, state: &Scoreboard, report: &Report) {
-    let mut values = Vec::new();
-    for check in &report.checks {
-        let (down, up) = state
-            .transitions
-            .get(&check.endpoint.id)
-            .copied()
-            .unwrap_or_default();
-        for (direction, n) in [("down", down), ("up", up)] {
-            let mut labels: Labels = LABELS
-                .iter()
-                .zip(self::labels(check))
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-            labels.push(("direction".into(), direction.into()));
-            values.push((labels, n));
-        }
-    }
-    f.counter(
-        "preflight_check_transitions_total",
-        "Times the check went down (to fail) or up (from fail) since serve started.",
-        &values,
-    );
+    encode(&registry, exposition)
 }
 
 /// The metrics of one `/probe`: the check's series only.
-pub(super) fn render_probe(report: &Report, exposition: Exposition) -> String {
-    let mut f = Families::new();
-    for check in &report.checks {
-        check_metrics(&mut f, check);
-    }
-    f.encode(exposition)
+pub(super) fn render_probe(report: Report, exposition: Exposition) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Checks {
+        report: Arc::new(report),
+        transitions: None,
+    }));
+    encode(&registry, exposition)
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub type Reload = Box<dyn Fn() -> Result<Configuration, String> + Send + Sync>;
 #[derive(Default)]
 pub struct Scoreboard {
     /// The last round's report.
-    pub report: Option<Report>,
+    pub report: Option<Arc<Report>>,
     /// When the last round ended.
     pub ended: Option<SystemTime>,
     /// Rounds run since serve started.
@@ -97,6 +97,8 @@ pub struct Scoreboard {
     /// `/metrics` of the last round, in the text format and in OpenMetrics, rendered at the
     /// first scrape after the round and then served to every scraper from the same bytes.
     exposed: [Option<Bytes>; 2],
+    /// The expositions scrapers have asked for: rendered as each round ends.
+    asked: [bool; 2],
     /// The last round's report as JSON, for `/healthz`, likewise.
     report_json: Option<Bytes>,
 }
@@ -139,7 +141,7 @@ impl Scoreboard {
         self.since.retain(|id, _| ids.contains(id));
         self.last_failure.retain(|id, _| ids.contains(id));
         self.transitions.retain(|id, _| ids.contains(id));
-        self.report = Some(report);
+        self.report = Some(Arc::new(report));
         self.ended = Some(now);
         self.rounds += 1;
         self.exposed = [None, None];
@@ -147,15 +149,64 @@ impl Scoreboard {
         changed
     }
 
-    /// The metrics of the last round in `exposition`, rendered once per round.
+    /// The metrics of the last round in `exposition`: rendered once per round as it ends
+    /// (`expose`), here only after a reload or before the first round.
     fn exposition(&mut self, exposition: metrics::Exposition) -> Bytes {
         let at = usize::from(exposition == metrics::Exposition::OpenMetrics);
+        self.asked[at] = true;
         if let Some(bytes) = &self.exposed[at] {
             return bytes.clone();
         }
-        let bytes = Bytes::from(metrics::render(self, exposition));
+        let bytes = Bytes::from(metrics::render(&self.snapshot(), exposition));
         self.exposed[at] = Some(bytes.clone());
         bytes
+    }
+
+    /// What the metrics show of the last round, taken under the lock and rendered without it.
+    fn snapshot(&self) -> metrics::Snapshot {
+        let transitions = self.report.as_ref().map_or_else(Vec::new, |report| {
+            report
+                .checks
+                .iter()
+                .map(|c| {
+                    self.transitions
+                        .get(&c.endpoint.id)
+                        .copied()
+                        .unwrap_or_default()
+                })
+                .collect()
+        });
+        metrics::Snapshot {
+            report: self.report.clone(),
+            transitions,
+            rounds: self.rounds,
+            ended: self.ended,
+            client_cert_expiry: self.client_cert_expiry,
+        }
+    }
+}
+
+/// Renders the expositions scrapers ask for (the text format, OpenMetrics) of the round that
+/// just ended, outside the lock, so that every scrape of the round sends the same bytes and
+/// none pays for their making; a newer round or a reload that came in the meantime keeps its
+/// own.
+fn expose(state: &SharedScoreboard) {
+    let (snapshot, asked) = {
+        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.snapshot(), state.asked)
+    };
+    let mut rendered = [None, None];
+    for (at, exposition) in [metrics::Exposition::Text, metrics::Exposition::OpenMetrics]
+        .into_iter()
+        .enumerate()
+    {
+        if asked[at] {
+            rendered[at] = Some(Bytes::from(metrics::render(&snapshot, exposition)));
+        }
+    }
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.rounds == snapshot.rounds && state.client_cert_expiry == snapshot.client_cert_expiry {
+        state.exposed = rendered;
     }
 }
 
@@ -191,6 +242,7 @@ pub async fn serve(
                     let round = log::round_line(&report, state.rounds + 1, format, rounds);
                     (round, state.observe(report, SystemTime::now()))
                 };
+                expose(&state);
                 let lines = log::transition_lines(&changed, format, rounds);
                 for line in round.iter().chain(&lines) {
                     (options.round_log)(line);
@@ -356,7 +408,7 @@ fn healthz(state: &mut Scoreboard, strict: bool) -> Response<Full<Bytes>> {
     let body = state
         .report_json
         .get_or_insert_with(|| {
-            Bytes::from(serde_json::to_string_pretty(report).unwrap_or_default())
+            Bytes::from(serde_json::to_string_pretty(report.as_ref()).unwrap_or_default())
         })
         .clone();
     with_type(status, "application/json", body)
@@ -413,7 +465,7 @@ async fn probe(
     with_type(
         StatusCode::OK,
         exposition.content_type(),
-        metrics::render_probe(&report, exposition),
+        metrics::render_probe(report, exposition),
     )
 }
 

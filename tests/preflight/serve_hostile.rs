@@ -263,3 +263,52 @@ fn probe_takes_the_kong_cluster_module_and_replays_the_data_planes_handshake() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Every scrape of a round gets the same bytes, in each exposition, made when the round
+/// ended; each family lists the checks in the plan's order (a scrape can be diffed with the
+/// next one).
+#[test]
+fn every_scrape_of_a_round_gets_the_same_exposition_in_the_plans_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("targets");
+    std::fs::write(&list, "tcp://127.0.0.1:41000-41029\n").unwrap();
+    let (_serve, addr) = serve(&[
+        "--interval",
+        "1h",
+        "--timeout",
+        "2s",
+        "--targets-file",
+        list.to_str().unwrap(),
+    ]);
+    let (_, first) = wait_for(addr, "/metrics", |_, body| {
+        body.contains("preflight_round_duration_seconds")
+    });
+    let scrape = |accept: &str| {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer.split_once("\r\n\r\n").unwrap().1.to_string()
+    };
+    let open_metrics = "application/openmetrics-text;version=1.0.0";
+    let (text, om) = (scrape("text/plain"), scrape(open_metrics));
+    assert_eq!(text, first);
+    assert_eq!(scrape("text/plain"), text);
+    assert_eq!(scrape(open_metrics), om);
+    assert!(om.ends_with("# EOF\n") && !text.contains("# EOF"));
+    for body in [&text, &om] {
+        let order: Vec<u16> = body
+            .lines()
+            .filter(|l| l.starts_with("probe_success{"))
+            .map(|l| {
+                let at = l.find("port=\"").unwrap() + 6;
+                l[at..].split('"').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        assert_eq!(order, (41000..41030).collect::<Vec<u16>>(), "{body}");
+    }
+}
