@@ -38,7 +38,11 @@ fn skip(why: &str) {
     eprintln!("skipping: {why}");
 }
 
-const PREFLIGHT: &str = env!("CARGO_BIN_EXE_preflight");
+/// The binary measured: this build's, or `PREFLIGHT_BIN` (another build, for a before and
+/// after in the same harness).
+static PREFLIGHT_PATH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("PREFLIGHT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_preflight").to_string())
+});
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Ports where nothing listens: below Linux's ephemeral range (32768 and up), where the open
 /// listeners of this harness get their ports.
@@ -361,7 +365,7 @@ fn scan(report: &mut String, dir: &Path, open: &[u16]) {
         .collect();
     std::fs::write(&file, lines).unwrap();
     let preflight = vec![
-        PREFLIGHT.to_string(),
+        PREFLIGHT_PATH.as_str().to_string(),
         "check".into(),
         "--format".into(),
         "json".into(),
@@ -477,7 +481,7 @@ fn firewall(report: &mut String) {
         return;
     }
     let preflight = in_namespace(&[
-        PREFLIGHT,
+        PREFLIGHT_PATH.as_str(),
         "check",
         "--format",
         "json",
@@ -531,7 +535,7 @@ fn firewall(report: &mut String) {
 /// Measurement 3: A konnect-shaped profile: 7 TLS endpoints; the floor is the slowest endpoint's own
 /// connect and handshake, from the same run's report.
 fn profile(report: &mut String, tls: &TlsPeers) {
-    let mut args = strings(&[PREFLIGHT, "check", "--format", "json"]);
+    let mut args = strings(&[PREFLIGHT_PATH.as_str(), "check", "--format", "json"]);
     args.extend(tls.preflight_args());
     let mut best: Option<(Duration, f64)> = None;
     for _ in 0..10 {
@@ -575,14 +579,18 @@ fn single(report: &mut String, open: &[u16], tls: &TlsPeers) {
     let rows: Vec<(&str, Vec<String>)> = vec![
         (
             "`preflight check tcp://…`",
-            strings(&[PREFLIGHT, "check", &format!("tcp://127.0.0.1:{port}")]),
+            strings(&[
+                PREFLIGHT_PATH.as_str(),
+                "check",
+                &format!("tcp://127.0.0.1:{port}"),
+            ]),
         ),
         ("`nc -z`", strings(&["nc", "-z", "127.0.0.1", &port])),
         ("`ncat -z`", strings(&["ncat", "-z", "127.0.0.1", &port])),
         (
             "`preflight check tls://…`",
             strings(&[
-                PREFLIGHT,
+                PREFLIGHT_PATH.as_str(),
                 "check",
                 "--ca-file",
                 &ca,
@@ -655,7 +663,7 @@ fn ten_thousand(report: &mut String, dir: &Path, open: &[u16]) {
     )
     .unwrap();
     let static_build = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/preflight-static");
-    let mut binaries = vec![("release (glibc)", PREFLIGHT.to_string())];
+    let mut binaries = vec![("release (glibc)", PREFLIGHT_PATH.as_str().to_string())];
     if static_build.exists() {
         binaries.push((
             "static (musl, the image's)",
@@ -837,7 +845,7 @@ http {{ access_log off; client_body_temp_path {p}/client; proxy_temp_path {p}/pr
     let file = |name: &str| d.join(name).display().to_string();
     let pin = format!("mtls.bench:{port}:127.0.0.1");
     let args = strings(&[
-        PREFLIGHT,
+        PREFLIGHT_PATH.as_str(),
         "check",
         "--format",
         "json",
@@ -889,7 +897,7 @@ fn lab_check(lab: &lab::Lab, args: &[&str]) -> (Duration, f64, String) {
         "netns",
         "exec",
         &lab.ns("c"),
-        PREFLIGHT,
+        PREFLIGHT_PATH.as_str(),
         "check",
         "--format",
         "json",
@@ -1100,7 +1108,7 @@ fn serve_rounds(report: &mut String, dir: &Path, tls: &TlsPeers, open_port: u16)
     let (name, tls_addr) = tls.endpoints[0].clone();
     let listen = SocketAddr::from((LOCALHOST, free_port()));
     let mut args = strings(&[
-        PREFLIGHT,
+        PREFLIGHT_PATH.as_str(),
         "serve",
         "--listen",
         &listen.to_string(),
@@ -1406,7 +1414,7 @@ impl FarPath {
     /// run as its report times it, and process start to exit.
     fn preflight(&self) -> (Duration, Duration) {
         let mut args = strings(&[
-            PREFLIGHT,
+            PREFLIGHT_PATH.as_str(),
             "check",
             "--format",
             "json",
@@ -1532,7 +1540,7 @@ async fn serve_tls(config: Arc<ServerConfig>) -> SocketAddr {
 /// curl's `--parallel` (100 at once, as preflight's default keeps hundreds in flight), the
 /// median of 5 runs each.
 fn many_tls(report: &mut String, tls: &TlsPeers) {
-    let mut ours = strings(&[PREFLIGHT, "check", "--format", "json"]);
+    let mut ours = strings(&[PREFLIGHT_PATH.as_str(), "check", "--format", "json"]);
     ours.extend(tls.preflight_args());
     let mut curl = strings(&[
         "curl",

@@ -20,17 +20,46 @@ use preflight::render;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's options (their numbers in mimalloc.h, v3's `mi_option_e`): commit arena memory
-/// only as it is used, and give freed pages back at once, which keeps the resident set near
-/// the heap's peak; a run is short, and gains nothing from keeping pages for later.
+/// only as it is used. Freed pages: a one-off `check` keeps them for its length (a run is
+/// short, and giving pages back only to fault them in again was a tenth of a 2,000-endpoint
+/// run's CPU; BENCHMARKS.md measurement 1); the long-lived subcommands (`serve`, a watch,
+/// `listen`) give them back at once, which keeps the resident set near the heap's peak.
 #[allow(unsafe_code)]
 fn tune_allocator() {
     const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: mi_option_set only stores an integer in mimalloc's table of options; it is
-    // called once, before any thread of ours starts.
+    // called before any thread of ours starts.
     unsafe {
         libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
         libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
+/// mimalloc's `purge_delay` option: how long freed pages are kept before they are given
+/// back, in milliseconds; -1 never (mimalloc's arena.c returns early for a negative delay).
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// For a one-off `check`: freed pages are kept until the process exits.
+#[allow(unsafe_code)]
+fn keep_freed_pages() {
+    // SAFETY: as in `tune_allocator`; called before the runtime's threads start.
+    unsafe {
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
+    }
+}
+
+/// Grows this process's file table to hold `descriptors` before the runtime's threads start:
+/// the kernel grows a shared table by copying it and waiting for every thread to leave the
+/// old one (an RCU grace period), each time the table doubles in the middle of a run.
+fn grow_file_table(descriptors: u64) {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let highest = descriptors.min(limit.saturating_sub(1));
+    if let Ok(highest) = i32::try_from(highest)
+        && highest > 64
+    {
+        // The lowest free descriptor at or above `highest`: the table now reaches it; the
+        // copy is closed at once, and the table keeps its size.
+        drop(rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), highest));
     }
 }
 
@@ -40,6 +69,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage(&err),
     };
+    let one_off = match &cli.command {
+        Command::Check(args) => args.watch.is_none(),
+        _ => false,
+    };
+    if let Command::Check(args) = &cli.command
+        && one_off
+    {
+        keep_freed_pages();
+        // A connection and a DNS socket for each check in flight, and a margin.
+        let in_flight = args
+            .concurrency
+            .map_or(preflight::settings::DEFAULT_CONCURRENCY, u64::from);
+        grow_file_table(in_flight * 2 + 64);
+    }
     // The commands that touch the network get their runtime and signal handlers before
     // anything else, so that Ctrl-C or SIGTERM at any moment ends in a report, not a kill.
     let needs_runtime = matches!(

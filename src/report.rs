@@ -353,9 +353,33 @@ pub struct Report {
     pub summary: Summary,
     /// Every check, in plan order.
     pub checks: Vec<CheckResult>,
+    /// Each check's JSON, made as the check finished (`json_piece`), when the run
+    /// made them: the JSON report is then written from them. Not part of the report.
+    #[serde(skip)]
+    pub pieces: Option<std::sync::Arc<[Vec<u8>]>>,
 }
 
 impl Report {
+    /// The report without its checks (every other field as it is), for the JSON report to
+    /// write its checks from their pieces.
+    pub(crate) fn without_checks(&self) -> Report {
+        Report {
+            schema_version: self.schema_version,
+            tool: self.tool,
+            version: self.version,
+            started_at: self.started_at.clone(),
+            duration_ms: self.duration_ms,
+            profiles: self.profiles.clone(),
+            node: self.node.clone(),
+            source_addresses: self.source_addresses.clone(),
+            notes: self.notes.clone(),
+            interrupted: self.interrupted,
+            summary: self.summary.clone(),
+            checks: Vec::new(),
+            pieces: None,
+        }
+    }
+
     /// A report of `checks`, its summary counted.
     pub fn new(
         started_at: String,
@@ -389,6 +413,7 @@ impl Report {
             interrupted: false,
             summary,
             checks,
+            pieces: None,
         }
     }
 
@@ -426,6 +451,37 @@ impl Report {
 /// Milliseconds as every format (and a trace line) shows them: `25.5 ms`.
 pub(crate) fn ms_text(ms: f64) -> String {
     format!("{ms:.1} ms")
+}
+
+/// Where a check object stands in the report: inside `checks`, two levels in, and serde_json's
+/// pretty printer indents a level by two spaces.
+const CHECK_INDENT: &[u8] = b"    ";
+
+/// One check as the pretty JSON report holds it (`render::json` writes the report from
+/// these): its pretty JSON, each line after the first indented to the check's depth.
+pub(crate) fn json_piece(check: &CheckResult) -> Vec<u8> {
+    let mut piece = Indented(Vec::with_capacity(2048));
+    let _ = serde_json::to_writer_pretty(&mut piece, check);
+    piece.0
+}
+
+/// A writer that indents each new line by `CHECK_INDENT`. serde_json's pretty printer ends a
+/// line with a write of its own (`\n`, or `,\n`), and a string's line breaks are escaped in
+/// JSON, so such a write is the only place a line ends.
+struct Indented(Vec<u8>);
+
+impl std::io::Write for Indented {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        if bytes.len() <= 2 && bytes.last() == Some(&b'\n') {
+            self.0.extend_from_slice(CHECK_INDENT);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::target::Probe;
 use crate::target::{Host, Target, parse_port};
 
 /// The default connections in flight, when the open-file limit allows it.
-const DEFAULT_CONCURRENCY: u64 = 512;
+pub const DEFAULT_CONCURRENCY: u64 = 512;
 
 /// The checked command line of `check` and `serve`: what the engine runs with, and how the results are written.
 #[derive(Debug)]
@@ -121,6 +121,9 @@ impl Settings {
                 tls,
                 no_hop_trace: args.no_trace,
                 node: node_name(args.node.as_deref())?,
+                // A one-off run that writes JSON (`--format json`, to stdout or --output; --json).
+                json_pieces: args.watch.is_none()
+                    && (args.format == Format::Json || args.json_file.is_some()),
             },
             strict: args.strict,
             format: args.format,

@@ -55,9 +55,13 @@ pub(crate) async fn connect(
         failure.kind,
         FailureKind::Timeout | FailureKind::Refused | FailureKind::Unreachable
     ) && failure.cause == Cause::General(failure.kind);
-    match source_toward(addr) {
-        Some(source) if by_firewall && !addr.ip().is_loopback() => Err(failure.sent_from(source)),
-        _ => Err(failure),
+    // Asked only then: it costs a socket and three calls.
+    match (by_firewall && !addr.ip().is_loopback())
+        .then(|| source_toward(addr))
+        .flatten()
+    {
+        Some(source) => Err(failure.sent_from(source)),
+        None => Err(failure),
     }
 }
 

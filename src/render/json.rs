@@ -4,8 +4,15 @@ use std::io::{self, Write};
 
 use crate::report::Report;
 
-/// Writes the report as pretty JSON (schema 1).
+/// Writes the report as pretty JSON (schema 1): from the pieces its checks were made into as
+/// they finished, when the run made them; the same bytes either way.
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if let Some(pieces) = &report.pieces
+        && pieces.len() == report.checks.len()
+        && !pieces.is_empty()
+    {
+        return assemble(report, pieces, out);
+    }
     let mut pieces = Pieces {
         buffer: Vec::with_capacity(Pieces::CAPACITY),
         out,
@@ -13,6 +20,31 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut pieces, report)?;
     pieces.write_all(b"\n")?;
     pieces.flush()
+}
+
+/// The report with its checks written from `pieces`: the rest of it as serde_json prints it
+/// with no checks (`"checks": []` last), the array opened there, each piece on its line.
+fn assemble(report: &Report, pieces: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
+    const NO_CHECKS: &[u8] = b"[]\n}";
+    let mut head = serde_json::to_vec_pretty(&report.without_checks())?;
+    if !head.ends_with(NO_CHECKS) {
+        return Err(io::Error::other(
+            "the report's checks are not its last field",
+        ));
+    }
+    head.truncate(head.len() - NO_CHECKS.len());
+    head.push(b'[');
+    out.write_all(&head)?;
+    for (i, piece) in pieces.iter().enumerate() {
+        out.write_all(if i == 0 {
+            &b"\n    "[..]
+        } else {
+            &b",\n    "[..]
+        })?;
+        out.write_all(piece)?;
+    }
+    out.write_all(b"\n  ]\n}\n")?;
+    out.flush()
 }
 
 /// A buffer for the thousands of pieces of a few bytes that serde_json writes a document in:
@@ -77,5 +109,29 @@ mod tests {
         let mut out = Trickle(Vec::new(), 1000);
         render(&report, &mut out).unwrap();
         assert_eq!(String::from_utf8(out.0).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_report_written_from_its_checks_pieces_is_the_same_document() {
+        let mut report = crate::render::sample();
+        // A message with a line break, a quote and a tab: escaped inside the pieces.
+        if let Some(error) = report.checks[1].path.error.as_mut() {
+            error.message = "line one\nline \"two\"\tend".into();
+        }
+        let expected = serde_json::to_string_pretty(&report).unwrap() + "\n";
+        let pieces: Vec<Vec<u8>> = report
+            .checks
+            .iter()
+            .map(crate::report::json_piece)
+            .collect();
+        report.pieces = Some(pieces.into());
+        let mut out = Trickle(Vec::new(), 1000);
+        render(&report, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out.0).unwrap(), expected);
+        // Pieces that do not match the checks are not used.
+        report.pieces = Some(Vec::new().into());
+        let mut out = Vec::new();
+        render(&report, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 }

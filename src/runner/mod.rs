@@ -48,6 +48,9 @@ pub struct RunConfig {
     pub no_hop_trace: bool,
     /// The node the report names: `--node`, or the host name.
     pub node: String,
+    /// Each check's JSON is made on its worker as the check finishes, so that the JSON report
+    /// is ready when the last check is (a one-off run that writes JSON).
+    pub json_pieces: bool,
 }
 
 /// A run with no --deadline still has one, far away.
@@ -68,6 +71,8 @@ struct RunContext {
     no_hop_trace: bool,
     /// The connection slots in all (`--concurrency`).
     concurrency: usize,
+    /// `RunConfig::json_pieces`.
+    json_pieces: bool,
     /// One trace per address and port, shared by every check that fails toward it.
     hop_traces:
         std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<opinion::Traced>>>,
@@ -137,6 +142,8 @@ pub trait Progress: Send + Sync {
 pub struct Run {
     /// Every check's result, in plan order.
     pub checks: Vec<CheckResult>,
+    /// Each check's JSON (`RunConfig::json_pieces`), in plan order.
+    pub pieces: Option<Vec<Vec<u8>>>,
     /// Ctrl-C or SIGTERM ended the run early.
     pub interrupted: bool,
 }
@@ -159,6 +166,7 @@ pub async fn round(
         crate::report::Report::new(started_at, duration_ms, plan.profiles.clone(), run.checks);
     report.notes = plan.notes.clone();
     report.node = settings.node.clone();
+    report.pieces = run.pieces.map(std::sync::Arc::from);
     if run.interrupted {
         report.interrupted = true;
         report.notes.push(
@@ -189,6 +197,7 @@ pub async fn run(
         step_log,
         no_hop_trace: settings.no_hop_trace,
         concurrency: settings.concurrency,
+        json_pieces: settings.json_pieces,
         hop_traces: std::sync::Mutex::default(),
     });
     let handshakes = plan
@@ -203,13 +212,14 @@ pub async fn run(
     }
     let mut results = known_before_run(plan, progress.as_deref());
     let mut stages = vec![None; plan.checks.len()];
+    let mut pieces: Vec<Option<Vec<u8>>> = vec![None; plan.checks.len()];
     let interrupted = schedule(
         plan,
         &shared,
         settings.concurrency,
         progress,
         interrupt,
-        (&mut results, &mut stages),
+        (&mut results, &mut stages, &mut pieces),
     )
     .await;
     for ((slot, spec), stage) in results.iter_mut().zip(&plan.checks).zip(stages) {
@@ -219,9 +229,18 @@ pub async fn run(
         }
     }
     // In place: every slot is filled, and the results are not copied into a second vector.
-    let checks = results.into_iter().flatten().collect();
+    let checks: Vec<CheckResult> = results.into_iter().flatten().collect();
+    // The pieces of the checks settled before the run or never finished are made here.
+    let pieces = settings.json_pieces.then(|| {
+        pieces
+            .into_iter()
+            .zip(&checks)
+            .map(|(piece, check)| piece.unwrap_or_else(|| crate::report::json_piece(check)))
+            .collect()
+    });
     Run {
         checks,
+        pieces,
         interrupted,
     }
 }
@@ -255,7 +274,7 @@ async fn schedule(
     concurrency: usize,
     progress: Option<Arc<dyn Progress>>,
     interrupt: impl std::future::Future<Output = ()>,
-    (results, stages): (&mut [Option<CheckResult>], &mut [Option<Arc<Stage>>]),
+    (results, stages, pieces): Slots<'_>,
 ) -> bool {
     // At most `concurrency` checks in flight: a started check's future holds its buffers, so
     // spawning 10,000 at once would cost memory for nothing.
@@ -295,8 +314,9 @@ async fn schedule(
             }
             joined = tokio::time::timeout_at(stop, tasks.join_next()) => match joined {
                 Ok(Some(joined)) => {
-                    if let Ok((index, result)) = joined {
+                    if let Ok((index, result, piece)) = joined {
                         results[index] = Some(result);
+                        pieces[index] = piece;
                     }
                     if let Some(next) = queue.next() {
                         start(&mut tasks, next);
@@ -308,8 +328,9 @@ async fn schedule(
     }
     // Checks that finished as the interrupt came are part of the report so far.
     while let Some(joined) = tasks.try_join_next() {
-        if let Ok((index, result)) = joined {
+        if let Ok((index, result, piece)) = joined {
             results[index] = Some(result);
+            pieces[index] = piece;
         }
     }
     tasks.abort_all();
@@ -324,8 +345,19 @@ struct Task {
     stage: Arc<Stage>,
 }
 
+/// Where `schedule` puts what each check gives, by its index: its result, its stage (for one
+/// that does not finish), and its JSON.
+type Slots<'a> = (
+    &'a mut [Option<CheckResult>],
+    &'a mut [Option<Arc<Stage>>],
+    &'a mut [Option<Vec<u8>>],
+);
+
+/// A check's index, its result, and its JSON when the run makes it as it goes.
+type Finished = (usize, CheckResult, Option<Vec<u8>>);
+
 /// Starts the task of one check, which tells `progress` as it starts and finishes.
-fn spawn(tasks: &mut JoinSet<(usize, CheckResult)>, index: usize, task: Task) {
+fn spawn(tasks: &mut JoinSet<Finished>, index: usize, task: Task) {
     let Task {
         spec,
         shared,
@@ -337,10 +369,15 @@ fn spawn(tasks: &mut JoinSet<(usize, CheckResult)>, index: usize, task: Task) {
             progress.started(index, spec.id());
         }
         let result = path::check(&spec, &shared).await;
+        // Made here, on this check's worker, while other checks still run: the report's JSON
+        // is then ready when the last check is.
+        let piece = shared
+            .json_pieces
+            .then(|| crate::report::json_piece(&result));
         if let Some(progress) = &progress {
             progress.finished(index);
         }
-        (index, result)
+        (index, result, piece)
     };
     tasks.spawn(STAGE.scope(stage, task));
 }
