@@ -39,10 +39,16 @@ fn tune_allocator() {
 /// back, in milliseconds; -1 never (mimalloc's arena.c returns early for a negative delay).
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// For a one-off `check`: freed pages are kept until the process exits.
+/// For a one-off `check` of up to `preflight::settings::SMALL_RUN` checks: freed pages are kept
+/// until the process exits, so that they are used again rather than given back and faulted in
+/// anew (7% of a 2,000-endpoint run's CPU; BENCHMARKS.md measurement 1). A larger run gives
+/// them back at once, which keeps a 10,000-endpoint run's resident set near its heap's peak
+/// (measurement 5).
 #[allow(unsafe_code)]
-fn keep_freed_pages() {
-    // SAFETY: as in `tune_allocator`; called before the runtime's threads start.
+pub(crate) fn keep_freed_pages() {
+    // SAFETY: mi_option_set stores one aligned machine word in mimalloc's table of options,
+    // which mimalloc reads again at each decision to purge; the runtime's threads are idle
+    // (the round has not started), and a read of the word sees the old or the new value.
     unsafe {
         libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
     }
@@ -76,7 +82,6 @@ fn main() -> ExitCode {
     if let Command::Check(args) = &cli.command
         && one_off
     {
-        keep_freed_pages();
         // A connection and a DNS socket for each check in flight, and a margin.
         let in_flight = args
             .concurrency

@@ -460,17 +460,26 @@ const CHECK_INDENT: &[u8] = b"    ";
 /// One check as the pretty JSON report holds it (`render::json` writes the report from
 /// these): its pretty JSON, each line after the first indented to the check's depth.
 pub(crate) fn json_piece(check: &CheckResult) -> Vec<u8> {
-    let mut piece = Indented(Vec::with_capacity(2048));
-    let _ = serde_json::to_writer_pretty(&mut piece, check);
-    piece.0
+    // Written into this thread's buffer, then copied at its length: a piece is kept until the
+    // report is written, and a vector grown while it was written would hold up to twice it.
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+    }
+    BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        let mut piece = Indented(&mut buffer);
+        let _ = serde_json::to_writer_pretty(&mut piece, check);
+        buffer.as_slice().to_vec()
+    })
 }
 
 /// A writer that indents each new line by `CHECK_INDENT`. serde_json's pretty printer ends a
 /// line with a write of its own (`\n`, or `,\n`), and a string's line breaks are escaped in
 /// JSON, so such a write is the only place a line ends.
-struct Indented(Vec<u8>);
+struct Indented<'a>(&'a mut Vec<u8>);
 
-impl std::io::Write for Indented {
+impl std::io::Write for Indented<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.extend_from_slice(bytes);
         if bytes.len() <= 2 && bytes.last() == Some(&b'\n') {

@@ -21,6 +21,12 @@ use crate::target::{Host, Target, parse_port};
 /// The default connections in flight, when the open-file limit allows it.
 pub const DEFAULT_CONCURRENCY: u64 = 512;
 
+/// The most checks of a run that trades memory for time: its checks' JSON made as they finish
+/// and held until the report is written, and its freed pages kept (about 7 MB more at 4,096
+/// checks); a larger run streams its report as before and gives pages back, so that 10,000
+/// checks stay under 50 MB (BENCHMARKS.md, measurements 1 and 5).
+pub const SMALL_RUN: usize = 4_096;
+
 /// The checked command line of `check` and `serve`: what the engine runs with, and how the results are written.
 #[derive(Debug)]
 pub struct Settings {
@@ -123,6 +129,7 @@ impl Settings {
                 node: node_name(args.node.as_deref())?,
                 // A one-off run that writes JSON (`--format json`, to stdout or --output; --json).
                 json_pieces: args.watch.is_none()
+                    && plan.checks.len() <= SMALL_RUN
                     && (args.format == Format::Json || args.json_file.is_some()),
             },
             strict: args.strict,

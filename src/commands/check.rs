@@ -22,6 +22,9 @@ pub(crate) fn check(
     stop: &Stop,
 ) -> Result<u8, Failure> {
     let (settings, plan) = Settings::from_args(args)?;
+    if settings.watch.is_none() && plan.checks.len() <= preflight::settings::SMALL_RUN {
+        crate::keep_freed_pages();
+    }
     let settings = Arc::new(settings);
     for note in &settings.warnings {
         eprintln!("preflight: note: {note}");
