@@ -65,7 +65,17 @@ pub(crate) fn deliver(
     bytes: &[u8],
     code: u8,
 ) -> Result<u8, Failure> {
-    let code = match destination.map(|d| d.write(bytes)) {
+    deliver_with(destination, |out| out.write_all(bytes), code)
+}
+
+/// As `deliver`, with what `produce` writes as it writes it (once more to standard output
+/// when the file could not take it).
+pub(crate) fn deliver_with(
+    destination: Option<Destination>,
+    produce: impl Fn(&mut dyn Write) -> io::Result<()>,
+    code: u8,
+) -> Result<u8, Failure> {
+    let code = match destination.map(|d| d.stream(&produce)) {
         Some(Ok(())) => return Ok(code),
         Some(Err(err)) => {
             eprintln!(
@@ -77,7 +87,7 @@ pub(crate) fn deliver(
         None => code,
     };
     let mut out = stdout();
-    out.write_all(bytes)
+    produce(&mut out)
         .and_then(|()| out.flush())
         .map_err(|err| Failure::Output(err, code))?;
     Ok(code)

@@ -84,12 +84,12 @@ fn a_scrape_is_answered_within_a_second_while_400_idle_or_slow_clients_hold_conn
     }
 }
 
-#[test]
-fn scrapers_that_never_read_share_one_copy_of_a_large_exposition() {
-    // 5,000 closed ports on loopback: a /metrics of several megabytes.
+/// serve over TCP checks of `ports` (a range) on loopback, where nothing listens, with one
+/// round an hour: the targets file's directory, serve, its address, and its first /metrics.
+fn serve_closed_ports(ports: &str) -> (tempfile::TempDir, Running, SocketAddr, String) {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("targets");
-    std::fs::write(&list, "tcp://127.0.0.1:40000-44999\n").unwrap();
+    std::fs::write(&list, format!("tcp://127.0.0.1:{ports}\n")).unwrap();
     let (serve, addr) = serve(&[
         "--interval",
         "1h",
@@ -101,6 +101,13 @@ fn scrapers_that_never_read_share_one_copy_of_a_large_exposition() {
     let (_, body) = wait_for(addr, "/metrics", |_, body| {
         body.contains("preflight_round_duration_seconds")
     });
+    (dir, serve, addr, body)
+}
+
+#[test]
+fn scrapers_that_never_read_share_one_copy_of_a_large_exposition() {
+    // 5,000 closed ports on loopback: a /metrics of several megabytes.
+    let (_dir, serve, addr, body) = serve_closed_ports("40000-44999");
     let size = body.len();
     assert!(size > 4 * 1024 * 1024, "{size} bytes");
     let before = resident_mib(serve.0.id());
@@ -269,20 +276,7 @@ fn probe_takes_the_kong_cluster_module_and_replays_the_data_planes_handshake() {
 /// next one).
 #[test]
 fn every_scrape_of_a_round_gets_the_same_exposition_in_the_plans_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("targets");
-    std::fs::write(&list, "tcp://127.0.0.1:41000-41029\n").unwrap();
-    let (_serve, addr) = serve(&[
-        "--interval",
-        "1h",
-        "--timeout",
-        "2s",
-        "--targets-file",
-        list.to_str().unwrap(),
-    ]);
-    let (_, first) = wait_for(addr, "/metrics", |_, body| {
-        body.contains("preflight_round_duration_seconds")
-    });
+    let (_dir, _serve, addr, first) = serve_closed_ports("41000-41029");
     let scrape = |accept: &str| {
         let mut stream = TcpStream::connect(addr).unwrap();
         write!(
