@@ -77,7 +77,9 @@ pub(crate) fn serve(
 pub(crate) fn serve_configuration(
     check: &preflight::cli::CheckArgs,
 ) -> Result<preflight::serve::Configuration, InputError> {
-    let (settings, plan) = Settings::from_args(check)?;
+    let (mut settings, plan) = Settings::from_args(check)?;
+    // serve writes its report as metrics and /healthz, never as a one-off JSON report.
+    settings.run.json_pieces = false;
     let planner = preflight::settings::probe_planner(check)?;
     Ok(preflight::serve::Configuration {
         plan,
