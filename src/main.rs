@@ -20,10 +20,8 @@ use preflight::render;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's options (their numbers in mimalloc.h, v3's `mi_option_e`): commit arena memory
-/// only as it is used. Freed pages: a one-off `check` keeps them for its length (a run is
-/// short, and giving pages back only to fault them in again was a tenth of a 2,000-endpoint
-/// run's CPU; BENCHMARKS.md measurement 1); the long-lived subcommands (`serve`, a watch,
-/// `listen`) give them back at once, which keeps the resident set near the heap's peak.
+/// only as it is used, and give freed pages back at once, which keeps the resident set near
+/// the heap's peak (a small one-off `check` keeps them instead: `keep_freed_pages`).
 #[allow(unsafe_code)]
 fn tune_allocator() {
     const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
@@ -75,12 +73,8 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage(&err),
     };
-    let one_off = match &cli.command {
-        Command::Check(args) => args.watch.is_none(),
-        _ => false,
-    };
     if let Command::Check(args) = &cli.command
-        && one_off
+        && args.watch.is_none()
     {
         // A connection and a DNS socket for each check in flight, and a margin.
         let in_flight = args

@@ -96,6 +96,14 @@ impl Stderr {
     fn write(&self, text: &str) -> io::Result<()> {
         io::stderr().lock().write_all(text.as_bytes())
     }
+
+    /// Moves the cursor `n` places in `direction` (ECMA-48's CUU, CUD, CUF, CUB: `A` to `D`).
+    fn cursor(&self, n: usize, direction: char) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}{direction}")),
+        }
+    }
 }
 
 impl TermLike for Stderr {
@@ -114,31 +122,19 @@ impl TermLike for Stderr {
     }
 
     fn move_cursor_up(&self, n: usize) -> io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}A")),
-        }
+        self.cursor(n, 'A')
     }
 
     fn move_cursor_down(&self, n: usize) -> io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}B")),
-        }
+        self.cursor(n, 'B')
     }
 
     fn move_cursor_right(&self, n: usize) -> io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}C")),
-        }
+        self.cursor(n, 'C')
     }
 
     fn move_cursor_left(&self, n: usize) -> io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}D")),
-        }
+        self.cursor(n, 'D')
     }
 
     fn write_line(&self, s: &str) -> io::Result<()> {

@@ -94,8 +94,8 @@ pub struct Scoreboard {
     pub transitions: HashMap<String, (u64, u64)>,
     /// The expiry of the client certificate the checks offer (seconds since the epoch).
     pub client_cert_expiry: Option<f64>,
-    /// `/metrics` of the last round, in the text format and in OpenMetrics, rendered at the
-    /// first scrape after the round and then served to every scraper from the same bytes.
+    /// `/metrics` of the last round, in the text format and in OpenMetrics, rendered as the
+    /// round ends (`expose`) and then served to every scraper from the same bytes.
     exposed: [Option<Bytes>; 2],
     /// The expositions scrapers have asked for: rendered as each round ends.
     asked: [bool; 2],
